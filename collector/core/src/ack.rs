@@ -1,0 +1,337 @@
+//! Acknowledgements: how a client learns whether its data is durable.
+//!
+//! Every received request gets one [`Ack`] and the receiver keeps its [`AckReceiver`]. The `Ack` travels with
+//! the data through the pipeline inside a [`Batch`](crate::Batch)'s [`AckSet`]:
+//! - batching merges ack sets; splitting or fanning out clones an `Ack` (each clone is one more holder);
+//! - an exporter resolves its holders after a durable write ([`Outcome::Delivered`]) or a failure;
+//! - a processor that drops data on purpose (sampling) resolves `Delivered`;
+//! - a holder dropped without a verdict resolves [`Outcome::Retryable`]: a bug becomes a client retry,
+//!   never a false success.
+//!
+//! When the last holder is gone the receiver gets the worst outcome of all holders. "Worst" puts `Retryable`
+//! above `Rejected`: if part of a request can succeed on a retry, telling the client to give up would lose it.
+//!
+//! Items refused on purpose while the rest of the request is kept (a record over a size limit) are counted
+//! with [`Ack::reject_items`] and reach the client as OTLP `partial_success`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+/// What happened to the data one acknowledgement holder carried.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Durable at the destination (or deliberately dropped).
+    Delivered,
+    /// Not durable; the client should send it again, after `retry_after` if given.
+    Retryable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// Will never be accepted as sent; the client must not retry.
+    Rejected { reason: String },
+}
+
+impl Outcome {
+    /// A retryable outcome with no retry delay hint.
+    pub fn retryable(reason: impl Into<String>) -> Self {
+        Outcome::Retryable {
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn rejected(reason: impl Into<String>) -> Self {
+        Outcome::Rejected {
+            reason: reason.into(),
+        }
+    }
+
+    fn severity(&self) -> u8 {
+        match self {
+            Outcome::Delivered => 0,
+            Outcome::Rejected { .. } => 1,
+            Outcome::Retryable { .. } => 2,
+        }
+    }
+
+    /// Keeps the worse of `self` and `other`; among retryables, the longest retry delay.
+    fn merge(&mut self, other: Outcome) {
+        match (&mut *self, other) {
+            (
+                Outcome::Retryable { retry_after, .. },
+                Outcome::Retryable {
+                    retry_after: other_after,
+                    ..
+                },
+            ) => {
+                *retry_after = (*retry_after).max(other_after);
+            }
+            (this, other) if other.severity() > this.severity() => *this = other,
+            _ => {}
+        }
+    }
+}
+
+/// The final answer for one received request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    /// Items refused on purpose while the rest of the request was kept (OTLP `partial_success`).
+    pub rejected_items: u64,
+    /// Why they were refused (the first reason given).
+    pub rejection_message: Option<String>,
+}
+
+struct State {
+    outcome: Outcome,
+    rejected_items: u64,
+    rejection_message: Option<String>,
+    reply: Option<oneshot::Sender<Verdict>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn with_state(&self, f: impl FnOnce(&mut State)) {
+        // A poisoned lock only means another holder panicked mid-update; the state is still a valid verdict.
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut state);
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(reply) = state.reply.take() {
+            // The receiver may have gone (client disconnected): nobody to tell, nothing to do.
+            let _ = reply.send(Verdict {
+                outcome: state.outcome.clone(),
+                rejected_items: state.rejected_items,
+                rejection_message: state.rejection_message.take(),
+            });
+        }
+    }
+}
+
+/// One holder of a request's acknowledgement. See the module docs.
+pub struct Ack {
+    shared: Arc<Shared>,
+    resolved: bool,
+}
+
+impl Ack {
+    /// A new acknowledgement for one received request, and the receiver half that awaits its verdict.
+    pub fn new() -> (Ack, AckReceiver) {
+        let (reply, rx) = oneshot::channel();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                outcome: Outcome::Delivered,
+                rejected_items: 0,
+                rejection_message: None,
+                reply: Some(reply),
+            }),
+        });
+        (
+            Ack {
+                shared,
+                resolved: false,
+            },
+            AckReceiver { rx },
+        )
+    }
+
+    /// Gives this holder's verdict and lets go of it.
+    pub fn resolve(mut self, outcome: Outcome) {
+        self.resolved = true;
+        self.shared.with_state(|s| s.outcome.merge(outcome));
+    }
+
+    /// Counts `count` items of this request as refused on purpose (partial success); the rest goes on.
+    pub fn reject_items(&self, count: u64, message: &str) {
+        self.shared.with_state(|s| {
+            s.rejected_items += count;
+            if s.rejection_message.is_none() {
+                s.rejection_message = Some(message.to_owned());
+            }
+        });
+    }
+}
+
+impl Clone for Ack {
+    /// One more holder of the same request: the verdict waits for this one too.
+    fn clone(&self) -> Self {
+        Ack {
+            shared: Arc::clone(&self.shared),
+            resolved: false,
+        }
+    }
+}
+
+impl Drop for Ack {
+    fn drop(&mut self) {
+        if !self.resolved {
+            self.shared.with_state(|s| {
+                s.outcome
+                    .merge(Outcome::retryable("dropped before it was delivered"))
+            });
+        }
+    }
+}
+
+impl std::fmt::Debug for Ack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ack")
+            .field("resolved", &self.resolved)
+            .finish()
+    }
+}
+
+/// The receiver's half: resolves once every holder of the request's [`Ack`] is gone.
+pub struct AckReceiver {
+    rx: oneshot::Receiver<Verdict>,
+}
+
+impl AckReceiver {
+    /// Waits for the verdict.
+    pub async fn wait(self) -> Verdict {
+        match self.rx.await {
+            Ok(verdict) => verdict,
+            // Unreachable in practice (Shared always replies on drop), but never report success for it.
+            Err(_) => Verdict {
+                outcome: Outcome::retryable("acknowledgement lost"),
+                rejected_items: 0,
+                rejection_message: None,
+            },
+        }
+    }
+}
+
+/// The acknowledgements of every request whose data a batch carries.
+#[derive(Clone, Debug, Default)]
+pub struct AckSet {
+    acks: Vec<Ack>,
+}
+
+impl AckSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn single(ack: Ack) -> Self {
+        AckSet { acks: vec![ack] }
+    }
+
+    pub fn len(&self) -> usize {
+        self.acks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.acks.is_empty()
+    }
+
+    /// Takes over every holder of `other` (batching).
+    pub fn merge(&mut self, other: AckSet) {
+        self.acks.extend(other.acks);
+    }
+
+    /// Resolves every holder with the same outcome.
+    pub fn resolve(self, outcome: Outcome) {
+        let mut acks = self.acks.into_iter().peekable();
+        while let Some(ack) = acks.next() {
+            if acks.peek().is_none() {
+                ack.resolve(outcome);
+                return;
+            }
+            ack.resolve(outcome.clone());
+        }
+    }
+
+    /// Counts refused items against every request in the set. Processors that refuse single items run before
+    /// batching, where a set holds exactly one request, so the count reaches the request it belongs to.
+    pub fn reject_items(&self, count: u64, message: &str) {
+        for ack in &self.acks {
+            ack.reject_items(count, message);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn delivered_only_when_every_holder_delivered() {
+        let (ack, rx) = Ack::new();
+        let second = ack.clone();
+        ack.resolve(Outcome::Delivered);
+        second.resolve(Outcome::Delivered);
+        assert_eq!(rx.wait().await.outcome, Outcome::Delivered);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_holder_makes_the_request_retryable() {
+        let (ack, rx) = Ack::new();
+        let second = ack.clone();
+        ack.resolve(Outcome::Delivered);
+        drop(second);
+        assert!(matches!(
+            rx.wait().await.outcome,
+            Outcome::Retryable { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn retryable_beats_rejected_beats_delivered() {
+        let (ack, rx) = Ack::new();
+        let (b, c) = (ack.clone(), ack.clone());
+        ack.resolve(Outcome::rejected("bad"));
+        b.resolve(Outcome::Delivered);
+        c.resolve(Outcome::Retryable {
+            reason: "busy".into(),
+            retry_after: Some(Duration::from_secs(2)),
+        });
+        let verdict = rx.wait().await;
+        assert_eq!(
+            verdict.outcome,
+            Outcome::Retryable {
+                reason: "busy".into(),
+                retry_after: Some(Duration::from_secs(2))
+            }
+        );
+
+        let (ack, rx) = Ack::new();
+        let b = ack.clone();
+        ack.resolve(Outcome::rejected("bad"));
+        b.resolve(Outcome::Delivered);
+        assert_eq!(rx.wait().await.outcome, Outcome::rejected("bad"));
+    }
+
+    #[tokio::test]
+    async fn partial_rejections_add_up_and_keep_the_first_reason() {
+        let (ack, rx) = Ack::new();
+        ack.reject_items(2, "record too large");
+        ack.reject_items(1, "other");
+        ack.resolve(Outcome::Delivered);
+        let verdict = rx.wait().await;
+        assert_eq!(verdict.outcome, Outcome::Delivered);
+        assert_eq!(verdict.rejected_items, 3);
+        assert_eq!(verdict.rejection_message.as_deref(), Some("record too large"));
+    }
+
+    #[tokio::test]
+    async fn merged_sets_answer_every_request() {
+        let (a, rx_a) = Ack::new();
+        let (b, rx_b) = Ack::new();
+        let mut set = AckSet::single(a);
+        set.merge(AckSet::single(b));
+        let copy = set.clone();
+        set.resolve(Outcome::Delivered);
+        copy.resolve(Outcome::retryable("export failed"));
+        assert!(matches!(rx_a.wait().await.outcome, Outcome::Retryable { .. }));
+        assert!(matches!(rx_b.wait().await.outcome, Outcome::Retryable { .. }));
+    }
+}

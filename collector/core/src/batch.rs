@@ -1,0 +1,188 @@
+//! The unit of work between stages, and the bounded channels that carry it.
+//!
+//! Channels are bounded, so a slow exporter pushes back on the pipeline and the pipeline on the receiver. A
+//! receiver never waits without limit: [`Fanout::send`] waits at most its `queue_wait` for room and otherwise
+//! answers retryable, so a full pipeline becomes a client retry, never a hang and never a silent drop.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::{AckSet, Outcome, Payload, Signal};
+
+/// Request metadata that travels with a batch (client headers chosen by the receiver's `include_metadata`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestMeta {
+    /// Lower-case header names and their values.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// OTLP data of one signal and the acknowledgements of every request it came from.
+#[derive(Debug)]
+pub struct Batch {
+    /// Shared between fan-out branches; mutate through [`Batch::payload_mut`].
+    pub payload: Arc<Payload>,
+    pub acks: AckSet,
+    pub meta: Arc<RequestMeta>,
+}
+
+impl Batch {
+    pub fn new(payload: Payload, acks: AckSet) -> Self {
+        Batch {
+            payload: Arc::new(payload),
+            acks,
+            meta: Arc::default(),
+        }
+    }
+
+    pub fn signal(&self) -> Signal {
+        self.payload.signal()
+    }
+
+    pub fn item_count(&self) -> usize {
+        self.payload.item_count()
+    }
+
+    /// The payload to change in place; copies it only if another fan-out branch still shares it (the Rust form
+    /// of the Collector's `MutatesData`).
+    pub fn payload_mut(&mut self) -> &mut Payload {
+        Arc::make_mut(&mut self.payload)
+    }
+
+    /// A second batch with the same data and one more holder of each acknowledgement (for fan-out).
+    pub fn share(&self) -> Batch {
+        Batch {
+            payload: Arc::clone(&self.payload),
+            acks: self.acks.clone(),
+            meta: Arc::clone(&self.meta),
+        }
+    }
+
+    /// Takes the payload out, copying only if it is shared.
+    pub fn into_parts(self) -> (Payload, AckSet, Arc<RequestMeta>) {
+        let payload = Arc::try_unwrap(self.payload).unwrap_or_else(|shared| (*shared).clone());
+        (payload, self.acks, self.meta)
+    }
+}
+
+/// Sending half of a bounded stage channel; keeps the stage's queue-depth gauge current.
+#[derive(Clone)]
+pub struct BatchSender {
+    tx: mpsc::Sender<Batch>,
+    depth: metrics::Gauge,
+    name: Arc<str>,
+}
+
+/// Receiving half of a bounded stage channel.
+pub struct BatchReceiver {
+    rx: mpsc::Receiver<Batch>,
+    depth: metrics::Gauge,
+}
+
+/// A bounded channel into the stage `name` (the name labels its queue-depth gauge).
+pub fn channel(name: &str, capacity: usize) -> (BatchSender, BatchReceiver) {
+    let (tx, rx) = mpsc::channel(capacity.max(1));
+    let depth = metrics::gauge!(crate::telemetry::QUEUE_DEPTH, "stage" => name.to_owned());
+    (
+        BatchSender {
+            tx,
+            depth: depth.clone(),
+            name: name.into(),
+        },
+        BatchReceiver { rx, depth },
+    )
+}
+
+impl BatchSender {
+    /// Sends, waiting for room as long as it takes (stage to stage: backpressure).
+    pub async fn send(&self, batch: Batch) -> Result<(), Batch> {
+        match self.tx.send(batch).await {
+            Ok(()) => {
+                self.depth.increment(1.0);
+                Ok(())
+            }
+            Err(mpsc::error::SendError(batch)) => Err(batch),
+        }
+    }
+
+    /// Sends if room frees up within `wait`; gives the batch back otherwise.
+    pub async fn send_within(&self, batch: Batch, wait: Duration) -> Result<(), Batch> {
+        match tokio::time::timeout(wait, self.tx.reserve()).await {
+            Ok(Ok(permit)) => {
+                permit.send(batch);
+                self.depth.increment(1.0);
+                Ok(())
+            }
+            _ => Err(batch),
+        }
+    }
+
+    /// The name of the stage this channel feeds.
+    pub fn stage(&self) -> &str {
+        &self.name
+    }
+}
+
+impl BatchReceiver {
+    /// The next batch, or `None` once every sender is gone and the queue is empty (the shutdown cascade).
+    pub async fn recv(&mut self) -> Option<Batch> {
+        let batch = self.rx.recv().await?;
+        self.depth.decrement(1.0);
+        Some(batch)
+    }
+
+    /// Like `recv` but never waits.
+    pub fn try_recv(&mut self) -> Option<Batch> {
+        let batch = self.rx.try_recv().ok()?;
+        self.depth.decrement(1.0);
+        Some(batch)
+    }
+}
+
+/// How long a client should wait before retrying when a pipeline is full.
+pub const FULL_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Where a receiver hands data of one signal: the first stage of every pipeline that lists the receiver.
+#[derive(Clone)]
+pub struct Fanout {
+    targets: Vec<BatchSender>,
+    queue_wait: Duration,
+}
+
+impl Fanout {
+    pub fn new(targets: Vec<BatchSender>, queue_wait: Duration) -> Self {
+        Fanout {
+            targets,
+            queue_wait,
+        }
+    }
+
+    /// Hands the batch to every pipeline. A pipeline that stays full for `queue_wait` gets no copy and its share
+    /// of the acknowledgements resolves retryable; returns `false` then.
+    pub async fn send(&self, batch: Batch) -> bool {
+        let mut delivered_to_all = true;
+        let mut remaining = Some(batch);
+        for (i, target) in self.targets.iter().enumerate() {
+            let Some(current) = remaining.take() else {
+                break;
+            };
+            let this = if i + 1 < self.targets.len() {
+                let copy = current.share();
+                remaining = Some(current);
+                copy
+            } else {
+                current
+            };
+            if let Err(refused) = target.send_within(this, self.queue_wait).await {
+                delivered_to_all = false;
+                refused.acks.resolve(Outcome::Retryable {
+                    reason: format!("pipeline {} is full", target.stage()),
+                    retry_after: Some(FULL_RETRY_AFTER),
+                });
+            }
+        }
+        delivered_to_all
+    }
+}

@@ -1,0 +1,176 @@
+//! The plugin API: component ids, the three object-safe component traits and their factories.
+//!
+//! Lifecycle, as in the OpenTelemetry Collector: a factory's `validate` is pure (no I/O), `build` does no I/O,
+//! and I/O starts in `run`. A built component that is dropped without running must clean up nothing.
+//! - A [`Receiver`] runs until its shutdown token fires, then stops accepting, answers what is in flight and
+//!   returns; dropping its [`Fanout`]s is what lets the pipelines drain.
+//! - A [`Processor`] is synchronous and owned by one pipeline task, which also owns its timers: the task calls
+//!   `on_tick` at `next_deadline` and `flush` when the input closes. Processors never spawn tasks.
+//! - An [`Exporter`] runs until its input closes (every pipeline feeding it has drained), then makes what it
+//!   holds durable, resolves the acknowledgements and returns.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Batch, BatchReceiver, ConfigError, Fanout, Result, Signal};
+
+/// `type[/name]`: the YAML key of a component, e.g. `otlp` or `delta/spans`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ComponentId {
+    pub kind: String,
+    pub name: Option<String>,
+}
+
+impl ComponentId {
+    pub fn new(kind: impl Into<String>) -> Self {
+        ComponentId {
+            kind: kind.into(),
+            name: None,
+        }
+    }
+}
+
+impl fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{}/{}", self.kind, name),
+            None => f.write_str(&self.kind),
+        }
+    }
+}
+
+impl FromStr for ComponentId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, name) = match s.split_once('/') {
+            Some((kind, name)) => (kind, Some(name)),
+            None => (s, None),
+        };
+        let valid = |part: &str| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        };
+        if !valid(kind) || name.is_some_and(|n| !valid(n)) {
+            return Err(format!(
+                "invalid component id `{s}`: expected `type` or `type/name` (letters, digits, `_`, `-`, `.`)"
+            ));
+        }
+        Ok(ComponentId {
+            kind: kind.to_owned(),
+            name: name.map(str::to_owned),
+        })
+    }
+}
+
+/// What a receiver is given to run: where each signal's data goes, and when to stop.
+pub struct ReceiverContext {
+    pub id: ComponentId,
+    /// One [`Fanout`] per signal that some pipeline wires this receiver into.
+    pub outputs: HashMap<Signal, Fanout>,
+    /// Fires when the daemon shuts down: stop accepting, finish what is in flight, return.
+    pub shutdown: CancellationToken,
+}
+
+/// What an exporter is given to run.
+pub struct ExporterContext {
+    pub id: ComponentId,
+}
+
+/// Receives data from outside (a listener, a file tail, ...).
+#[async_trait]
+pub trait Receiver: Send {
+    async fn run(self: Box<Self>, cx: ReceiverContext) -> Result<()>;
+}
+
+/// Transforms batches inside one pipeline. See the module docs for who calls what, and when.
+pub trait Processor: Send {
+    /// Takes one batch and pushes zero or more batches to `out`. Items it drops on purpose resolve their
+    /// acknowledgements `Delivered`; items it refuses are counted with `AckSet::reject_items`.
+    fn process(&mut self, batch: Batch, out: &mut Vec<Batch>);
+
+    /// When `on_tick` should next be called, if ever.
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Time-driven work (a batch timeout, a tail-sampling decision).
+    fn on_tick(&mut self, _now: Instant, _out: &mut Vec<Batch>) {}
+
+    /// Pushes out everything held: the input has closed and the daemon is stopping.
+    fn flush(&mut self, _out: &mut Vec<Batch>) {}
+}
+
+/// Sends data out of the daemon and resolves acknowledgements once it is durable there.
+#[async_trait]
+pub trait Exporter: Send {
+    async fn run(self: Box<Self>, input: BatchReceiver, cx: ExporterContext) -> Result<()>;
+}
+
+/// What every factory tells about its component type.
+pub trait ComponentFactory: Send + Sync {
+    /// The YAML type name (`otlp`, `batch`, `delta`, ...).
+    fn type_name(&self) -> &'static str;
+    /// The signals the component can handle.
+    fn signals(&self) -> &'static [Signal];
+    /// One line for `otlake components`.
+    fn description(&self) -> &'static str;
+    /// Checks a configuration without any I/O; reports every problem, with its path inside the component.
+    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>>;
+    /// Addresses the component will listen on (to find two receivers on one port before binding).
+    fn listen_addresses(&self, _config: &Value) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+pub trait ReceiverFactory: ComponentFactory {
+    fn build(&self, id: &ComponentId, config: &Value) -> Result<Box<dyn Receiver>, ConfigError>;
+}
+
+pub trait ProcessorFactory: ComponentFactory {
+    /// One instance per pipeline; `signal` is that pipeline's.
+    fn build(
+        &self,
+        id: &ComponentId,
+        config: &Value,
+        signal: Signal,
+    ) -> Result<Box<dyn Processor>, ConfigError>;
+}
+
+pub trait ExporterFactory: ComponentFactory {
+    /// One instance per id, shared by every pipeline that lists it; `signals` are those pipelines' signals.
+    fn build(
+        &self,
+        id: &ComponentId,
+        config: &Value,
+        signals: &[Signal],
+    ) -> Result<Box<dyn Exporter>, ConfigError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_and_print_as_type_slash_name() {
+        let id: ComponentId = "delta/spans".parse().expect("valid");
+        assert_eq!(id.kind, "delta");
+        assert_eq!(id.name.as_deref(), Some("spans"));
+        assert_eq!(id.to_string(), "delta/spans");
+        assert_eq!(
+            "otlp".parse::<ComponentId>().expect("valid").to_string(),
+            "otlp"
+        );
+        assert!("otlp/".parse::<ComponentId>().is_err());
+        assert!("/x".parse::<ComponentId>().is_err());
+        assert!("a b".parse::<ComponentId>().is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! otlake-core: what every otlake component shares and nothing more.
+//!
+//! The unit of work is a [`Batch`]: one OTLP export request of one signal, shared behind an `Arc` so that
+//! fan-out to several exporters copies nothing, plus the [`AckSet`] of every client request whose data it
+//! carries. The key design decision lives in [`ack`]: a client is answered only from the acknowledgements
+//! that exporters (after a durable write) or deliberate drops resolve, and an acknowledgement that is dropped
+//! without a verdict counts as retryable, so a bug shows up as a client retry, never as a false success.
+//!
+//! Components are plugins: each implements one of the object-safe traits in [`component`] and is built by a
+//! factory registered under its YAML type name. Plugins depend on this crate only.
+
+pub mod ack;
+pub mod batch;
+pub mod component;
+pub mod config;
+pub mod error;
+pub mod payload;
+pub mod signal;
+pub mod telemetry;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
+
+pub use ack::{Ack, AckReceiver, AckSet, Outcome, Verdict};
+pub use batch::{Batch, BatchReceiver, BatchSender, Fanout, RequestMeta};
+pub use component::{
+    ComponentFactory, ComponentId, Exporter, ExporterContext, ExporterFactory, Processor,
+    ProcessorFactory, Receiver, ReceiverContext, ReceiverFactory,
+};
+pub use config::{ConfigError, parse_config};
+pub use error::{ComponentError, Result};
+pub use payload::Payload;
+pub use signal::Signal;
+
+/// The OTLP protobuf types, re-exported so that every plugin uses the same version.
+pub use opentelemetry_proto::tonic as proto;

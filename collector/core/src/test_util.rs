@@ -1,0 +1,250 @@
+//! Helpers for plugin tests (feature `test-util`): sample OTLP data, a collecting exporter, and a harness
+//! that drives a processor the way the pipeline task does.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use crate::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use crate::proto::metrics::v1::{
+    Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+    metric, number_data_point,
+};
+use crate::proto::resource::v1::Resource;
+use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
+use crate::{
+    Ack, AckReceiver, AckSet, Batch, BatchReceiver, Exporter, ExporterContext, Outcome, Payload,
+    Processor,
+};
+use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
+use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
+
+/// A string attribute.
+pub fn kv(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.to_owned())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn resource(i: usize) -> Option<Resource> {
+    Some(Resource {
+        attributes: vec![kv("service.name", &format!("svc-{i}"))],
+        ..Default::default()
+    })
+}
+
+fn scope() -> Option<InstrumentationScope> {
+    Some(InstrumentationScope {
+        name: "otlake-test".into(),
+        version: "1".into(),
+        ..Default::default()
+    })
+}
+
+/// `resources` resource groups of `per_resource` spans each; ids are unique and deterministic.
+pub fn sample_traces(resources: usize, per_resource: usize) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: (0..resources)
+            .map(|r| ResourceSpans {
+                resource: resource(r),
+                scope_spans: vec![ScopeSpans {
+                    scope: scope(),
+                    spans: (0..per_resource)
+                        .map(|s| {
+                            let n = (r * per_resource + s) as u64 + 1;
+                            Span {
+                                trace_id: n.to_be_bytes().repeat(2),
+                                span_id: n.to_be_bytes().to_vec(),
+                                name: format!("span-{n}"),
+                                kind: span::SpanKind::Internal as i32,
+                                start_time_unix_nano: 1_700_000_000_000_000_000 + n,
+                                end_time_unix_nano: 1_700_000_000_000_000_000 + n + 1_000,
+                                attributes: vec![kv("gen_ai.request.model", "test-model")],
+                                status: Some(Status {
+                                    code: status::StatusCode::Ok as i32,
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            }
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+/// `resources` resource groups of `per_resource` log records each.
+pub fn sample_logs(resources: usize, per_resource: usize) -> ExportLogsServiceRequest {
+    ExportLogsServiceRequest {
+        resource_logs: (0..resources)
+            .map(|r| ResourceLogs {
+                resource: resource(r),
+                scope_logs: vec![ScopeLogs {
+                    scope: scope(),
+                    log_records: (0..per_resource)
+                        .map(|l| LogRecord {
+                            time_unix_nano: 1_700_000_000_000_000_000 + l as u64,
+                            severity_number: 9,
+                            severity_text: "INFO".into(),
+                            body: Some(AnyValue {
+                                value: Some(any_value::Value::StringValue(format!(
+                                    "log line {r}-{l}"
+                                ))),
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+/// `resources` resource groups, each with a gauge of two points and a histogram of one point.
+pub fn sample_metrics(resources: usize) -> ExportMetricsServiceRequest {
+    let point = |v: f64| NumberDataPoint {
+        time_unix_nano: 1_700_000_000_000_000_000,
+        value: Some(number_data_point::Value::AsDouble(v)),
+        ..Default::default()
+    };
+    ExportMetricsServiceRequest {
+        resource_metrics: (0..resources)
+            .map(|r| ResourceMetrics {
+                resource: resource(r),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: scope(),
+                    metrics: vec![
+                        Metric {
+                            name: "gpu.utilization".into(),
+                            data: Some(metric::Data::Gauge(Gauge {
+                                data_points: vec![point(0.5), point(0.75)],
+                            })),
+                            ..Default::default()
+                        },
+                        Metric {
+                            name: "gen_ai.client.token.usage".into(),
+                            data: Some(metric::Data::Histogram(Histogram {
+                                data_points: vec![HistogramDataPoint {
+                                    count: 2,
+                                    sum: Some(30.0),
+                                    bucket_counts: vec![1, 1],
+                                    explicit_bounds: vec![10.0],
+                                    ..Default::default()
+                                }],
+                                aggregation_temporality: 2,
+                            })),
+                            ..Default::default()
+                        },
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+/// A batch carrying `payload` with one fresh acknowledgement, and that acknowledgement's receiver.
+pub fn batch_with_ack(payload: impl Into<Payload>) -> (Batch, AckReceiver) {
+    let (ack, rx) = Ack::new();
+    (Batch::new(payload.into(), AckSet::single(ack)), rx)
+}
+
+/// What a [`CollectingExporter`] saw, shared with the test.
+#[derive(Clone, Default)]
+pub struct Collected {
+    batches: Arc<Mutex<Vec<Arc<Payload>>>>,
+}
+
+impl Collected {
+    /// Every payload received so far.
+    pub fn payloads(&self) -> Vec<Arc<Payload>> {
+        self.batches.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    pub fn item_count(&self) -> usize {
+        self.payloads().iter().map(|p| p.item_count()).sum()
+    }
+}
+
+/// An exporter that keeps what it receives and resolves every acknowledgement with a fixed outcome.
+pub struct CollectingExporter {
+    pub collected: Collected,
+    pub outcome: Outcome,
+}
+
+impl CollectingExporter {
+    pub fn new(outcome: Outcome) -> (Self, Collected) {
+        let collected = Collected::default();
+        (
+            CollectingExporter {
+                collected: collected.clone(),
+                outcome,
+            },
+            collected,
+        )
+    }
+}
+
+#[async_trait]
+impl Exporter for CollectingExporter {
+    async fn run(self: Box<Self>, mut input: BatchReceiver, _cx: ExporterContext) -> crate::Result<()> {
+        while let Some(batch) = input.recv().await {
+            if let Ok(mut all) = self.collected.batches.lock() {
+                all.push(Arc::clone(&batch.payload));
+            }
+            batch.acks.resolve(self.outcome.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Drives a processor like the pipeline task does, with explicit time.
+pub struct ProcessorHarness {
+    processor: Box<dyn Processor>,
+    /// Everything the processor has emitted and the test has not taken yet.
+    pub emitted: Vec<Batch>,
+}
+
+impl ProcessorHarness {
+    pub fn new(processor: Box<dyn Processor>) -> Self {
+        ProcessorHarness {
+            processor,
+            emitted: Vec::new(),
+        }
+    }
+
+    pub fn process(&mut self, batch: Batch) {
+        self.processor.process(batch, &mut self.emitted);
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.processor.next_deadline()
+    }
+
+    /// Calls `on_tick` as if the clock read `now`.
+    pub fn tick_at(&mut self, now: Instant) {
+        self.processor.on_tick(now, &mut self.emitted);
+    }
+
+    pub fn flush(&mut self) {
+        self.processor.flush(&mut self.emitted);
+    }
+
+    /// Takes what was emitted so far.
+    pub fn take(&mut self) -> Vec<Batch> {
+        std::mem::take(&mut self.emitted)
+    }
+}

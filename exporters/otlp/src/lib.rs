@@ -1,0 +1,1 @@
+//! otlake exporters: otlp (gRPC) and otlphttp, to one destination

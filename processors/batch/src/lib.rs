@@ -1,0 +1,1 @@
+//! otlake processor: batch, with acknowledgements carried through

@@ -1,0 +1,1 @@
+//! otlake processor: consistent probability, rule-based and tail sampling

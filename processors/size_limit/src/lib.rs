@@ -1,0 +1,1 @@
+//! otlake processor: request, record and log-line size limits
