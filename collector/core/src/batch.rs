@@ -159,6 +159,12 @@ impl Fanout {
         }
     }
 
+    /// The same targets with another wait for room (a receiver's own `queue_wait` setting).
+    pub fn with_queue_wait(mut self, queue_wait: Duration) -> Self {
+        self.queue_wait = queue_wait;
+        self
+    }
+
     /// Hands the batch to every pipeline. A pipeline that stays full for `queue_wait` gets no copy and its share
     /// of the acknowledgements resolves retryable; returns `false` then.
     pub async fn send(&self, batch: Batch) -> bool {
