@@ -1,1 +1,205 @@
-//! placeholder
+//! The `file` exporter: appends each batch as one line of OTLP/JSON to a file, the Collector's `file` exporter
+//! format, so tools that read that format read ours.
+//!
+//! A batch's acknowledgements resolve `Delivered` only after its line is written, flushed and `fsync`ed: a
+//! client that heard success will find its data in the file after a crash.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use otlake_core::{
+    BatchReceiver, ComponentError, ComponentFactory, ComponentId, ConfigError, Exporter,
+    ExporterContext, ExporterFactory, Outcome, Payload, Signal, parse_config, telemetry,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+/// `exporters.file:`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    /// The file to append to (created with its parent directories). Required.
+    pub path: String,
+    /// `json` (the only format; accepted for Collector compatibility).
+    pub format: Option<String>,
+}
+
+impl FileConfig {
+    fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        if self.path.trim().is_empty() {
+            errors.push(ConfigError::new("path", "required: the file to write OTLP/JSON lines to"));
+        }
+        if let Some(format) = &self.format
+            && format != "json"
+        {
+            errors.push(ConfigError::new("format", format!("`{format}` is not supported: only `json`")));
+        }
+        if errors.is_empty() { Ok(()) } else { Err(errors) }
+    }
+}
+
+pub struct FileExporterFactory;
+
+impl ComponentFactory for FileExporterFactory {
+    fn type_name(&self) -> &'static str {
+        "file"
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn description(&self) -> &'static str {
+        "appends OTLP/JSON lines to a file, fsynced before the acknowledgement"
+    }
+    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
+        parse_config::<FileConfig>(config).map_err(|e| vec![e])?.validate()
+    }
+}
+
+impl ExporterFactory for FileExporterFactory {
+    fn build(
+        &self,
+        _id: &ComponentId,
+        config: &Value,
+        _signals: &[Signal],
+    ) -> Result<Box<dyn Exporter>, ConfigError> {
+        let config: FileConfig = parse_config(config)?;
+        config.validate().map_err(|mut e| e.remove(0))?;
+        Ok(Box::new(FileExporter {
+            path: PathBuf::from(config.path),
+        }))
+    }
+}
+
+pub struct FileExporter {
+    path: PathBuf,
+}
+
+#[async_trait]
+impl Exporter for FileExporter {
+    async fn run(self: Box<Self>, mut input: BatchReceiver, cx: ExporterContext) -> otlake_core::Result<()> {
+        let startup = |e: std::io::Error| ComponentError::Startup {
+            context: format!("file exporter {}: opening {}", cx.id, self.path.display()),
+            message: e.to_string(),
+        };
+        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent).await.map_err(startup)?;
+        }
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await
+            .map_err(startup)?;
+        while let Some(batch) = input.recv().await {
+            let mut line = match to_json(&batch.payload) {
+                Ok(line) => line,
+                Err(e) => {
+                    batch.acks.resolve(Outcome::rejected(format!("not representable as OTLP/JSON: {e}")));
+                    continue;
+                }
+            };
+            line.push('\n');
+            let written = async {
+                file.write_all(line.as_bytes()).await?;
+                file.flush().await?;
+                file.sync_data().await
+            }
+            .await;
+            let outcome = match written {
+                Ok(()) => Outcome::Delivered,
+                Err(e) => Outcome::retryable(format!("cannot write {}: {e}", self.path.display())),
+            };
+            telemetry::record_export(&cx.id, batch.signal(), batch.item_count(), &outcome);
+            batch.acks.resolve(outcome);
+        }
+        Ok(())
+    }
+}
+
+/// One OTLP/JSON line (the spec's JSON mapping: camelCase, hex ids, integer enums).
+fn to_json(payload: &Payload) -> serde_json::Result<String> {
+    match payload {
+        Payload::Traces(r) => serde_json::to_string(r),
+        Payload::Logs(r) => serde_json::to_string(r),
+        Payload::Metrics(r) => serde_json::to_string(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otlake_core::batch::channel;
+    use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
+    use otlake_core::test_util::{batch_with_ack, sample_metrics, sample_traces};
+
+    fn build(path: &std::path::Path) -> Box<dyn Exporter> {
+        FileExporterFactory
+            .build(
+                &ComponentId::new("file"),
+                &serde_json::json!({"path": path}),
+                &Signal::ALL,
+            )
+            .expect("valid config")
+    }
+
+    #[test]
+    fn config_requires_a_path_and_refuses_unknown_keys() {
+        let f = FileExporterFactory;
+        let err = f.validate(&Value::Null).expect_err("no path");
+        assert_eq!(err[0].path, "path");
+        assert!(f.validate(&serde_json::json!({"path": "/tmp/x", "rotation": {}})).is_err());
+        assert!(f.validate(&serde_json::json!({"path": "/tmp/x", "format": "proto"})).is_err());
+        assert!(f.validate(&serde_json::json!({"path": "/tmp/x", "format": "json"})).is_ok());
+    }
+
+    #[tokio::test]
+    async fn lifecycle_built_dropped_and_run_on_a_closed_input() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(build(&dir.path().join("never.json")));
+        assert!(!dir.path().join("never.json").exists(), "build must do no I/O");
+        let (tx, rx) = channel("test", 1);
+        drop(tx);
+        build(&dir.path().join("out.json"))
+            .run(rx, ExporterContext { id: ComponentId::new("file") })
+            .await
+            .expect("ends cleanly");
+    }
+
+    #[tokio::test]
+    async fn acknowledged_batches_are_in_the_file_as_otlp_json() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nested/out.json");
+        let (tx, rx) = channel("test", 4);
+        let task = tokio::spawn(build(&path).run(rx, ExporterContext { id: ComponentId::new("file") }));
+        let (traces, traces_ack) = batch_with_ack(sample_traces(2, 3));
+        let (metrics, metrics_ack) = batch_with_ack(sample_metrics(1));
+        tx.send(traces).await.expect("open");
+        tx.send(metrics).await.expect("open");
+        assert_eq!(traces_ack.wait().await.outcome, Outcome::Delivered);
+        assert_eq!(metrics_ack.wait().await.outcome, Outcome::Delivered);
+        // Acknowledged means already in the file, before the exporter stops.
+        let text = std::fs::read_to_string(&path).expect("file exists");
+        let first: ExportTraceServiceRequest =
+            serde_json::from_str(text.lines().next().expect("a line")).expect("OTLP/JSON");
+        assert_eq!(first, sample_traces(2, 3));
+        assert!(text.lines().next().expect("line").contains("\"traceId\":\"00000000000000010000000000000001\""));
+        assert_eq!(text.lines().count(), 2);
+        drop(tx);
+        task.await.expect("joins").expect("ok");
+    }
+
+    #[tokio::test]
+    async fn an_unwritable_path_stops_the_exporter_with_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blocker = dir.path().join("a-file");
+        std::fs::write(&blocker, b"x").expect("write");
+        let (_tx, rx) = channel("test", 1);
+        let err = build(&blocker.join("out.json"))
+            .run(rx, ExporterContext { id: ComponentId::new("file") })
+            .await
+            .expect_err("a file is not a directory");
+        assert!(err.to_string().contains("opening"), "{err}");
+    }
+}

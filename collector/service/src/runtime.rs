@@ -1,0 +1,374 @@
+//! Builds the pipeline graph from a validated [`Config`] and runs it until shutdown.
+//!
+//! ```text
+//!  receiver ──Fanout──> [pipeline channel] ─> pipeline task (processors in order) ──share──> [exporter channel] ─> exporter
+//! ```
+//! - Receivers and exporters: one instance per id, shared by every pipeline that lists them. Processors: one
+//!   instance per pipeline, owned by that pipeline's task, which also owns their timers.
+//! - Build order: exporters, then pipelines, then receivers; so everything downstream runs before data arrives.
+//! - Shutdown: the token stops the receivers; when a receiver returns, its `Fanout`s drop; when every sender of a
+//!   pipeline channel is gone the pipeline flushes its processors and drops its exporter senders; each exporter
+//!   then makes what it holds durable and returns. At the grace deadline whatever is still running is named in
+//!   the log and abandoned: its acknowledgements drop, which answers those clients retryable.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use otlake_core::batch::{BatchReceiver, BatchSender, channel};
+use otlake_core::{
+    Batch, ComponentError, ComponentId, ConfigError, ExporterContext, Fanout, Outcome, Processor,
+    ReceiverContext, Signal,
+};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, PipelineId, component_id};
+use crate::registry::Registry;
+use crate::telemetry;
+use crate::validate::{ValidationError, validate};
+
+/// Batches waiting in front of a pipeline (one per received request).
+const PIPELINE_QUEUE: usize = 256;
+/// Batches waiting in front of an exporter.
+const EXPORTER_QUEUE: usize = 64;
+/// How long a receiver waits for room in a full pipeline before answering retryable.
+pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("invalid configuration:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ValidationError>),
+    #[error("{stage} failed to start: {source}")]
+    Component {
+        stage: String,
+        #[source]
+        source: ComponentError,
+    },
+    #[error("telemetry endpoint {address}: {source}")]
+    Telemetry {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("shutdown was not clean: {0} did not finish within the grace period")]
+    Late(String),
+}
+
+/// Runs `config` until `shutdown` completes (or a component fails), then shuts down cleanly.
+pub async fn run(
+    config: Config,
+    registry: &Registry,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let errors = validate(&config, registry);
+    if !errors.is_empty() {
+        return Err(RunError::Invalid(errors));
+    }
+    // Telemetry first: metric handles bind to the recorder installed when they are created.
+    let health = telemetry::Health::default();
+    let _telemetry = telemetry::start(&config, health.clone()).await?;
+    let graph = build(&config, registry).map_err(RunError::Invalid)?;
+    graph.run(config.service.telemetry.shutdown_grace, health, shutdown).await
+}
+
+/// Components built and wired, not yet running.
+struct Graph {
+    exporters: Vec<(String, Box<dyn otlake_core::Exporter>, BatchReceiver, ComponentId)>,
+    pipelines: Vec<(String, Vec<Box<dyn Processor>>, BatchReceiver, Vec<BatchSender>)>,
+    receivers: Vec<(String, Box<dyn otlake_core::Receiver>, HashMap<Signal, Fanout>, ComponentId)>,
+}
+
+fn build(config: &Config, registry: &Registry) -> Result<Graph, Vec<ValidationError>> {
+    let mut errors = Vec::new();
+    let mut report = |section: &str, key: &str, e: ConfigError| {
+        let e = e.under(&format!("{section}.{key}"));
+        errors.push(ValidationError {
+            line: config.line_of(&e.path),
+            path: e.path,
+            message: e.message,
+        });
+    };
+    let pipelines: Vec<(PipelineId, &crate::config::Pipeline)> = config.pipelines().collect();
+
+    // Exporters first: one per id, with the union of the signals of the pipelines that use it.
+    let mut exporter_signals: BTreeMap<&str, BTreeSet<Signal>> = BTreeMap::new();
+    for (pid, p) in &pipelines {
+        for e in &p.exporters {
+            exporter_signals.entry(e).or_default().insert(pid.signal);
+        }
+    }
+    let mut exporters = Vec::new();
+    let mut exporter_inputs: HashMap<&str, BatchSender> = HashMap::new();
+    for (key, signals) in &exporter_signals {
+        let id = component_id(key);
+        let signals: Vec<Signal> = signals.iter().copied().collect();
+        let factory = &registry.exporters[id.kind.as_str()];
+        match factory.build(&id, &config.exporters[*key], &signals) {
+            Ok(exporter) => {
+                let stage = format!("exporter/{key}");
+                let (tx, rx) = channel(&stage, EXPORTER_QUEUE);
+                exporter_inputs.insert(key, tx);
+                exporters.push((stage, exporter, rx, id));
+            }
+            Err(e) => report("exporters", key, e),
+        }
+    }
+
+    // Pipelines: processors per pipeline, in order.
+    let mut built_pipelines = Vec::new();
+    let mut pipeline_inputs: Vec<(PipelineId, BatchSender, &crate::config::Pipeline)> = Vec::new();
+    for (pid, p) in &pipelines {
+        let mut processors = Vec::new();
+        for key in &p.processors {
+            let id = component_id(key);
+            let factory = &registry.processors[id.kind.as_str()];
+            match factory.build(&id, &config.processors[key], pid.signal) {
+                Ok(processor) => processors.push(processor),
+                Err(e) => report("processors", key, e),
+            }
+        }
+        let stage = format!("pipeline/{pid}");
+        let (tx, rx) = channel(&stage, PIPELINE_QUEUE);
+        let outputs = p
+            .exporters
+            .iter()
+            .filter_map(|e| exporter_inputs.get(e.as_str()).cloned())
+            .collect();
+        built_pipelines.push((stage, processors, rx, outputs));
+        pipeline_inputs.push((pid.clone(), tx, p));
+    }
+    drop(exporter_inputs); // only pipelines hold exporter senders now
+
+    // Receivers: one per id, a Fanout per signal into every pipeline that lists it.
+    let mut receiver_outputs: BTreeMap<&str, HashMap<Signal, Vec<BatchSender>>> = BTreeMap::new();
+    for (pid, tx, p) in &pipeline_inputs {
+        for r in &p.receivers {
+            receiver_outputs
+                .entry(r)
+                .or_default()
+                .entry(pid.signal)
+                .or_default()
+                .push(tx.clone());
+        }
+    }
+    drop(pipeline_inputs);
+    let mut receivers = Vec::new();
+    for (key, outputs) in receiver_outputs {
+        let id = component_id(key);
+        let factory = &registry.receivers[id.kind.as_str()];
+        match factory.build(&id, &config.receivers[key]) {
+            Ok(receiver) => {
+                let outputs = outputs
+                    .into_iter()
+                    .map(|(signal, targets)| (signal, Fanout::new(targets, DEFAULT_QUEUE_WAIT)))
+                    .collect();
+                receivers.push((format!("receiver/{key}"), receiver, outputs, id));
+            }
+            Err(e) => report("receivers", key, e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Graph {
+            exporters,
+            pipelines: built_pipelines,
+            receivers,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+impl Graph {
+    async fn run(
+        self,
+        grace: Duration,
+        health: telemetry::Health,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), RunError> {
+        let mut tasks: JoinSet<(String, Result<(), ComponentError>)> = JoinSet::new();
+        let running = Arc::new(AtomicUsize::new(0));
+        let token = CancellationToken::new();
+
+        // Start downstream first.
+        for (stage, exporter, rx, id) in self.exporters {
+            tasks.spawn(async move {
+                let result = exporter.run(rx, ExporterContext { id }).await;
+                (stage, result)
+            });
+        }
+        for (stage, processors, rx, outputs) in self.pipelines {
+            tasks.spawn(async move {
+                run_pipeline(processors, rx, outputs).await;
+                (stage, Ok(()))
+            });
+        }
+        for (stage, receiver, outputs, id) in self.receivers {
+            let cx = ReceiverContext {
+                id,
+                outputs,
+                shutdown: token.clone(),
+            };
+            tasks.spawn(async move {
+                let result = receiver.run(cx).await;
+                (stage, result)
+            });
+        }
+        running.store(tasks.len(), Ordering::SeqCst);
+        health.set_running(true);
+        info!(stages = tasks.len(), "otlake is running.");
+
+        // Run until asked to stop, or until a stage ends on its own (a bind error, a failed start-up).
+        let mut failure = None;
+        tokio::pin!(shutdown);
+        tokio::select! {
+            _ = &mut shutdown => info!("Shutdown requested: stopping receivers."),
+            Some(joined) = tasks.join_next() => {
+                health.set_running(false);
+                match joined {
+                    Ok((stage, Err(source))) => {
+                        error!(stage = %stage, error = %source, "Stage failed; shutting down.");
+                        failure = Some(RunError::Component { stage, source });
+                    }
+                    Ok((stage, Ok(()))) => warn!(stage = %stage, "Stage ended unexpectedly; shutting down."),
+                    Err(e) => error!(error = %e, "Stage panicked; shutting down."),
+                }
+            }
+        }
+        health.set_running(false);
+        token.cancel();
+
+        // Drain: every stage ends once its upstream has; wait up to the grace period.
+        let deadline = Instant::now() + grace;
+        let mut late = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+                Ok(Some(Ok((stage, result)))) => match result {
+                    Ok(()) => info!(stage = %stage, "Stage stopped."),
+                    Err(e) => warn!(stage = %stage, error = %e, "Stage stopped with an error."),
+                },
+                Ok(Some(Err(e))) => error!(error = %e, "Stage panicked during shutdown."),
+                Ok(None) => break,
+                Err(_) => {
+                    // The JoinSet does not say which tasks remain; the queue gauges and this list of
+                    // unfinished stages do. Name them, then abandon them.
+                    late.push(format!("{} stage(s)", tasks.len()));
+                    error!(
+                        remaining = tasks.len(),
+                        grace = ?grace,
+                        "Shutdown grace period over: abandoning late stages; their clients are answered retryable."
+                    );
+                    tasks.abort_all();
+                    while let Some(joined) = tasks.join_next().await {
+                        if let Ok((stage, _)) = joined {
+                            error!(stage = %stage, "Late stage abandoned.");
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        match late.pop() {
+            Some(what) => Err(RunError::Late(what)),
+            None => {
+                info!("otlake stopped cleanly.");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// One pipeline: feeds each batch through the processors in order and hands the results to every exporter.
+async fn run_pipeline(
+    mut processors: Vec<Box<dyn Processor>>,
+    mut input: BatchReceiver,
+    outputs: Vec<BatchSender>,
+) {
+    loop {
+        let deadline = processors.iter().filter_map(|p| p.next_deadline()).min();
+        let produced = tokio::select! {
+            received = input.recv() => match received {
+                Some(batch) => push_through(&mut processors, 0, vec![batch]),
+                None => break,
+            },
+            _ = sleep_until(deadline) => tick(&mut processors, Instant::now()),
+        };
+        deliver(produced, &outputs).await;
+    }
+    // Input closed: flush each processor in order, pushing what it releases through the ones after it.
+    let mut produced = Vec::new();
+    for i in 0..processors.len() {
+        let mut released = Vec::new();
+        processors[i].flush(&mut released);
+        produced.extend(push_through(&mut processors, i + 1, released));
+    }
+    deliver(produced, &outputs).await;
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs `batches` through `processors[start..]`.
+fn push_through(processors: &mut [Box<dyn Processor>], start: usize, mut batches: Vec<Batch>) -> Vec<Batch> {
+    for processor in processors.iter_mut().skip(start) {
+        let mut next = Vec::with_capacity(batches.len());
+        for batch in batches {
+            processor.process(batch, &mut next);
+        }
+        batches = next;
+    }
+    batches
+}
+
+/// Gives every processor whose deadline passed its tick, in order.
+fn tick(processors: &mut [Box<dyn Processor>], now: Instant) -> Vec<Batch> {
+    let mut produced = Vec::new();
+    for i in 0..processors.len() {
+        if processors[i].next_deadline().is_some_and(|d| d <= now) {
+            let mut released = Vec::new();
+            processors[i].on_tick(now, &mut released);
+            produced.extend(push_through(processors, i + 1, released));
+        }
+    }
+    produced
+}
+
+/// Hands each batch to every exporter (sharing the payload), waiting for room: backpressure.
+async fn deliver(batches: Vec<Batch>, outputs: &[BatchSender]) {
+    for batch in batches {
+        if batch.payload.item_count() == 0 {
+            // Nothing to store (an empty request, or everything dropped on purpose upstream).
+            batch.acks.resolve(Outcome::Delivered);
+            continue;
+        }
+        let last = outputs.len().saturating_sub(1);
+        let mut batch = Some(batch);
+        for (i, output) in outputs.iter().enumerate() {
+            let Some(current) = batch.take() else { break };
+            let this = if i < last {
+                let copy = current.share();
+                batch = Some(current);
+                copy
+            } else {
+                current
+            };
+            if let Err(refused) = output.send(this).await {
+                // The exporter is gone (it failed); its share answers retryable.
+                refused
+                    .acks
+                    .resolve(Outcome::retryable(format!("{} has stopped", output.stage())));
+            }
+        }
+    }
+}

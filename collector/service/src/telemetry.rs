@@ -1,0 +1,93 @@
+//! The daemon's own endpoints: Prometheus metrics and a health check.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tracing::info;
+
+use crate::config::Config;
+use crate::runtime::RunError;
+
+/// Whether every pipeline is running; the health endpoint answers from it.
+#[derive(Clone, Default)]
+pub struct Health(Arc<AtomicBool>);
+
+impl Health {
+    pub fn set_running(&self, running: bool) {
+        self.0.store(running, Ordering::SeqCst);
+    }
+    fn running(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Keeps the telemetry servers alive; they stop when it drops.
+pub struct TelemetryGuard {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Binds the health and metrics endpoints (before any receiver, so a port clash stops start-up early).
+pub async fn start(config: &Config, health: Health) -> Result<TelemetryGuard, RunError> {
+    let mut tasks = Vec::new();
+    let bind = |address: String| async move {
+        tokio::net::TcpListener::bind(&address)
+            .await
+            .map_err(|source| RunError::Telemetry { address, source })
+    };
+    if let Some(address) = config.health_endpoint() {
+        let listener = bind(address.clone()).await?;
+        let app = Router::new().route(
+            "/",
+            get(move || {
+                let health = health.clone();
+                async move {
+                    if health.running() {
+                        (StatusCode::OK, "{\"status\":\"Server available\"}")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "{\"status\":\"Server not available\"}")
+                    }
+                }
+            }),
+        );
+        info!(endpoint = %address, "Health endpoint listening.");
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }));
+    }
+    if let Some(address) = config.metrics_address() {
+        let listener = bind(address.clone()).await?;
+        let handle = prometheus_handle();
+        let app = Router::new().route("/metrics", get(move || std::future::ready(handle.render())));
+        info!(address = %address, "Metrics endpoint listening.");
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }));
+    }
+    Ok(TelemetryGuard { tasks })
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+fn prometheus_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed (tests): then this handle just renders nothing.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

@@ -1,0 +1,243 @@
+//! Checks a loaded [`Config`] against the [`Registry`] and reports every problem at once, each with its YAML
+//! path and (where it can be found) its line. `otlake validate` prints these; `otlake run` refuses to start on
+//! them with the same text.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use otlake_core::{ComponentFactory, ComponentId, Signal};
+
+use crate::config::{Config, PipelineId};
+use crate::registry::Registry;
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// Dotted YAML path (`exporters.file/out.path`).
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.path.is_empty(), self.line) {
+            (true, _) => f.write_str(&self.message),
+            (false, Some(line)) => write!(f, "{} (line {line}): {}", self.path, self.message),
+            (false, None) => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Receiver,
+    Processor,
+    Exporter,
+}
+
+impl Kind {
+    fn section(self) -> &'static str {
+        match self {
+            Kind::Receiver => "receivers",
+            Kind::Processor => "processors",
+            Kind::Exporter => "exporters",
+        }
+    }
+    fn singular(self) -> &'static str {
+        match self {
+            Kind::Receiver => "receiver",
+            Kind::Processor => "processor",
+            Kind::Exporter => "exporter",
+        }
+    }
+}
+
+impl Registry {
+    fn factory(&self, kind: Kind, type_name: &str) -> Option<&dyn ComponentFactory> {
+        match kind {
+            Kind::Receiver => self.receivers.get(type_name).map(|f| f.as_ref() as _),
+            Kind::Processor => self.processors.get(type_name).map(|f| f.as_ref() as _),
+            Kind::Exporter => self.exporters.get(type_name).map(|f| f.as_ref() as _),
+        }
+    }
+
+    fn type_names(&self, kind: Kind) -> Vec<&'static str> {
+        match kind {
+            Kind::Receiver => self.receivers.keys().copied().collect(),
+            Kind::Processor => self.processors.keys().copied().collect(),
+            Kind::Exporter => self.exporters.keys().copied().collect(),
+        }
+    }
+}
+
+/// Every problem in `config`; empty when it can run.
+pub fn validate(config: &Config, registry: &Registry) -> Vec<ValidationError> {
+    let mut errors = Vec::new();
+    let mut push = |path: String, message: String| {
+        let line = config.line_of(&path);
+        errors.push(ValidationError {
+            path,
+            line,
+            message,
+        });
+    };
+
+    // Components: known type, valid id, valid config.
+    let sections = [
+        (Kind::Receiver, &config.receivers),
+        (Kind::Processor, &config.processors),
+        (Kind::Exporter, &config.exporters),
+    ];
+    for (kind, section) in sections {
+        for (key, value) in section {
+            let path = format!("{}.{key}", kind.section());
+            let id: ComponentId = match key.parse() {
+                Ok(id) => id,
+                Err(message) => {
+                    push(path, message);
+                    continue;
+                }
+            };
+            let Some(factory) = registry.factory(kind, &id.kind) else {
+                push(
+                    path,
+                    format!(
+                        "unknown {} type `{}` (known: {})",
+                        kind.singular(),
+                        id.kind,
+                        registry.type_names(kind).join(", ")
+                    ),
+                );
+                continue;
+            };
+            if let Err(problems) = factory.validate(value) {
+                for problem in problems {
+                    let problem = problem.under(&path);
+                    push(problem.path, problem.message);
+                }
+            }
+        }
+    }
+
+    // Pipelines: valid id, not empty, every name defined, every component supports the signal.
+    if config.service.pipelines.is_empty() {
+        push(
+            "service.pipelines".into(),
+            "no pipelines: add at least one, e.g. `traces: {receivers: [otlp], exporters: [debug]}`".into(),
+        );
+    }
+    for (key, pipeline) in &config.service.pipelines {
+        let path = format!("service.pipelines.{key}");
+        let pipeline_id: PipelineId = match key.parse() {
+            Ok(id) => id,
+            Err(message) => {
+                push(path, message);
+                continue;
+            }
+        };
+        if pipeline.receivers.is_empty() {
+            push(path.clone(), "pipeline has no receivers".into());
+        }
+        if pipeline.exporters.is_empty() {
+            push(path.clone(), "pipeline has no exporters".into());
+        }
+        let lists = [
+            (Kind::Receiver, "receivers", &pipeline.receivers, &config.receivers),
+            (Kind::Processor, "processors", &pipeline.processors, &config.processors),
+            (Kind::Exporter, "exporters", &pipeline.exporters, &config.exporters),
+        ];
+        for (kind, field, names, defined) in lists {
+            let mut seen = BTreeSet::new();
+            for name in names.iter() {
+                let at = format!("{path}.{field}");
+                if !seen.insert(name) {
+                    push(at, format!("`{name}` is listed twice"));
+                    continue;
+                }
+                if !defined.contains_key(name) {
+                    push(
+                        at,
+                        format!(
+                            "{} `{name}` is not defined in `{}:`",
+                            kind.singular(),
+                            kind.section()
+                        ),
+                    );
+                    continue;
+                }
+                let Ok(id) = name.parse::<ComponentId>() else {
+                    continue; // reported with the component
+                };
+                if let Some(factory) = registry.factory(kind, &id.kind)
+                    && !factory.signals().contains(&pipeline_id.signal)
+                {
+                    push(
+                        at,
+                        format!(
+                            "{} `{name}` does not support {} (it supports {})",
+                            kind.singular(),
+                            pipeline_id.signal,
+                            join(factory.signals())
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    // Two receivers (or a receiver and the daemon's own endpoints) on one address.
+    let mut listeners: BTreeMap<String, String> = BTreeMap::new();
+    let mut claim = |address: String, owner: String, push: &mut dyn FnMut(String, String)| {
+        let key = normalise(&address);
+        match listeners.get(&key) {
+            Some(first) => push(
+                owner.clone(),
+                format!("{owner} and {first} both listen on {address}: give one of them another port"),
+            ),
+            None => {
+                listeners.insert(key, owner);
+            }
+        }
+    };
+    for (key, value) in &config.receivers {
+        let Ok(id) = key.parse::<ComponentId>() else {
+            continue;
+        };
+        if let Some(factory) = registry.factory(Kind::Receiver, &id.kind) {
+            for address in factory.listen_addresses(value) {
+                claim(address, format!("receivers.{key}"), &mut push);
+            }
+        }
+    }
+    if let Some(address) = config.metrics_address() {
+        claim(address, "service.telemetry.metrics.address".into(), &mut push);
+    }
+    if let Some(address) = config.health_endpoint() {
+        claim(address, "service.telemetry.health.endpoint".into(), &mut push);
+    }
+    errors
+}
+
+fn join(signals: &[Signal]) -> String {
+    signals
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `localhost:4317` and `127.0.0.1:4317` are one listener; port 0 is never a conflict.
+fn normalise(address: &str) -> String {
+    let address = address.trim();
+    if address.ends_with(":0") {
+        return format!("{address}#{}", uniq());
+    }
+    address.replace("localhost", "127.0.0.1")
+}
+
+fn uniq() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
