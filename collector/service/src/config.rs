@@ -291,7 +291,8 @@ impl Config {
                 let endpoint = self.extensions.get(id)?.get("endpoint")?.as_str()?;
                 Some(endpoint.to_owned())
             });
-        let endpoint = from_extension.unwrap_or_else(|| self.service.telemetry.health.endpoint.clone());
+        let endpoint =
+            from_extension.unwrap_or_else(|| self.service.telemetry.health.endpoint.clone());
         (!endpoint.is_empty()).then_some(endpoint)
     }
 
@@ -327,8 +328,14 @@ mod tests {
         .expect("valid");
         assert!(config.receivers.contains_key("otlp"));
         assert_eq!(config.service.pipelines["traces"].exporters, vec!["debug"]);
-        assert_eq!(config.metrics_address().as_deref(), Some(DEFAULT_METRICS_ADDRESS));
-        assert_eq!(config.health_endpoint().as_deref(), Some(DEFAULT_HEALTH_ENDPOINT));
+        assert_eq!(
+            config.metrics_address().as_deref(),
+            Some(DEFAULT_METRICS_ADDRESS)
+        );
+        assert_eq!(
+            config.health_endpoint().as_deref(),
+            Some(DEFAULT_HEALTH_ENDPOINT)
+        );
     }
 
     #[test]
@@ -342,7 +349,8 @@ mod tests {
 
     #[test]
     fn broken_yaml_is_reported_with_its_location() {
-        let err = Config::parse("receivers:\n  otlp: [unclosed\nservice: {}\n").expect_err("broken");
+        let err =
+            Config::parse("receivers:\n  otlp: [unclosed\nservice: {}\n").expect_err("broken");
         let text = err.to_string();
         assert!(text.contains("not valid YAML"), "{text}");
         assert!(text.contains("line"), "{text}");
@@ -351,7 +359,10 @@ mod tests {
     #[test]
     fn unknown_top_level_keys_are_named() {
         let err = Config::parse("recievers: {}\nservice: {}\n").expect_err("typo");
-        assert!(err.to_string().contains("unknown field `recievers`"), "{err}");
+        assert!(
+            err.to_string().contains("unknown field `recievers`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -133,10 +133,16 @@ mod tests {
 
     #[test]
     fn an_unset_variable_is_an_error_with_its_path() {
-        let (_, errors) = run(json!({"exporters": {"otlp": {"headers": {"auth": "${env:OTLAKE_TEST_UNSET_VAR}"}}}}));
+        let (_, errors) = run(
+            json!({"exporters": {"otlp": {"headers": {"auth": "${env:OTLAKE_TEST_UNSET_VAR}"}}}}),
+        );
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, "exporters.otlp.headers.auth");
-        assert!(errors[0].1.contains("OTLAKE_TEST_UNSET_VAR"), "{}", errors[0].1);
+        assert!(
+            errors[0].1.contains("OTLAKE_TEST_UNSET_VAR"),
+            "{}",
+            errors[0].1
+        );
     }
 
     #[test]

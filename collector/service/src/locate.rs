@@ -52,7 +52,10 @@ mod tests {
     #[test]
     fn finds_nested_keys() {
         let text = "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: x\nexporters:\n  file/out:\n    path: y\n";
-        assert_eq!(line_of(text, "receivers.otlp.protocols.grpc.endpoint"), Some(5));
+        assert_eq!(
+            line_of(text, "receivers.otlp.protocols.grpc.endpoint"),
+            Some(5)
+        );
         assert_eq!(line_of(text, "exporters.file/out.path"), Some(8));
         // missing leaf: the deepest key that exists
         assert_eq!(line_of(text, "exporters.file/out.nope"), Some(7));

@@ -28,17 +28,20 @@ impl Registry {
     }
 
     pub fn with_receiver(mut self, factory: impl ReceiverFactory + 'static) -> Self {
-        self.receivers.insert(factory.type_name(), Arc::new(factory));
+        self.receivers
+            .insert(factory.type_name(), Arc::new(factory));
         self
     }
 
     pub fn with_processor(mut self, factory: impl ProcessorFactory + 'static) -> Self {
-        self.processors.insert(factory.type_name(), Arc::new(factory));
+        self.processors
+            .insert(factory.type_name(), Arc::new(factory));
         self
     }
 
     pub fn with_exporter(mut self, factory: impl ExporterFactory + 'static) -> Self {
-        self.exporters.insert(factory.type_name(), Arc::new(factory));
+        self.exporters
+            .insert(factory.type_name(), Arc::new(factory));
         self
     }
 
@@ -52,9 +55,18 @@ impl Registry {
                 description: f.description(),
             }
         }
-        let receivers = self.receivers.values().map(|f| info("receiver", f.as_ref()));
-        let processors = self.processors.values().map(|f| info("processor", f.as_ref()));
-        let exporters = self.exporters.values().map(|f| info("exporter", f.as_ref()));
+        let receivers = self
+            .receivers
+            .values()
+            .map(|f| info("receiver", f.as_ref()));
+        let processors = self
+            .processors
+            .values()
+            .map(|f| info("processor", f.as_ref()));
+        let exporters = self
+            .exporters
+            .values()
+            .map(|f| info("exporter", f.as_ref()));
         receivers.chain(processors).chain(exporters).collect()
     }
 }

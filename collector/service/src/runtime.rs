@@ -13,8 +13,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures::future::BoxFuture;
 use std::time::Duration;
 
 use otlake_core::batch::{BatchReceiver, BatchSender, channel};
@@ -73,14 +74,31 @@ pub async fn run(
     let health = telemetry::Health::default();
     let _telemetry = telemetry::start(&config, health.clone()).await?;
     let graph = build(&config, registry).map_err(RunError::Invalid)?;
-    graph.run(config.service.telemetry.shutdown_grace, health, shutdown).await
+    graph
+        .run(config.service.telemetry.shutdown_grace, health, shutdown)
+        .await
 }
 
 /// Components built and wired, not yet running.
 struct Graph {
-    exporters: Vec<(String, Box<dyn otlake_core::Exporter>, BatchReceiver, ComponentId)>,
-    pipelines: Vec<(String, Vec<Box<dyn Processor>>, BatchReceiver, Vec<BatchSender>)>,
-    receivers: Vec<(String, Box<dyn otlake_core::Receiver>, HashMap<Signal, Fanout>, ComponentId)>,
+    exporters: Vec<(
+        String,
+        Box<dyn otlake_core::Exporter>,
+        BatchReceiver,
+        ComponentId,
+    )>,
+    pipelines: Vec<(
+        String,
+        Vec<Box<dyn Processor>>,
+        BatchReceiver,
+        Vec<BatchSender>,
+    )>,
+    receivers: Vec<(
+        String,
+        Box<dyn otlake_core::Receiver>,
+        HashMap<Signal, Fanout>,
+        ComponentId,
+    )>,
 }
 
 fn build(config: &Config, registry: &Registry) -> Result<Graph, Vec<ValidationError>> {
@@ -191,21 +209,31 @@ impl Graph {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), RunError> {
         let mut tasks: JoinSet<(String, Result<(), ComponentError>)> = JoinSet::new();
-        let running = Arc::new(AtomicUsize::new(0));
+        // Stages still running, by name: what the log names when the grace period runs out.
+        let running: Arc<Mutex<BTreeSet<String>>> = Arc::default();
         let token = CancellationToken::new();
+        let mut spawn = |stage: String, work: BoxFuture<'static, Result<(), ComponentError>>| {
+            lock(&running).insert(stage.clone());
+            let running = Arc::clone(&running);
+            tasks.spawn(async move {
+                let result = work.await;
+                lock(&running).remove(&stage);
+                (stage, result)
+            });
+        };
 
         // Start downstream first.
         for (stage, exporter, rx, id) in self.exporters {
-            tasks.spawn(async move {
-                let result = exporter.run(rx, ExporterContext { id }).await;
-                (stage, result)
-            });
+            spawn(stage, exporter.run(rx, ExporterContext { id }));
         }
         for (stage, processors, rx, outputs) in self.pipelines {
-            tasks.spawn(async move {
-                run_pipeline(processors, rx, outputs).await;
-                (stage, Ok(()))
-            });
+            spawn(
+                stage,
+                Box::pin(async move {
+                    run_pipeline(processors, rx, outputs).await;
+                    Ok(())
+                }),
+            );
         }
         for (stage, receiver, outputs, id) in self.receivers {
             let cx = ReceiverContext {
@@ -213,12 +241,8 @@ impl Graph {
                 outputs,
                 shutdown: token.clone(),
             };
-            tasks.spawn(async move {
-                let result = receiver.run(cx).await;
-                (stage, result)
-            });
+            spawn(stage, receiver.run(cx));
         }
-        running.store(tasks.len(), Ordering::SeqCst);
         health.set_running(true);
         info!(stages = tasks.len(), "otlake is running.");
 
@@ -254,20 +278,13 @@ impl Graph {
                 Ok(Some(Err(e))) => error!(error = %e, "Stage panicked during shutdown."),
                 Ok(None) => break,
                 Err(_) => {
-                    // The JoinSet does not say which tasks remain; the queue gauges and this list of
-                    // unfinished stages do. Name them, then abandon them.
-                    late.push(format!("{} stage(s)", tasks.len()));
-                    error!(
-                        remaining = tasks.len(),
-                        grace = ?grace,
-                        "Shutdown grace period over: abandoning late stages; their clients are answered retryable."
-                    );
-                    tasks.abort_all();
-                    while let Some(joined) = tasks.join_next().await {
-                        if let Ok((stage, _)) = joined {
-                            error!(stage = %stage, "Late stage abandoned.");
-                        }
+                    let names: Vec<String> = lock(&running).iter().cloned().collect();
+                    for stage in &names {
+                        error!(stage = %stage, grace = ?grace, "Stage did not finish within the shutdown grace period; abandoning it, its clients are answered retryable.");
                     }
+                    tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
+                    late.push(names.join(", "));
                     break;
                 }
             }
@@ -283,6 +300,10 @@ impl Graph {
             }
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One pipeline: feeds each batch through the processors in order and hands the results to every exporter.
@@ -320,7 +341,11 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Runs `batches` through `processors[start..]`.
-fn push_through(processors: &mut [Box<dyn Processor>], start: usize, mut batches: Vec<Batch>) -> Vec<Batch> {
+fn push_through(
+    processors: &mut [Box<dyn Processor>],
+    start: usize,
+    mut batches: Vec<Batch>,
+) -> Vec<Batch> {
     for processor in processors.iter_mut().skip(start) {
         let mut next = Vec::with_capacity(batches.len());
         for batch in batches {
@@ -365,9 +390,10 @@ async fn deliver(batches: Vec<Batch>, outputs: &[BatchSender]) {
             };
             if let Err(refused) = output.send(this).await {
                 // The exporter is gone (it failed); its share answers retryable.
-                refused
-                    .acks
-                    .resolve(Outcome::retryable(format!("{} has stopped", output.stage())));
+                refused.acks.resolve(Outcome::retryable(format!(
+                    "{} has stopped",
+                    output.stage()
+                )));
             }
         }
     }

@@ -55,7 +55,10 @@ pub async fn start(config: &Config, health: Health) -> Result<TelemetryGuard, Ru
                     if health.running() {
                         (StatusCode::OK, "{\"status\":\"Server available\"}")
                     } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "{\"status\":\"Server not available\"}")
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "{\"status\":\"Server not available\"}",
+                        )
                     }
                 }
             }),

@@ -143,9 +143,24 @@ pub fn validate(config: &Config, registry: &Registry) -> Vec<ValidationError> {
             push(path.clone(), "pipeline has no exporters".into());
         }
         let lists = [
-            (Kind::Receiver, "receivers", &pipeline.receivers, &config.receivers),
-            (Kind::Processor, "processors", &pipeline.processors, &config.processors),
-            (Kind::Exporter, "exporters", &pipeline.exporters, &config.exporters),
+            (
+                Kind::Receiver,
+                "receivers",
+                &pipeline.receivers,
+                &config.receivers,
+            ),
+            (
+                Kind::Processor,
+                "processors",
+                &pipeline.processors,
+                &config.processors,
+            ),
+            (
+                Kind::Exporter,
+                "exporters",
+                &pipeline.exporters,
+                &config.exporters,
+            ),
         ];
         for (kind, field, names, defined) in lists {
             let mut seen = BTreeSet::new();
@@ -193,7 +208,9 @@ pub fn validate(config: &Config, registry: &Registry) -> Vec<ValidationError> {
         match listeners.get(&key) {
             Some(first) => push(
                 owner.clone(),
-                format!("{owner} and {first} both listen on {address}: give one of them another port"),
+                format!(
+                    "{owner} and {first} both listen on {address}: give one of them another port"
+                ),
             ),
             None => {
                 listeners.insert(key, owner);
@@ -211,10 +228,18 @@ pub fn validate(config: &Config, registry: &Registry) -> Vec<ValidationError> {
         }
     }
     if let Some(address) = config.metrics_address() {
-        claim(address, "service.telemetry.metrics.address".into(), &mut push);
+        claim(
+            address,
+            "service.telemetry.metrics.address".into(),
+            &mut push,
+        );
     }
     if let Some(address) = config.health_endpoint() {
-        claim(address, "service.telemetry.health.endpoint".into(), &mut push);
+        claim(
+            address,
+            "service.telemetry.health.endpoint".into(),
+            &mut push,
+        );
     }
     errors
 }

@@ -1,0 +1,261 @@
+//! The runtime with real channels and tasks: fan-out acknowledgements, shutdown drain, the grace deadline.
+//! Test components are defined here: a receiver that sends what the test gives it, an exporter that resolves
+//! with a configured outcome (or never finishes), and a processor that holds everything until flushed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use otlake_core::test_util::sample_traces;
+use otlake_core::{
+    Ack, AckReceiver, AckSet, Batch, BatchReceiver, ComponentFactory, ComponentId, ConfigError,
+    Exporter, ExporterContext, ExporterFactory, Outcome, Processor, ProcessorFactory, Receiver,
+    ReceiverContext, ReceiverFactory, Signal,
+};
+use otlake_service::{Config, Registry, RunError};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+type Inbox = Arc<Mutex<Option<mpsc::Receiver<Batch>>>>;
+
+/// A receiver whose requests come from the test through a channel.
+struct TestReceiverFactory(Inbox);
+struct TestReceiver(mpsc::Receiver<Batch>);
+
+impl ComponentFactory for TestReceiverFactory {
+    fn type_name(&self) -> &'static str {
+        "test_in"
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn description(&self) -> &'static str {
+        "test"
+    }
+    fn validate(&self, _: &Value) -> Result<(), Vec<ConfigError>> {
+        Ok(())
+    }
+}
+impl ReceiverFactory for TestReceiverFactory {
+    fn build(&self, _: &ComponentId, _: &Value) -> Result<Box<dyn Receiver>, ConfigError> {
+        let rx = self.0.lock().expect("lock").take().expect("built once");
+        Ok(Box::new(TestReceiver(rx)))
+    }
+}
+#[async_trait]
+impl Receiver for TestReceiver {
+    async fn run(mut self: Box<Self>, cx: ReceiverContext) -> otlake_core::Result<()> {
+        loop {
+            tokio::select! {
+                _ = cx.shutdown.cancelled() => return Ok(()),
+                next = self.0.recv() => match next {
+                    Some(batch) => { cx.outputs[&batch.signal()].send(batch).await; }
+                    None => { cx.shutdown.cancelled().await; return Ok(()); }
+                },
+            }
+        }
+    }
+}
+
+/// An exporter resolving with the outcome named in its config (`delivered`, `retryable`, `hang`).
+struct TestExporterFactory;
+struct TestExporter(String);
+impl ComponentFactory for TestExporterFactory {
+    fn type_name(&self) -> &'static str {
+        "test_out"
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &[Signal::Traces]
+    }
+    fn description(&self) -> &'static str {
+        "test"
+    }
+    fn validate(&self, _: &Value) -> Result<(), Vec<ConfigError>> {
+        Ok(())
+    }
+}
+impl ExporterFactory for TestExporterFactory {
+    fn build(
+        &self,
+        _: &ComponentId,
+        config: &Value,
+        _: &[Signal],
+    ) -> Result<Box<dyn Exporter>, ConfigError> {
+        Ok(Box::new(TestExporter(
+            config["outcome"].as_str().unwrap_or("delivered").to_owned(),
+        )))
+    }
+}
+#[async_trait]
+impl Exporter for TestExporter {
+    async fn run(
+        self: Box<Self>,
+        mut input: BatchReceiver,
+        _: ExporterContext,
+    ) -> otlake_core::Result<()> {
+        let mut held = Vec::new();
+        while let Some(batch) = input.recv().await {
+            match self.0.as_str() {
+                "retryable" => batch.acks.resolve(Outcome::retryable("test says retry")),
+                "hang" => held.push(batch),
+                _ => batch.acks.resolve(Outcome::Delivered),
+            }
+        }
+        if self.0 == "hang" {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+/// A processor that holds every batch until it is flushed (like a batch processor with an endless timeout).
+struct HoldFactory;
+struct Hold(Vec<Batch>);
+impl ComponentFactory for HoldFactory {
+    fn type_name(&self) -> &'static str {
+        "hold"
+    }
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+    fn description(&self) -> &'static str {
+        "test"
+    }
+    fn validate(&self, _: &Value) -> Result<(), Vec<ConfigError>> {
+        Ok(())
+    }
+}
+impl ProcessorFactory for HoldFactory {
+    fn build(
+        &self,
+        _: &ComponentId,
+        _: &Value,
+        _: Signal,
+    ) -> Result<Box<dyn Processor>, ConfigError> {
+        Ok(Box::new(Hold(Vec::new())))
+    }
+}
+impl Processor for Hold {
+    fn process(&mut self, batch: Batch, _: &mut Vec<Batch>) {
+        self.0.push(batch);
+    }
+    fn flush(&mut self, out: &mut Vec<Batch>) {
+        out.append(&mut self.0);
+    }
+}
+
+struct Harness {
+    requests: mpsc::Sender<Batch>,
+    stop: Option<oneshot::Sender<()>>,
+    daemon: tokio::task::JoinHandle<Result<(), RunError>>,
+}
+
+impl Harness {
+    fn start(yaml: &str) -> Harness {
+        let (requests, inbox) = mpsc::channel(16);
+        let registry = Registry::new()
+            .with_receiver(TestReceiverFactory(Arc::new(Mutex::new(Some(inbox)))))
+            .with_processor(HoldFactory)
+            .with_exporter(TestExporterFactory);
+        let config = Config::parse(yaml).expect("valid yaml");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let daemon = tokio::spawn(async move {
+            otlake_service::run(config, &registry, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Harness {
+            requests,
+            stop: Some(stop),
+            daemon,
+        }
+    }
+
+    async fn send(&self) -> AckReceiver {
+        let (ack, rx) = Ack::new();
+        let batch = Batch::new(sample_traces(1, 3).into(), AckSet::single(ack));
+        self.requests.send(batch).await.expect("receiver running");
+        rx
+    }
+
+    async fn stop(mut self) -> Result<(), RunError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.daemon.await.expect("joins")
+    }
+}
+
+const TELEMETRY_OFF: &str =
+    "  telemetry:\n    metrics: {level: none}\n    health: {endpoint: \"\"}\n";
+
+#[tokio::test]
+async fn fan_out_succeeds_only_when_every_exporter_delivers() {
+    let yaml = format!(
+        "receivers: {{test_in: }}\nexporters:\n  test_out/a: {{outcome: delivered}}\n  test_out/b: {{outcome: retryable}}\n  test_out/c: {{outcome: delivered}}\nservice:\n  pipelines:\n    traces/both_good: {{receivers: [test_in], exporters: [test_out/a, test_out/c]}}\n{TELEMETRY_OFF}"
+    );
+    let h = Harness::start(&yaml);
+    assert_eq!(h.send().await.wait().await.outcome, Outcome::Delivered);
+    h.stop().await.expect("clean stop");
+
+    let yaml = format!(
+        "receivers: {{test_in: }}\nexporters:\n  test_out/a: {{outcome: delivered}}\n  test_out/b: {{outcome: retryable}}\nservice:\n  pipelines:\n    traces: {{receivers: [test_in], exporters: [test_out/a]}}\n    traces/second: {{receivers: [test_in], exporters: [test_out/b]}}\n{TELEMETRY_OFF}"
+    );
+    let h = Harness::start(&yaml);
+    let verdict = h.send().await.wait().await;
+    assert!(
+        matches!(verdict.outcome, Outcome::Retryable { .. }),
+        "{verdict:?}"
+    );
+    h.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn shutdown_flushes_held_data_to_the_exporter_before_exiting() {
+    let yaml = format!(
+        "receivers: {{test_in: }}\nprocessors: {{hold: }}\nexporters: {{test_out: }}\nservice:\n  pipelines:\n    traces: {{receivers: [test_in], processors: [hold], exporters: [test_out]}}\n{TELEMETRY_OFF}"
+    );
+    let h = Harness::start(&yaml);
+    let pending = h.send().await;
+    // Held by the processor: not answered until shutdown flushes it.
+    let mut pending = Box::pin(pending.wait());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut pending)
+            .await
+            .is_err(),
+        "answered before the held data was exported"
+    );
+    let stopped = h.stop();
+    let (verdict, result) = tokio::join!(pending, stopped);
+    assert_eq!(verdict.outcome, Outcome::Delivered);
+    result.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_stage_late_at_the_grace_deadline_is_reported_and_its_clients_answered_retryable() {
+    let yaml = "receivers: {test_in: }\nexporters: {test_out: {outcome: hang}}\nservice:\n  pipelines:\n    traces: {receivers: [test_in], exporters: [test_out]}\n  telemetry:\n    shutdown_grace: 300ms\n    metrics: {level: none}\n    health: {endpoint: \"\"}\n";
+    let h = Harness::start(yaml);
+    let pending = h.send().await;
+    let result = h.stop().await;
+    match &result {
+        Err(RunError::Late(names)) => assert_eq!(names, "exporter/test_out"),
+        other => panic!("expected a late exporter, got {other:?}"),
+    }
+    assert!(matches!(
+        pending.wait().await.outcome,
+        Outcome::Retryable { .. }
+    ));
+}
+
+#[tokio::test]
+async fn run_refuses_an_invalid_config_with_the_validation_text() {
+    let yaml = "receivers: {test_in: }\nexporters: {test_out: }\nservice:\n  pipelines:\n    logs: {receivers: [test_in], exporters: [test_out]}\n";
+    let h = Harness::start(yaml);
+    let err = h.daemon.await.expect("joins").expect_err("invalid");
+    assert!(
+        err.to_string()
+            .contains("exporter `test_out` does not support logs (it supports traces)"),
+        "{err}"
+    );
+}
