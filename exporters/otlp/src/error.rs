@@ -1,0 +1,44 @@
+//! The errors that stop an exporter from starting. Failures of single requests never stop it: they resolve the
+//! acknowledgements of the data concerned (see [`crate::transport::SendError`]).
+
+use std::path::PathBuf;
+
+/// Why an exporter could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A certificate or key file could not be read.
+    #[error("cannot read tls.{key} `{}`: {source}", path.display())]
+    ReadFile {
+        key: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A certificate or key did not parse.
+    #[error("tls.{key}: {message}")]
+    Pem { key: &'static str, message: String },
+    /// The TLS configuration was refused by rustls, or no trust roots were found.
+    #[error("TLS setup: {0}")]
+    Tls(String),
+    /// The HTTP client or gRPC channel could not be built.
+    #[error("client setup: {0}")]
+    Client(String),
+}
+
+impl Error {
+    /// Start-up errors come from the configuration or the files it names: retrying will not help.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+impl From<Error> for otlake_core::ComponentError {
+    fn from(e: Error) -> Self {
+        otlake_core::ComponentError::Startup {
+            context: "otlp exporter".into(),
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,190 @@
+//! A consumer of the sending queue: takes a request, delivers it with retries, settles it.
+//!
+//! Per request: encode once (off the reactor), then attempt, each attempt bounded by `timeout`. A retryable
+//! failure waits per [`Backoff`] (at least the server's requested delay) and tries again until
+//! `max_elapsed_time`; then the request settles `Retryable` (the client sends it again: nothing is lost). A
+//! permanent failure settles `Rejected` at once. Success settles `Delivered`, with the destination's partial
+//! success passed on as rejected items.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{debug, error, warn};
+
+use otlake_core::{ComponentId, Outcome, telemetry};
+
+use crate::config::SenderSettings;
+use crate::queue::{Lease, SendingQueue, Settlement};
+use crate::retry::Backoff;
+use crate::transport::{Accepted, SendError, Transport};
+
+/// Runs until the queue is closed and drained.
+pub async fn consume(
+    queue: Arc<dyn SendingQueue>,
+    transport: Arc<dyn Transport>,
+    settings: Arc<SenderSettings>,
+    id: ComponentId,
+) {
+    while let Some(lease) = queue.pop().await {
+        let settlement = deliver(&transport, &lease, &settings, &id).await;
+        record(&id, &lease, &settlement);
+        lease.settle(settlement);
+    }
+}
+
+fn record(id: &ComponentId, lease: &Lease, settlement: &Settlement) {
+    let rejected = settlement.rejected.as_ref().map_or(0, |(n, _)| *n);
+    let rejected = usize::try_from(rejected).unwrap_or(usize::MAX).min(lease.items);
+    telemetry::record_export(
+        id,
+        lease.signal(),
+        lease.items - rejected,
+        &settlement.outcome,
+    );
+    if rejected > 0 {
+        telemetry::record_export(
+            id,
+            lease.signal(),
+            rejected,
+            &Outcome::rejected("partial success"),
+        );
+    }
+}
+
+/// One attempt, bounded by the configured timeout.
+async fn attempt(
+    transport: &dyn Transport,
+    lease: &Lease,
+    body: &bytes::Bytes,
+    timeout: Option<Duration>,
+) -> Result<Accepted, SendError> {
+    let send = transport.send(lease.signal(), body);
+    match timeout {
+        None => send.await,
+        Some(limit) => tokio::time::timeout(limit, send)
+            .await
+            .unwrap_or_else(|_| {
+                Err(SendError::retryable(format!(
+                    "no answer within the timeout of {limit:?}"
+                )))
+            }),
+    }
+}
+
+/// Delivers one request; see the module docs.
+pub async fn deliver(
+    transport: &Arc<dyn Transport>,
+    lease: &Lease,
+    settings: &SenderSettings,
+    id: &ComponentId,
+) -> Settlement {
+    let signal = lease.signal();
+    let encoding = {
+        let transport = Arc::clone(transport);
+        let payload = Arc::clone(&lease.payload);
+        tokio::task::spawn_blocking(move || transport.encode(&payload)).await
+    };
+    let body = match encoding {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return failed(id, lease, e, 0),
+        Err(join) => {
+            return failed(
+                id,
+                lease,
+                SendError::retryable(format!("encoding the request failed: {join}")),
+                0,
+            );
+        }
+    };
+
+    let started = Instant::now();
+    let mut backoff = Backoff::new(&settings.retry);
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        match attempt(transport.as_ref(), lease, &body, settings.timeout).await {
+            Ok(accepted) => {
+                debug!(exporter = %id, %signal, items = lease.items, bytes = body.len(), attempts, "Request delivered.");
+                return delivered(id, lease, accepted);
+            }
+            Err(e @ SendError::Permanent { .. }) => return failed(id, lease, e, attempts),
+            Err(SendError::Retryable {
+                reason,
+                retry_after,
+            }) => match backoff.next_wait(retry_after, started.elapsed()) {
+                Some(wait) => {
+                    warn!(
+                        exporter = %id, %signal, items = lease.items, attempts,
+                        wait_ms = wait.as_millis() as u64, %reason,
+                        "Request failed; retrying."
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                None => {
+                    return failed(
+                        id,
+                        lease,
+                        SendError::Retryable {
+                            reason,
+                            retry_after,
+                        },
+                        attempts,
+                    );
+                }
+            },
+        }
+    }
+}
+
+fn delivered(id: &ComponentId, lease: &Lease, accepted: Accepted) -> Settlement {
+    let rejected = if accepted.rejected_items > 0 {
+        let message = accepted
+            .message
+            .unwrap_or_else(|| "refused by the destination".into());
+        warn!(
+            exporter = %id, signal = %lease.signal(), rejected = accepted.rejected_items, %message,
+            "Destination accepted the request but refused some items."
+        );
+        Some((accepted.rejected_items, message))
+    } else {
+        if let Some(message) = accepted.message {
+            warn!(exporter = %id, signal = %lease.signal(), %message, "Destination accepted the request with a warning.");
+        }
+        None
+    };
+    Settlement {
+        outcome: Outcome::Delivered,
+        rejected,
+    }
+}
+
+fn failed(id: &ComponentId, lease: &Lease, error: SendError, attempts: u32) -> Settlement {
+    let signal = lease.signal();
+    let outcome = match error {
+        SendError::Permanent { reason } => {
+            error!(
+                exporter = %id, %signal, items = lease.items, attempts, %reason,
+                "Destination rejected a request; its data is dropped and the client is told not to retry."
+            );
+            Outcome::Rejected { reason }
+        }
+        SendError::Retryable {
+            reason,
+            retry_after,
+        } => {
+            warn!(
+                exporter = %id, %signal, items = lease.items, attempts, %reason,
+                "Giving up on a request; the client is told to retry."
+            );
+            Outcome::Retryable {
+                reason: format!("{reason} (after {attempts} attempts)"),
+                retry_after,
+            }
+        }
+    };
+    Settlement {
+        outcome,
+        rejected: None,
+    }
+}
