@@ -1,0 +1,385 @@
+//! The receiver's YAML section: the OpenTelemetry Collector's `otlp` receiver keys (`protocols.grpc`,
+//! `protocols.http`, their `endpoint`s, `max_recv_msg_size_mib`, `include_metadata`, the HTTP url paths) plus
+//! otlake's `max_request_bytes` and `queue_wait`.
+//!
+//! Parsing is [`otlake_core::parse_config`]; [`OtlpReceiverConfig::validate`] is pure and reports every problem
+//! at once. A protocol key that is present, even empty (`grpc:`), turns that protocol on with its defaults, as in
+//! the Collector; a protocol that is absent is not started.
+
+use std::time::Duration;
+
+use otlake_core::ConfigError;
+use serde::{Deserialize, Deserializer};
+
+/// Default gRPC endpoint: loopback, since otlake runs as a sidecar (the Collector also defaults to localhost).
+pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
+/// Default HTTP endpoint: loopback, as for gRPC.
+pub const DEFAULT_HTTP_ENDPOINT: &str = "127.0.0.1:4318";
+/// Default limit on one request's size, on the wire and after decompression: 30 MB.
+pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 30_000_000;
+/// Default wait for room in a full pipeline before answering retryable.
+pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// Default OTLP/HTTP paths (the OTLP specification's).
+pub const DEFAULT_TRACES_URL_PATH: &str = "/v1/traces";
+pub const DEFAULT_LOGS_URL_PATH: &str = "/v1/logs";
+pub const DEFAULT_METRICS_URL_PATH: &str = "/v1/metrics";
+
+/// The `otlp` receiver's configuration.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpReceiverConfig {
+    /// Which protocols to serve; at least one is required.
+    pub protocols: Protocols,
+    /// Largest request accepted, both as sent (possibly compressed) and after decompression. Larger requests
+    /// are refused before decoding: HTTP 413, gRPC `RESOURCE_EXHAUSTED`. A byte size (`30MB`, `16MiB`, `1000000`).
+    #[serde(deserialize_with = "otlake_core::config::byte_size::deserialize")]
+    pub max_request_bytes: u64,
+    /// How long a request waits for room in a full pipeline before it is answered retryable
+    /// (HTTP 503 / gRPC `UNAVAILABLE`). A duration (`2s`, `200ms`); `0s` never waits.
+    #[serde(with = "humantime_serde")]
+    pub queue_wait: Duration,
+}
+
+impl Default for OtlpReceiverConfig {
+    fn default() -> Self {
+        OtlpReceiverConfig {
+            protocols: Protocols::default(),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            queue_wait: DEFAULT_QUEUE_WAIT,
+        }
+    }
+}
+
+/// `protocols:`: a protocol that is listed is served, even with an empty section.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Protocols {
+    /// OTLP/gRPC (`grpc:`), off unless listed.
+    #[serde(deserialize_with = "listed_means_enabled")]
+    pub grpc: Option<GrpcConfig>,
+    /// OTLP/HTTP (`http:`), off unless listed.
+    #[serde(deserialize_with = "listed_means_enabled")]
+    pub http: Option<HttpConfig>,
+}
+
+/// `protocols.grpc`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcConfig {
+    /// `host:port` to listen on; `:4317` means every interface. Default `127.0.0.1:4317`.
+    pub endpoint: String,
+    /// Largest gRPC message in MiB (the Collector's key). When set it replaces `max_request_bytes` for gRPC.
+    pub max_recv_msg_size_mib: Option<u64>,
+    /// Copy the request's headers (gRPC metadata) into the batch's metadata. Default `false`.
+    pub include_metadata: bool,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        GrpcConfig {
+            endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
+            max_recv_msg_size_mib: None,
+            include_metadata: false,
+        }
+    }
+}
+
+/// `protocols.http`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `host:port` to listen on; `:4318` means every interface. Default `127.0.0.1:4318`.
+    pub endpoint: String,
+    /// Copy the request's headers into the batch's metadata. Default `false`.
+    pub include_metadata: bool,
+    /// Path of trace exports. Default `/v1/traces`.
+    pub traces_url_path: String,
+    /// Path of log exports. Default `/v1/logs`.
+    pub logs_url_path: String,
+    /// Path of metric exports. Default `/v1/metrics`.
+    pub metrics_url_path: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            endpoint: DEFAULT_HTTP_ENDPOINT.to_owned(),
+            include_metadata: false,
+            traces_url_path: DEFAULT_TRACES_URL_PATH.to_owned(),
+            logs_url_path: DEFAULT_LOGS_URL_PATH.to_owned(),
+            metrics_url_path: DEFAULT_METRICS_URL_PATH.to_owned(),
+        }
+    }
+}
+
+/// `grpc:` with an empty (null) section means "on, with defaults"; only an absent key means off.
+fn listed_means_enabled<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(
+        Option::<T>::deserialize(deserializer)?.unwrap_or_default(),
+    ))
+}
+
+impl GrpcConfig {
+    /// The gRPC message size limit: `max_recv_msg_size_mib` if set, else the receiver's `max_request_bytes`.
+    pub fn max_message_bytes(&self, max_request_bytes: u64) -> u64 {
+        match self.max_recv_msg_size_mib {
+            Some(mib) => mib.saturating_mul(1 << 20),
+            None => max_request_bytes,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The three export paths with their config keys.
+    pub fn url_paths(&self) -> [(&'static str, &str); 3] {
+        [
+            ("traces_url_path", &self.traces_url_path),
+            ("logs_url_path", &self.logs_url_path),
+            ("metrics_url_path", &self.metrics_url_path),
+        ]
+    }
+}
+
+/// The address to bind for an endpoint: `:4317` (the Collector's "every interface") becomes `0.0.0.0:4317`.
+pub fn bind_address(endpoint: &str) -> String {
+    if endpoint.starts_with(':') {
+        format!("0.0.0.0{endpoint}")
+    } else {
+        endpoint.to_owned()
+    }
+}
+
+/// Checks `host:port` shape without resolving anything (validation does no I/O).
+fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let address = bind_address(endpoint);
+    if address.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return Err(format!("`{endpoint}` is not `host:port`"));
+    };
+    if host.is_empty() || host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(format!(
+            "`{endpoint}` is not `host:port` (write IPv6 addresses as `[::1]:4317`)"
+        ));
+    }
+    port.parse::<u16>()
+        .map(|_| ())
+        .map_err(|_| format!("`{endpoint}` has no valid port (0-65535)"))
+}
+
+impl OtlpReceiverConfig {
+    /// Reports every problem at once, each at its path inside the receiver's section.
+    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        if self.protocols.grpc.is_none() && self.protocols.http.is_none() {
+            errors.push(ConfigError::new(
+                "protocols",
+                "no protocol configured: list `grpc:` and/or `http:`",
+            ));
+        }
+        if self.max_request_bytes == 0 {
+            errors.push(ConfigError::new(
+                "max_request_bytes",
+                "must be greater than 0",
+            ));
+        }
+        if let Some(grpc) = &self.protocols.grpc {
+            if let Err(message) = check_endpoint(&grpc.endpoint) {
+                errors.push(ConfigError::new("protocols.grpc.endpoint", message));
+            }
+            if grpc.max_recv_msg_size_mib == Some(0) {
+                errors.push(ConfigError::new(
+                    "protocols.grpc.max_recv_msg_size_mib",
+                    "must be greater than 0 (leave it out to use max_request_bytes)",
+                ));
+            }
+        }
+        if let Some(http) = &self.protocols.http {
+            if let Err(message) = check_endpoint(&http.endpoint) {
+                errors.push(ConfigError::new("protocols.http.endpoint", message));
+            }
+            let paths = http.url_paths();
+            for (i, (key, path)) in paths.iter().enumerate() {
+                if !path.starts_with('/') {
+                    errors.push(ConfigError::new(
+                        format!("protocols.http.{key}"),
+                        format!("`{path}` must start with `/`"),
+                    ));
+                } else if let Some((other, _)) = paths[..i].iter().find(|(_, p)| p == path) {
+                    errors.push(ConfigError::new(
+                        format!("protocols.http.{key}"),
+                        format!("`{path}` is also `{other}`: each signal needs its own path"),
+                    ));
+                }
+            }
+        }
+        // Port 0 asks the system for a free port, so two of them never collide.
+        if let (Some(grpc), Some(http)) = (&self.protocols.grpc, &self.protocols.http)
+            && bind_address(&grpc.endpoint) == bind_address(&http.endpoint)
+            && !grpc.endpoint.ends_with(":0")
+        {
+            errors.push(ConfigError::new(
+                "protocols.http.endpoint",
+                format!(
+                    "`{}` is also the gRPC endpoint: gRPC and HTTP need separate ports",
+                    http.endpoint
+                ),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The endpoints this receiver will listen on.
+    pub fn endpoints(&self) -> Vec<String> {
+        let grpc = self.protocols.grpc.iter().map(|g| g.endpoint.clone());
+        let http = self.protocols.http.iter().map(|h| h.endpoint.clone());
+        grpc.chain(http).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otlake_core::parse_config;
+    use serde_json::json;
+
+    fn parse(value: serde_json::Value) -> Result<OtlpReceiverConfig, ConfigError> {
+        parse_config(&value)
+    }
+
+    #[test]
+    fn collector_style_config_parses_with_every_key() {
+        let config = parse(json!({
+            "protocols": {
+                "grpc": {"endpoint": "0.0.0.0:14317", "max_recv_msg_size_mib": 16, "include_metadata": true},
+                "http": {
+                    "endpoint": ":14318",
+                    "include_metadata": true,
+                    "traces_url_path": "/t",
+                    "logs_url_path": "/l",
+                    "metrics_url_path": "/m"
+                }
+            },
+            "max_request_bytes": "8MiB",
+            "queue_wait": "250ms"
+        }))
+        .expect("valid");
+        let grpc = config.protocols.grpc.clone().expect("grpc on");
+        let http = config.protocols.http.clone().expect("http on");
+        assert_eq!(grpc.endpoint, "0.0.0.0:14317");
+        assert!(grpc.include_metadata);
+        assert_eq!(grpc.max_message_bytes(config.max_request_bytes), 16 << 20);
+        assert_eq!(http.traces_url_path, "/t");
+        assert_eq!(bind_address(&http.endpoint), "0.0.0.0:14318");
+        assert_eq!(config.max_request_bytes, 8 << 20);
+        assert_eq!(config.queue_wait, Duration::from_millis(250));
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.endpoints(), vec!["0.0.0.0:14317", ":14318"]);
+    }
+
+    #[test]
+    fn an_empty_protocol_section_turns_it_on_with_defaults() {
+        let config = parse(json!({"protocols": {"grpc": null, "http": null}})).expect("valid");
+        assert_eq!(config.protocols.grpc, Some(GrpcConfig::default()));
+        assert_eq!(config.protocols.http, Some(HttpConfig::default()));
+        assert_eq!(config.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
+        assert_eq!(config.queue_wait, DEFAULT_QUEUE_WAIT);
+        assert_eq!(
+            config.endpoints(),
+            vec![DEFAULT_GRPC_ENDPOINT, DEFAULT_HTTP_ENDPOINT]
+        );
+        assert_eq!(
+            config
+                .protocols
+                .grpc
+                .as_ref()
+                .expect("on")
+                .max_message_bytes(30_000_000),
+            30_000_000
+        );
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn an_absent_protocol_is_off() {
+        let config = parse(json!({"protocols": {"http": {}}})).expect("valid");
+        assert_eq!(config.protocols.grpc, None);
+        assert_eq!(config.endpoints(), vec![DEFAULT_HTTP_ENDPOINT]);
+    }
+
+    #[test]
+    fn no_protocols_at_all_is_an_error() {
+        for value in [serde_json::Value::Null, json!({}), json!({"protocols": {}})] {
+            let errors = parse(value)
+                .expect("parses")
+                .validate()
+                .expect_err("invalid");
+            assert_eq!(errors.len(), 1);
+            assert_eq!(errors[0].path, "protocols");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_path() {
+        let err = parse(json!({"protocols": {"grpc": {"endpoit": "x"}}})).expect_err("unknown key");
+        assert_eq!(err.path, "protocols.grpc.endpoit");
+        let err = parse(json!({"protocols": {"websocket": {}}})).expect_err("unknown protocol");
+        assert!(err.message.contains("websocket"), "{err}");
+    }
+
+    #[test]
+    fn validate_reports_every_problem() {
+        let config = parse(json!({
+            "protocols": {
+                "grpc": {"endpoint": "127.0.0.1:5000", "max_recv_msg_size_mib": 0},
+                "http": {"endpoint": "127.0.0.1:5000", "logs_url_path": "v1/logs", "metrics_url_path": "/v1/traces"}
+            },
+            "max_request_bytes": 0
+        }))
+        .expect("parses");
+        let errors = config.validate().expect_err("invalid");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "max_request_bytes",
+                "protocols.grpc.max_recv_msg_size_mib",
+                "protocols.http.logs_url_path",
+                "protocols.http.metrics_url_path",
+                "protocols.http.endpoint",
+            ],
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn both_protocols_may_ask_for_a_free_port() {
+        let config = parse(json!({"protocols": {
+            "grpc": {"endpoint": "127.0.0.1:0"}, "http": {"endpoint": "127.0.0.1:0"}
+        }}))
+        .expect("parses");
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn endpoints_must_be_host_and_port() {
+        for bad in ["localhost", "127.0.0.1:99999", ":x", "::1:4317"] {
+            let config = parse(json!({"protocols": {"grpc": {"endpoint": bad}}})).expect("parses");
+            let errors = config.validate().expect_err(bad);
+            assert_eq!(errors[0].path, "protocols.grpc.endpoint", "{bad}");
+        }
+        for good in ["localhost:4317", "[::1]:4317", ":4317", "0.0.0.0:0"] {
+            let config = parse(json!({"protocols": {"grpc": {"endpoint": good}}})).expect("parses");
+            assert_eq!(config.validate(), Ok(()), "{good}");
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Request body decompression (OTLP/HTTP `Content-Encoding`), bounded by the decompressed size.
+//!
+//! The limit applies to the output, so a small gzip "bomb" that would expand to gigabytes stops at
+//! `limit + 1` bytes and is refused as too large. Decompression writes into a caller-provided buffer so the
+//! HTTP path can reuse one per worker thread (see [`crate::http::body`]).
+
+use std::io::Read;
+
+/// A `Content-Encoding` the receiver understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+    Zstd,
+    /// HTTP `deflate`, which is the zlib format.
+    Deflate,
+}
+
+impl Encoding {
+    /// Parses a `Content-Encoding` value; `None` for one we do not support.
+    pub fn from_header(value: &str) -> Option<Encoding> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "" | "identity" => Some(Encoding::Identity),
+            "gzip" | "x-gzip" => Some(Encoding::Gzip),
+            "zstd" => Some(Encoding::Zstd),
+            "deflate" => Some(Encoding::Deflate),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecompressError {
+    #[error("the request is larger than {limit} bytes once decompressed")]
+    TooLarge { limit: usize },
+    #[error("cannot decompress the {encoding:?} body: {source}")]
+    Corrupt {
+        encoding: Encoding,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Decompresses `input` into `out` (cleared first), refusing output over `limit` bytes.
+pub fn decompress_into(
+    encoding: Encoding,
+    input: &[u8],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecompressError> {
+    out.clear();
+    let corrupt = |source| DecompressError::Corrupt { encoding, source };
+    // One byte past the limit tells "exactly at the limit" from "over it".
+    let cap = (limit as u64).saturating_add(1);
+    let read = match encoding {
+        Encoding::Identity => {
+            out.extend_from_slice(input);
+            Ok(input.len())
+        }
+        Encoding::Gzip => flate2::read::MultiGzDecoder::new(input)
+            .take(cap)
+            .read_to_end(out),
+        Encoding::Deflate => flate2::read::ZlibDecoder::new(input)
+            .take(cap)
+            .read_to_end(out),
+        Encoding::Zstd => zstd::stream::read::Decoder::with_buffer(input)
+            .map_err(corrupt)?
+            .take(cap)
+            .read_to_end(out),
+    };
+    read.map_err(corrupt)?;
+    if out.len() > limit {
+        out.clear();
+        return Err(DecompressError::TooLarge { limit });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).expect("write");
+        encoder.finish().expect("finish")
+    }
+
+    #[test]
+    fn every_encoding_round_trips() {
+        let data = b"otlp ".repeat(1000);
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        zlib.write_all(&data).expect("write");
+        let cases = [
+            (Encoding::Identity, data.clone()),
+            (Encoding::Gzip, gzip(&data)),
+            (Encoding::Deflate, zlib.finish().expect("finish")),
+            (
+                Encoding::Zstd,
+                zstd::encode_all(data.as_slice(), 1).expect("zstd"),
+            ),
+        ];
+        let mut out = Vec::new();
+        for (encoding, input) in cases {
+            decompress_into(encoding, &input, data.len(), &mut out).expect("within the limit");
+            assert_eq!(out, data, "{encoding:?}");
+        }
+    }
+
+    #[test]
+    fn a_bomb_stops_at_the_limit() {
+        let bomb = gzip(&vec![0u8; 10 << 20]);
+        assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+        let mut out = Vec::new();
+        let err = decompress_into(Encoding::Gzip, &bomb, 1 << 20, &mut out).expect_err("too large");
+        assert!(matches!(err, DecompressError::TooLarge { limit } if limit == 1 << 20));
+        assert!(out.capacity() <= 4 << 20, "read far past the limit");
+    }
+
+    #[test]
+    fn garbage_is_corrupt() {
+        let err =
+            decompress_into(Encoding::Gzip, b"not gzip", 100, &mut Vec::new()).expect_err("bad");
+        assert!(matches!(err, DecompressError::Corrupt { .. }));
+    }
+
+    #[test]
+    fn content_encoding_names() {
+        assert_eq!(Encoding::from_header("GZIP"), Some(Encoding::Gzip));
+        assert_eq!(Encoding::from_header("identity"), Some(Encoding::Identity));
+        assert_eq!(Encoding::from_header("br"), None);
+    }
+}

@@ -1,0 +1,154 @@
+//! The OTLP/HTTP front end: `POST` of protobuf (`application/x-protobuf`) or JSON (`application/json`) to the
+//! three signal paths, optionally `gzip`, `zstd` or `deflate` encoded.
+//!
+//! One handler serves every path: it matches the path against the configured ones itself (an exact string
+//! compare, and no router that could panic on an odd configured path), checks method, content type and
+//! encoding, reads the body within `max_request_bytes`, decodes it once, hands it to [`Ingest`] and answers from
+//! the verdict (see [`response`] for the status codes). Nothing in a request can stop the server: every failure
+//! is an answer to that request only.
+
+pub mod body;
+pub mod response;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::{HeaderMap, Method, Version, header};
+use otlake_core::Signal;
+
+use crate::config::HttpConfig;
+use crate::decode::Format;
+use crate::decompress::Encoding;
+use crate::ingest::Ingest;
+
+/// Why a request was refused before it reached a pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+}
+
+/// What the handler needs, shared by every request.
+struct HttpState {
+    ingest: Arc<Ingest>,
+    include_metadata: bool,
+    max_request_bytes: usize,
+    paths: [(String, Signal); 3],
+}
+
+impl HttpState {
+    fn signal_for(&self, path: &str) -> Option<Signal> {
+        self.paths
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, signal)| *signal)
+    }
+}
+
+/// The HTTP application (no socket: tests and `run` serve it).
+pub fn router(ingest: Arc<Ingest>, config: &HttpConfig, max_request_bytes: usize) -> Router {
+    let state = Arc::new(HttpState {
+        ingest,
+        include_metadata: config.include_metadata,
+        max_request_bytes,
+        paths: [
+            (config.traces_url_path.clone(), Signal::Traces),
+            (config.logs_url_path.clone(), Signal::Logs),
+            (config.metrics_url_path.clone(), Signal::Metrics),
+        ],
+    });
+    Router::new().fallback(handle).with_state(state)
+}
+
+/// The body format from `Content-Type` (parameters such as `charset` are ignored).
+fn request_format(headers: &HeaderMap) -> Result<Format, RequestError> {
+    let value = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = value.split(';').next().unwrap_or("").trim();
+    if media_type.eq_ignore_ascii_case("application/x-protobuf")
+        || media_type.eq_ignore_ascii_case("application/protobuf")
+    {
+        Ok(Format::Protobuf)
+    } else if media_type.eq_ignore_ascii_case("application/json") {
+        Ok(Format::Json)
+    } else {
+        Err(RequestError::Unsupported(format!(
+            "unsupported Content-Type `{value}`: OTLP/HTTP takes application/x-protobuf or application/json"
+        )))
+    }
+}
+
+fn request_encoding(headers: &HeaderMap) -> Result<Encoding, RequestError> {
+    let Some(value) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(Encoding::Identity);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(Encoding::from_header)
+        .ok_or_else(|| {
+            RequestError::Unsupported(format!(
+                "unsupported Content-Encoding `{}`: use gzip, zstd, deflate or none",
+                String::from_utf8_lossy(value.as_bytes())
+            ))
+        })
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn handle(State(state): State<Arc<HttpState>>, request: Request) -> Response {
+    let http1 = request.version() <= Version::HTTP_11;
+    // Errors are answered in the request's encoding when it has a known one, else in JSON (readable by curl).
+    let reply_format = request_format(request.headers()).unwrap_or(Format::Json);
+    match serve(&state, request).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::debug!(receiver = %state.ingest.id(), error = %err, "Refused an OTLP/HTTP request.");
+            response::request_error(&err, reply_format, http1)
+        }
+    }
+}
+
+async fn serve(state: &HttpState, request: Request) -> Result<Response, RequestError> {
+    let path = request.uri().path();
+    let Some(signal) = state.signal_for(path) else {
+        return Err(RequestError::NotFound(format!(
+            "no OTLP endpoint at `{path}`"
+        )));
+    };
+    if request.method() != Method::POST {
+        return Err(RequestError::MethodNotAllowed(format!(
+            "{} is not allowed on `{path}`: OTLP/HTTP exports use POST",
+            request.method()
+        )));
+    }
+    let headers = request.headers();
+    let format = request_format(headers)?;
+    let encoding = request_encoding(headers)?;
+    let length = content_length(headers);
+    let meta = state
+        .include_metadata
+        .then(|| crate::metadata::from_headers(headers));
+    let bytes = body::read_body(request.into_body(), length, state.max_request_bytes).await?;
+    let payload = body::decode_body(signal, format, encoding, &bytes, state.max_request_bytes)?;
+    drop(bytes);
+    let answer = state.ingest.export(payload, meta).await;
+    Ok(response::answer(signal, answer, format))
+}

@@ -1,0 +1,208 @@
+//! The protocol-neutral middle of every request: a decoded [`Payload`] goes into the signal's pipelines with a
+//! fresh acknowledgement, and the acknowledgement's verdict becomes an [`Answer`] that the gRPC and HTTP front
+//! ends turn into their status codes.
+//!
+//! Guarantees: a request is answered from its verdict only, so success means every exporter of every pipeline
+//! made the data durable; a full pipeline answers retryable after `queue_wait` (never a hang); a signal that no
+//! pipeline takes from this receiver is answered "not found" rather than accepted and dropped. Every item is
+//! counted once, as accepted or refused (with a reason), in the metrics named in `otlake_core::telemetry`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use otlake_core::{Ack, AckSet, Batch, ComponentId, Fanout, Outcome, Payload, RequestMeta, Signal};
+
+use crate::telemetry::ReceiverCounters;
+
+/// How a request ended, before it is put into gRPC or HTTP terms.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// Durable (possibly with some items refused on purpose: OTLP `partial_success`).
+    Accepted {
+        rejected_items: u64,
+        message: Option<String>,
+    },
+    /// Not durable; the client should retry, after `retry_after` if given.
+    Retry {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Will never be accepted as sent.
+    Rejected { message: String },
+    /// No pipeline takes this signal from this receiver.
+    NoPipeline { message: String },
+}
+
+/// Hands requests to the pipelines and waits for their verdicts. Shared by both front ends.
+pub struct Ingest {
+    id: ComponentId,
+    outputs: HashMap<Signal, Fanout>,
+    counters: ReceiverCounters,
+}
+
+impl Ingest {
+    /// `queue_wait` replaces the wait the service gave the fan-outs (the receiver's own setting wins).
+    pub fn new(id: ComponentId, outputs: HashMap<Signal, Fanout>, queue_wait: Duration) -> Self {
+        let counters = ReceiverCounters::new(&id);
+        let outputs = outputs
+            .into_iter()
+            .map(|(signal, fanout)| (signal, fanout.with_queue_wait(queue_wait)))
+            .collect();
+        Ingest {
+            id,
+            outputs,
+            counters,
+        }
+    }
+
+    pub fn id(&self) -> &ComponentId {
+        &self.id
+    }
+
+    /// Sends one decoded request into `signal`'s pipelines and waits for its verdict.
+    pub async fn export(&self, payload: Payload, meta: Option<RequestMeta>) -> Answer {
+        let signal = payload.signal();
+        let items = payload.item_count() as u64;
+        let Some(fanout) = self.outputs.get(&signal) else {
+            self.counters.no_pipeline(signal, items);
+            return Answer::NoPipeline {
+                message: format!("receiver {} has no {signal} pipeline", self.id),
+            };
+        };
+        if items == 0 {
+            // Nothing to make durable; the Collector answers an empty request with success too.
+            return Answer::Accepted {
+                rejected_items: 0,
+                message: None,
+            };
+        }
+        let (ack, verdict) = Ack::new();
+        let mut batch = Batch::new(payload, AckSet::single(ack));
+        if let Some(meta) = meta {
+            batch.meta = Arc::new(meta);
+        }
+        // A refused send resolves its share of the acknowledgement retryable itself; the verdict says so.
+        fanout.send(batch).await;
+        let verdict = verdict.wait().await;
+        let answer = match verdict.outcome {
+            Outcome::Delivered => Answer::Accepted {
+                rejected_items: verdict.rejected_items,
+                message: verdict.rejection_message,
+            },
+            Outcome::Retryable {
+                reason,
+                retry_after,
+            } => Answer::Retry {
+                message: reason,
+                retry_after,
+            },
+            Outcome::Rejected { reason } => Answer::Rejected { message: reason },
+        };
+        self.counters.record(signal, items, &answer);
+        answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otlake_core::batch::channel;
+    use otlake_core::test_util::sample_traces;
+
+    fn ingest_with(capacity: usize) -> (Ingest, otlake_core::BatchReceiver) {
+        let (tx, rx) = channel("test", capacity);
+        let outputs = HashMap::from([(
+            Signal::Traces,
+            Fanout::new(vec![tx], Duration::from_secs(3600)),
+        )]);
+        (
+            Ingest::new(ComponentId::new("otlp"), outputs, Duration::from_millis(20)),
+            rx,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_answer_follows_the_verdict() {
+        let (ingest, mut rx) = ingest_with(4);
+        let resolver = tokio::spawn(async move {
+            let outcomes = [
+                Outcome::Delivered,
+                Outcome::rejected("bad data"),
+                Outcome::Retryable {
+                    reason: "disk full".into(),
+                    retry_after: Some(Duration::from_secs(5)),
+                },
+            ];
+            for outcome in outcomes {
+                let batch = rx.recv().await.expect("a batch");
+                if outcome == Outcome::Delivered {
+                    batch.acks.reject_items(1, "too big");
+                }
+                batch.acks.resolve(outcome);
+            }
+        });
+        let payload = || Payload::from(sample_traces(1, 3));
+        assert_eq!(
+            ingest.export(payload(), None).await,
+            Answer::Accepted {
+                rejected_items: 1,
+                message: Some("too big".into())
+            }
+        );
+        assert_eq!(
+            ingest.export(payload(), None).await,
+            Answer::Rejected {
+                message: "bad data".into()
+            }
+        );
+        assert_eq!(
+            ingest.export(payload(), None).await,
+            Answer::Retry {
+                message: "disk full".into(),
+                retry_after: Some(Duration::from_secs(5))
+            }
+        );
+        resolver.await.expect("resolver");
+    }
+
+    #[tokio::test]
+    async fn a_full_pipeline_answers_retry_after_the_receivers_queue_wait() {
+        // The fan-out was built with an hour's wait; the receiver's 20ms replaces it, so this returns.
+        let (ingest, _rx) = ingest_with(1);
+        let first = ingest.export(Payload::from(sample_traces(1, 1)), None);
+        let second = ingest.export(Payload::from(sample_traces(1, 1)), None);
+        // One of the two takes the only slot and waits for a verdict that never comes; the other finds no room.
+        let answer = tokio::select! {
+            answer = first => answer,
+            answer = second => answer,
+        };
+        assert!(
+            matches!(
+                answer,
+                Answer::Retry {
+                    retry_after: Some(_),
+                    ..
+                }
+            ),
+            "{answer:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_signal_without_pipeline_and_an_empty_request() {
+        let (ingest, _rx) = ingest_with(1);
+        let answer = ingest.export(Payload::empty(Signal::Logs), None).await;
+        assert!(
+            matches!(answer, Answer::NoPipeline { ref message } if message.contains("no logs pipeline"))
+        );
+        let answer = ingest.export(Payload::empty(Signal::Traces), None).await;
+        assert!(matches!(
+            answer,
+            Answer::Accepted {
+                rejected_items: 0,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,161 @@
+//! The running receiver: binds the configured listeners, serves gRPC and HTTP until shutdown, then drains.
+//!
+//! Lifecycle: `build` only stores the configuration. `run` binds every listener first (a bind failure is
+//! [`ComponentError::Bind`] and nothing is served), publishes the bound addresses (useful with port 0), and
+//! serves both protocols in the same task. When `cx.shutdown` fires both servers stop accepting connections,
+//! tell open connections to finish (HTTP/1 closes after the current request, HTTP/2 sends GOAWAY), let every
+//! in-flight request get its verdict and its answer, and only then return; returning drops the last handle on
+//! the pipelines' fan-outs, which lets them drain.
+//!
+//! A request in flight at shutdown waits for its verdict like any other: if its data sits in a stage that only
+//! flushes when its input closes, it resolves when that stage's own timer fires, or at the service's grace
+//! deadline (as retryable).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::serve::ListenerExt;
+use otlake_core::{ComponentError, Receiver, ReceiverContext};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{OtlpReceiverConfig, bind_address};
+use crate::ingest::Ingest;
+
+/// Where a running receiver listens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BoundAddresses {
+    pub grpc: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+}
+
+/// Learns a receiver's bound addresses once it has bound them.
+#[derive(Clone)]
+pub struct BoundAddressesWatch {
+    rx: watch::Receiver<Option<BoundAddresses>>,
+}
+
+impl BoundAddressesWatch {
+    /// The addresses, once bound; `None` if the receiver stopped (or failed to bind) first.
+    pub async fn wait(mut self) -> Option<BoundAddresses> {
+        self.rx
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|v| *v)
+    }
+}
+
+/// The `otlp` receiver.
+pub struct OtlpReceiver {
+    config: OtlpReceiverConfig,
+    bound: watch::Sender<Option<BoundAddresses>>,
+}
+
+impl OtlpReceiver {
+    /// A receiver for a configuration that has passed `validate`. No I/O.
+    pub fn new(config: OtlpReceiverConfig) -> Self {
+        OtlpReceiver {
+            config,
+            bound: watch::Sender::new(None),
+        }
+    }
+
+    /// Where the receiver listens once `run` has bound its sockets (tests and port `0` configurations).
+    pub fn bound_addresses(&self) -> BoundAddressesWatch {
+        BoundAddressesWatch {
+            rx: self.bound.subscribe(),
+        }
+    }
+}
+
+async fn bind(endpoint: &str) -> Result<(TcpListener, SocketAddr), ComponentError> {
+    let address = bind_address(endpoint);
+    let bind_error = |source| ComponentError::Bind {
+        address: endpoint.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(&address).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
+/// Serves `app` on `listener` until `shutdown` fires and every open connection has finished.
+async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    // Small request/response exchanges: Nagle's algorithm would only add latency.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+#[async_trait]
+impl Receiver for OtlpReceiver {
+    async fn run(self: Box<Self>, cx: ReceiverContext) -> otlake_core::Result<()> {
+        let OtlpReceiver { config, bound } = *self;
+        let id = cx.id.clone();
+        let limit = usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX);
+
+        // Bind everything before serving anything: a port in use fails the start as a whole.
+        let grpc = match &config.protocols.grpc {
+            Some(grpc) => Some((grpc, bind(&grpc.endpoint).await?)),
+            None => None,
+        };
+        let http = match &config.protocols.http {
+            Some(http) => Some((http, bind(&http.endpoint).await?)),
+            None => None,
+        };
+        let addresses = BoundAddresses {
+            grpc: grpc.as_ref().map(|(_, (_, addr))| *addr),
+            http: http.as_ref().map(|(_, (_, addr))| *addr),
+        };
+        tracing::info!(receiver = %id, grpc = ?addresses.grpc, http = ?addresses.http, "OTLP receiver listening.");
+        bound.send_replace(Some(addresses));
+
+        let ingest = Arc::new(Ingest::new(id.clone(), cx.outputs, config.queue_wait));
+        let grpc_server = grpc.map(|(grpc, (listener, _))| {
+            let limit = usize::try_from(grpc.max_message_bytes(config.max_request_bytes))
+                .unwrap_or(usize::MAX);
+            let app = crate::grpc::router(Arc::clone(&ingest), grpc.include_metadata, limit);
+            serve(listener, app, cx.shutdown.clone())
+        });
+        let http_server = http.map(|(http, (listener, _))| {
+            let app = crate::http::router(Arc::clone(&ingest), http, limit);
+            serve(listener, app, cx.shutdown.clone())
+        });
+        // From here on only the servers hold the pipelines; they let go when their last connection ends.
+        drop(ingest);
+
+        let grpc_done = async {
+            match grpc_server {
+                Some(server) => server.await,
+                None => Ok(()),
+            }
+        };
+        let http_done = async {
+            match http_server {
+                Some(server) => server.await,
+                None => Ok(()),
+            }
+        };
+        let (grpc_result, http_result) = tokio::join!(grpc_done, http_done);
+        for (protocol, result) in [("grpc", grpc_result), ("http", http_result)] {
+            if let Err(err) = result {
+                return Err(ComponentError::Other(format!(
+                    "receiver {id}: the {protocol} server failed: {err}"
+                )));
+            }
+        }
+        tracing::info!(receiver = %id, "OTLP receiver stopped.");
+        Ok(())
+    }
+}
