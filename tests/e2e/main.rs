@@ -1,1 +1,9 @@
+//! otlake's end-to-end suite: the real daemon, driven by real OTLP clients (the Python OpenTelemetry SDK, raw
+//! HTTP), checked through what a user would look at (the exporters' output, status codes, the CLI's text).
 
+mod bad_input;
+mod cli;
+mod json;
+mod sdk;
+mod shutdown;
+mod support;

@@ -14,7 +14,11 @@ const EMBEDDED_DEFAULT: &str = include_str!("../../../configs/sidecar.yaml");
 const EMBEDDED_NAME: &str = "configs/sidecar.yaml (embedded)";
 
 #[derive(Parser)]
-#[command(name = "otlake", version, about = "Receives OpenTelemetry over OTLP and lands it in Delta Lake tables.")]
+#[command(
+    name = "otlake",
+    version,
+    about = "Receives OpenTelemetry over OTLP and lands it in Delta Lake tables."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -40,8 +44,12 @@ enum Command {
 fn registry() -> Registry {
     Registry::new()
         .with_receiver(otlake_receiver_otlp::OtlpReceiverFactory)
+        .with_processor(otlake_processor_batch::BatchProcessorFactory)
+        .with_processor(otlake_processor_size_limit::SizeLimitProcessorFactory)
         .with_exporter(otlake_exporter_debug::DebugExporterFactory)
         .with_exporter(otlake_exporter_file::FileExporterFactory)
+        .with_exporter(otlake_exporter_otlp::OtlpFactory)
+        .with_exporter(otlake_exporter_otlp::OtlpHttpFactory)
 }
 
 fn load(path: Option<&Path>) -> Result<Config, LoadError> {
@@ -61,7 +69,13 @@ fn main() -> ExitCode {
         Command::Components => {
             for c in registry().components() {
                 let signals: Vec<&str> = c.signals.iter().map(|s| s.as_str()).collect();
-                println!("{:<10} {:<22} {:<24} {}", c.kind, c.type_name, signals.join(","), c.description);
+                println!(
+                    "{:<10} {:<22} {:<24} {}",
+                    c.kind,
+                    c.type_name,
+                    signals.join(","),
+                    c.description
+                );
             }
             ExitCode::SUCCESS
         }
@@ -98,7 +112,10 @@ fn main() -> ExitCode {
 fn run(path: Option<&Path>) -> anyhow::Result<()> {
     let name = config_name(path);
     let config = load(path).with_context(|| format!("cannot load {name}"))?;
-    init_logging(&config.service.telemetry.logs.level, &config.service.telemetry.logs.encoding);
+    init_logging(
+        &config.service.telemetry.logs.level,
+        &config.service.telemetry.logs.encoding,
+    );
     tracing::info!(config = %name, version = env!("CARGO_PKG_VERSION"), "Starting otlake.");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -113,7 +130,9 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
 
 fn init_logging(level: &str, encoding: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if encoding == "json" {
         builder.json().init();
     } else {
@@ -126,7 +145,9 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
             Ok(term) => term,
             Err(e) => {
                 tracing::error!(error = %e, "Cannot watch SIGTERM; only SIGINT will stop otlake.");

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what it needs, then runs every test.
+#   - Rust crates: fetched by cargo (Cargo.lock is committed)
+#   - Python test clients and table readers: into ./.venv (scripts/setup-venv.sh)
+#   - Object-store test servers (Azurite, an S3-compatible server): into ./.test-tools
+# Then: `cargo test --workspace` (unit tests, per-component tests, the end-to-end suite in tests/e2e).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== Python test clients (./.venv)"
+./scripts/setup-venv.sh
+export OTLAKE_PYTHON="$PWD/.venv/bin/python"
+
+if [ -x exporters/delta/tests/servers/install.sh ]; then
+  echo "== object-store test servers (./.test-tools)"
+  exporters/delta/tests/servers/install.sh
+fi
+
+echo "== cargo test --workspace"
+# Two test binaries at a time: several tests start daemons and Python clients, and CI has 2 cores.
+cargo test --workspace --locked -- --test-threads="${OTLAKE_TEST_THREADS:-4}"

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Sends spans, logs and metrics to an OTLP endpoint with the real OpenTelemetry Python SDK exporters.
+
+Used by the end-to-end tests. It calls each exporter's export() directly, so it knows exactly what the
+collector acknowledged, and prints one JSON object describing what it sent and how each export ended:
+  {"spans": [{"trace_id", "span_id", "name", "attributes"}...], "logs": [...], "metric_names": [...],
+   "results": {"traces": "SUCCESS", "logs": "SUCCESS", "metrics": "SUCCESS"}}
+
+usage: sdk_send.py --protocol grpc|http --endpoint HOST:PORT [--spans N] [--logs N] [--tag TEXT]
+       [--span-attr-bytes N] [--log-body-bytes N] [--timeout S]
+"""
+import argparse
+import json
+import sys
+import time
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult, SimpleSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode, Link
+
+
+class Collect(SpanExporter):
+    def __init__(self):
+        self.spans = []
+
+    def export(self, spans):
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+
+def exporters(protocol, endpoint, timeout):
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        kw = dict(endpoint=f"http://{endpoint}", insecure=True, timeout=timeout)
+        return OTLPSpanExporter(**kw), OTLPLogExporter(**kw), OTLPMetricExporter(**kw)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    base = f"http://{endpoint}"
+    return (OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=timeout),
+            OTLPLogExporter(endpoint=f"{base}/v1/logs", timeout=timeout),
+            OTLPMetricExporter(endpoint=f"{base}/v1/metrics", timeout=timeout))
+
+
+def make_spans(n, tag, attr_bytes):
+    resource = Resource.create({"service.name": f"e2e-{tag}", "deployment.environment": "test"})
+    collect = Collect()
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(collect))
+    tracer = provider.get_tracer("otlake.e2e", "1.0")
+    with tracer.start_as_current_span("agent.run", kind=SpanKind.SERVER) as root:
+        root.set_attribute("gen_ai.operation.name", "invoke_agent")
+        previous = None
+        for i in range(max(n - 1, 0)):
+            links = [Link(previous.get_span_context(), {"link.kind": "previous"})] if previous else []
+            with tracer.start_as_current_span(f"chat {tag} {i}", kind=SpanKind.CLIENT, links=links) as span:
+                span.set_attribute("gen_ai.operation.name", "chat")
+                span.set_attribute("gen_ai.request.model", "llama-3-70b")
+                span.set_attribute("gen_ai.usage.input_tokens", 100 + i)
+                span.set_attribute("gen_ai.usage.output_tokens", 20 + i)
+                span.set_attribute("e2e.tag", tag)
+                if attr_bytes:
+                    span.set_attribute("e2e.big", "x" * attr_bytes)
+                span.add_event("gen_ai.content.prompt", {"gen_ai.prompt": f"question {i}"})
+                if i % 5 == 4:
+                    span.set_status(Status(StatusCode.ERROR, "model timeout"))
+                previous = span
+    provider.shutdown()
+    return collect.spans
+
+
+def make_logs(n, tag, body_bytes):
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor, LogRecordExporter, LogRecordExportResult
+    from opentelemetry._logs import SeverityNumber
+
+    class CollectLogs(LogRecordExporter):
+        def __init__(self):
+            self.records = []
+
+        def export(self, batch):
+            self.records.extend(batch)
+            return LogRecordExportResult.SUCCESS
+
+        def shutdown(self):
+            pass
+
+        def force_flush(self, timeout_millis=30000):
+            return True
+
+    collect = CollectLogs()
+    provider = LoggerProvider(resource=Resource.create({"service.name": f"e2e-{tag}"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(collect))
+    logger = provider.get_logger("otlake.e2e", "1.0")
+    for i in range(n):
+        body = ("y" * body_bytes) if (body_bytes and i == 0) else f"log {tag} {i}"
+        severity = SeverityNumber.ERROR if i % 4 == 3 else SeverityNumber.INFO
+        logger.emit(timestamp=time.time_ns(), observed_timestamp=time.time_ns(),
+                    severity_text=severity.name, severity_number=severity, body=body,
+                    attributes={"e2e.tag": tag, "e2e.index": i})
+    provider.shutdown()
+    return collect.records
+
+
+def make_metrics(tag):
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(resource=Resource.create({"service.name": f"e2e-{tag}"}), metric_readers=[reader])
+    meter = provider.get_meter("otlake.e2e", "1.0")
+    counter = meter.create_counter("e2e.requests", unit="1")
+    hist = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
+    gauge = meter.create_gauge("e2e.gpu.utilization")
+    for i in range(5):
+        counter.add(1, {"e2e.tag": tag})
+        hist.record(100 + i, {"gen_ai.token.type": "input"})
+    gauge.set(0.75, {"gpu": "0"})
+    data = reader.get_metrics_data()
+    provider.shutdown()
+    return data
+
+
+def hexid(n, width):
+    return format(n, f"0{width}x")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--protocol", choices=["grpc", "http"], required=True)
+    ap.add_argument("--endpoint", required=True)
+    ap.add_argument("--spans", type=int, default=10)
+    ap.add_argument("--logs", type=int, default=8)
+    ap.add_argument("--no-metrics", action="store_true")
+    ap.add_argument("--tag", default="e2e")
+    ap.add_argument("--span-attr-bytes", type=int, default=0)
+    ap.add_argument("--log-body-bytes", type=int, default=0)
+    ap.add_argument("--timeout", type=float, default=10)
+    a = ap.parse_args()
+
+    span_exp, log_exp, metric_exp = exporters(a.protocol, a.endpoint, a.timeout)
+    out = {"spans": [], "logs": [], "metric_names": [], "results": {}}
+    if a.spans:
+        spans = make_spans(a.spans, a.tag, a.span_attr_bytes)
+        out["results"]["traces"] = span_exp.export(spans).name
+        for s in spans:
+            attrs = {k: v for k, v in s.attributes.items() if k != "e2e.big"}
+            out["spans"].append({"trace_id": hexid(s.context.trace_id, 32), "span_id": hexid(s.context.span_id, 16),
+                                 "name": s.name, "attributes": attrs})
+    if a.logs:
+        records = make_logs(a.logs, a.tag, a.log_body_bytes)
+        out["results"]["logs"] = log_exp.export(records).name
+        for r in records:
+            lr = getattr(r, "log_record", r)
+            body = lr.body if len(str(lr.body)) < 1000 else f"<{len(lr.body)} bytes>"
+            out["logs"].append({"body": body, "severity_text": lr.severity_text})
+    if not a.no_metrics:
+        data = make_metrics(a.tag)
+        out["results"]["metrics"] = metric_exp.export(data).name
+        out["metric_names"] = sorted({m.name for rm in data.resource_metrics for sm in rm.scope_metrics
+                                      for m in sm.metrics})
+    span_exp.shutdown(); log_exp.shutdown(); metric_exp.shutdown()
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

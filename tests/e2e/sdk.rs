@@ -1,0 +1,111 @@
+//! The real Python OpenTelemetry SDK exporters (gRPC and HTTP/protobuf) send spans, logs and metrics; every
+//! acknowledged item is in the file exporter's output with its ids and attributes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{Daemon, OTLP_IN, TELEMETRY, read_jsonl, run_python};
+
+fn file_config() -> String {
+    format!(
+        "{OTLP_IN}exporters:\n  file:\n    path: {{dir}}/out.jsonl\nservice:\n  pipelines:\n    traces: {{receivers: [otlp], exporters: [file]}}\n    logs: {{receivers: [otlp], exporters: [file]}}\n    metrics: {{receivers: [otlp], exporters: [file]}}\n{TELEMETRY}"
+    )
+}
+
+fn attribute_text(v: &Value) -> String {
+    let v = &v["value"];
+    for key in ["stringValue", "boolValue", "doubleValue"] {
+        if let Some(x) = v.get(key) {
+            return x.to_string().trim_matches('"').to_owned();
+        }
+    }
+    v.get("intValue").map(|x| x.to_string().trim_matches('"').to_owned()).unwrap_or_default()
+}
+
+/// (trace id, span id) → (name, attributes as text) for every span in the output.
+fn spans_in(lines: &[Value]) -> BTreeMap<(String, String), (String, BTreeMap<String, String>, usize)> {
+    let mut spans = BTreeMap::new();
+    for line in lines {
+        for rs in line["resourceSpans"].as_array().into_iter().flatten() {
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                for s in ss["spans"].as_array().into_iter().flatten() {
+                    let attrs = s["attributes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|kv| (kv["key"].as_str().unwrap_or_default().to_owned(), attribute_text(kv)))
+                        .collect();
+                    let key = (s["traceId"].as_str().unwrap_or_default().to_owned(), s["spanId"].as_str().unwrap_or_default().to_owned());
+                    let entry = spans.entry(key).or_insert((s["name"].as_str().unwrap_or_default().to_owned(), attrs, 0));
+                    entry.2 += 1;
+                }
+            }
+        }
+    }
+    spans
+}
+
+fn send(protocol: &str, endpoint: &str, tag: &str) -> Value {
+    let out = run_python(
+        "sdk_send.py",
+        &["--protocol", protocol, "--endpoint", endpoint, "--tag", tag, "--spans", "12", "--logs", "9"],
+        Duration::from_secs(120),
+    );
+    assert!(out.status.success(), "sdk_send failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("sdk_send prints JSON")
+}
+
+#[test]
+fn python_sdk_over_grpc_and_http_lands_every_item_with_ids_and_attributes() {
+    let mut daemon = Daemon::start(&file_config());
+    let grpc = send("grpc", &format!("127.0.0.1:{}", daemon.ports.grpc), "grpc");
+    let http = send("http", &format!("127.0.0.1:{}", daemon.ports.http), "http");
+    assert!(daemon.terminate(), "clean exit:\n{}", daemon.stderr());
+
+    let lines = read_jsonl(&daemon.dir.path().join("out.jsonl"));
+    let landed = spans_in(&lines);
+    let mut log_bodies = Vec::new();
+    let mut metric_names = Vec::new();
+    for line in &lines {
+        for rl in line["resourceLogs"].as_array().into_iter().flatten() {
+            for sl in rl["scopeLogs"].as_array().into_iter().flatten() {
+                for l in sl["logRecords"].as_array().into_iter().flatten() {
+                    log_bodies.push(l["body"]["stringValue"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        }
+        for rm in line["resourceMetrics"].as_array().into_iter().flatten() {
+            for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
+                for m in sm["metrics"].as_array().into_iter().flatten() {
+                    metric_names.push(m["name"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        }
+    }
+
+    for sent in [&grpc, &http] {
+        for (signal, result) in sent["results"].as_object().expect("results") {
+            assert_eq!(result, "SUCCESS", "{signal} export was not acknowledged");
+        }
+        for span in sent["spans"].as_array().expect("spans") {
+            let key = (span["trace_id"].as_str().expect("id").to_owned(), span["span_id"].as_str().expect("id").to_owned());
+            let (name, attrs, copies) = landed.get(&key).unwrap_or_else(|| panic!("span {key:?} missing"));
+            assert_eq!(*copies, 1, "span {key:?} landed {copies} times");
+            assert_eq!(name, span["name"].as_str().expect("name"));
+            for (k, v) in span["attributes"].as_object().expect("attributes") {
+                let expected = v.to_string().trim_matches('"').to_owned();
+                assert_eq!(attrs.get(k), Some(&expected), "attribute {k} of span {key:?}");
+            }
+        }
+        for log in sent["logs"].as_array().expect("logs") {
+            let body = log["body"].as_str().expect("body");
+            assert_eq!(log_bodies.iter().filter(|b| *b == body).count(), 1, "log `{body}`");
+        }
+        for name in sent["metric_names"].as_array().expect("metric names") {
+            assert!(metric_names.iter().any(|m| m == name.as_str().expect("name")), "metric {name} missing");
+        }
+    }
+    assert_eq!(landed.len(), 24, "exactly the 2 x 12 spans sent");
+}
