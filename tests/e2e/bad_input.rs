@@ -7,7 +7,9 @@ use std::time::Duration;
 use otlake_core::test_util::sample_traces;
 use prost::Message;
 
-use crate::support::{Daemon, OTLP_IN, Response, TELEMETRY, http_request, post_protobuf, run_python};
+use crate::support::{
+    Daemon, OTLP_IN, Response, TELEMETRY, http_request, post_protobuf, run_python,
+};
 
 fn daemon() -> Daemon {
     Daemon::start(&format!(
@@ -18,7 +20,12 @@ fn daemon() -> Daemon {
 fn good(port: u16) -> Vec<u8> {
     let body = sample_traces(1, 2).encode_to_vec();
     let r = post_protobuf(port, "/v1/traces", &body);
-    assert_eq!(r.status, 200, "a good request after a bad one: {}", r.text());
+    assert_eq!(
+        r.status,
+        200,
+        "a good request after a bad one: {}",
+        r.text()
+    );
     body
 }
 
@@ -45,12 +52,20 @@ fn http_bad_input_gets_its_status_and_the_next_request_succeeds() {
     let proto = [("Content-Type", "application/x-protobuf")];
 
     // Truncated protobuf.
-    let r = http_request("POST", port, "/v1/traces", &proto, &body[..body.len() - 7]).expect("answer");
+    let r =
+        http_request("POST", port, "/v1/traces", &proto, &body[..body.len() - 7]).expect("answer");
     assert_eq!(r.status, 400, "{}", r.text());
     good(port);
 
     // Invalid JSON.
-    let r = http_request("POST", port, "/v1/traces", &[("Content-Type", "application/json")], b"{\"resourceSpans\": [").expect("answer");
+    let r = http_request(
+        "POST",
+        port,
+        "/v1/traces",
+        &[("Content-Type", "application/json")],
+        b"{\"resourceSpans\": [",
+    )
+    .expect("answer");
     assert_eq!(r.status, 400, "{}", r.text());
     good(port);
 
@@ -58,9 +73,16 @@ fn http_bad_input_gets_its_status_and_the_next_request_succeeds() {
     let mut request = sample_traces(1, 1);
     request.resource_spans[0].scope_spans[0].spans[0].name = "NAME".into();
     let mut bytes = request.encode_to_vec();
-    let at = bytes.windows(4).position(|w| w == b"NAME").expect("name is in the bytes");
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"NAME")
+        .expect("name is in the bytes");
     bytes[at..at + 4].copy_from_slice(&[0xff, 0xfe, 0xc0, 0x80]);
-    expect(http_request("POST", port, "/v1/traces", &proto, &bytes).expect("answer"), 400, "utf");
+    expect(
+        http_request("POST", port, "/v1/traces", &proto, &bytes).expect("answer"),
+        400,
+        "utf",
+    );
     good(port);
 
     // Oversize: 31 MB against the 30 MB default, refused before decoding.
@@ -76,7 +98,10 @@ fn http_bad_input_gets_its_status_and_the_next_request_succeeds() {
         "POST",
         port,
         "/v1/traces",
-        &[("Content-Type", "application/x-protobuf"), ("Content-Encoding", "gzip")],
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "gzip"),
+        ],
         &bomb,
     )
     .expect("answer");
@@ -88,14 +113,24 @@ fn http_bad_input_gets_its_status_and_the_next_request_succeeds() {
         "POST",
         port,
         "/v1/traces",
-        &[("Content-Type", "application/x-protobuf"), ("Content-Encoding", "gzip")],
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "gzip"),
+        ],
         &gzip(&body),
     )
     .expect("answer");
     assert_eq!(r.status, 200, "{}", r.text());
 
     // Wrong content type, unknown path.
-    let r = http_request("POST", port, "/v1/traces", &[("Content-Type", "text/plain")], &body).expect("answer");
+    let r = http_request(
+        "POST",
+        port,
+        "/v1/traces",
+        &[("Content-Type", "text/plain")],
+        &body,
+    )
+    .expect("answer");
     assert_eq!(r.status, 415, "{}", r.text());
     good(port);
     let r = http_request("POST", port, "/v1/nothing", &proto, &body).expect("answer");
@@ -105,7 +140,11 @@ fn http_bad_input_gets_its_status_and_the_next_request_succeeds() {
     assert!(d.terminate(), "clean exit:\n{}", d.stderr());
     // Every good request landed; no bad one did.
     let lines = crate::support::read_jsonl(&d.dir.path().join("out.jsonl"));
-    assert_eq!(lines.len(), 9, "8 good protobuf requests + 1 good gzip request");
+    assert_eq!(
+        lines.len(),
+        9,
+        "8 good protobuf requests + 1 good gzip request"
+    );
 }
 
 fn grpc_call(port: u16, signal: &str, bytes: &[u8]) -> serde_json::Value {
@@ -113,10 +152,18 @@ fn grpc_call(port: u16, signal: &str, bytes: &[u8]) -> serde_json::Value {
     std::fs::write(file.path(), bytes).expect("write");
     let out = run_python(
         "grpc_raw.py",
-        &[&format!("127.0.0.1:{port}"), signal, file.path().to_str().expect("utf8 path")],
+        &[
+            &format!("127.0.0.1:{port}"),
+            signal,
+            file.path().to_str().expect("utf8 path"),
+        ],
         Duration::from_secs(90),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 

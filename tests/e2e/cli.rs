@@ -7,8 +7,15 @@ use std::process::Command;
 use crate::support::{OTLAKE, workspace};
 
 fn otlake(args: &[&str]) -> (bool, String) {
-    let out = Command::new(OTLAKE).args(args).output().expect("otlake runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(OTLAKE)
+        .args(args)
+        .output()
+        .expect("otlake runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -29,7 +36,10 @@ fn version_and_components() {
     let (ok, text) = otlake(&["components"]);
     assert!(ok, "{text}");
     for expected in ["receiver   otlp", "exporter   debug", "exporter   file"] {
-        assert!(text.contains(expected), "`{expected}` missing from:\n{text}");
+        assert!(
+            text.contains(expected),
+            "`{expected}` missing from:\n{text}"
+        );
     }
 }
 
@@ -43,7 +53,10 @@ fn every_shipped_config_validates() {
         assert!(ok, "{} should be valid:\n{text}", file.display());
     }
     let (ok, text) = otlake(&["validate"]);
-    assert!(ok && text.contains("embedded"), "the embedded default validates: {text}");
+    assert!(
+        ok && text.contains("embedded"),
+        "the embedded default validates: {text}"
+    );
 }
 
 /// Each file in tests/configs/broken starts with `# expect: <text>` lines: every one must be in the output.
@@ -53,19 +66,34 @@ fn broken_configs_yield_every_expected_message() {
     assert!(files.len() >= 8, "the battery has its files");
     for file in files {
         let source = std::fs::read_to_string(&file).expect("read");
-        let expected: Vec<&str> = source.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
-        assert!(!expected.is_empty(), "{} has no `# expect:` line", file.display());
+        let expected: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        assert!(
+            !expected.is_empty(),
+            "{} has no `# expect:` line",
+            file.display()
+        );
         let path = file.to_str().expect("utf8");
         let (ok, text) = otlake(&["validate", "--config", path]);
         assert!(!ok, "{} should be invalid:\n{text}", file.display());
         for e in &expected {
-            assert!(text.contains(e), "{}: expected `{e}` in:\n{text}", file.display());
+            assert!(
+                text.contains(e),
+                "{}: expected `{e}` in:\n{text}",
+                file.display()
+            );
         }
         // `run` refuses the same file with the same text.
         let (ok, run_text) = otlake(&["run", "--config", path]);
         assert!(!ok, "run must refuse {}", file.display());
         for e in &expected {
-            assert!(run_text.contains(e), "{}: run should say `{e}`:\n{run_text}", file.display());
+            assert!(
+                run_text.contains(e),
+                "{}: run should say `{e}`:\n{run_text}",
+                file.display()
+            );
         }
     }
 }

@@ -47,7 +47,9 @@ fn snake_case(json: &str) -> String {
         ("intValue", "int_value"),
     ]
     .iter()
-    .fold(json.to_owned(), |s, (camel, snake)| s.replace(&format!("\"{camel}\""), &format!("\"{snake}\"")))
+    .fold(json.to_owned(), |s, (camel, snake)| {
+        s.replace(&format!("\"{camel}\""), &format!("\"{snake}\""))
+    })
 }
 
 #[test]
@@ -59,13 +61,22 @@ fn hand_written_otlp_json_lands_like_protobuf() {
     let port = daemon.ports.http;
     let json_headers = [("Content-Type", "application/json")];
     for body in [TRACE_JSON.to_owned(), snake_case(TRACE_JSON)] {
-        let r = http_request("POST", port, "/v1/traces", &json_headers, body.as_bytes()).expect("request");
+        let r = http_request("POST", port, "/v1/traces", &json_headers, body.as_bytes())
+            .expect("request");
         assert_eq!(r.status, 200, "{}", r.text());
-        assert!(r.header("content-type").is_some_and(|c| c.contains("json")), "{:?}", r.headers);
+        assert!(
+            r.header("content-type").is_some_and(|c| c.contains("json")),
+            "{:?}",
+            r.headers
+        );
     }
     // The same request as protobuf, built from the JSON by the reference decoder.
-    let reference: ExportTraceServiceRequest = serde_json::from_str(TRACE_JSON.replace("\"intValue\": 3", "\"intValue\": \"3\"").as_str())
-        .expect("spec JSON parses");
+    let reference: ExportTraceServiceRequest = serde_json::from_str(
+        TRACE_JSON
+            .replace("\"intValue\": 3", "\"intValue\": \"3\"")
+            .as_str(),
+    )
+    .expect("spec JSON parses");
     let r = post_protobuf(port, "/v1/traces", &reference.encode_to_vec());
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(daemon.terminate());
@@ -73,12 +84,28 @@ fn hand_written_otlp_json_lands_like_protobuf() {
     let lines = read_jsonl(&daemon.dir.path().join("out.jsonl"));
     assert_eq!(lines.len(), 3, "three requests, three lines");
     let span = |line: &Value| line["resourceSpans"][0]["scopeSpans"][0]["spans"][0].clone();
-    assert_eq!(span(&lines[0]), span(&lines[2]), "JSON and protobuf land identically");
-    assert_eq!(span(&lines[1]), span(&lines[2]), "snake_case JSON lands identically");
+    assert_eq!(
+        span(&lines[0]),
+        span(&lines[2]),
+        "JSON and protobuf land identically"
+    );
+    assert_eq!(
+        span(&lines[1]),
+        span(&lines[2]),
+        "snake_case JSON lands identically"
+    );
     assert_eq!(lines[0], lines[2]);
     let landed = span(&lines[0]);
     assert_eq!(landed["traceId"], "5b8efff798038103d269b633813fc60c");
     assert_eq!(landed["kind"], 2);
-    let keys: Vec<&str> = landed["attributes"].as_array().expect("attrs").iter().map(|a| a["key"].as_str().expect("key")).collect();
-    assert_eq!(keys, ["my.span.attr", "gen_ai.usage.input_tokens", "retry_count"]);
+    let keys: Vec<&str> = landed["attributes"]
+        .as_array()
+        .expect("attrs")
+        .iter()
+        .map(|a| a["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(
+        keys,
+        ["my.span.attr", "gen_ai.usage.input_tokens", "retry_count"]
+    );
 }

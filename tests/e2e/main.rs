@@ -7,3 +7,4 @@ mod json;
 mod sdk;
 mod shutdown;
 mod support;
+mod telemetry;

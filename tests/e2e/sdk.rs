@@ -21,11 +21,15 @@ fn attribute_text(v: &Value) -> String {
             return x.to_string().trim_matches('"').to_owned();
         }
     }
-    v.get("intValue").map(|x| x.to_string().trim_matches('"').to_owned()).unwrap_or_default()
+    v.get("intValue")
+        .map(|x| x.to_string().trim_matches('"').to_owned())
+        .unwrap_or_default()
 }
 
 /// (trace id, span id) → (name, attributes as text) for every span in the output.
-fn spans_in(lines: &[Value]) -> BTreeMap<(String, String), (String, BTreeMap<String, String>, usize)> {
+fn spans_in(
+    lines: &[Value],
+) -> BTreeMap<(String, String), (String, BTreeMap<String, String>, usize)> {
     let mut spans = BTreeMap::new();
     for line in lines {
         for rs in line["resourceSpans"].as_array().into_iter().flatten() {
@@ -35,10 +39,22 @@ fn spans_in(lines: &[Value]) -> BTreeMap<(String, String), (String, BTreeMap<Str
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .map(|kv| (kv["key"].as_str().unwrap_or_default().to_owned(), attribute_text(kv)))
+                        .map(|kv| {
+                            (
+                                kv["key"].as_str().unwrap_or_default().to_owned(),
+                                attribute_text(kv),
+                            )
+                        })
                         .collect();
-                    let key = (s["traceId"].as_str().unwrap_or_default().to_owned(), s["spanId"].as_str().unwrap_or_default().to_owned());
-                    let entry = spans.entry(key).or_insert((s["name"].as_str().unwrap_or_default().to_owned(), attrs, 0));
+                    let key = (
+                        s["traceId"].as_str().unwrap_or_default().to_owned(),
+                        s["spanId"].as_str().unwrap_or_default().to_owned(),
+                    );
+                    let entry = spans.entry(key).or_insert((
+                        s["name"].as_str().unwrap_or_default().to_owned(),
+                        attrs,
+                        0,
+                    ));
                     entry.2 += 1;
                 }
             }
@@ -50,10 +66,25 @@ fn spans_in(lines: &[Value]) -> BTreeMap<(String, String), (String, BTreeMap<Str
 fn send(protocol: &str, endpoint: &str, tag: &str) -> Value {
     let out = run_python(
         "sdk_send.py",
-        &["--protocol", protocol, "--endpoint", endpoint, "--tag", tag, "--spans", "12", "--logs", "9"],
+        &[
+            "--protocol",
+            protocol,
+            "--endpoint",
+            endpoint,
+            "--tag",
+            tag,
+            "--spans",
+            "12",
+            "--logs",
+            "9",
+        ],
         Duration::from_secs(120),
     );
-    assert!(out.status.success(), "sdk_send failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sdk_send failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("sdk_send prints JSON")
 }
 
@@ -72,7 +103,12 @@ fn python_sdk_over_grpc_and_http_lands_every_item_with_ids_and_attributes() {
         for rl in line["resourceLogs"].as_array().into_iter().flatten() {
             for sl in rl["scopeLogs"].as_array().into_iter().flatten() {
                 for l in sl["logRecords"].as_array().into_iter().flatten() {
-                    log_bodies.push(l["body"]["stringValue"].as_str().unwrap_or_default().to_owned());
+                    log_bodies.push(
+                        l["body"]["stringValue"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
                 }
             }
         }
@@ -90,21 +126,39 @@ fn python_sdk_over_grpc_and_http_lands_every_item_with_ids_and_attributes() {
             assert_eq!(result, "SUCCESS", "{signal} export was not acknowledged");
         }
         for span in sent["spans"].as_array().expect("spans") {
-            let key = (span["trace_id"].as_str().expect("id").to_owned(), span["span_id"].as_str().expect("id").to_owned());
-            let (name, attrs, copies) = landed.get(&key).unwrap_or_else(|| panic!("span {key:?} missing"));
+            let key = (
+                span["trace_id"].as_str().expect("id").to_owned(),
+                span["span_id"].as_str().expect("id").to_owned(),
+            );
+            let (name, attrs, copies) = landed
+                .get(&key)
+                .unwrap_or_else(|| panic!("span {key:?} missing"));
             assert_eq!(*copies, 1, "span {key:?} landed {copies} times");
             assert_eq!(name, span["name"].as_str().expect("name"));
             for (k, v) in span["attributes"].as_object().expect("attributes") {
                 let expected = v.to_string().trim_matches('"').to_owned();
-                assert_eq!(attrs.get(k), Some(&expected), "attribute {k} of span {key:?}");
+                assert_eq!(
+                    attrs.get(k),
+                    Some(&expected),
+                    "attribute {k} of span {key:?}"
+                );
             }
         }
         for log in sent["logs"].as_array().expect("logs") {
             let body = log["body"].as_str().expect("body");
-            assert_eq!(log_bodies.iter().filter(|b| *b == body).count(), 1, "log `{body}`");
+            assert_eq!(
+                log_bodies.iter().filter(|b| *b == body).count(),
+                1,
+                "log `{body}`"
+            );
         }
         for name in sent["metric_names"].as_array().expect("metric names") {
-            assert!(metric_names.iter().any(|m| m == name.as_str().expect("name")), "metric {name} missing");
+            assert!(
+                metric_names
+                    .iter()
+                    .any(|m| m == name.as_str().expect("name")),
+                "metric {name} missing"
+            );
         }
     }
     assert_eq!(landed.len(), 24, "exactly the 2 x 12 spans sent");

@@ -28,9 +28,16 @@ fn requests_in_flight_at_sigterm_are_acknowledged_and_present_or_answered_retrya
                 for n in 0..5_000u64 {
                     let mut request = sample_traces(1, 1);
                     let id = (client << 32) | n;
-                    request.resource_spans[0].scope_spans[0].spans[0].span_id = id.to_be_bytes().to_vec();
+                    request.resource_spans[0].scope_spans[0].spans[0].span_id =
+                        id.to_be_bytes().to_vec();
                     let headers = [("Content-Type", "application/x-protobuf")];
-                    match http_request("POST", port, "/v1/traces", &headers, &request.encode_to_vec()) {
+                    match http_request(
+                        "POST",
+                        port,
+                        "/v1/traces",
+                        &headers,
+                        &request.encode_to_vec(),
+                    ) {
                         Ok(r) if r.status == 200 => {
                             acked.insert(format!("{id:016x}"));
                         }
@@ -57,8 +64,18 @@ fn requests_in_flight_at_sigterm_are_acknowledged_and_present_or_answered_retrya
     assert!(!acked.is_empty(), "the load ran before SIGTERM");
     let landed: BTreeSet<String> = read_jsonl(&d.dir.path().join("out.jsonl"))
         .iter()
-        .map(|line| line["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["spanId"].as_str().expect("id").to_owned())
+        .map(|line| {
+            line["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["spanId"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        })
         .collect();
     let missing: Vec<_> = acked.difference(&landed).collect();
-    assert!(missing.is_empty(), "{} acknowledged spans are missing, e.g. {:?}", missing.len(), missing.first());
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged spans are missing, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
 }

@@ -11,12 +11,19 @@ pub const OTLAKE: &str = env!("CARGO_BIN_EXE_otlake");
 
 /// The workspace root (this file is tests/e2e/support.rs, compiled from collector/bin).
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace exists")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace exists")
 }
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind :0").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind :0")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// The venv's Python, with the OTel SDK, deltalake and duckdb (scripts/setup-venv.sh makes it).
@@ -74,7 +81,12 @@ pub struct Ports {
 
 impl Ports {
     pub fn free() -> Ports {
-        Ports { grpc: free_port(), http: free_port(), metrics: free_port(), health: free_port() }
+        Ports {
+            grpc: free_port(),
+            http: free_port(),
+            metrics: free_port(),
+            health: free_port(),
+        }
     }
 
     /// Fills `{grpc}`, `{http}`, `{metrics}`, `{health}` in a config template.
@@ -119,7 +131,12 @@ impl Daemon {
             .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
             .spawn()
             .expect("otlake starts");
-        let mut daemon = Daemon { child: Some(child), ports, dir, stderr_path };
+        let mut daemon = Daemon {
+            child: Some(child),
+            ports,
+            dir,
+            stderr_path,
+        };
         daemon.wait_healthy();
         daemon
     }
@@ -127,8 +144,15 @@ impl Daemon {
     fn wait_healthy(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().expect("wait")) {
-                panic!("otlake exited during start-up ({status}):\n{}", self.stderr());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().expect("wait"))
+            {
+                panic!(
+                    "otlake exited during start-up ({status}):\n{}",
+                    self.stderr()
+                );
             }
             if let Ok(r) = http_request("GET", self.ports.health, "/", &[], b"")
                 && r.status == 200
@@ -151,7 +175,10 @@ impl Daemon {
     /// Sends SIGTERM and waits (bounded) for the exit; returns whether it exited 0.
     pub fn terminate(&mut self) -> bool {
         let pid = self.pid().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
         let mut child = self.child.take().expect("running");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -160,7 +187,10 @@ impl Daemon {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("otlake did not exit within 60 s of SIGTERM:\n{}", self.stderr());
+                panic!(
+                    "otlake did not exit within 60 s of SIGTERM:\n{}",
+                    self.stderr()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -186,7 +216,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -204,7 +237,10 @@ pub fn http_request(
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     stream.set_write_timeout(Some(Duration::from_secs(60)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -219,7 +255,10 @@ pub fn http_request(
 
 fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no header end"))?;
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
     let head = String::from_utf8_lossy(&raw[..end]).into_owned();
     let mut lines = head.split("\r\n");
     let status = lines
@@ -228,7 +267,10 @@ fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("no status"))?;
     let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())))
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        })
         .collect();
     let mut body = raw[end + 4..].to_vec();
     let chunked = headers
@@ -237,13 +279,18 @@ fn parse_response(raw: &[u8]) -> std::io::Result<Response> {
     if chunked {
         body = dechunk(&body);
     }
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(pos) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..pos]).trim(), 16).unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..pos]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -256,11 +303,20 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
 
 /// POSTs an OTLP/HTTP protobuf body.
 pub fn post_protobuf(port: u16, path: &str, body: &[u8]) -> Response {
-    http_request("POST", port, path, &[("Content-Type", "application/x-protobuf")], body).expect("request")
+    http_request(
+        "POST",
+        port,
+        path,
+        &[("Content-Type", "application/x-protobuf")],
+        body,
+    )
+    .expect("request")
 }
 
 /// Reads the file exporter's output: one OTLP/JSON object per line.
 pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }

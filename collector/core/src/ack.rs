@@ -278,10 +278,7 @@ mod tests {
         let second = ack.clone();
         ack.resolve(Outcome::Delivered);
         drop(second);
-        assert!(matches!(
-            rx.wait().await.outcome,
-            Outcome::Retryable { .. }
-        ));
+        assert!(matches!(rx.wait().await.outcome, Outcome::Retryable { .. }));
     }
 
     #[tokio::test]
@@ -319,7 +316,10 @@ mod tests {
         let verdict = rx.wait().await;
         assert_eq!(verdict.outcome, Outcome::Delivered);
         assert_eq!(verdict.rejected_items, 3);
-        assert_eq!(verdict.rejection_message.as_deref(), Some("record too large"));
+        assert_eq!(
+            verdict.rejection_message.as_deref(),
+            Some("record too large")
+        );
     }
 
     #[tokio::test]
@@ -331,7 +331,13 @@ mod tests {
         let copy = set.clone();
         set.resolve(Outcome::Delivered);
         copy.resolve(Outcome::retryable("export failed"));
-        assert!(matches!(rx_a.wait().await.outcome, Outcome::Retryable { .. }));
-        assert!(matches!(rx_b.wait().await.outcome, Outcome::Retryable { .. }));
+        assert!(matches!(
+            rx_a.wait().await.outcome,
+            Outcome::Retryable { .. }
+        ));
+        assert!(matches!(
+            rx_b.wait().await.outcome,
+            Outcome::Retryable { .. }
+        ));
     }
 }

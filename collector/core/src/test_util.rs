@@ -6,6 +6,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::time::Instant;
 
+use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
+use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use crate::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use crate::proto::metrics::v1::{
@@ -18,9 +21,6 @@ use crate::{
     Ack, AckReceiver, AckSet, Batch, BatchReceiver, Exporter, ExporterContext, Outcome, Payload,
     Processor,
 };
-use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
-use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
-use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 
 /// A string attribute.
 pub fn kv(key: &str, value: &str) -> KeyValue {
@@ -200,7 +200,11 @@ impl CollectingExporter {
 
 #[async_trait]
 impl Exporter for CollectingExporter {
-    async fn run(self: Box<Self>, mut input: BatchReceiver, _cx: ExporterContext) -> crate::Result<()> {
+    async fn run(
+        self: Box<Self>,
+        mut input: BatchReceiver,
+        _cx: ExporterContext,
+    ) -> crate::Result<()> {
         while let Some(batch) = input.recv().await {
             if let Ok(mut all) = self.collected.batches.lock() {
                 all.push(Arc::clone(&batch.payload));

@@ -49,7 +49,9 @@ impl ComponentFactory for DebugExporterFactory {
         "writes a summary, one line per item, or every field to stderr"
     }
     fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        parse_config::<DebugConfig>(config).map(drop).map_err(|e| vec![e])
+        parse_config::<DebugConfig>(config)
+            .map(drop)
+            .map_err(|e| vec![e])
     }
 }
 
@@ -75,10 +77,18 @@ pub struct DebugExporter {
 
 #[async_trait]
 impl Exporter for DebugExporter {
-    async fn run(mut self: Box<Self>, mut input: BatchReceiver, cx: ExporterContext) -> otlake_core::Result<()> {
+    async fn run(
+        mut self: Box<Self>,
+        mut input: BatchReceiver,
+        cx: ExporterContext,
+    ) -> otlake_core::Result<()> {
         while let Some(batch) = input.recv().await {
             let text = render(&cx.id, &batch.payload, self.verbosity);
-            let outcome = match self.out.write_all(text.as_bytes()).and_then(|_| self.out.flush()) {
+            let outcome = match self
+                .out
+                .write_all(text.as_bytes())
+                .and_then(|_| self.out.flush())
+            {
                 Ok(()) => Outcome::Delivered,
                 Err(e) => Outcome::retryable(format!("debug exporter cannot write: {e}")),
             };
@@ -129,19 +139,30 @@ fn item_lines(payload: &Payload) -> String {
     let mut lines = String::new();
     match payload {
         Payload::Traces(r) => {
-            for span in r.resource_spans.iter().flat_map(|rs| &rs.scope_spans).flat_map(|ss| &ss.spans) {
+            for span in r
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .flat_map(|ss| &ss.spans)
+            {
                 lines.push_str(&format!(
                     "  span {} trace={} id={} duration={}ns attributes={}\n",
                     span.name,
                     hex(&span.trace_id),
                     hex(&span.span_id),
-                    span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano),
+                    span.end_time_unix_nano
+                        .saturating_sub(span.start_time_unix_nano),
                     span.attributes.len()
                 ));
             }
         }
         Payload::Logs(r) => {
-            for log in r.resource_logs.iter().flat_map(|rl| &rl.scope_logs).flat_map(|sl| &sl.log_records) {
+            for log in r
+                .resource_logs
+                .iter()
+                .flat_map(|rl| &rl.scope_logs)
+                .flat_map(|sl| &sl.log_records)
+            {
                 lines.push_str(&format!(
                     "  log {} {}\n",
                     log.severity_text,
@@ -150,7 +171,12 @@ fn item_lines(payload: &Payload) -> String {
             }
         }
         Payload::Metrics(r) => {
-            for m in r.resource_metrics.iter().flat_map(|rm| &rm.scope_metrics).flat_map(|sm| &sm.metrics) {
+            for m in r
+                .resource_metrics
+                .iter()
+                .flat_map(|rm| &rm.scope_metrics)
+                .flat_map(|sm| &sm.metrics)
+            {
                 lines.push_str(&format!(
                     "  metric {} points={}\n",
                     m.name,
@@ -184,21 +210,42 @@ mod tests {
     #[test]
     fn config_accepts_collector_keys_and_refuses_others() {
         let f = DebugExporterFactory;
-        assert!(f.validate(&serde_json::json!({"verbosity": "detailed", "sampling_initial": 5})).is_ok());
+        assert!(
+            f.validate(&serde_json::json!({"verbosity": "detailed", "sampling_initial": 5}))
+                .is_ok()
+        );
         assert!(f.validate(&Value::Null).is_ok());
-        let err = f.validate(&serde_json::json!({"verbose": true})).expect_err("unknown key");
-        assert!(err[0].to_string().contains("unknown field `verbose`"), "{:?}", err);
-        assert!(f.validate(&serde_json::json!({"verbosity": "loud"})).is_err());
+        let err = f
+            .validate(&serde_json::json!({"verbose": true}))
+            .expect_err("unknown key");
+        assert!(
+            err[0].to_string().contains("unknown field `verbose`"),
+            "{:?}",
+            err
+        );
+        assert!(
+            f.validate(&serde_json::json!({"verbosity": "loud"}))
+                .is_err()
+        );
     }
 
     #[tokio::test]
     async fn lifecycle_built_dropped_and_run_on_a_closed_input() {
         let id = ComponentId::new("debug");
-        drop(DebugExporterFactory.build(&id, &Value::Null, &Signal::ALL).expect("builds"));
-        let exporter = DebugExporterFactory.build(&id, &Value::Null, &Signal::ALL).expect("builds");
+        drop(
+            DebugExporterFactory
+                .build(&id, &Value::Null, &Signal::ALL)
+                .expect("builds"),
+        );
+        let exporter = DebugExporterFactory
+            .build(&id, &Value::Null, &Signal::ALL)
+            .expect("builds");
         let (tx, rx) = channel("test", 1);
         drop(tx);
-        exporter.run(rx, ExporterContext { id }).await.expect("ends cleanly");
+        exporter
+            .run(rx, ExporterContext { id })
+            .await
+            .expect("ends cleanly");
     }
 
     #[tokio::test]
@@ -214,12 +261,23 @@ mod tests {
         tx.send(traces).await.expect("open");
         tx.send(logs).await.expect("open");
         drop(tx);
-        exporter.run(rx, ExporterContext { id: ComponentId::new("debug") }).await.expect("runs");
+        exporter
+            .run(
+                rx,
+                ExporterContext {
+                    id: ComponentId::new("debug"),
+                },
+            )
+            .await
+            .expect("runs");
         assert_eq!(traces_ack.wait().await.outcome, Outcome::Delivered);
         assert_eq!(logs_ack.wait().await.outcome, Outcome::Delivered);
         let text = String::from_utf8(captured.0.lock().expect("ok").clone()).expect("utf8");
         assert!(text.contains("debug: 2 spans"), "{text}");
-        assert!(text.contains("span span-1 trace=0000000000000001"), "{text}");
+        assert!(
+            text.contains("span span-1 trace=0000000000000001"),
+            "{text}"
+        );
         assert!(text.contains("log INFO log line 0-0"), "{text}");
     }
 }

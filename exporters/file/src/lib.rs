@@ -29,14 +29,24 @@ impl FileConfig {
     fn validate(&self) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
         if self.path.trim().is_empty() {
-            errors.push(ConfigError::new("path", "required: the file to write OTLP/JSON lines to"));
+            errors.push(ConfigError::new(
+                "path",
+                "required: the file to write OTLP/JSON lines to",
+            ));
         }
         if let Some(format) = &self.format
             && format != "json"
         {
-            errors.push(ConfigError::new("format", format!("`{format}` is not supported: only `json`")));
+            errors.push(ConfigError::new(
+                "format",
+                format!("`{format}` is not supported: only `json`"),
+            ));
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -53,7 +63,9 @@ impl ComponentFactory for FileExporterFactory {
         "appends OTLP/JSON lines to a file, fsynced before the acknowledgement"
     }
     fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        parse_config::<FileConfig>(config).map_err(|e| vec![e])?.validate()
+        parse_config::<FileConfig>(config)
+            .map_err(|e| vec![e])?
+            .validate()
     }
 }
 
@@ -78,7 +90,11 @@ pub struct FileExporter {
 
 #[async_trait]
 impl Exporter for FileExporter {
-    async fn run(self: Box<Self>, mut input: BatchReceiver, cx: ExporterContext) -> otlake_core::Result<()> {
+    async fn run(
+        self: Box<Self>,
+        mut input: BatchReceiver,
+        cx: ExporterContext,
+    ) -> otlake_core::Result<()> {
         let startup = |e: std::io::Error| ComponentError::Startup {
             context: format!("file exporter {}: opening {}", cx.id, self.path.display()),
             message: e.to_string(),
@@ -96,7 +112,9 @@ impl Exporter for FileExporter {
             let mut line = match to_json(&batch.payload) {
                 Ok(line) => line,
                 Err(e) => {
-                    batch.acks.resolve(Outcome::rejected(format!("not representable as OTLP/JSON: {e}")));
+                    batch.acks.resolve(Outcome::rejected(format!(
+                        "not representable as OTLP/JSON: {e}"
+                    )));
                     continue;
                 }
             };
@@ -149,20 +167,37 @@ mod tests {
         let f = FileExporterFactory;
         let err = f.validate(&Value::Null).expect_err("no path");
         assert_eq!(err[0].path, "path");
-        assert!(f.validate(&serde_json::json!({"path": "/tmp/x", "rotation": {}})).is_err());
-        assert!(f.validate(&serde_json::json!({"path": "/tmp/x", "format": "proto"})).is_err());
-        assert!(f.validate(&serde_json::json!({"path": "/tmp/x", "format": "json"})).is_ok());
+        assert!(
+            f.validate(&serde_json::json!({"path": "/tmp/x", "rotation": {}}))
+                .is_err()
+        );
+        assert!(
+            f.validate(&serde_json::json!({"path": "/tmp/x", "format": "proto"}))
+                .is_err()
+        );
+        assert!(
+            f.validate(&serde_json::json!({"path": "/tmp/x", "format": "json"}))
+                .is_ok()
+        );
     }
 
     #[tokio::test]
     async fn lifecycle_built_dropped_and_run_on_a_closed_input() {
         let dir = tempfile::tempdir().expect("tempdir");
         drop(build(&dir.path().join("never.json")));
-        assert!(!dir.path().join("never.json").exists(), "build must do no I/O");
+        assert!(
+            !dir.path().join("never.json").exists(),
+            "build must do no I/O"
+        );
         let (tx, rx) = channel("test", 1);
         drop(tx);
         build(&dir.path().join("out.json"))
-            .run(rx, ExporterContext { id: ComponentId::new("file") })
+            .run(
+                rx,
+                ExporterContext {
+                    id: ComponentId::new("file"),
+                },
+            )
             .await
             .expect("ends cleanly");
     }
@@ -172,7 +207,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("nested/out.json");
         let (tx, rx) = channel("test", 4);
-        let task = tokio::spawn(build(&path).run(rx, ExporterContext { id: ComponentId::new("file") }));
+        let task = tokio::spawn(build(&path).run(
+            rx,
+            ExporterContext {
+                id: ComponentId::new("file"),
+            },
+        ));
         let (traces, traces_ack) = batch_with_ack(sample_traces(2, 3));
         let (metrics, metrics_ack) = batch_with_ack(sample_metrics(1));
         tx.send(traces).await.expect("open");
@@ -184,7 +224,12 @@ mod tests {
         let first: ExportTraceServiceRequest =
             serde_json::from_str(text.lines().next().expect("a line")).expect("OTLP/JSON");
         assert_eq!(first, sample_traces(2, 3));
-        assert!(text.lines().next().expect("line").contains("\"traceId\":\"00000000000000010000000000000001\""));
+        assert!(
+            text.lines()
+                .next()
+                .expect("line")
+                .contains("\"traceId\":\"00000000000000010000000000000001\"")
+        );
         assert_eq!(text.lines().count(), 2);
         drop(tx);
         task.await.expect("joins").expect("ok");
@@ -197,7 +242,12 @@ mod tests {
         std::fs::write(&blocker, b"x").expect("write");
         let (_tx, rx) = channel("test", 1);
         let err = build(&blocker.join("out.json"))
-            .run(rx, ExporterContext { id: ComponentId::new("file") })
+            .run(
+                rx,
+                ExporterContext {
+                    id: ComponentId::new("file"),
+                },
+            )
             .await
             .expect_err("a file is not a directory");
         assert!(err.to_string().contains("opening"), "{err}");
