@@ -1,1 +1,86 @@
-//! placeholder
+//! otlake-exporter-delta: OTLP spans, logs and metrics into Delta Lake tables laid out like the managed Unity
+//! Catalog OTel tables (docs/otel-tables.md), so SQL written for those runs on ours.
+//!
+//! The key design decision: a client's data is acknowledged only after the Delta commit that adds it has
+//! succeeded, and every commit carries an application transaction (`txn`: writer id + sequence), so a commit
+//! is never applied twice and a write-ahead log can replay into a table exactly once ([`sink::TableSink`]).
+//!
+//! - [`DeltaExporterFactory`]: the `delta` exporter for the collector (config in [`config`]);
+//! - [`sink::TableSink`]: one table's append/commit API, also for the future write-ahead log;
+//! - [`maintenance::compact`] / [`maintenance::vacuum`]: table maintenance for the CLI;
+//! - [`convert`], [`encode`], [`schema`]: OTLP → Arrow by the tables' encoding rules.
+
+pub mod config;
+pub mod convert;
+pub mod encode;
+pub mod error;
+pub mod exporter;
+pub mod location;
+pub mod maintenance;
+pub mod schema;
+pub mod sink;
+pub mod table;
+
+use otlake_core::{
+    ComponentFactory, ComponentId, ConfigError, Exporter, ExporterFactory, Signal, parse_config,
+};
+use serde_json::Value;
+
+pub use config::DeltaExporterConfig;
+pub use error::DeltaError;
+pub use exporter::DeltaExporter;
+pub use maintenance::{
+    CompactOptions, CompactReport, VacuumOptions, VacuumReport, compact, vacuum,
+};
+pub use sink::{CommitOutcome, SinkOptions, TableSink, TableSpec};
+
+/// Builds `delta` exporters.
+pub struct DeltaExporterFactory;
+
+impl DeltaExporterFactory {
+    fn parse(config: &Value) -> Result<DeltaExporterConfig, Vec<ConfigError>> {
+        let parsed: DeltaExporterConfig = parse_config(config).map_err(|e| vec![e])?;
+        parsed.validate()?;
+        Ok(parsed)
+    }
+}
+
+impl ComponentFactory for DeltaExporterFactory {
+    fn type_name(&self) -> &'static str {
+        "delta"
+    }
+
+    fn signals(&self) -> &'static [Signal] {
+        &Signal::ALL
+    }
+
+    fn description(&self) -> &'static str {
+        "Writes spans, logs and metrics to Delta Lake tables shaped like the Unity Catalog OTel tables"
+    }
+
+    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
+        Self::parse(config).map(|_| ())
+    }
+}
+
+impl ExporterFactory for DeltaExporterFactory {
+    fn build(
+        &self,
+        _id: &ComponentId,
+        config: &Value,
+        signals: &[Signal],
+    ) -> Result<Box<dyn Exporter>, ConfigError> {
+        let config = Self::parse(config).map_err(|mut errors| {
+            let first = errors.remove(0);
+            if errors.is_empty() {
+                first
+            } else {
+                ConfigError::new(
+                    first.path.clone(),
+                    format!("{} (and {} more problems)", first.message, errors.len()),
+                )
+            }
+        })?;
+        Ok(Box::new(DeltaExporter::new(config, signals)))
+    }
+}

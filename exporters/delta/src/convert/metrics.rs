@@ -1,0 +1,649 @@
+//! Metrics → rows of the metrics table (v1): one row per data point. Exactly one of the five type structs
+//! (`gauge`, `sum`, `histogram`, `exponential_histogram`, `summary`) is non-null on a row; a metric without
+//! data contributes no row. Integer values are written as DOUBLE, as the schema has it.
+
+use std::sync::Arc;
+
+use deltalake::arrow::array::NullBufferBuilder;
+use deltalake::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+};
+use deltalake::arrow::datatypes::{DataType, SchemaRef};
+use deltalake::arrow::record_batch::RecordBatch;
+use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use otlake_core::proto::common::v1::{InstrumentationScope, KeyValue};
+use otlake_core::proto::metrics::v1::{
+    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint,
+    exponential_histogram_data_point::Buckets, metric::Data, number_data_point,
+};
+use otlake_core::proto::resource::v1::Resource;
+
+use super::columns::{
+    ArrowResult, Column, ExemplarColumn, ExemplarsColumn, ListColumn, MapColumn, ResourceColumn,
+    ScopeColumn, child, finish_struct,
+};
+use crate::encode::{self, metric_type};
+
+fn opt_f64(builder: &mut Float64Builder, value: Option<f64>) {
+    builder.append_option(value);
+}
+
+/// `gauge` and `sum`: number data points (`sum` adds temporality and monotonicity).
+struct NumberColumn {
+    with_sum_fields: bool,
+    start: Int64Builder,
+    time: Int64Builder,
+    value: Float64Builder,
+    exemplars: ExemplarsColumn,
+    attributes: MapColumn,
+    flags: Int32Builder,
+    temporality: StringBuilder,
+    monotonic: BooleanBuilder,
+    nulls: NullBufferBuilder,
+}
+
+impl NumberColumn {
+    fn new(with_sum_fields: bool) -> Self {
+        NumberColumn {
+            with_sum_fields,
+            start: Int64Builder::new(),
+            time: Int64Builder::new(),
+            value: Float64Builder::new(),
+            exemplars: ListColumn::new(ExemplarColumn::new()),
+            attributes: MapColumn::new(),
+            flags: Int32Builder::new(),
+            temporality: StringBuilder::new(),
+            monotonic: BooleanBuilder::new(),
+            nulls: NullBufferBuilder::new(0),
+        }
+    }
+
+    fn append(
+        &mut self,
+        point: &NumberDataPoint,
+        temporality_monotonic: Option<(i32, bool)>,
+        scratch: &mut String,
+    ) {
+        self.start.append_value(point.start_time_unix_nano as i64);
+        self.time.append_value(point.time_unix_nano as i64);
+        self.value.append_option(point.value.map(|v| match v {
+            number_data_point::Value::AsDouble(d) => d,
+            number_data_point::Value::AsInt(i) => i as f64,
+        }));
+        self.exemplars.append(&point.exemplars, scratch);
+        self.attributes.append(&point.attributes, scratch);
+        self.flags.append_value(point.flags as i32);
+        if self.with_sum_fields {
+            let (temporality, monotonic) = temporality_monotonic.unwrap_or((0, false));
+            self.temporality
+                .append_value(encode::aggregation_temporality(temporality, scratch));
+            self.monotonic.append_value(monotonic);
+        }
+        self.nulls.append_non_null();
+    }
+
+    fn append_null(&mut self) {
+        self.start.append_null();
+        self.time.append_null();
+        self.value.append_null();
+        self.exemplars.append_null();
+        self.attributes.append_null();
+        self.flags.append_null();
+        if self.with_sum_fields {
+            self.temporality.append_null();
+            self.monotonic.append_null();
+        }
+        self.nulls.append_null();
+    }
+}
+
+impl Column for NumberColumn {
+    fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
+        let nulls = self.nulls.finish();
+        finish_struct(data_type, nulls, |f| {
+            let mut children = vec![
+                self.start.finish_as(child(f, 0)?)?,
+                self.time.finish_as(child(f, 1)?)?,
+                self.value.finish_as(child(f, 2)?)?,
+                self.exemplars.finish_as(child(f, 3)?)?,
+                self.attributes.finish_as(child(f, 4)?)?,
+                self.flags.finish_as(child(f, 5)?)?,
+            ];
+            if self.with_sum_fields {
+                children.push(self.temporality.finish_as(child(f, 6)?)?);
+                children.push(self.monotonic.finish_as(child(f, 7)?)?);
+            }
+            Ok(children)
+        })
+    }
+}
+
+struct HistogramColumn {
+    start: Int64Builder,
+    time: Int64Builder,
+    count: Int64Builder,
+    sum: Float64Builder,
+    bucket_counts: ListColumn<Int64Builder>,
+    explicit_bounds: ListColumn<Float64Builder>,
+    exemplars: ExemplarsColumn,
+    attributes: MapColumn,
+    flags: Int32Builder,
+    min: Float64Builder,
+    max: Float64Builder,
+    temporality: StringBuilder,
+    nulls: NullBufferBuilder,
+}
+
+impl HistogramColumn {
+    fn new() -> Self {
+        HistogramColumn {
+            start: Int64Builder::new(),
+            time: Int64Builder::new(),
+            count: Int64Builder::new(),
+            sum: Float64Builder::new(),
+            bucket_counts: ListColumn::new(Int64Builder::new()),
+            explicit_bounds: ListColumn::new(Float64Builder::new()),
+            exemplars: ListColumn::new(ExemplarColumn::new()),
+            attributes: MapColumn::new(),
+            flags: Int32Builder::new(),
+            min: Float64Builder::new(),
+            max: Float64Builder::new(),
+            temporality: StringBuilder::new(),
+            nulls: NullBufferBuilder::new(0),
+        }
+    }
+
+    fn append(&mut self, p: &HistogramDataPoint, temporality: i32, scratch: &mut String) {
+        self.start.append_value(p.start_time_unix_nano as i64);
+        self.time.append_value(p.time_unix_nano as i64);
+        self.count.append_value(p.count as i64);
+        opt_f64(&mut self.sum, p.sum);
+        self.bucket_counts.append_u64s(&p.bucket_counts);
+        self.explicit_bounds.append_f64s(&p.explicit_bounds);
+        self.exemplars.append(&p.exemplars, scratch);
+        self.attributes.append(&p.attributes, scratch);
+        self.flags.append_value(p.flags as i32);
+        opt_f64(&mut self.min, p.min);
+        opt_f64(&mut self.max, p.max);
+        self.temporality
+            .append_value(encode::aggregation_temporality(temporality, scratch));
+        self.nulls.append_non_null();
+    }
+
+    fn append_null(&mut self) {
+        self.start.append_null();
+        self.time.append_null();
+        self.count.append_null();
+        self.sum.append_null();
+        self.bucket_counts.append_null();
+        self.explicit_bounds.append_null();
+        self.exemplars.append_null();
+        self.attributes.append_null();
+        self.flags.append_null();
+        self.min.append_null();
+        self.max.append_null();
+        self.temporality.append_null();
+        self.nulls.append_null();
+    }
+}
+
+impl Column for HistogramColumn {
+    fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
+        let nulls = self.nulls.finish();
+        finish_struct(data_type, nulls, |f| {
+            Ok(vec![
+                self.start.finish_as(child(f, 0)?)?,
+                self.time.finish_as(child(f, 1)?)?,
+                self.count.finish_as(child(f, 2)?)?,
+                self.sum.finish_as(child(f, 3)?)?,
+                self.bucket_counts.finish_as(child(f, 4)?)?,
+                self.explicit_bounds.finish_as(child(f, 5)?)?,
+                self.exemplars.finish_as(child(f, 6)?)?,
+                self.attributes.finish_as(child(f, 7)?)?,
+                self.flags.finish_as(child(f, 8)?)?,
+                self.min.finish_as(child(f, 9)?)?,
+                self.max.finish_as(child(f, 10)?)?,
+                self.temporality.finish_as(child(f, 11)?)?,
+            ])
+        })
+    }
+}
+
+/// `STRUCT<offset: INT, bucket_counts: ARRAY<BIGINT>>`.
+struct BucketsColumn {
+    offset: Int32Builder,
+    counts: ListColumn<Int64Builder>,
+    nulls: NullBufferBuilder,
+}
+
+impl BucketsColumn {
+    fn new() -> Self {
+        BucketsColumn {
+            offset: Int32Builder::new(),
+            counts: ListColumn::new(Int64Builder::new()),
+            nulls: NullBufferBuilder::new(0),
+        }
+    }
+
+    fn append(&mut self, buckets: Option<&Buckets>) {
+        match buckets {
+            Some(b) => {
+                self.offset.append_value(b.offset);
+                self.counts.append_u64s(&b.bucket_counts);
+                self.nulls.append_non_null();
+            }
+            None => self.append_null(),
+        }
+    }
+
+    fn append_null(&mut self) {
+        self.offset.append_null();
+        self.counts.append_null();
+        self.nulls.append_null();
+    }
+}
+
+impl Column for BucketsColumn {
+    fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
+        let nulls = self.nulls.finish();
+        finish_struct(data_type, nulls, |f| {
+            Ok(vec![
+                self.offset.finish_as(child(f, 0)?)?,
+                self.counts.finish_as(child(f, 1)?)?,
+            ])
+        })
+    }
+}
+
+struct ExpHistogramColumn {
+    attributes: MapColumn,
+    start: Int64Builder,
+    time: Int64Builder,
+    count: Int64Builder,
+    sum: Float64Builder,
+    scale: Int32Builder,
+    zero_count: Int64Builder,
+    positive: BucketsColumn,
+    negative: BucketsColumn,
+    flags: Int32Builder,
+    exemplars: ExemplarsColumn,
+    min: Float64Builder,
+    max: Float64Builder,
+    zero_threshold: Float64Builder,
+    temporality: StringBuilder,
+    nulls: NullBufferBuilder,
+}
+
+impl ExpHistogramColumn {
+    fn new() -> Self {
+        ExpHistogramColumn {
+            attributes: MapColumn::new(),
+            start: Int64Builder::new(),
+            time: Int64Builder::new(),
+            count: Int64Builder::new(),
+            sum: Float64Builder::new(),
+            scale: Int32Builder::new(),
+            zero_count: Int64Builder::new(),
+            positive: BucketsColumn::new(),
+            negative: BucketsColumn::new(),
+            flags: Int32Builder::new(),
+            exemplars: ListColumn::new(ExemplarColumn::new()),
+            min: Float64Builder::new(),
+            max: Float64Builder::new(),
+            zero_threshold: Float64Builder::new(),
+            temporality: StringBuilder::new(),
+            nulls: NullBufferBuilder::new(0),
+        }
+    }
+
+    fn append(
+        &mut self,
+        p: &ExponentialHistogramDataPoint,
+        temporality: i32,
+        scratch: &mut String,
+    ) {
+        self.attributes.append(&p.attributes, scratch);
+        self.start.append_value(p.start_time_unix_nano as i64);
+        self.time.append_value(p.time_unix_nano as i64);
+        self.count.append_value(p.count as i64);
+        opt_f64(&mut self.sum, p.sum);
+        self.scale.append_value(p.scale);
+        self.zero_count.append_value(p.zero_count as i64);
+        self.positive.append(p.positive.as_ref());
+        self.negative.append(p.negative.as_ref());
+        self.flags.append_value(p.flags as i32);
+        self.exemplars.append(&p.exemplars, scratch);
+        opt_f64(&mut self.min, p.min);
+        opt_f64(&mut self.max, p.max);
+        self.zero_threshold.append_value(p.zero_threshold);
+        self.temporality
+            .append_value(encode::aggregation_temporality(temporality, scratch));
+        self.nulls.append_non_null();
+    }
+
+    fn append_null(&mut self) {
+        self.attributes.append_null();
+        self.start.append_null();
+        self.time.append_null();
+        self.count.append_null();
+        self.sum.append_null();
+        self.scale.append_null();
+        self.zero_count.append_null();
+        self.positive.append_null();
+        self.negative.append_null();
+        self.flags.append_null();
+        self.exemplars.append_null();
+        self.min.append_null();
+        self.max.append_null();
+        self.zero_threshold.append_null();
+        self.temporality.append_null();
+        self.nulls.append_null();
+    }
+}
+
+impl Column for ExpHistogramColumn {
+    fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
+        let nulls = self.nulls.finish();
+        finish_struct(data_type, nulls, |f| {
+            Ok(vec![
+                self.attributes.finish_as(child(f, 0)?)?,
+                self.start.finish_as(child(f, 1)?)?,
+                self.time.finish_as(child(f, 2)?)?,
+                self.count.finish_as(child(f, 3)?)?,
+                self.sum.finish_as(child(f, 4)?)?,
+                self.scale.finish_as(child(f, 5)?)?,
+                self.zero_count.finish_as(child(f, 6)?)?,
+                self.positive.finish_as(child(f, 7)?)?,
+                self.negative.finish_as(child(f, 8)?)?,
+                self.flags.finish_as(child(f, 9)?)?,
+                self.exemplars.finish_as(child(f, 10)?)?,
+                self.min.finish_as(child(f, 11)?)?,
+                self.max.finish_as(child(f, 12)?)?,
+                self.zero_threshold.finish_as(child(f, 13)?)?,
+                self.temporality.finish_as(child(f, 14)?)?,
+            ])
+        })
+    }
+}
+
+/// `STRUCT<quantile: DOUBLE, value: DOUBLE>`.
+struct QuantileColumn {
+    quantile: Float64Builder,
+    value: Float64Builder,
+}
+
+impl Column for QuantileColumn {
+    fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
+        finish_struct(data_type, None, |f| {
+            Ok(vec![
+                self.quantile.finish_as(child(f, 0)?)?,
+                self.value.finish_as(child(f, 1)?)?,
+            ])
+        })
+    }
+}
+
+struct SummaryColumn {
+    start: Int64Builder,
+    time: Int64Builder,
+    count: Int64Builder,
+    sum: Float64Builder,
+    quantiles: ListColumn<QuantileColumn>,
+    attributes: MapColumn,
+    flags: Int32Builder,
+    nulls: NullBufferBuilder,
+}
+
+impl SummaryColumn {
+    fn new() -> Self {
+        SummaryColumn {
+            start: Int64Builder::new(),
+            time: Int64Builder::new(),
+            count: Int64Builder::new(),
+            sum: Float64Builder::new(),
+            quantiles: ListColumn::new(QuantileColumn {
+                quantile: Float64Builder::new(),
+                value: Float64Builder::new(),
+            }),
+            attributes: MapColumn::new(),
+            flags: Int32Builder::new(),
+            nulls: NullBufferBuilder::new(0),
+        }
+    }
+
+    fn append(&mut self, p: &SummaryDataPoint, scratch: &mut String) {
+        self.start.append_value(p.start_time_unix_nano as i64);
+        self.time.append_value(p.time_unix_nano as i64);
+        self.count.append_value(p.count as i64);
+        self.sum.append_value(p.sum);
+        for q in &p.quantile_values {
+            self.quantiles.values.quantile.append_value(q.quantile);
+            self.quantiles.values.value.append_value(q.value);
+        }
+        self.quantiles.close(p.quantile_values.len());
+        self.attributes.append(&p.attributes, scratch);
+        self.flags.append_value(p.flags as i32);
+        self.nulls.append_non_null();
+    }
+
+    fn append_null(&mut self) {
+        self.start.append_null();
+        self.time.append_null();
+        self.count.append_null();
+        self.sum.append_null();
+        self.quantiles.append_null();
+        self.attributes.append_null();
+        self.flags.append_null();
+        self.nulls.append_null();
+    }
+}
+
+impl Column for SummaryColumn {
+    fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
+        let nulls = self.nulls.finish();
+        finish_struct(data_type, nulls, |f| {
+            Ok(vec![
+                self.start.finish_as(child(f, 0)?)?,
+                self.time.finish_as(child(f, 1)?)?,
+                self.count.finish_as(child(f, 2)?)?,
+                self.sum.finish_as(child(f, 3)?)?,
+                self.quantiles.finish_as(child(f, 4)?)?,
+                self.attributes.finish_as(child(f, 5)?)?,
+                self.flags.finish_as(child(f, 6)?)?,
+            ])
+        })
+    }
+}
+
+/// The data point a row carries.
+enum Point<'a> {
+    Gauge(&'a NumberDataPoint),
+    Sum(&'a NumberDataPoint, i32, bool),
+    Histogram(&'a HistogramDataPoint, i32),
+    Exponential(&'a ExponentialHistogramDataPoint, i32),
+    Summary(&'a SummaryDataPoint),
+}
+
+/// Builds record batches of the metrics table.
+pub(crate) struct MetricRows {
+    rows: usize,
+    name: StringBuilder,
+    description: StringBuilder,
+    unit: StringBuilder,
+    metric_type: StringBuilder,
+    gauge: NumberColumn,
+    sum: NumberColumn,
+    histogram: HistogramColumn,
+    exponential: ExpHistogramColumn,
+    summary: SummaryColumn,
+    metadata: MapColumn,
+    resource: ResourceColumn,
+    resource_schema_url: StringBuilder,
+    scope: ScopeColumn,
+    metric_schema_url: StringBuilder,
+    scratch: String,
+}
+
+/// What every row of one metric repeats.
+struct Context<'a> {
+    metric: &'a Metric,
+    resource: Option<&'a Resource>,
+    resource_schema_url: &'a str,
+    scope: Option<&'a InstrumentationScope>,
+    scope_schema_url: &'a str,
+}
+
+impl MetricRows {
+    pub(crate) fn new() -> Self {
+        MetricRows {
+            rows: 0,
+            name: StringBuilder::new(),
+            description: StringBuilder::new(),
+            unit: StringBuilder::new(),
+            metric_type: StringBuilder::new(),
+            gauge: NumberColumn::new(false),
+            sum: NumberColumn::new(true),
+            histogram: HistogramColumn::new(),
+            exponential: ExpHistogramColumn::new(),
+            summary: SummaryColumn::new(),
+            metadata: MapColumn::new(),
+            resource: ResourceColumn::new(),
+            resource_schema_url: StringBuilder::new(),
+            scope: ScopeColumn::new(),
+            metric_schema_url: StringBuilder::new(),
+            scratch: String::with_capacity(64),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends one row per data point of `request`; returns how many.
+    pub(crate) fn append(&mut self, request: &ExportMetricsServiceRequest) -> usize {
+        let before = self.rows;
+        for rm in &request.resource_metrics {
+            for sm in &rm.scope_metrics {
+                for metric in &sm.metrics {
+                    let cx = Context {
+                        metric,
+                        resource: rm.resource.as_ref(),
+                        resource_schema_url: &rm.schema_url,
+                        scope: sm.scope.as_ref(),
+                        scope_schema_url: &sm.schema_url,
+                    };
+                    match &metric.data {
+                        Some(Data::Gauge(g)) => {
+                            for p in &g.data_points {
+                                self.append_row(&cx, Point::Gauge(p));
+                            }
+                        }
+                        Some(Data::Sum(s)) => {
+                            for p in &s.data_points {
+                                self.append_row(
+                                    &cx,
+                                    Point::Sum(p, s.aggregation_temporality, s.is_monotonic),
+                                );
+                            }
+                        }
+                        Some(Data::Histogram(h)) => {
+                            for p in &h.data_points {
+                                self.append_row(
+                                    &cx,
+                                    Point::Histogram(p, h.aggregation_temporality),
+                                );
+                            }
+                        }
+                        Some(Data::ExponentialHistogram(h)) => {
+                            for p in &h.data_points {
+                                self.append_row(
+                                    &cx,
+                                    Point::Exponential(p, h.aggregation_temporality),
+                                );
+                            }
+                        }
+                        Some(Data::Summary(s)) => {
+                            for p in &s.data_points {
+                                self.append_row(&cx, Point::Summary(p));
+                            }
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        self.rows - before
+    }
+
+    fn append_row(&mut self, cx: &Context<'_>, point: Point<'_>) {
+        let scratch = &mut self.scratch;
+        self.name.append_value(&cx.metric.name);
+        self.description.append_value(&cx.metric.description);
+        self.unit.append_value(&cx.metric.unit);
+        let kind = match point {
+            Point::Gauge(_) => metric_type::GAUGE,
+            Point::Sum(..) => metric_type::SUM,
+            Point::Histogram(..) => metric_type::HISTOGRAM,
+            Point::Exponential(..) => metric_type::EXPONENTIAL_HISTOGRAM,
+            Point::Summary(_) => metric_type::SUMMARY,
+        };
+        self.metric_type.append_value(kind);
+        match point {
+            Point::Gauge(p) => self.gauge.append(p, None, scratch),
+            _ => self.gauge.append_null(),
+        }
+        match point {
+            Point::Sum(p, temporality, monotonic) => {
+                self.sum.append(p, Some((temporality, monotonic)), scratch)
+            }
+            _ => self.sum.append_null(),
+        }
+        match point {
+            Point::Histogram(p, temporality) => self.histogram.append(p, temporality, scratch),
+            _ => self.histogram.append_null(),
+        }
+        match point {
+            Point::Exponential(p, temporality) => self.exponential.append(p, temporality, scratch),
+            _ => self.exponential.append_null(),
+        }
+        match point {
+            Point::Summary(p) => self.summary.append(p, scratch),
+            _ => self.summary.append_null(),
+        }
+        append_metadata(&mut self.metadata, &cx.metric.metadata, scratch);
+        self.resource.append(cx.resource, scratch);
+        self.resource_schema_url
+            .append_value(cx.resource_schema_url);
+        self.scope.append(cx.scope, scratch);
+        self.metric_schema_url.append_value(cx.scope_schema_url);
+        self.rows += 1;
+    }
+
+    /// Finishes the rows appended so far into one record batch of `schema`; the builder is empty afterwards.
+    pub(crate) fn finish(&mut self, schema: &SchemaRef) -> ArrowResult<RecordBatch> {
+        super::expect_columns(schema, 14)?;
+        let f = |i: usize| schema.field(i).data_type();
+        let columns = vec![
+            self.name.finish_as(f(0))?,
+            self.description.finish_as(f(1))?,
+            self.unit.finish_as(f(2))?,
+            self.metric_type.finish_as(f(3))?,
+            self.gauge.finish_as(f(4))?,
+            self.sum.finish_as(f(5))?,
+            self.histogram.finish_as(f(6))?,
+            self.exponential.finish_as(f(7))?,
+            self.summary.finish_as(f(8))?,
+            self.metadata.finish_as(f(9))?,
+            self.resource.finish_as(f(10))?,
+            self.resource_schema_url.finish_as(f(11))?,
+            self.scope.finish_as(f(12))?,
+            self.metric_schema_url.finish_as(f(13))?,
+        ];
+        self.rows = 0;
+        RecordBatch::try_new(Arc::clone(schema), columns)
+    }
+}
+
+fn append_metadata(column: &mut MapColumn, metadata: &[KeyValue], scratch: &mut String) {
+    column.append(metadata, scratch);
+}

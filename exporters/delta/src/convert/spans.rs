@@ -1,0 +1,262 @@
+//! Spans → rows of the spans table (v1), one row per span, resource and scope repeated on every row.
+
+use std::sync::Arc;
+
+use deltalake::arrow::array::NullBufferBuilder;
+use deltalake::arrow::array::{ArrayRef, Int32Builder, Int64Builder, StringBuilder};
+use deltalake::arrow::datatypes::{DataType, SchemaRef};
+use deltalake::arrow::record_batch::RecordBatch;
+use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
+use otlake_core::proto::trace::v1::Span;
+
+use super::columns::{
+    ArrowResult, Column, ListColumn, MapColumn, ResourceColumn, ScopeColumn, append_id, child,
+    finish_struct,
+};
+use crate::encode;
+
+/// `STRUCT<time_unix_nano, name, attributes, dropped_attributes_count>`.
+struct EventColumn {
+    time: Int64Builder,
+    name: StringBuilder,
+    attributes: MapColumn,
+    dropped: Int32Builder,
+}
+
+impl Column for EventColumn {
+    fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
+        finish_struct(data_type, None, |f| {
+            Ok(vec![
+                self.time.finish_as(child(f, 0)?)?,
+                self.name.finish_as(child(f, 1)?)?,
+                self.attributes.finish_as(child(f, 2)?)?,
+                self.dropped.finish_as(child(f, 3)?)?,
+            ])
+        })
+    }
+}
+
+/// `STRUCT<trace_id, span_id, trace_state, attributes, dropped_attributes_count, flags>`.
+struct LinkColumn {
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    trace_state: StringBuilder,
+    attributes: MapColumn,
+    dropped: Int32Builder,
+    flags: Int32Builder,
+}
+
+impl Column for LinkColumn {
+    fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
+        finish_struct(data_type, None, |f| {
+            Ok(vec![
+                self.trace_id.finish_as(child(f, 0)?)?,
+                self.span_id.finish_as(child(f, 1)?)?,
+                self.trace_state.finish_as(child(f, 2)?)?,
+                self.attributes.finish_as(child(f, 3)?)?,
+                self.dropped.finish_as(child(f, 4)?)?,
+                self.flags.finish_as(child(f, 5)?)?,
+            ])
+        })
+    }
+}
+
+/// `STRUCT<message, code>`.
+struct StatusColumn {
+    message: StringBuilder,
+    code: StringBuilder,
+    nulls: NullBufferBuilder,
+}
+
+impl Column for StatusColumn {
+    fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
+        let nulls = self.nulls.finish();
+        finish_struct(data_type, nulls, |f| {
+            Ok(vec![
+                self.message.finish_as(child(f, 0)?)?,
+                self.code.finish_as(child(f, 1)?)?,
+            ])
+        })
+    }
+}
+
+/// Builds record batches of the spans table.
+pub(crate) struct SpanRows {
+    rows: usize,
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    trace_state: StringBuilder,
+    parent_span_id: StringBuilder,
+    flags: Int32Builder,
+    name: StringBuilder,
+    kind: StringBuilder,
+    start: Int64Builder,
+    end: Int64Builder,
+    attributes: MapColumn,
+    dropped_attributes: Int32Builder,
+    events: ListColumn<EventColumn>,
+    dropped_events: Int32Builder,
+    links: ListColumn<LinkColumn>,
+    dropped_links: Int32Builder,
+    status: StatusColumn,
+    resource: ResourceColumn,
+    resource_schema_url: StringBuilder,
+    scope: ScopeColumn,
+    span_schema_url: StringBuilder,
+    scratch: String,
+}
+
+impl SpanRows {
+    pub(crate) fn new() -> Self {
+        SpanRows {
+            rows: 0,
+            trace_id: StringBuilder::new(),
+            span_id: StringBuilder::new(),
+            trace_state: StringBuilder::new(),
+            parent_span_id: StringBuilder::new(),
+            flags: Int32Builder::new(),
+            name: StringBuilder::new(),
+            kind: StringBuilder::new(),
+            start: Int64Builder::new(),
+            end: Int64Builder::new(),
+            attributes: MapColumn::new(),
+            dropped_attributes: Int32Builder::new(),
+            events: ListColumn::new(EventColumn {
+                time: Int64Builder::new(),
+                name: StringBuilder::new(),
+                attributes: MapColumn::new(),
+                dropped: Int32Builder::new(),
+            }),
+            dropped_events: Int32Builder::new(),
+            links: ListColumn::new(LinkColumn {
+                trace_id: StringBuilder::new(),
+                span_id: StringBuilder::new(),
+                trace_state: StringBuilder::new(),
+                attributes: MapColumn::new(),
+                dropped: Int32Builder::new(),
+                flags: Int32Builder::new(),
+            }),
+            dropped_links: Int32Builder::new(),
+            status: StatusColumn {
+                message: StringBuilder::new(),
+                code: StringBuilder::new(),
+                nulls: NullBufferBuilder::new(0),
+            },
+            resource: ResourceColumn::new(),
+            resource_schema_url: StringBuilder::new(),
+            scope: ScopeColumn::new(),
+            span_schema_url: StringBuilder::new(),
+            scratch: String::with_capacity(64),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends every span of `request`; returns how many.
+    pub(crate) fn append(&mut self, request: &ExportTraceServiceRequest) -> usize {
+        let before = self.rows;
+        for rs in &request.resource_spans {
+            for ss in &rs.scope_spans {
+                for span in &ss.spans {
+                    self.append_span(span);
+                    self.resource
+                        .append(rs.resource.as_ref(), &mut self.scratch);
+                    self.resource_schema_url.append_value(&rs.schema_url);
+                    self.scope.append(ss.scope.as_ref(), &mut self.scratch);
+                    self.span_schema_url.append_value(&ss.schema_url);
+                    self.rows += 1;
+                }
+            }
+        }
+        self.rows - before
+    }
+
+    fn append_span(&mut self, span: &Span) {
+        let scratch = &mut self.scratch;
+        append_id(&mut self.trace_id, &span.trace_id, scratch);
+        append_id(&mut self.span_id, &span.span_id, scratch);
+        self.trace_state.append_value(&span.trace_state);
+        append_id(&mut self.parent_span_id, &span.parent_span_id, scratch);
+        self.flags.append_value(span.flags as i32);
+        self.name.append_value(&span.name);
+        self.kind
+            .append_value(encode::span_kind(span.kind, scratch));
+        self.start.append_value(span.start_time_unix_nano as i64);
+        self.end.append_value(span.end_time_unix_nano as i64);
+        self.attributes.append(&span.attributes, scratch);
+        self.dropped_attributes
+            .append_value(span.dropped_attributes_count as i32);
+
+        let events = &mut self.events.values;
+        for event in &span.events {
+            events.time.append_value(event.time_unix_nano as i64);
+            events.name.append_value(&event.name);
+            events.attributes.append(&event.attributes, scratch);
+            events
+                .dropped
+                .append_value(event.dropped_attributes_count as i32);
+        }
+        self.events.close(span.events.len());
+        self.dropped_events
+            .append_value(span.dropped_events_count as i32);
+
+        let links = &mut self.links.values;
+        for link in &span.links {
+            append_id(&mut links.trace_id, &link.trace_id, scratch);
+            append_id(&mut links.span_id, &link.span_id, scratch);
+            links.trace_state.append_value(&link.trace_state);
+            links.attributes.append(&link.attributes, scratch);
+            links
+                .dropped
+                .append_value(link.dropped_attributes_count as i32);
+            links.flags.append_value(link.flags as i32);
+        }
+        self.links.close(span.links.len());
+        self.dropped_links
+            .append_value(span.dropped_links_count as i32);
+
+        // A span without a status has status UNSET: write it as such rather than NULL, so that
+        // `status.code = 'STATUS_CODE_UNSET'` finds it.
+        let (message, code) = span
+            .status
+            .as_ref()
+            .map_or(("", 0), |s| (s.message.as_str(), s.code));
+        self.status.message.append_value(message);
+        self.status
+            .code
+            .append_value(encode::status_code(code, scratch));
+        self.status.nulls.append_non_null();
+    }
+
+    /// Finishes the rows appended so far into one record batch of `schema`; the builder is empty afterwards.
+    pub(crate) fn finish(&mut self, schema: &SchemaRef) -> ArrowResult<RecordBatch> {
+        super::expect_columns(schema, 20)?;
+        let f = |i: usize| schema.field(i).data_type();
+        let columns = vec![
+            self.trace_id.finish_as(f(0))?,
+            self.span_id.finish_as(f(1))?,
+            self.trace_state.finish_as(f(2))?,
+            self.parent_span_id.finish_as(f(3))?,
+            self.flags.finish_as(f(4))?,
+            self.name.finish_as(f(5))?,
+            self.kind.finish_as(f(6))?,
+            self.start.finish_as(f(7))?,
+            self.end.finish_as(f(8))?,
+            self.attributes.finish_as(f(9))?,
+            self.dropped_attributes.finish_as(f(10))?,
+            self.events.finish_as(f(11))?,
+            self.dropped_events.finish_as(f(12))?,
+            self.links.finish_as(f(13))?,
+            self.dropped_links.finish_as(f(14))?,
+            self.status.finish_as(f(15))?,
+            self.resource.finish_as(f(16))?,
+            self.resource_schema_url.finish_as(f(17))?,
+            self.scope.finish_as(f(18))?,
+            self.span_schema_url.finish_as(f(19))?,
+        ];
+        self.rows = 0;
+        RecordBatch::try_new(Arc::clone(schema), columns)
+    }
+}

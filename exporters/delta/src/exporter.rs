@@ -1,0 +1,365 @@
+//! The `delta` exporter: routes each signal to its table and acknowledges a batch only once the Delta commit
+//! that adds its rows has succeeded.
+//!
+//! Lifecycle of `run`:
+//! 1. start a small dedicated tokio runtime (the writer pool, `writer_threads` threads). Conversion to Arrow,
+//!    Parquet encoding and every Delta I/O run there, so the receivers' reactor keeps answering clients while a
+//!    file is written;
+//! 2. open (or create) one table per signal of the pipelines feeding this exporter; any failure, such as an
+//!    existing table with another schema, stops start-up with the table and column named;
+//! 3. hand each batch to its table's task over a bounded channel (backpressure flows to the pipeline);
+//! 4. each table task buffers a commit window and commits when it holds `max_rows` rows or `max_bytes` bytes
+//!    (OTLP-encoded size) or its oldest row is `max_latency` old. A commit resolves the window's
+//!    acknowledgements `Delivered`; any failure before it resolves them `Retryable` and leaves the table
+//!    without any of the window's rows;
+//! 5. when the input closes, every table commits what it holds, then the writer pool is shut down.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use otlake_core::telemetry::record_export;
+use otlake_core::{
+    AckSet, Batch, BatchReceiver, ComponentError, ComponentId, Exporter, ExporterContext, Outcome,
+    Signal,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use crate::config::{CompactionSchedule, DeltaExporterConfig, TableKind};
+use crate::error::DeltaError;
+use crate::location::{Location, default_writer_id};
+use crate::maintenance::{CompactOptions, compact_table};
+use crate::sink::{CommitOutcome, SinkOptions, TableSink, TableSpec};
+use crate::table::redact;
+
+/// Batches that may wait in front of one table task.
+const TABLE_QUEUE: usize = 16;
+/// How long a client should wait before retrying after a failed commit.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The exporter built by [`DeltaExporterFactory`](crate::DeltaExporterFactory).
+pub struct DeltaExporter {
+    config: DeltaExporterConfig,
+    signals: Vec<Signal>,
+}
+
+impl DeltaExporter {
+    pub fn new(config: DeltaExporterConfig, signals: &[Signal]) -> Self {
+        let mut signals = signals.to_vec();
+        signals.sort();
+        signals.dedup();
+        DeltaExporter { config, signals }
+    }
+}
+
+/// When a table commits.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    max_rows: usize,
+    max_bytes: usize,
+    max_latency: Duration,
+}
+
+/// Builds the spec of every table this exporter writes.
+fn table_specs(
+    config: &DeltaExporterConfig,
+    signals: &[Signal],
+    exporter: &ComponentId,
+) -> Result<Vec<TableSpec>, DeltaError> {
+    let location = Location::parse(&config.location).map_err(|message| DeltaError::Location {
+        location: config.location.clone(),
+        message,
+    })?;
+    location.prepare()?;
+    let storage_options: HashMap<String, String> = config
+        .storage_options
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    signals
+        .iter()
+        .map(|&signal| {
+            let kind = TableKind::for_signal(signal);
+            let name = config.table_name(kind);
+            let url = location.table_url(&name)?;
+            let app_id = match &config.writer_id {
+                Some(id) => id.clone(),
+                None => default_writer_id(&url, &exporter.to_string()),
+            };
+            Ok(TableSpec {
+                name,
+                url,
+                kind,
+                version: config.schema_version,
+                storage_options: storage_options.clone(),
+                app_id,
+                options: SinkOptions {
+                    compression_level: config.compression_level,
+                    row_group_size: config.row_group_size,
+                    severity_number_format: config.severity_number_format,
+                },
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Exporter for DeltaExporter {
+    async fn run(
+        self: Box<Self>,
+        mut input: BatchReceiver,
+        cx: ExporterContext,
+    ) -> otlake_core::Result<()> {
+        let startup = |e: &dyn std::fmt::Display| ComponentError::Startup {
+            context: format!("exporter {}", cx.id),
+            message: e.to_string(),
+        };
+        let specs = table_specs(&self.config, &self.signals, &cx.id).map_err(|e| startup(&e))?;
+        let pool = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(self.config.writer_threads)
+            .thread_name("otlake-delta")
+            .enable_all()
+            .build()
+            .map_err(|e| startup(&e))?;
+        let limits = Limits {
+            max_rows: usize::try_from(self.config.max_rows).unwrap_or(usize::MAX),
+            max_bytes: usize::try_from(self.config.max_bytes).unwrap_or(usize::MAX),
+            max_latency: self.config.max_latency,
+        };
+
+        // Open every table before taking data, so a bad table stops start-up instead of failing every batch.
+        let opened = pool
+            .spawn(async move {
+                let mut sinks = Vec::new();
+                for spec in specs {
+                    sinks.push(TableSink::open(spec).await?);
+                }
+                Ok::<_, DeltaError>(sinks)
+            })
+            .await;
+        let sinks = match opened {
+            Ok(Ok(sinks)) => sinks,
+            Ok(Err(e)) => {
+                pool.shutdown_background();
+                return Err(startup(&e));
+            }
+            Err(e) => {
+                pool.shutdown_background();
+                return Err(startup(&e));
+            }
+        };
+
+        let mut routes: HashMap<Signal, mpsc::Sender<Batch>> = HashMap::new();
+        let mut tasks = Vec::new();
+        for sink in sinks {
+            let (tx, rx) = mpsc::channel(TABLE_QUEUE);
+            let signal = TableKind::for_signal(sink.spec_kind().signal()).signal();
+            info!(exporter = %cx.id, table = sink.name(), url = %redact(sink.url()),
+                committed = ?sink.committed_sequence(), "Writing Delta table.");
+            if let Some(schedule) = &self.config.compaction {
+                pool.spawn(compaction_loop(
+                    cx.id.clone(),
+                    sink.name().to_owned(),
+                    sink.url().clone(),
+                    sink.storage_options().clone(),
+                    schedule.clone(),
+                ));
+            }
+            routes.insert(signal, tx);
+            tasks.push(pool.spawn(table_task(sink, rx, limits, cx.id.clone(), signal)));
+        }
+
+        while let Some(batch) = input.recv().await {
+            let signal = batch.signal();
+            match routes.get(&signal) {
+                Some(tx) => {
+                    if let Err(mpsc::error::SendError(batch)) = tx.send(batch).await {
+                        // The table task is gone (it only ends on shutdown): the client retries.
+                        batch
+                            .acks
+                            .resolve(Outcome::retryable("delta table writer stopped"));
+                    }
+                }
+                None => {
+                    warn!(exporter = %cx.id, %signal, "No table for this signal; refusing the batch.");
+                    batch.acks.resolve(Outcome::rejected(format!(
+                        "exporter {} has no table for {signal}",
+                        cx.id
+                    )));
+                }
+            }
+        }
+        drop(routes);
+        for task in tasks {
+            if let Err(e) = task.await {
+                error!(exporter = %cx.id, error = %e, "A Delta table task failed.");
+            }
+        }
+        pool.shutdown_background();
+        debug!(exporter = %cx.id, "Delta exporter stopped.");
+        Ok(())
+    }
+}
+
+/// The commit window of one table: acknowledgements waiting for the next commit.
+struct Window {
+    acks: Vec<AckSet>,
+    items: usize,
+    bytes: usize,
+    opened: Option<Instant>,
+}
+
+impl Window {
+    fn new() -> Self {
+        Window {
+            acks: Vec::new(),
+            items: 0,
+            bytes: 0,
+            opened: None,
+        }
+    }
+
+    fn take(&mut self) -> (Vec<AckSet>, usize) {
+        let items = self.items;
+        self.items = 0;
+        self.bytes = 0;
+        self.opened = None;
+        (std::mem::take(&mut self.acks), items)
+    }
+}
+
+fn resolve_all(acks: Vec<AckSet>, outcome: Outcome) {
+    for set in acks {
+        set.resolve(outcome.clone());
+    }
+}
+
+/// Owns one table: appends batches, commits by size and time, resolves acknowledgements.
+async fn table_task(
+    mut sink: TableSink,
+    mut rx: mpsc::Receiver<Batch>,
+    limits: Limits,
+    exporter: ComponentId,
+    signal: Signal,
+) {
+    let mut window = Window::new();
+    loop {
+        let deadline = window.opened.map(|t| t + limits.max_latency);
+        let next = tokio::select! {
+            batch = rx.recv() => batch,
+            () = sleep_until(deadline) => {
+                commit(&mut sink, &mut window, &exporter, signal).await;
+                continue;
+            }
+        };
+        let Some(batch) = next else { break };
+        let bytes = batch.payload.encoded_len();
+        match sink.append(&batch.payload).await {
+            Ok(items) => {
+                window.acks.push(batch.acks);
+                window.items += items;
+                window.bytes += bytes;
+                window.opened.get_or_insert_with(Instant::now);
+            }
+            Err(e) => {
+                // The whole window is gone: everyone in it must send again.
+                warn!(exporter = %exporter, table = sink.name(), error = %e,
+                    "Writing to the Delta table failed; the batches of this commit window will be retried.");
+                let (mut acks, items) = window.take();
+                acks.push(batch.acks);
+                let outcome = retryable(&e);
+                record_export(
+                    &exporter,
+                    signal,
+                    items + batch.payload.item_count(),
+                    &outcome,
+                );
+                resolve_all(acks, outcome);
+                continue;
+            }
+        }
+        if window.items >= limits.max_rows || window.bytes >= limits.max_bytes {
+            commit(&mut sink, &mut window, &exporter, signal).await;
+        }
+    }
+    commit(&mut sink, &mut window, &exporter, signal).await;
+}
+
+fn retryable(e: &DeltaError) -> Outcome {
+    Outcome::Retryable {
+        reason: e.to_string(),
+        retry_after: Some(RETRY_AFTER),
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn commit(sink: &mut TableSink, window: &mut Window, exporter: &ComponentId, signal: Signal) {
+    let (acks, items) = window.take();
+    if acks.is_empty() && sink.window_rows() == 0 {
+        return;
+    }
+    let sequence = sink.next_sequence();
+    let outcome = match sink.commit(sequence).await {
+        Ok(CommitOutcome::Committed {
+            table_version,
+            rows,
+        }) => {
+            debug!(exporter = %exporter, table = sink.name(), table_version, rows, sequence, "Committed.");
+            Outcome::Delivered
+        }
+        // Only an empty window (batches without items) commits nothing; they are delivered as they are.
+        Ok(CommitOutcome::Empty) => Outcome::Delivered,
+        Ok(CommitOutcome::AlreadyCommitted { committed }) => {
+            // Another process wrote with our writer id: our rows are not in the table.
+            error!(exporter = %exporter, table = sink.name(), sequence, committed,
+                "Another writer uses this writer_id; give each writer its own.");
+            let _ = sink.refresh().await;
+            Outcome::retryable("another writer uses the same writer_id")
+        }
+        Err(e) => {
+            warn!(exporter = %exporter, table = sink.name(), error = %e, items,
+                "Delta commit failed; the batches will be retried.");
+            retryable(&e)
+        }
+    };
+    record_export(exporter, signal, items, &outcome);
+    resolve_all(acks, outcome);
+}
+
+/// Compacts one table on a schedule, next to the writer (compaction only rewrites committed files).
+async fn compaction_loop(
+    exporter: ComponentId,
+    table: String,
+    url: url::Url,
+    storage_options: HashMap<String, String>,
+    schedule: CompactionSchedule,
+) {
+    let mut ticker = tokio::time::interval(schedule.interval);
+    ticker.tick().await; // the first tick is immediate: skip it, the table was just opened
+    loop {
+        ticker.tick().await;
+        let options = CompactOptions {
+            target_file_size: schedule.target_file_size,
+            min_files: schedule.min_files,
+            ..CompactOptions::default()
+        };
+        match compact_table(&url, &table, &storage_options, &options).await {
+            Ok(report) if report.files_removed > 0 => {
+                info!(exporter = %exporter, table, files_removed = report.files_removed,
+                    files_added = report.files_added, "Compacted.");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(exporter = %exporter, table, error = %e, "Compaction failed; will try again.")
+            }
+        }
+    }
+}

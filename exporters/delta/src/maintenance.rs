@@ -1,0 +1,330 @@
+//! Table maintenance for the CLI (`otlake table compact` / `otlake table vacuum`) and the exporter's optional
+//! background compaction: [`compact`] rewrites small files into large ones, [`vacuum`] deletes files no
+//! version references any more.
+//!
+//! Both are safe while a daemon appends to the table:
+//! - compaction reads committed files only and commits one version that removes them and adds their rewrite
+//!   (`dataChange = false`, so streaming readers skip it). Concurrent appends do not conflict with it; if a
+//!   concurrent compaction removed one of the same files, delta-rs' conflict check fails this commit and the
+//!   table is unchanged (the rewritten files become orphans for vacuum);
+//! - vacuum only deletes files older than the retention period (default 7 days, at least 1 hour unless
+//!   `enforce_retention` is off) that no table version within it references. A file being written by a daemon
+//!   is seconds old, so it is never touched.
+//!
+//! Compaction works without DataFusion: it streams the Parquet files through the same `RecordBatchWriter` the
+//! exporter uses and commits Remove + Add actions through the commit builder. Partitioned (v2) tables are
+//! compacted partition by partition.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Remove};
+use deltalake::logstore::object_store::ObjectStoreExt as _;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::protocol::DeltaOperation;
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, Path};
+use futures::TryStreamExt;
+use url::Url;
+
+use crate::config::DEFAULT_COMPRESSION_LEVEL;
+use crate::error::{DeltaError, Result};
+use crate::location::resolve_table_url;
+use crate::table::load_table;
+
+/// How [`compact`] chooses and writes files.
+#[derive(Clone, Debug)]
+pub struct CompactOptions {
+    /// Files smaller than this are rewritten, into files of about this size.
+    pub target_file_size: u64,
+    /// Do nothing unless at least this many small files exist (in one partition).
+    pub min_files: usize,
+    /// zstd level of the new files.
+    pub compression_level: i32,
+    /// Rows per row group of the new files.
+    pub row_group_size: usize,
+    /// Only report what would be done.
+    pub dry_run: bool,
+}
+
+impl Default for CompactOptions {
+    fn default() -> Self {
+        CompactOptions {
+            target_file_size: crate::config::DEFAULT_COMPACTION_TARGET_SIZE,
+            min_files: 2,
+            compression_level: DEFAULT_COMPRESSION_LEVEL,
+            row_group_size: crate::config::DEFAULT_ROW_GROUP_SIZE,
+            dry_run: false,
+        }
+    }
+}
+
+/// What [`compact`] did (or, in a dry run, would do).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactReport {
+    pub table: String,
+    /// The table version compacted.
+    pub read_version: u64,
+    /// The version that committed the compaction, if one was made.
+    pub committed_version: Option<u64>,
+    pub files_removed: usize,
+    pub bytes_removed: u64,
+    pub files_added: usize,
+    pub bytes_added: u64,
+    pub rows_rewritten: u64,
+    pub dry_run: bool,
+}
+
+/// Compacts table `table` under `location` (a local path or object store URI, as in the exporter config).
+pub async fn compact(
+    location: &str,
+    table: &str,
+    storage_options: &HashMap<String, String>,
+    options: &CompactOptions,
+) -> Result<CompactReport> {
+    let url = resolve_table_url(location, table)?;
+    compact_table(&url, table, storage_options, options).await
+}
+
+struct Candidate {
+    path: String,
+    size: u64,
+}
+
+/// [`compact`] for a table URL.
+pub async fn compact_table(
+    url: &Url,
+    name: &str,
+    storage_options: &HashMap<String, String>,
+    options: &CompactOptions,
+) -> Result<CompactReport> {
+    let table = load_table(name, url, storage_options)
+        .await?
+        .ok_or_else(|| DeltaError::Incompatible {
+            table: name.to_owned(),
+            message: format!("no Delta table at {}", crate::table::redact(url)),
+        })?;
+    let snapshot = table
+        .snapshot()
+        .map_err(|e| DeltaError::delta(name, "reading", e))?;
+    let mut report = CompactReport {
+        table: name.to_owned(),
+        read_version: snapshot.version(),
+        dry_run: options.dry_run,
+        ..CompactReport::default()
+    };
+
+    // Small files, grouped by partition (a rewrite never mixes partitions).
+    let mut groups: BTreeMap<Vec<(String, Option<String>)>, Vec<Candidate>> = BTreeMap::new();
+    let log_store = table.log_store();
+    let views: Vec<_> = snapshot
+        .snapshot()
+        .file_views(log_store.as_ref(), None)
+        .try_collect()
+        .await
+        .map_err(|e| DeltaError::delta(name, "listing the files of", e))?;
+    let mut removes: HashMap<String, Remove> = HashMap::new();
+    for view in &views {
+        let size = u64::try_from(view.size()).unwrap_or(0);
+        if size >= options.target_file_size {
+            continue;
+        }
+        let mut partition: Vec<_> = view.partition_values_map().into_iter().collect();
+        partition.sort();
+        let path = view.path().into_owned();
+        removes.insert(path.clone(), view.remove_action(false));
+        groups
+            .entry(partition)
+            .or_default()
+            .push(Candidate { path, size });
+    }
+
+    let mut actions = Vec::new();
+    for (partition, mut files) in groups {
+        if files.len() < options.min_files.max(2) {
+            continue;
+        }
+        if !partition.is_empty() {
+            return Err(DeltaError::Incompatible {
+                table: name.to_owned(),
+                message: "compaction of partitioned tables is not supported yet".to_owned(),
+            });
+        }
+        files.sort_by_key(|f| f.size);
+        for bin in bins(files, options.target_file_size) {
+            report.files_removed += bin.len();
+            report.bytes_removed += bin.iter().map(|f| f.size).sum::<u64>();
+            if options.dry_run {
+                continue;
+            }
+            let (adds, rows) = rewrite(&table, name, &bin, options).await?;
+            report.rows_rewritten += rows;
+            for mut add in adds {
+                add.data_change = false;
+                report.files_added += 1;
+                report.bytes_added += u64::try_from(add.size).unwrap_or(0);
+                actions.push(Action::Add(add));
+            }
+            for file in &bin {
+                if let Some(remove) = removes.remove(&file.path) {
+                    actions.push(Action::Remove(remove));
+                }
+            }
+        }
+    }
+    if options.dry_run || actions.is_empty() {
+        return Ok(report);
+    }
+    let operation = DeltaOperation::Optimize {
+        predicate: None,
+        target_size: i64::try_from(options.target_file_size).unwrap_or(i64::MAX),
+    };
+    let finalized = CommitBuilder::from(CommitProperties::default())
+        .with_actions(actions)
+        .build(Some(snapshot), log_store, operation)
+        .await
+        .map_err(|e| DeltaError::delta(name, "committing the compaction of", e))?;
+    report.committed_version = Some(finalized.version());
+    Ok(report)
+}
+
+/// Groups files (smallest first) into bins of about `target` bytes; a bin of one file is left alone.
+fn bins(files: Vec<Candidate>, target: u64) -> Vec<Vec<Candidate>> {
+    let mut bins = Vec::new();
+    let mut current: Vec<Candidate> = Vec::new();
+    let mut size = 0;
+    for file in files {
+        if !current.is_empty() && size + file.size > target {
+            bins.push(std::mem::take(&mut current));
+            size = 0;
+        }
+        size += file.size;
+        current.push(file);
+    }
+    bins.push(current);
+    bins.retain(|b| b.len() > 1);
+    bins
+}
+
+/// Streams the files of `bin` into new files; returns their Add actions (not yet committed) and the rows.
+async fn rewrite(
+    table: &DeltaTable,
+    name: &str,
+    bin: &[Candidate],
+    options: &CompactOptions,
+) -> Result<(Vec<deltalake::kernel::Add>, u64)> {
+    let level =
+        ZstdLevel::try_new(options.compression_level).map_err(|e| DeltaError::Incompatible {
+            table: name.to_owned(),
+            message: format!("compression level: {e}"),
+        })?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_row_count(Some(options.row_group_size.max(1)))
+        .build();
+    let mut writer = RecordBatchWriter::for_table(table)
+        .map_err(|e| DeltaError::delta(name, "preparing a writer for", e))?
+        .with_writer_properties(properties);
+    let store = table.object_store();
+    let mut rows = 0u64;
+    for file in bin {
+        let path = Path::parse(&file.path).map_err(|e| DeltaError::Incompatible {
+            table: name.to_owned(),
+            message: format!("file path `{}`: {e}", file.path),
+        })?;
+        // Only small files are compacted: reading one whole into memory is fine and keeps this simple.
+        let bytes = store
+            .get(&path)
+            .await
+            .map_err(|e| DeltaError::delta(name, "reading", e.into()))?
+            .bytes()
+            .await
+            .map_err(|e| DeltaError::delta(name, "reading", e.into()))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .and_then(|b| b.build())
+            .map_err(|e| DeltaError::delta(name, "reading", e.into()))?;
+        for batch in reader {
+            let batch = batch.map_err(|e| DeltaError::delta(name, "reading", e.into()))?;
+            rows += batch.num_rows() as u64;
+            if let Err(e) = writer.write(batch).await {
+                writer.reset();
+                return Err(DeltaError::delta(name, "rewriting", e));
+            }
+        }
+    }
+    let adds = writer
+        .flush()
+        .await
+        .map_err(|e| DeltaError::delta(name, "rewriting", e))?;
+    Ok((adds, rows))
+}
+
+/// How [`vacuum`] runs.
+#[derive(Clone, Debug)]
+pub struct VacuumOptions {
+    /// Files unreferenced for longer than this are deleted. Default: the table's
+    /// `delta.deletedFileRetentionDuration`, else 7 days.
+    pub retention: Option<Duration>,
+    /// Refuse a retention below the table's configured one (delta-rs' safety check).
+    pub enforce_retention: bool,
+    /// Only report what would be deleted.
+    pub dry_run: bool,
+}
+
+impl Default for VacuumOptions {
+    fn default() -> Self {
+        VacuumOptions {
+            retention: None,
+            enforce_retention: true,
+            dry_run: false,
+        }
+    }
+}
+
+/// What [`vacuum`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VacuumReport {
+    pub table: String,
+    /// Files deleted (or, in a dry run, that would be).
+    pub files_deleted: Vec<String>,
+    pub dry_run: bool,
+}
+
+/// Deletes files of table `table` under `location` that no version within the retention period references.
+pub async fn vacuum(
+    location: &str,
+    table: &str,
+    storage_options: &HashMap<String, String>,
+    options: &VacuumOptions,
+) -> Result<VacuumReport> {
+    let url = resolve_table_url(location, table)?;
+    let loaded = load_table(table, &url, storage_options)
+        .await?
+        .ok_or_else(|| DeltaError::Incompatible {
+            table: table.to_owned(),
+            message: format!("no Delta table at {}", crate::table::redact(&url)),
+        })?;
+    let mut builder = loaded
+        .vacuum()
+        .with_dry_run(options.dry_run)
+        .with_enforce_retention_duration(options.enforce_retention);
+    if let Some(retention) = options.retention {
+        let retention =
+            chrono::Duration::from_std(retention).map_err(|e| DeltaError::Incompatible {
+                table: table.to_owned(),
+                message: format!("retention: {e}"),
+            })?;
+        builder = builder.with_retention_period(retention);
+    }
+    let (_, metrics) = builder
+        .await
+        .map_err(|e| DeltaError::delta(table, "vacuuming", e))?;
+    Ok(VacuumReport {
+        table: table.to_owned(),
+        files_deleted: metrics.files_deleted,
+        dry_run: metrics.dry_run,
+    })
+}
