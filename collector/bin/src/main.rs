@@ -125,7 +125,7 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
     runtime
         .block_on(otlake_service::run(config, &registry(), shutdown_signal()))
         .map_err(|e| anyhow::anyhow!(e))
-        .with_context(|| format!("{name}"))
+        .with_context(|| name.clone())
 }
 
 fn init_logging(level: &str, encoding: &str) {

@@ -79,27 +79,32 @@ pub async fn run(
         .await
 }
 
-/// Components built and wired, not yet running.
+/// Components built and wired, not yet running. Each entry starts with its stage name (`exporter/file`).
 struct Graph {
-    exporters: Vec<(
-        String,
-        Box<dyn otlake_core::Exporter>,
-        BatchReceiver,
-        ComponentId,
-    )>,
-    pipelines: Vec<(
-        String,
-        Vec<Box<dyn Processor>>,
-        BatchReceiver,
-        Vec<BatchSender>,
-    )>,
-    receivers: Vec<(
-        String,
-        Box<dyn otlake_core::Receiver>,
-        HashMap<Signal, Fanout>,
-        ComponentId,
-    )>,
+    exporters: Vec<BuiltExporter>,
+    pipelines: Vec<BuiltPipeline>,
+    receivers: Vec<BuiltReceiver>,
 }
+
+type BuiltExporter = (
+    String,
+    Box<dyn otlake_core::Exporter>,
+    BatchReceiver,
+    ComponentId,
+);
+/// Stage name, processors in order, input, one sender per exporter.
+type BuiltPipeline = (
+    String,
+    Vec<Box<dyn Processor>>,
+    BatchReceiver,
+    Vec<BatchSender>,
+);
+type BuiltReceiver = (
+    String,
+    Box<dyn otlake_core::Receiver>,
+    HashMap<Signal, Fanout>,
+    ComponentId,
+);
 
 fn build(config: &Config, registry: &Registry) -> Result<Graph, Vec<ValidationError>> {
     let mut errors = Vec::new();
