@@ -26,10 +26,11 @@ fn attribute_text(v: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// (trace id, span id) → (name, attributes as text) for every span in the output.
-fn spans_in(
-    lines: &[Value],
-) -> BTreeMap<(String, String), (String, BTreeMap<String, String>, usize)> {
+/// A span as it landed: name, attributes as text, and how many times it landed.
+type Landed = (String, BTreeMap<String, String>, usize);
+
+/// (trace id, span id) → how each span in the output landed.
+fn spans_in(lines: &[Value]) -> BTreeMap<(String, String), Landed> {
     let mut spans = BTreeMap::new();
     for line in lines {
         for rs in line["resourceSpans"].as_array().into_iter().flatten() {
