@@ -15,9 +15,7 @@ use async_trait::async_trait;
 use tokio::task::JoinSet;
 use tracing::{error, info};
 
-use otlake_core::{
-    Batch, BatchReceiver, ComponentId, Exporter, ExporterContext, Outcome, Signal,
-};
+use otlake_core::{Batch, BatchReceiver, ComponentId, Exporter, ExporterContext, Outcome, Signal};
 
 use crate::config::{GrpcExporterConfig, HttpExporterConfig, SenderSettings};
 use crate::queue::{MemoryQueue, Request, SendingQueue};
@@ -55,7 +53,11 @@ impl OtlpExporter {
 
 #[async_trait]
 impl Exporter for OtlpExporter {
-    async fn run(self: Box<Self>, input: BatchReceiver, cx: ExporterContext) -> otlake_core::Result<()> {
+    async fn run(
+        self: Box<Self>,
+        input: BatchReceiver,
+        cx: ExporterContext,
+    ) -> otlake_core::Result<()> {
         let (transport, endpoint): (Arc<dyn Transport>, String) = match &self.destination {
             Destination::Grpc(config) => (
                 Arc::new(GrpcTransport::new(config)?),

@@ -70,7 +70,10 @@ impl ExporterFactory for OtlpFactory {
         signals: &[Signal],
     ) -> Result<Box<dyn Exporter>, ConfigError> {
         let config = parse_grpc(config).map_err(first)?;
-        Ok(Box::new(OtlpExporter::new(Destination::Grpc(config), signals)))
+        Ok(Box::new(OtlpExporter::new(
+            Destination::Grpc(config),
+            signals,
+        )))
     }
 }
 
@@ -104,6 +107,9 @@ impl ExporterFactory for OtlpHttpFactory {
         for &signal in signals {
             config.url_for(signal)?;
         }
-        Ok(Box::new(OtlpExporter::new(Destination::Http(config), signals)))
+        Ok(Box::new(OtlpExporter::new(
+            Destination::Http(config),
+            signals,
+        )))
     }
 }

@@ -24,7 +24,11 @@ impl Backoff {
     }
 
     /// How long to wait before the next attempt, or `None` to give up. `elapsed` counts from the first attempt.
-    pub fn next_wait(&mut self, server_delay: Option<Duration>, elapsed: Duration) -> Option<Duration> {
+    pub fn next_wait(
+        &mut self,
+        server_delay: Option<Duration>,
+        elapsed: Duration,
+    ) -> Option<Duration> {
         if !self.config.enabled {
             return None;
         }
@@ -65,7 +69,9 @@ mod tests {
         let mut backoff = Backoff::new(&config());
         let bounds = [(50, 150), (100, 300), (175, 525), (175, 525)];
         for (low, high) in bounds {
-            let wait = backoff.next_wait(None, Duration::ZERO).expect("within time");
+            let wait = backoff
+                .next_wait(None, Duration::ZERO)
+                .expect("within time");
             assert!(
                 wait >= Duration::from_millis(low) && wait <= Duration::from_millis(high),
                 "{wait:?} not in [{low}, {high}] ms"
@@ -90,7 +96,11 @@ mod tests {
             max_elapsed_time: Duration::ZERO,
             ..config()
         });
-        assert!(unlimited.next_wait(None, Duration::from_secs(86_400)).is_some());
+        assert!(
+            unlimited
+                .next_wait(None, Duration::from_secs(86_400))
+                .is_some()
+        );
         let mut disabled = Backoff::new(&RetryConfig {
             enabled: false,
             ..config()

@@ -35,7 +35,9 @@ pub async fn consume(
 
 fn record(id: &ComponentId, lease: &Lease, settlement: &Settlement) {
     let rejected = settlement.rejected.as_ref().map_or(0, |(n, _)| *n);
-    let rejected = usize::try_from(rejected).unwrap_or(usize::MAX).min(lease.items);
+    let rejected = usize::try_from(rejected)
+        .unwrap_or(usize::MAX)
+        .min(lease.items);
     telemetry::record_export(
         id,
         lease.signal(),
@@ -62,13 +64,11 @@ async fn attempt(
     let send = transport.send(lease.signal(), body);
     match timeout {
         None => send.await,
-        Some(limit) => tokio::time::timeout(limit, send)
-            .await
-            .unwrap_or_else(|_| {
-                Err(SendError::retryable(format!(
-                    "no answer within the timeout of {limit:?}"
-                )))
-            }),
+        Some(limit) => tokio::time::timeout(limit, send).await.unwrap_or_else(|_| {
+            Err(SendError::retryable(format!(
+                "no answer within the timeout of {limit:?}"
+            )))
+        }),
     }
 }
 

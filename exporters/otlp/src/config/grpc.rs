@@ -150,11 +150,12 @@ impl GrpcExporterConfig {
                 format!("`{}` is not a valid gRPC endpoint: {why}", self.endpoint),
             )
         };
-        let parsed: http::uri::Authority = authority
-            .parse()
-            .map_err(|_| bad("expected `host:port`"))?;
+        let parsed: http::uri::Authority =
+            authority.parse().map_err(|_| bad("expected `host:port`"))?;
         if parsed.port_u16().is_none() && !endpoint.contains("://") {
-            return Err(bad("the port is missing (the OTLP/gRPC port is usually 4317)"));
+            return Err(bad(
+                "the port is missing (the OTLP/gRPC port is usually 4317)",
+            ));
         }
         let scheme = if tls { "https" } else { "http" };
         let uri = format!("{scheme}://{parsed}")
@@ -183,9 +184,15 @@ mod tests {
     #[test]
     fn endpoints_parse_like_the_collectors() {
         let t = target("gateway:4317", false).expect("valid");
-        assert_eq!((t.uri.to_string().as_str(), t.tls), ("https://gateway:4317/", true));
+        assert_eq!(
+            (t.uri.to_string().as_str(), t.tls),
+            ("https://gateway:4317/", true)
+        );
         let t = target("gateway:4317", true).expect("valid");
-        assert_eq!((t.uri.to_string().as_str(), t.tls), ("http://gateway:4317/", false));
+        assert_eq!(
+            (t.uri.to_string().as_str(), t.tls),
+            ("http://gateway:4317/", false)
+        );
         let t = target("http://127.0.0.1:4317", false).expect("valid");
         assert!(!t.tls);
         let t = target("https://ingest.example.com", false).expect("valid");

@@ -129,7 +129,10 @@ mod tests {
     #[test]
     fn invalid_values_are_reported_without_the_value() {
         let headers = Headers(BTreeMap::from([
-            ("Authorization".into(), Secret::new("Bearer s3cr3t\nX: injected")),
+            (
+                "Authorization".into(),
+                Secret::new("Bearer s3cr3t\nX: injected"),
+            ),
             ("bad name".into(), Secret::new("s3cr3t")),
         ]));
         let mut errors = Vec::new();

@@ -192,12 +192,11 @@ impl HttpExporterConfig {
 }
 
 fn parse_http_url(text: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(text.trim())
-        .map_err(|e| format!("`{text}` is not a URL ({e}); expected e.g. `https://gateway:4318`"))?;
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| {
+        format!("`{text}` is not a URL ({e}); expected e.g. `https://gateway:4318`")
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "`{text}`: the scheme must be `http` or `https`"
-        ));
+        return Err(format!("`{text}`: the scheme must be `http` or `https`"));
     }
     if url.host_str().is_none() {
         return Err(format!("`{text}` has no host"));

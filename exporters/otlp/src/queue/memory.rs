@@ -169,7 +169,11 @@ mod tests {
         let lease = queue.pop().await.expect("one queued");
         let (third, _) = request();
         // Still held: popped is not settled.
-        assert!(tokio::time::timeout(Duration::from_millis(100), queue.push(third)).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), queue.push(third))
+                .await
+                .is_err()
+        );
         lease.settle(Settlement {
             outcome: Outcome::Delivered,
             rejected: Some((2, "too old".into())),
@@ -204,7 +208,10 @@ mod tests {
         queue.close();
         let (b, _) = request();
         assert!(queue.push(b).await.is_err(), "closed");
-        let lease = queue.pop().await.expect("what was queued is still handed out");
+        let lease = queue
+            .pop()
+            .await
+            .expect("what was queued is still handed out");
         assert!(matches!(*lease.payload, Payload::Logs(_)));
         assert!(queue.pop().await.is_none());
     }

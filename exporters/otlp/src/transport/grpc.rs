@@ -51,9 +51,7 @@ pub struct GrpcTransport {
 impl GrpcTransport {
     /// Builds the channel (lazily connected) and reads the TLS files: only in `run`.
     pub fn new(config: &GrpcExporterConfig) -> Result<Self> {
-        let target = config
-            .target()
-            .map_err(|e| Error::Client(e.to_string()))?;
+        let target = config.target().map_err(|e| Error::Client(e.to_string()))?;
         let tls = super::tls::client_config(&config.tls, target.tls)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -114,9 +112,9 @@ impl GrpcTransport {
         if let Some(encoding) = self.compression {
             grpc = grpc.send_compressed(encoding);
         }
-        grpc.ready().await.map_err(|e| {
-            SendError::retryable(format!("{}: not ready: {e}", self.endpoint))
-        })?;
+        grpc.ready()
+            .await
+            .map_err(|e| SendError::retryable(format!("{}: not ready: {e}", self.endpoint)))?;
         let mut request = tonic::Request::new(body.clone());
         *request.metadata_mut() = self.metadata.clone();
         if let Some(timeout) = self.timeout {
@@ -143,8 +141,14 @@ impl Transport for GrpcTransport {
 
     async fn send(&self, signal: Signal, body: &Bytes) -> Result<Accepted, SendError> {
         match signal {
-            Signal::Traces => self.call::<ExportTraceServiceResponse>(TRACES_PATH, body).await,
-            Signal::Logs => self.call::<ExportLogsServiceResponse>(LOGS_PATH, body).await,
+            Signal::Traces => {
+                self.call::<ExportTraceServiceResponse>(TRACES_PATH, body)
+                    .await
+            }
+            Signal::Logs => {
+                self.call::<ExportLogsServiceResponse>(LOGS_PATH, body)
+                    .await
+            }
             Signal::Metrics => {
                 self.call::<ExportMetricsServiceResponse>(METRICS_PATH, body)
                     .await
@@ -196,8 +200,7 @@ mod tests {
         let plain = Status::resource_exhausted("too big");
         assert!(!classify("x", &plain).is_retryable());
         let details = RpcStatus::with_retry_info(8, "busy", Duration::from_secs(3)).encode_to_vec();
-        let throttled =
-            Status::with_details(Code::ResourceExhausted, "busy", Bytes::from(details));
+        let throttled = Status::with_details(Code::ResourceExhausted, "busy", Bytes::from(details));
         assert_eq!(
             classify("x", &throttled),
             SendError::Retryable {

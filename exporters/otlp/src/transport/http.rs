@@ -90,9 +90,7 @@ impl HttpTransport {
         } else if let Some(max) = config.max_idle_conns_per_host {
             builder = builder.pool_max_idle_per_host(max);
         }
-        let client = builder
-            .build()
-            .map_err(|e| Error::Client(e.to_string()))?;
+        let client = builder.build().map_err(|e| Error::Client(e.to_string()))?;
         Ok(HttpTransport {
             client,
             urls,
@@ -272,10 +270,14 @@ mod tests {
     #[test]
     fn only_the_specs_statuses_are_retryable() {
         for code in [429, 502, 503, 504] {
-            assert!(is_retryable_status(StatusCode::from_u16(code).expect("code")));
+            assert!(is_retryable_status(
+                StatusCode::from_u16(code).expect("code")
+            ));
         }
         for code in [400, 401, 403, 404, 413, 500] {
-            assert!(!is_retryable_status(StatusCode::from_u16(code).expect("code")));
+            assert!(!is_retryable_status(
+                StatusCode::from_u16(code).expect("code")
+            ));
         }
     }
 

@@ -49,7 +49,10 @@ impl RpcStatus {
     /// The server's requested delay, if the status carries a `RetryInfo` (a zero or negative delay counts as
     /// "retry, no particular delay").
     pub fn retry_info(&self) -> Option<Duration> {
-        let detail = self.details.iter().find(|d| d.type_url == RETRY_INFO_TYPE)?;
+        let detail = self
+            .details
+            .iter()
+            .find(|d| d.type_url == RETRY_INFO_TYPE)?;
         let info = RetryInfo::decode(detail.value.as_slice()).ok()?;
         let delay = info.retry_delay.unwrap_or_default();
         let seconds = u64::try_from(delay.seconds).unwrap_or(0);

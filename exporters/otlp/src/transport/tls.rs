@@ -45,9 +45,20 @@ pub fn client_config(tls: &TlsConfig, needs_roots: bool) -> Result<ClientConfig>
         })
     } else {
         let roots = trust_roots(tls, needs_roots)?;
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-            .build()
-            .map_err(|e| Error::Tls(e.to_string()))?;
+        if roots.is_empty() {
+            // Only when no destination uses TLS: nothing to trust, so any TLS connection (a redirect to
+            // https://) fails rather than going unauthenticated.
+            return Ok(builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(TrustNothing {
+                    provider: Arc::clone(&provider),
+                }))
+                .with_no_client_auth());
+        }
+        let webpki =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                .build()
+                .map_err(|e| Error::Tls(e.to_string()))?;
         match &tls.server_name_override {
             Some(name) => Arc::new(OverrideServerName {
                 name: ServerName::try_from(name.clone())
@@ -154,6 +165,67 @@ struct AcceptAnyCertificate {
     provider: Arc<CryptoProvider>,
 }
 
+/// A plain-text exporter's config: no roots were loaded, so no certificate is trusted.
+#[derive(Debug)]
+struct TrustNothing {
+    provider: Arc<CryptoProvider>,
+}
+
+macro_rules! signature_checks_by_provider {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    };
+}
+
+impl ServerCertVerifier for TrustNothing {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Err(rustls::Error::General(
+            "no trust roots: the exporter was configured for plain-text destinations".into(),
+        ))
+    }
+
+    signature_checks_by_provider!();
+}
+
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
         &self,
@@ -166,39 +238,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    signature_checks_by_provider!();
 }
 
 /// `server_name_override`: checks the certificate against the configured name instead of the URL's host.
