@@ -97,10 +97,13 @@ pub async fn start(config: Value, outputs: HashMap<Signal, Fanout>) -> Running {
     }
 }
 
-/// What a [`Pipeline`] saw: each batch's payload and metadata.
+/// One batch as a pipeline saw it.
+type SeenBatch = (Arc<Payload>, Arc<RequestMeta>);
+
+/// What the test pipelines saw: each batch's payload and metadata, in arrival order.
 #[derive(Clone, Default)]
 pub struct Seen {
-    batches: Arc<Mutex<Vec<(Arc<Payload>, Arc<RequestMeta>)>>>,
+    batches: Arc<Mutex<Vec<SeenBatch>>>,
 }
 
 impl Seen {
