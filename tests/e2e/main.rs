@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod delta;
 mod json;
 mod sdk;
 mod shutdown;

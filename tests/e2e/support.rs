@@ -122,10 +122,15 @@ impl Daemon {
         let config = ports.fill(&template.replace("{dir}", &dir.path().display().to_string()));
         let config_path = dir.path().join("otlake.yaml");
         std::fs::write(&config_path, config).expect("write config");
+        let mut command = Command::new(OTLAKE);
+        command.args(["run", "--config"]).arg(&config_path);
+        Daemon::from_command(command, dir, ports)
+    }
+
+    /// Starts `command` (an `otlake run ...`) in `dir` and waits until its health endpoint on `ports` answers.
+    pub fn from_command(mut command: Command, dir: tempfile::TempDir, ports: Ports) -> Daemon {
         let stderr_path = dir.path().join("otlake.stderr");
-        let child = Command::new(OTLAKE)
-            .args(["run", "--config"])
-            .arg(&config_path)
+        let child = command
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))

@@ -39,6 +39,56 @@ enum Command {
     },
     /// Lists the components this build links: type, signals, description.
     Components,
+    /// Maintains a Delta table; safe while the daemon writes to it.
+    Table {
+        #[command(subcommand)]
+        action: TableAction,
+    },
+}
+
+#[derive(clap::Args)]
+struct TableArgs {
+    /// The base location, as in the delta exporter's `location` (a path, s3://, az://, abfss://, gs://).
+    #[arg(long, default_value = "./data")]
+    location: String,
+    /// The table's name under the location, e.g. `otel_spans`.
+    #[arg(long)]
+    table: String,
+    /// Object store options, `KEY=VALUE`, repeatable (as the exporter's `storage_options`).
+    #[arg(long = "storage-option", value_parser = key_value)]
+    storage_options: Vec<(String, String)>,
+    /// Only report what would be done.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Subcommand)]
+enum TableAction {
+    /// Rewrites small files into large ones (one commit that adds the new files and removes the old).
+    Compact {
+        #[command(flatten)]
+        table: TableArgs,
+        /// Files smaller than this many bytes are rewritten into files of about this size.
+        #[arg(long)]
+        target_file_size: Option<u64>,
+        /// Do nothing unless at least this many small files exist.
+        #[arg(long)]
+        min_files: Option<usize>,
+    },
+    /// Deletes files no table version within the retention period references.
+    Vacuum {
+        #[command(flatten)]
+        table: TableArgs,
+        /// How long removed files are kept for readers of older versions (e.g. `168h`; Delta's default: 7 days).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        retention: Option<std::time::Duration>,
+    },
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{text}`: expected KEY=VALUE"))
 }
 
 fn registry() -> Registry {
@@ -47,6 +97,7 @@ fn registry() -> Registry {
         .with_processor(otlake_processor_batch::BatchProcessorFactory)
         .with_processor(otlake_processor_size_limit::SizeLimitProcessorFactory)
         .with_exporter(otlake_exporter_debug::DebugExporterFactory)
+        .with_exporter(otlake_exporter_delta::DeltaExporterFactory)
         .with_exporter(otlake_exporter_file::FileExporterFactory)
         .with_exporter(otlake_exporter_otlp::OtlpFactory)
         .with_exporter(otlake_exporter_otlp::OtlpHttpFactory)
@@ -99,6 +150,16 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Table { action } => match table(action) {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("otlake table: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run { config } => match run(config.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -126,6 +187,56 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
         .block_on(otlake_service::run(config, &registry(), shutdown_signal()))
         .map_err(|e| anyhow::anyhow!(e))
         .with_context(|| name.clone())
+}
+
+fn table(action: TableAction) -> anyhow::Result<String> {
+    use otlake_exporter_delta::{CompactOptions, VacuumOptions, compact, vacuum};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match action {
+            TableAction::Compact { table, target_file_size, min_files } => {
+                let mut options = CompactOptions { dry_run: table.dry_run, ..Default::default() };
+                if let Some(size) = target_file_size {
+                    options.target_file_size = size;
+                }
+                if let Some(n) = min_files {
+                    options.min_files = n;
+                }
+                let storage = table.storage_options.into_iter().collect();
+                let r = compact(&table.location, &table.table, &storage, &options)
+                    .await
+                    .with_context(|| format!("compacting {}", table.table))?;
+                Ok(format!(
+                    "{}: {}{} files ({} bytes) rewritten into {} files ({} bytes), {} rows, read version {}, committed version {}",
+                    r.table,
+                    if r.dry_run { "dry run: " } else { "" },
+                    r.files_removed,
+                    r.bytes_removed,
+                    r.files_added,
+                    r.bytes_added,
+                    r.rows_rewritten,
+                    r.read_version,
+                    r.committed_version.map_or_else(|| "none".to_owned(), |v| v.to_string()),
+                ))
+            }
+            TableAction::Vacuum { table, retention } => {
+                let options = VacuumOptions { retention, dry_run: table.dry_run, ..Default::default() };
+                let storage = table.storage_options.into_iter().collect();
+                let r = vacuum(&table.location, &table.table, &storage, &options)
+                    .await
+                    .with_context(|| format!("vacuuming {}", table.table))?;
+                Ok(format!(
+                    "{}: {}{} files deleted",
+                    r.table,
+                    if r.dry_run { "dry run: " } else { "" },
+                    r.files_deleted.len()
+                ))
+            }
+        }
+    })
 }
 
 fn init_logging(level: &str, encoding: &str) {

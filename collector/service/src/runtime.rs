@@ -44,16 +44,15 @@ pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(2);
 pub enum RunError {
     #[error("invalid configuration:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<ValidationError>),
+    // The cause is part of the message (not a `#[source]`), so that `{:#}` chains print it once.
     #[error("{stage} failed to start: {source}")]
     Component {
         stage: String,
-        #[source]
         source: ComponentError,
     },
     #[error("telemetry endpoint {address}: {source}")]
     Telemetry {
         address: String,
-        #[source]
         source: std::io::Error,
     },
     #[error("shutdown was not clean: {0} did not finish within the grace period")]

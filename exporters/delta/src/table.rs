@@ -49,6 +49,24 @@ pub async fn open_or_create(
     storage_options: &HashMap<String, String>,
     schema: &TableSchema,
 ) -> Result<DeltaTable> {
+    // delta-rs refuses a local table directory that does not exist yet; object stores have no directories.
+    if url.scheme() == "file"
+        && let Ok(path) = url.to_file_path()
+    {
+        std::fs::create_dir_all(&path).map_err(|e| DeltaError::Location {
+            location: path.display().to_string(),
+            message: format!("cannot create the table directory: {e}"),
+        })?;
+    }
+    // A fresh local location has no directory yet; delta-rs reports that as an error, not as "no table".
+    if url.scheme() == "file"
+        && let Ok(path) = url.to_file_path()
+    {
+        std::fs::create_dir_all(&path).map_err(|e| DeltaError::Incompatible {
+            table: name.to_owned(),
+            message: format!("cannot create {}: {e}", path.display()),
+        })?;
+    }
     if let Some(table) = load_table(name, url, storage_options).await? {
         check_layout(name, &table, schema)?;
         return Ok(table);
@@ -56,7 +74,7 @@ pub async fn open_or_create(
     let empty = builder(name, url, storage_options)?
         .build()
         .map_err(|e| DeltaError::delta(name, "opening", e))?;
-    let created = empty
+    let created = match empty
         .create()
         .with_table_name(name)
         .with_columns(schema.delta.fields().cloned())
@@ -70,7 +88,14 @@ pub async fn open_or_create(
         // Another writer may create it at the same moment: then we load theirs and check it below.
         .with_save_mode(SaveMode::Ignore)
         .await
-        .map_err(|e| DeltaError::delta(name, "creating", e))?;
+    {
+        Ok(created) => created,
+        // Lost a creation race: version 0 now exists. Use the winner's table if it is a compatible one.
+        Err(e) => match load_table(name, url, storage_options).await {
+            Ok(Some(table)) => table,
+            _ => return Err(DeltaError::delta(name, "creating", e)),
+        },
+    };
     check_layout(name, &created, schema)?;
     info!(table = name, url = %redact(url), version = schema.version.as_str(), "Delta table ready.");
     Ok(created)

@@ -1,0 +1,135 @@
+//! The reason otlake exists: the real Python OTel SDK sends spans, logs and metrics through a running otlake
+//! into Delta tables, and real readers (Python `deltalake`, DuckDB) find every acknowledged item there, once,
+//! in the schema of docs/otel-tables.md, answering the page's queries.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{Daemon, OTLP_IN, Ports, TELEMETRY, run_python, workspace};
+
+/// OTLP → size_limit → batch → delta, like the shipped sidecar.yaml.
+pub fn delta_config(extra_exporter_keys: &str) -> String {
+    format!(
+        "{OTLP_IN}processors:\n  size_limit:\n  batch:\n    timeout: 100ms\nexporters:\n  delta:\n    location: {{dir}}/data\n    max_latency: 500ms\n{extra_exporter_keys}service:\n  pipelines:\n    traces: {{receivers: [otlp], processors: [size_limit, batch], exporters: [delta]}}\n    logs: {{receivers: [otlp], processors: [size_limit, batch], exporters: [delta]}}\n    metrics: {{receivers: [otlp], processors: [size_limit, batch], exporters: [delta]}}\n{TELEMETRY}"
+    )
+}
+
+/// Runs exporters/delta/tests/python/check_tables.py; panics with its output when a check fails.
+pub fn check_tables(location: &std::path::Path, args: &[&str]) -> String {
+    let script = workspace().join("exporters/delta/tests/python/check_tables.py");
+    let mut all = vec![
+        script.to_str().expect("utf8").to_owned(),
+        location.to_str().expect("utf8").to_owned(),
+    ];
+    all.extend(args.iter().map(|s| s.to_string()));
+    let out = std::process::Command::new(crate::support::python())
+        .args(&all)
+        .output()
+        .expect("python runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "check_tables.py failed:\n{text}");
+    text
+}
+
+fn send(protocol: &str, port: u16, tag: &str) -> Value {
+    let out = run_python(
+        "sdk_send.py",
+        &[
+            "--protocol",
+            protocol,
+            "--endpoint",
+            &format!("127.0.0.1:{port}"),
+            "--tag",
+            tag,
+            "--spans",
+            "15",
+            "--logs",
+            "8",
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "sdk_send: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sent: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    for (signal, result) in sent["results"].as_object().expect("results") {
+        assert_eq!(result, "SUCCESS", "{signal} not acknowledged");
+    }
+    sent
+}
+
+#[test]
+fn python_sdk_data_lands_in_delta_tables_that_deltalake_and_duckdb_read() {
+    let mut d = Daemon::start(&delta_config(""));
+    let grpc = send("grpc", d.ports.grpc, "grpc");
+    let http = send("http", d.ports.http, "http");
+    // Acknowledged means committed: read the tables while the daemon still runs.
+    let expectations = json!({
+        "spans": grpc["spans"].as_array().expect("spans").iter().chain(http["spans"].as_array().expect("spans"))
+            .map(|s| json!({"span_id": s["span_id"], "trace_id": s["trace_id"], "name": s["name"]}))
+            .collect::<Vec<_>>(),
+        "unique": ["spans"],
+    });
+    let file = d.dir.path().join("expect.json");
+    std::fs::write(&file, expectations.to_string()).expect("write");
+    let location = d.dir.path().join("data");
+    let report = check_tables(
+        &location,
+        &[
+            "--expect-spans",
+            "30",
+            "--expect-logs",
+            "16",
+            "--min-metrics",
+            "6",
+            "--expect-json",
+            file.to_str().expect("utf8"),
+        ],
+    );
+    assert!(
+        report.contains("chat"),
+        "the queries ran and saw the spans:\n{report}"
+    );
+    assert!(d.terminate(), "clean exit:\n{}", d.stderr());
+}
+
+#[test]
+fn the_embedded_default_writes_delta_tables_under_data() {
+    // `otlake run` with no --config, in a fresh directory, ports moved by the config's own env variables.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = Ports::free();
+    let mut command = std::process::Command::new(crate::support::OTLAKE);
+    command
+        .arg("run")
+        .env("OTLAKE_GRPC_ENDPOINT", format!("127.0.0.1:{}", ports.grpc))
+        .env("OTLAKE_HTTP_ENDPOINT", format!("127.0.0.1:{}", ports.http))
+        .env(
+            "OTLAKE_METRICS_ADDRESS",
+            format!("127.0.0.1:{}", ports.metrics),
+        )
+        .env(
+            "OTLAKE_HEALTH_ENDPOINT",
+            format!("127.0.0.1:{}", ports.health),
+        );
+    let mut daemon = Daemon::from_command(command, dir, ports);
+    send("http", ports.http, "default");
+    check_tables(
+        &daemon.dir.path().join("data"),
+        &[
+            "--expect-spans",
+            "15",
+            "--expect-logs",
+            "8",
+            "--min-metrics",
+            "1",
+        ],
+    );
+    assert!(daemon.terminate(), "clean exit:\n{}", daemon.stderr());
+}
