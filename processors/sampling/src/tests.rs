@@ -250,7 +250,7 @@ async fn every_error_span_is_kept_with_th_zero_and_the_rest_sampled() {
     let spans: Vec<Span> = (0..5_000)
         .map(|i| {
             let s = span(ids.trace_id(), i);
-            if i % 7 == 0 { error(s) } else { s }
+            if i.is_multiple_of(7) { error(s) } else { s }
         })
         .collect();
     let errors = spans.iter().filter(|s| s.status.is_some()).count();
