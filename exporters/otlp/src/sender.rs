@@ -178,7 +178,10 @@ fn failed(id: &ComponentId, lease: &Lease, error: SendError, attempts: u32) -> S
                 "Giving up on a request; the client is told to retry."
             );
             Outcome::Retryable {
-                reason: format!("{reason} (after {attempts} attempts)"),
+                reason: format!(
+                    "{reason} (after {attempts} attempt{})",
+                    if attempts == 1 { "" } else { "s" }
+                ),
                 retry_after,
             }
         }

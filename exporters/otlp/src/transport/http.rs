@@ -142,7 +142,7 @@ impl Transport for HttpTransport {
             SendError::retryable(format!(
                 "POST {}: {kind}: {}",
                 printable(url),
-                e.without_url()
+                error_chain(&e.without_url())
             ))
         })?;
         let status = response.status();
@@ -176,6 +176,21 @@ impl Transport for HttpTransport {
             Err(SendError::Permanent { reason })
         }
     }
+}
+
+/// An error and its causes, `outer: inner: root` (reqwest's own text stops at "error sending request").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Retryable per the OTLP/HTTP specification.

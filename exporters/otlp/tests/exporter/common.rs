@@ -216,6 +216,21 @@ impl HttpServer {
 
     pub async fn start_on(addr: SocketAddr) -> Self {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        Self::serve(listener)
+    }
+
+    /// An OTLP/HTTPS server with `tls` (see [`crate::tls`]).
+    pub async fn start_tls(tls: Arc<rustls::ServerConfig>) -> Self {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        Self::serve(TlsListener {
+            tcp,
+            acceptor: tokio_rustls::TlsAcceptor::from(tls),
+        })
+    }
+
+    fn serve<L: axum::serve::Listener<Addr = SocketAddr>>(listener: L) -> Self {
         let addr = listener.local_addr().expect("addr");
         let state = HttpState {
             recorder: Recorder::new(),
@@ -238,6 +253,10 @@ impl HttpServer {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     pub fn script(&self, reply: HttpReply) {
@@ -313,6 +332,74 @@ async fn handle_http(
         .into_response()
 }
 
+/// Accepts TCP connections and completes the TLS handshake; failed handshakes (the negative tests) are skipped.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// A server-side TLS stream tonic can serve (tonic implements `Connected` for it only with its TLS features).
+struct TlsIo(tokio_rustls::server::TlsStream<tokio::net::TcpStream>);
+
+impl tonic::transport::server::Connected for TlsIo {
+    type ConnectInfo = ();
+    fn connect_info(&self) {}
+}
+
+impl tokio::io::AsyncRead for TlsIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // OTLP/gRPC
 
@@ -375,6 +462,40 @@ impl GrpcServer {
     pub async fn start_on(addr: SocketAddr) -> Self {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        Self::serve(addr, tonic::transport::server::TcpIncoming::from(listener))
+    }
+
+    /// An OTLP/gRPC server over TLS (`tls` must offer ALPN `h2`).
+    pub async fn start_tls(tls: Arc<rustls::ServerConfig>) -> Self {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = tcp.local_addr().expect("addr");
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let incoming = futures::stream::unfold((tcp, acceptor), |(tcp, acceptor)| async move {
+            loop {
+                let Ok((stream, _)) = tcp.accept().await else {
+                    continue;
+                };
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    return Some((Ok::<_, std::io::Error>(TlsIo(tls)), (tcp, acceptor)));
+                }
+            }
+        });
+        Self::serve(addr, Box::pin(incoming))
+    }
+
+    fn serve<I, IO, IE>(addr: SocketAddr, incoming: I) -> Self
+    where
+        I: futures::Stream<Item = Result<IO, IE>> + Send + 'static,
+        IO: tokio::io::AsyncRead
+            + tokio::io::AsyncWrite
+            + tonic::transport::server::Connected
+            + Unpin
+            + Send
+            + 'static,
+        IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let recorder = Recorder::new();
         let replies: Arc<Mutex<VecDeque<GrpcReply>>> = Arc::default();
         let service = TraceServiceServer::new(TraceSink {
@@ -383,7 +504,6 @@ impl GrpcServer {
         })
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
         .accept_compressed(tonic::codec::CompressionEncoding::Zstd);
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let task = tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
                 .add_service(service)

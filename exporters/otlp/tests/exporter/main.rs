@@ -6,3 +6,4 @@ mod common;
 mod config;
 mod grpc;
 mod http;
+mod tls;
