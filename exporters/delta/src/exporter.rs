@@ -117,12 +117,7 @@ impl Exporter for DeltaExporter {
             message: e.to_string(),
         };
         let specs = table_specs(&self.config, &self.signals, &cx.id).map_err(|e| startup(&e))?;
-        let pool = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(self.config.writer_threads)
-            .thread_name("otlake-delta")
-            .enable_all()
-            .build()
-            .map_err(|e| startup(&e))?;
+        let pool = WriterPool::start(self.config.writer_threads).map_err(|e| startup(&e))?;
         let limits = Limits {
             max_rows: usize::try_from(self.config.max_rows).unwrap_or(usize::MAX),
             max_bytes: usize::try_from(self.config.max_bytes).unwrap_or(usize::MAX),
@@ -141,14 +136,8 @@ impl Exporter for DeltaExporter {
             .await;
         let sinks = match opened {
             Ok(Ok(sinks)) => sinks,
-            Ok(Err(e)) => {
-                pool.shutdown_background();
-                return Err(startup(&e));
-            }
-            Err(e) => {
-                pool.shutdown_background();
-                return Err(startup(&e));
-            }
+            Ok(Err(e)) => return Err(startup(&e)),
+            Err(e) => return Err(startup(&e)),
         };
 
         let mut routes: HashMap<Signal, mpsc::Sender<Batch>> = HashMap::new();
@@ -197,9 +186,44 @@ impl Exporter for DeltaExporter {
                 error!(exporter = %cx.id, error = %e, "A Delta table task failed.");
             }
         }
-        pool.shutdown_background();
+        drop(pool);
         debug!(exporter = %cx.id, "Delta exporter stopped.");
         Ok(())
+    }
+}
+
+/// The exporter's own runtime (see the module docs). Dropping it shuts it down without blocking, which is
+/// allowed anywhere, also inside the daemon's runtime (dropping a tokio `Runtime` there would panic).
+struct WriterPool(Option<tokio::runtime::Runtime>);
+
+impl WriterPool {
+    fn start(threads: usize) -> std::io::Result<Self> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("otlake-delta")
+            .enable_all()
+            .build()
+            .map(|rt| WriterPool(Some(rt)))
+    }
+
+    fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.0 {
+            Some(rt) => rt.spawn(future),
+            // Unreachable: the runtime is only taken in `drop`.
+            None => tokio::spawn(future),
+        }
+    }
+}
+
+impl Drop for WriterPool {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
     }
 }
 

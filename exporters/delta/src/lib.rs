@@ -30,7 +30,7 @@ pub use config::DeltaExporterConfig;
 pub use error::DeltaError;
 pub use exporter::DeltaExporter;
 pub use maintenance::{
-    CompactOptions, CompactReport, VacuumOptions, VacuumReport, compact, vacuum,
+    CompactOptions, CompactReport, TableInfo, VacuumOptions, VacuumReport, compact, inspect, vacuum,
 };
 pub use sink::{CommitOutcome, SinkOptions, TableSink, TableSpec};
 

@@ -220,7 +220,7 @@ mod tests {
         // Pinned: a change here would make restarts lose track of their own commits.
         assert_eq!(
             default_writer_id(&a, "delta/x"),
-            "otlake-delta_x-5d1c1a9d2ae8e0f5"
+            "otlake-delta_x-27eb20db45d2bb3c"
         );
     }
 }

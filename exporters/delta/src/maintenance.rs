@@ -90,7 +90,10 @@ pub async fn compact(
 }
 
 struct Candidate {
+    /// The path as the log records it (the key of its Remove action).
     path: String,
+    /// The path in the table's object store.
+    location: Path,
     size: u64,
 }
 
@@ -136,10 +139,11 @@ pub async fn compact_table(
         partition.sort();
         let path = view.path().into_owned();
         removes.insert(path.clone(), view.remove_action(false));
-        groups
-            .entry(partition)
-            .or_default()
-            .push(Candidate { path, size });
+        groups.entry(partition).or_default().push(Candidate {
+            path,
+            location: view.object_store_path(),
+            size,
+        });
     }
 
     let mut actions = Vec::new();
@@ -231,13 +235,9 @@ async fn rewrite(
     let store = table.object_store();
     let mut rows = 0u64;
     for file in bin {
-        let path = Path::parse(&file.path).map_err(|e| DeltaError::Incompatible {
-            table: name.to_owned(),
-            message: format!("file path `{}`: {e}", file.path),
-        })?;
         // Only small files are compacted: reading one whole into memory is fine and keeps this simple.
         let bytes = store
-            .get(&path)
+            .get(&file.location)
             .await
             .map_err(|e| DeltaError::delta(name, "reading", e.into()))?
             .bytes()
@@ -326,5 +326,56 @@ pub async fn vacuum(
         table: table.to_owned(),
         files_deleted: metrics.files_deleted,
         dry_run: metrics.dry_run,
+    })
+}
+
+/// What a table holds, from its log (no data file is read).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableInfo {
+    pub table: String,
+    /// The latest table version.
+    pub version: u64,
+    /// Active data files and their total size.
+    pub files: usize,
+    pub bytes: u64,
+    /// Rows, from the files' statistics.
+    pub rows: u64,
+}
+
+/// Reads the latest state of table `table` under `location`.
+pub async fn inspect(
+    location: &str,
+    table: &str,
+    storage_options: &HashMap<String, String>,
+) -> Result<TableInfo> {
+    let url = resolve_table_url(location, table)?;
+    let loaded = load_table(table, &url, storage_options)
+        .await?
+        .ok_or_else(|| DeltaError::Incompatible {
+            table: table.to_owned(),
+            message: format!("no Delta table at {}", crate::table::redact(&url)),
+        })?;
+    let snapshot = loaded
+        .snapshot()
+        .map_err(|e| DeltaError::delta(table, "reading", e))?;
+    let log_store = loaded.log_store();
+    let views: Vec<_> = snapshot
+        .snapshot()
+        .file_views(log_store.as_ref(), None)
+        .try_collect()
+        .await
+        .map_err(|e| DeltaError::delta(table, "listing the files of", e))?;
+    Ok(TableInfo {
+        table: table.to_owned(),
+        version: snapshot.version(),
+        files: views.len(),
+        bytes: views
+            .iter()
+            .map(|v| u64::try_from(v.size()).unwrap_or(0))
+            .sum(),
+        rows: views
+            .iter()
+            .map(|v| v.num_records().unwrap_or(0) as u64)
+            .sum(),
     })
 }

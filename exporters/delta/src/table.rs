@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use deltalake::kernel::transaction::CommitProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use tracing::info;
@@ -85,8 +86,10 @@ pub async fn open_or_create(
         )])
         // `otel.schemaVersion` is ours, not a Delta property: let delta-rs store it as is.
         .with_raise_if_key_not_exists(false)
-        // Another writer may create it at the same moment: then we load theirs and check it below.
+        // Another writer may create it at the same moment. delta-rs would then retry our create as version 1,
+        // replacing the winner's metadata under its feet: no retries, we load the winner's table instead.
         .with_save_mode(SaveMode::Ignore)
+        .with_commit_properties(CommitProperties::default().with_max_retries(0))
         .await
     {
         Ok(created) => created,

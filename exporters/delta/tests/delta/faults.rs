@@ -1,0 +1,1 @@
+//! The location becomes unwritable mid-run and writable again.

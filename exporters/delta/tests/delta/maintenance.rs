@@ -1,0 +1,1 @@
+//! Compaction and vacuum on a table that is being written.

@@ -1,0 +1,1 @@
+//! Object stores (S3, Azure) against real servers started on 127.0.0.1 by the test.

@@ -1,0 +1,206 @@
+//! Realistic data of all three signals through the exporter, read back by Python `deltalake` and DuckDB.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::data::{
+    BASE_TIME, all_metric_types, genai_traces, hex, input_tokens, mixed_logs, model, span_id,
+    trace_id,
+};
+use crate::harness::{Running, assert_delivered, check_tables, local_config};
+
+fn expected_rows() -> Value {
+    let mut tokens: BTreeMap<&str, i64> = BTreeMap::new();
+    for t in 0..30u64 {
+        for l in 0..3u64 {
+            let n = t * 100 + 1 + l;
+            *tokens.entry(model(n)).or_default() += input_tokens(n);
+        }
+    }
+    let resource =
+        json!({"service.name": "llm-gateway", "gpu.count": "8", "host.name": "gpu-node-17"});
+    json!({
+        "unique": ["spans"],
+        "token_usage": tokens,
+        "spans": [
+            {
+                "span_id": hex(&span_id(100)),
+                "trace_id": hex(&trace_id(1)),
+                "parent_span_id": null,
+                "trace_state": "vendor=1",
+                "flags": 257,
+                "name": "POST /v1/chat/completions",
+                "kind": "SPAN_KIND_SERVER",
+                "start_time_unix_nano": BASE_TIME + 1_000_000_000,
+                "end_time_unix_nano": BASE_TIME + 3_000_000_000u64 + 1_000_000,
+                "attributes": {"http.request.method": "POST", "http.response.status_code": "200"},
+                "status.code": "STATUS_CODE_OK",
+                "events": [],
+                "links": [],
+                "resource.attributes": resource,
+                "resource.dropped_attributes_count": 1,
+                "resource_schema_url": "https://opentelemetry.io/schemas/1.27.0",
+                "instrumentation_scope": {"name": "opentelemetry.instrumentation.openai", "version": "0.48b0",
+                    "attributes": {"scope.kind": "auto"}, "dropped_attributes_count": 0},
+                "span_schema_url": "https://opentelemetry.io/schemas/1.28.0",
+            },
+            {
+                "span_id": hex(&span_id(1)),
+                "parent_span_id": hex(&span_id(0)),
+                "kind": "SPAN_KIND_CLIENT",
+                "name": format!("chat {}", model(1)),
+                "attributes": {
+                    "gen_ai.request.model": model(1),
+                    "gen_ai.usage.input_tokens": input_tokens(1).to_string(),
+                    "gen_ai.request.temperature": "0.7",
+                    "gen_ai.request.stream": "false",
+                    "mlflow.spanType": "\"LLM\"",
+                    "mlflow.chat.tokenUsage": r#"{"input_tokens": 120, "output_tokens": 42, "total_tokens": 162}"#,
+                    "gen_ai.response.finish_reasons": "[\"stop\"]",
+                },
+                "dropped_attributes_count": 3,
+                "status": {"code": "STATUS_CODE_ERROR", "message": "rate limited"},
+                "events": [
+                    {"time_unix_nano": BASE_TIME + 10_000, "name": "gen_ai.content.prompt",
+                     "attributes": {"gen_ai.prompt": "What is the capital of France?"}, "dropped_attributes_count": 0},
+                    {"time_unix_nano": BASE_TIME + 20_000, "name": "exception",
+                     "attributes": {"exception.type": "RateLimitError", "exception.message": "429 Too Many Requests"},
+                     "dropped_attributes_count": 2},
+                ],
+                "dropped_events_count": 1,
+                "links": [],
+                "dropped_links_count": 0,
+            },
+            {
+                "span_id": hex(&span_id(102)),
+                "status.code": "STATUS_CODE_UNSET",
+                "links": [{"trace_id": hex(&trace_id(0)), "span_id": hex(&span_id(0)), "trace_state": "vendor=2",
+                           "attributes": {"link.reason": "retry-of"}, "dropped_attributes_count": 0, "flags": 256}],
+            },
+        ],
+        "logs": [
+            {"match": {"time_unix_nano": BASE_TIME}, "body": "request 0 finished", "trace_id": hex(&trace_id(0)),
+             "span_id": hex(&span_id(0)), "severity_number": "9", "severity_text": "INFO", "flags": 1,
+             "observed_time_unix_nano": BASE_TIME + 5, "event_name": "",
+             "attributes": {"log.number": "0", "code.function": "generate"},
+             "resource.attributes": {"service.name": "vllm"}, "instrumentation_scope.name": "vllm.logger"},
+            {"match": {"time_unix_nano": BASE_TIME + 1}, "body": "1", "trace_id": null, "span_id": null, "flags": 0},
+            {"match": {"time_unix_nano": BASE_TIME + 2}, "body": "{\"event\":\"token_usage\",\"tokens\":7}",
+             "event_name": "gen_ai.usage"},
+            {"match": {"time_unix_nano": BASE_TIME + 3}, "body": "3q2+7w==", "severity_number": "17",
+             "severity_text": "ERROR"},
+            {"match": {"time_unix_nano": BASE_TIME + 4}, "body": "[1,\"two\"]"},
+            {"match": {"time_unix_nano": BASE_TIME + 5}, "body": "0.25"},
+            {"match": {"time_unix_nano": BASE_TIME + 6}, "body": "true"},
+            {"match": {"time_unix_nano": BASE_TIME + 7}, "body": null, "severity_text": "ERROR"},
+        ],
+        "metrics": [
+            {"match": {"name": "gpu.utilization", "gauge.time_unix_nano": BASE_TIME},
+             "metric_type": "GAUGE", "description": "GPU busy fraction", "unit": "1",
+             "gauge": {"start_time_unix_nano": 0, "value": 0.5, "attributes": {"gpu.index": "0"}, "flags": 0,
+                       "exemplars": []},
+             "sum": null, "histogram": null, "exponential_histogram": null, "summary": null,
+             "metadata": {"source": "dcgm"}, "resource.attributes": {"service.name": "vllm"},
+             "metric_schema_url": "https://opentelemetry.io/schemas/1.28.0"},
+            {"match": {"name": "gen_ai.requests", "sum.time_unix_nano": BASE_TIME + 1},
+             "metric_type": "SUM", "gauge": null,
+             "sum": {"value": 1001.0, "aggregation_temporality": "AGGREGATION_TEMPORALITY_CUMULATIVE",
+                     "is_monotonic": true, "start_time_unix_nano": BASE_TIME - 60_000_000_000u64,
+                     "exemplars": [{"time_unix_nano": BASE_TIME + 1, "value": 1.0, "span_id": hex(&span_id(1)),
+                                    "trace_id": hex(&trace_id(1)), "filtered_attributes": {"request.id": "req-1"}}]}},
+            {"match": {"name": "gen_ai.client.token.usage", "histogram.time_unix_nano": BASE_TIME},
+             "metric_type": "HISTOGRAM",
+             "histogram": {"count": 3, "sum": 350.0, "bucket_counts": [1, 1, 1], "explicit_bounds": [100.0, 200.0],
+                           "min": 50.0, "max": 200.0, "aggregation_temporality": "AGGREGATION_TEMPORALITY_DELTA",
+                           "attributes": {"gen_ai.token.type": "input"}}},
+            {"match": {"name": "gen_ai.server.time_to_first_token", "exponential_histogram.time_unix_nano": BASE_TIME},
+             "metric_type": "EXPONENTIAL_HISTOGRAM",
+             "exponential_histogram": {"count": 6, "sum": 1.5, "scale": 3, "zero_count": 1,
+                "positive_bucket": {"offset": -2, "bucket_counts": [2, 3]}, "negative_bucket": null,
+                "min": 0.0, "max": 0.9, "zero_threshold": 0.001,
+                "aggregation_temporality": "AGGREGATION_TEMPORALITY_CUMULATIVE", "exemplars": []}},
+            {"match": {"name": "gen_ai.request.latency", "summary.time_unix_nano": BASE_TIME},
+             "metric_type": "SUMMARY",
+             "summary": {"count": 10, "sum": 4.2, "flags": 1,
+                         "quantile_values": [{"quantile": 0.5, "value": 0.4}, {"quantile": 0.99, "value": 1.1}]}},
+        ],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_signals_round_trip_through_python_deltalake_and_duckdb() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exporter = Running::start("delta", local_config(dir.path()));
+    let mut acks = Vec::new();
+    // Three span batches (30 traces of 1 root + 3 LLM spans), two log batches, one metrics batch.
+    for first in [0u64, 10, 20] {
+        acks.push(exporter.send(genai_traces(first, 10, 3)).await);
+    }
+    acks.push(exporter.send(mixed_logs(0, 40)).await);
+    acks.push(exporter.send(mixed_logs(40, 24)).await);
+    acks.push(exporter.send(all_metric_types(4)).await);
+    for ack in acks {
+        assert_delivered(ack).await;
+    }
+    exporter.stop().await.expect("clean stop");
+
+    let expect = dir.path().join("expect.json");
+    std::fs::write(
+        &expect,
+        serde_json::to_vec_pretty(&expected_rows()).expect("json"),
+    )
+    .expect("write");
+    let output = check_tables(
+        dir.path(),
+        &[
+            "--expect-spans",
+            "120",
+            "--expect-logs",
+            "64",
+            "--expect-metrics",
+            "20",
+            "--expect-json",
+            expect.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(output.contains("all checks passed"), "{output}");
+    eprintln!("{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prefix_and_single_table_names_are_used() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = json!({
+        "location": dir.path().to_str().expect("utf-8"),
+        "table_prefix": "prod",
+        "logs_table": "app_logs",
+        "max_latency": "100ms",
+    });
+    let exporter = Running::start("delta/named", config);
+    assert_delivered(exporter.send(genai_traces(0, 2, 1)).await).await;
+    assert_delivered(exporter.send(mixed_logs(0, 3)).await).await;
+    exporter.stop().await.expect("clean stop");
+    assert!(dir.path().join("prod_otel_spans/_delta_log").is_dir());
+    assert!(dir.path().join("app_logs/_delta_log").is_dir());
+    assert!(
+        dir.path().join("prod_otel_metrics/_delta_log").is_dir(),
+        "created at start-up"
+    );
+    check_tables(
+        dir.path(),
+        &[
+            "--prefix",
+            "prod",
+            "--logs-table",
+            "app_logs",
+            "--expect-spans",
+            "4",
+            "--expect-logs",
+            "3",
+            "--expect-metrics",
+            "0",
+            "--quiet",
+        ],
+    );
+}
