@@ -5,7 +5,7 @@
 //! request stays under `max_request_bytes` (each part carries a clone of the batch's acknowledgements) and
 //! pushed into the queue; while the queue is full the input is not read, so the bounded channels push back and
 //! the receiver answers retryable. When the input closes (shutdown), the queue is closed, the senders deliver
-//! what it holds (bounded by the retry settings) and `run` returns.
+//! what it holds within `max_elapsed_time` from then (see [`crate::sender::DrainDeadline`]) and `run` returns.
 //!
 //! Guarantee: an acknowledgement resolves `Delivered` only after the destination answered success.
 
@@ -19,7 +19,7 @@ use otlake_core::{Batch, BatchReceiver, ComponentId, Exporter, ExporterContext, 
 
 use crate::config::{GrpcExporterConfig, HttpExporterConfig, SenderSettings};
 use crate::queue::{MemoryQueue, Request, SendingQueue};
-use crate::sender::consume;
+use crate::sender::{DrainDeadline, consume};
 use crate::transport::Transport;
 use crate::transport::grpc::GrpcTransport;
 use crate::transport::http::HttpTransport;
@@ -86,12 +86,14 @@ pub async fn run_pipeline(
     mut input: BatchReceiver,
     id: ComponentId,
 ) {
+    let drain = DrainDeadline::default();
     let mut senders = JoinSet::new();
     for _ in 0..settings.queue.consumers.max(1) {
         senders.spawn(consume(
             Arc::clone(&queue),
             Arc::clone(&transport),
             Arc::clone(&settings),
+            drain.clone(),
             id.clone(),
         ));
     }
@@ -105,7 +107,9 @@ pub async fn run_pipeline(
             }
         }
     }
-    info!(exporter = %id, "Input closed; sending what is queued.");
+    let budget = settings.drain_budget();
+    info!(exporter = %id, budget = ?budget, "Input closed; sending what is queued.");
+    drain.start(budget);
     queue.close();
     while let Some(result) = senders.join_next().await {
         if let Err(e) = result {

@@ -5,8 +5,13 @@
 //! `max_elapsed_time`; then the request settles `Retryable` (the client sends it again: nothing is lost). A
 //! permanent failure settles `Rejected` at once. Success settles `Delivered`, with the destination's partial
 //! success passed on as rejected items.
+//!
+//! Shutdown: once the input closes, the exporter starts a [`DrainDeadline`] (`max_elapsed_time` from then, or
+//! one `timeout` when retries are off). Requests still queued are tried until that instant; what is left
+//! afterwards settles `Retryable` at once, so a dead destination cannot hold the daemon's shutdown for
+//! `max_elapsed_time` per queued request.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -19,15 +24,50 @@ use crate::queue::{Lease, SendingQueue, Settlement};
 use crate::retry::Backoff;
 use crate::transport::{Accepted, SendError, Transport};
 
+/// Set once, when the input closes: requests are tried until this instant, then settled `Retryable`.
+#[derive(Clone, Debug, Default)]
+pub struct DrainDeadline(Arc<OnceLock<Instant>>);
+
+impl DrainDeadline {
+    /// Starts the drain: `budget` from now (`None`: retries never give up, so neither does the drain).
+    pub fn start(&self, budget: Option<Duration>) {
+        if let Some(budget) = budget {
+            let _ = self.0.set(Instant::now() + budget);
+        }
+    }
+
+    fn get(&self) -> Option<Instant> {
+        self.0.get().copied()
+    }
+
+    /// True when draining and `wait` from now would end past the deadline.
+    fn exceeded_by(&self, wait: Duration) -> bool {
+        self.get()
+            .is_some_and(|deadline| Instant::now() + wait > deadline)
+    }
+}
+
+impl SenderSettings {
+    /// How long the drain at shutdown may take (see the module docs).
+    pub fn drain_budget(&self) -> Option<Duration> {
+        if self.retry.enabled {
+            (!self.retry.max_elapsed_time.is_zero()).then_some(self.retry.max_elapsed_time)
+        } else {
+            Some(self.timeout.unwrap_or(Duration::from_secs(30)))
+        }
+    }
+}
+
 /// Runs until the queue is closed and drained.
 pub async fn consume(
     queue: Arc<dyn SendingQueue>,
     transport: Arc<dyn Transport>,
     settings: Arc<SenderSettings>,
+    drain: DrainDeadline,
     id: ComponentId,
 ) {
     while let Some(lease) = queue.pop().await {
-        let settlement = deliver(&transport, &lease, &settings, &id).await;
+        let settlement = deliver(&transport, &lease, &settings, &drain, &id).await;
         record(&id, &lease, &settlement);
         lease.settle(settlement);
     }
@@ -77,9 +117,18 @@ pub async fn deliver(
     transport: &Arc<dyn Transport>,
     lease: &Lease,
     settings: &SenderSettings,
+    drain: &DrainDeadline,
     id: &ComponentId,
 ) -> Settlement {
     let signal = lease.signal();
+    if drain.exceeded_by(Duration::ZERO) {
+        return failed(
+            id,
+            lease,
+            SendError::retryable("shutting down: not sent before the drain deadline"),
+            0,
+        );
+    }
     let encoding = {
         let transport = Arc::clone(transport);
         let payload = Arc::clone(&lease.payload);
@@ -112,7 +161,10 @@ pub async fn deliver(
             Err(SendError::Retryable {
                 reason,
                 retry_after,
-            }) => match backoff.next_wait(retry_after, started.elapsed()) {
+            }) => match backoff
+                .next_wait(retry_after, started.elapsed())
+                .filter(|wait| !drain.exceeded_by(*wait))
+            {
                 Some(wait) => {
                     warn!(
                         exporter = %id, %signal, items = lease.items, attempts,

@@ -75,7 +75,8 @@ impl HttpTransport {
             .use_preconfigured_tls(tls)
             .user_agent(concat!("otlake/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
-            .connect_timeout(Duration::from_secs(10));
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(redirect_policy());
         // No client timeout: the sender bounds each attempt with `timeout`, for both transports alike.
         if let Some(proxy) = &config.proxy_url {
             let proxy = reqwest::Proxy::all(proxy.as_str())
@@ -193,6 +194,18 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Follows only 307 and 308, which resend the same body with the same method. A 301/302/303 would turn the
+/// `POST` into a body-less `GET` whose 200 would look like a delivery: those come back as failures instead.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if matches!(attempt.status().as_u16(), 307 | 308) && attempt.previous().len() < 5 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
 /// Retryable per the OTLP/HTTP specification.
 pub fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 502 | 503 | 504)
@@ -257,7 +270,10 @@ fn error_message(body: &[u8], is_json: bool) -> String {
     }
     if is_json
         && let Ok(value) = serde_json::from_slice::<serde_json::Value>(body)
-        && let Some(message) = value.get("message").and_then(|m| m.as_str())
+        // `message` in an OTLP/JSON status; `detail` in FastAPI's errors (MLflow).
+        && let Some(message) = ["message", "detail"]
+            .iter()
+            .find_map(|key| value.get(*key).and_then(|m| m.as_str()))
     {
         return message.to_owned();
     }

@@ -173,6 +173,16 @@ impl HttpReply {
         }
     }
 
+    /// 200 with an empty protobuf trace response.
+    pub fn default_ok() -> Self {
+        HttpReply {
+            status: 200,
+            headers: Vec::new(),
+            content_type: "application/x-protobuf",
+            body: ExportTraceServiceResponse::default().encode_to_vec(),
+        }
+    }
+
     pub fn header(mut self, name: &'static str, value: &str) -> Self {
         self.headers.push((name, value.to_owned()));
         self

@@ -345,3 +345,61 @@ async fn on_shutdown_what_is_queued_is_sent_before_run_returns() {
     }
     opener.await.expect("opener");
 }
+
+#[tokio::test]
+async fn a_307_is_followed_with_the_body_and_a_302_is_not_taken_for_delivery() {
+    let server = HttpServer::start().await;
+    server.script(HttpReply::status(307).header("location", "/moved/v1/traces"));
+    server.script(HttpReply::default_ok());
+    server.script(HttpReply::status(302).header("location", "/elsewhere/v1/traces"));
+    let exporter = start(
+        &OtlpHttpFactory,
+        json!({"endpoint": server.url(), "retry_on_failure": fast_retry()}),
+        &[Signal::Traces],
+    );
+    let sent = sample_traces(1, 2);
+    let (batch, ack) = batch_with_ack(sent.clone());
+    exporter.input.send(batch).await.expect("running");
+    assert_eq!(verdict(ack).await.outcome, Outcome::Delivered);
+    let received = server.recorder.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[1].path, "/moved/v1/traces");
+    assert_eq!(received[1].payload, Payload::Traces(sent));
+
+    let (batch, ack) = batch_with_ack(sample_traces(1, 2));
+    exporter.input.send(batch).await.expect("running");
+    match verdict(ack).await.outcome {
+        Outcome::Rejected { reason } => assert!(reason.contains("302"), "{reason}"),
+        other => panic!("a 302 must not count as delivered: {other:?}"),
+    }
+    assert_eq!(server.recorder.count(), 3, "the redirect was not followed");
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_with_a_dead_destination_ends_within_the_retry_budget() {
+    let addr = free_port().await;
+    let exporter = start(
+        &OtlpHttpFactory,
+        json!({
+            "endpoint": format!("http://{addr}"),
+            "retry_on_failure": {"initial_interval": "50ms", "max_interval": "100ms", "max_elapsed_time": "1s"},
+            "sending_queue": {"num_consumers": 1},
+        }),
+        &[Signal::Traces],
+    );
+    let mut acks = Vec::new();
+    for _ in 0..20 {
+        let (batch, ack) = batch_with_ack(sample_traces(1, 1));
+        exporter.input.send(batch).await.expect("running");
+        acks.push(ack);
+    }
+    // 20 requests one at a time, each retried for up to 1 s, would take 20 s; the drain takes about 1 s.
+    exporter.stop().await;
+    for ack in acks {
+        assert!(matches!(
+            verdict(ack).await.outcome,
+            Outcome::Retryable { .. }
+        ));
+    }
+}
