@@ -1,1 +1,137 @@
-//! Compaction and vacuum on a table that is being written.
+//! Compaction and vacuum, also while the exporter writes to the same table.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use otlake_exporter_delta::{CompactOptions, VacuumOptions, compact, inspect, vacuum};
+use serde_json::json;
+
+use crate::data::genai_traces;
+use crate::harness::{Running, assert_delivered, check_tables};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_and_vacuum_keep_every_row_while_the_exporter_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = dir.path().to_str().expect("utf-8").to_owned();
+    let none = HashMap::new();
+    let exporter = Running::start(
+        "delta",
+        json!({"location": location, "max_latency": "50ms"}),
+    );
+    // Six commits, so six small files.
+    for b in 0..6u64 {
+        assert_delivered(exporter.send(genai_traces(b * 10, 5, 1)).await).await;
+    }
+    let before = inspect(&location, "otel_spans", &none)
+        .await
+        .expect("inspect");
+    assert_eq!((before.files, before.rows), (6, 60));
+
+    let dry = compact(
+        &location,
+        "otel_spans",
+        &none,
+        &CompactOptions {
+            dry_run: true,
+            ..CompactOptions::default()
+        },
+    )
+    .await
+    .expect("dry run");
+    assert_eq!((dry.files_removed, dry.committed_version), (6, None));
+    assert_eq!(
+        inspect(&location, "otel_spans", &none)
+            .await
+            .expect("inspect"),
+        before
+    );
+
+    // Compact while the exporter keeps appending.
+    let writer = tokio::spawn(async move {
+        for b in 6..12u64 {
+            assert_delivered(exporter.send(genai_traces(b * 10, 5, 1)).await).await;
+        }
+        exporter
+    });
+    let report = compact(&location, "otel_spans", &none, &CompactOptions::default())
+        .await
+        .expect("compact");
+    assert!(report.files_removed >= 6, "{report:?}");
+    assert_eq!(report.files_added, 1, "{report:?}");
+    assert!(report.committed_version.is_some());
+    let exporter = writer.await.expect("writer");
+    exporter.stop().await.expect("clean stop");
+    let after = inspect(&location, "otel_spans", &none)
+        .await
+        .expect("inspect");
+    assert_eq!(after.rows, 120, "no row lost or doubled by compaction");
+    assert!(after.files < 12, "{after:?}");
+
+    // The compacted files are unreferenced now; a retention of zero lets vacuum delete them.
+    let options = VacuumOptions {
+        retention: Some(Duration::ZERO),
+        enforce_retention: false,
+        dry_run: true,
+    };
+    let listed = vacuum(&location, "otel_spans", &none, &options)
+        .await
+        .expect("vacuum dry run");
+    assert!(
+        listed.files_deleted.len() >= report.files_removed,
+        "{listed:?}"
+    );
+    let deleted = vacuum(
+        &location,
+        "otel_spans",
+        &none,
+        &VacuumOptions {
+            dry_run: false,
+            ..options
+        },
+    )
+    .await
+    .expect("vacuum");
+    assert_eq!(deleted.files_deleted.len(), listed.files_deleted.len());
+    assert_eq!(
+        inspect(&location, "otel_spans", &none)
+            .await
+            .expect("inspect")
+            .rows,
+        120
+    );
+
+    let expect = dir.path().join("expect.json");
+    std::fs::write(&expect, br#"{"unique": ["spans"]}"#).expect("write");
+    check_tables(
+        dir.path(),
+        &[
+            "--tables",
+            "spans",
+            "--expect-spans",
+            "120",
+            "--expect-json",
+            expect.to_str().expect("utf-8"),
+            "--quiet",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn vacuum_refuses_a_short_retention_by_default() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = dir.path().to_str().expect("utf-8").to_owned();
+    let exporter = Running::start(
+        "delta",
+        json!({"location": location, "max_latency": "50ms"}),
+    );
+    assert_delivered(exporter.send(genai_traces(0, 1, 1)).await).await;
+    exporter.stop().await.expect("clean stop");
+    let options = VacuumOptions {
+        retention: Some(Duration::from_secs(60)),
+        ..VacuumOptions::default()
+    };
+    let err = vacuum(&location, "otel_spans", &HashMap::new(), &options)
+        .await
+        .expect_err("too short");
+    assert!(err.to_string().contains("retention"), "{err}");
+}
