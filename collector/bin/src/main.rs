@@ -96,6 +96,8 @@ fn registry() -> Registry {
         .with_receiver(otlake_receiver_otlp::OtlpReceiverFactory)
         .with_processor(otlake_processor_batch::BatchProcessorFactory)
         .with_processor(otlake_processor_size_limit::SizeLimitProcessorFactory)
+        .with_processor(otlake_processor_sampling::SamplingProcessorFactory)
+        .with_processor(otlake_processor_sampling::ProbabilisticSamplerFactory)
         .with_exporter(otlake_exporter_debug::DebugExporterFactory)
         .with_exporter(otlake_exporter_delta::DeltaExporterFactory)
         .with_exporter(otlake_exporter_file::FileExporterFactory)

@@ -45,15 +45,15 @@ pub enum RunError {
     #[error("invalid configuration:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<ValidationError>),
     // The cause is part of the message (not a `#[source]`), so that `{:#}` chains print it once.
-    #[error("{stage} failed to start: {source}")]
+    #[error("{stage} failed to start: {cause}")]
     Component {
         stage: String,
-        source: ComponentError,
+        cause: ComponentError,
     },
-    #[error("telemetry endpoint {address}: {source}")]
+    #[error("telemetry endpoint {address}: {cause}")]
     Telemetry {
         address: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("shutdown was not clean: {0} did not finish within the grace period")]
     Late(String),
@@ -250,21 +250,36 @@ impl Graph {
         health.set_running(true);
         info!(stages = tasks.len(), "otlake is running.");
 
-        // Run until asked to stop, or until a stage ends on its own (a bind error, a failed start-up).
-        let mut failure = None;
+        // Run until asked to stop, or until a stage ends on its own (a bind error, a failed start-up). When one
+        // stage fails, the stages after it end too, and the JoinSet may report those first: every stage error
+        // seen until the drain is over counts, and so does a stage ending before shutdown was asked for.
+        let mut failure: Option<RunError> = None;
+        let mut record =
+            |stage: String, result: Result<(), ComponentError>, requested: bool| match result {
+                Err(cause) => {
+                    error!(stage = %stage, error = %cause, "Stage failed.");
+                    failure.get_or_insert(RunError::Component { stage, cause });
+                }
+                Ok(()) if !requested => {
+                    warn!(stage = %stage, "Stage ended before shutdown was requested.");
+                    failure.get_or_insert(RunError::Component {
+                        stage,
+                        cause: ComponentError::Other("ended before shutdown was requested".into()),
+                    });
+                }
+                Ok(()) => info!(stage = %stage, "Stage stopped."),
+            };
         tokio::pin!(shutdown);
+        let mut requested = true;
         tokio::select! {
             _ = &mut shutdown => info!("Shutdown requested: stopping receivers."),
             Some(joined) = tasks.join_next() => {
-                health.set_running(false);
+                requested = false;
                 match joined {
-                    Ok((stage, Err(source))) => {
-                        error!(stage = %stage, error = %source, "Stage failed; shutting down.");
-                        failure = Some(RunError::Component { stage, source });
-                    }
-                    Ok((stage, Ok(()))) => warn!(stage = %stage, "Stage ended unexpectedly; shutting down."),
-                    Err(e) => error!(error = %e, "Stage panicked; shutting down."),
+                    Ok((stage, result)) => record(stage, result, false),
+                    Err(e) => error!(error = %e, "Stage panicked."),
                 }
+                info!("Shutting down the other stages.");
             }
         }
         health.set_running(false);
@@ -272,13 +287,10 @@ impl Graph {
 
         // Drain: every stage ends once its upstream has; wait up to the grace period.
         let deadline = Instant::now() + grace;
-        let mut late = Vec::new();
+        let mut late = None;
         loop {
             match tokio::time::timeout_at(deadline, tasks.join_next()).await {
-                Ok(Some(Ok((stage, result)))) => match result {
-                    Ok(()) => info!(stage = %stage, "Stage stopped."),
-                    Err(e) => warn!(stage = %stage, error = %e, "Stage stopped with an error."),
-                },
+                Ok(Some(Ok((stage, result)))) => record(stage, result, true),
                 Ok(Some(Err(e))) => error!(error = %e, "Stage panicked during shutdown."),
                 Ok(None) => break,
                 Err(_) => {
@@ -288,7 +300,7 @@ impl Graph {
                     }
                     tasks.abort_all();
                     while tasks.join_next().await.is_some() {}
-                    late.push(names.join(", "));
+                    late = Some(names.join(", "));
                     break;
                 }
             }
@@ -296,8 +308,11 @@ impl Graph {
         if let Some(failure) = failure {
             return Err(failure);
         }
-        match late.pop() {
-            Some(what) => Err(RunError::Late(what)),
+        if !requested {
+            return Err(RunError::Late("a stage ended on its own".into()));
+        }
+        match late {
+            Some(names) => Err(RunError::Late(names)),
             None => {
                 info!("otlake stopped cleanly.");
                 Ok(())

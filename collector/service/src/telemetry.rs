@@ -43,7 +43,7 @@ pub async fn start(config: &Config, health: Health) -> Result<TelemetryGuard, Ru
     let bind = |address: String| async move {
         tokio::net::TcpListener::bind(&address)
             .await
-            .map_err(|source| RunError::Telemetry { address, source })
+            .map_err(|cause| RunError::Telemetry { address, cause })
     };
     if let Some(address) = config.health_endpoint() {
         let listener = bind(address.clone()).await?;
