@@ -5,6 +5,7 @@
 //! later costs retries, not a failed exporter. Outcomes per the OTLP specification (and the Collector):
 //! - retryable: `CANCELLED`, `DEADLINE_EXCEEDED`, `ABORTED`, `OUT_OF_RANGE`, `UNAVAILABLE`, `DATA_LOSS`, and
 //!   `RESOURCE_EXHAUSTED` only when the server sent a `google.rpc.RetryInfo` (it can recover);
+//! - a call broken on our side (connection reset, GOAWAY: tonic reports `UNKNOWN`/`INTERNAL` then) is retryable;
 //! - any other code is permanent (`INVALID_ARGUMENT`, `UNAUTHENTICATED`, `UNIMPLEMENTED`, ...);
 //! - a `RetryInfo` in `grpc-status-details-bin` sets the delay before the next attempt.
 
@@ -179,6 +180,9 @@ pub fn classify(endpoint: &str, status: &Status) -> SendError {
         | Code::Unavailable
         | Code::DataLoss => true,
         Code::ResourceExhausted => retry_info.is_some(),
+        // Made on our side from a broken connection (reset, GOAWAY, I/O error), not sent by the server: the
+        // server never answered, so the request may well succeed on another connection.
+        Code::Unknown | Code::Internal => is_local_transport_failure(status),
         _ => false,
     };
     if retryable {
@@ -189,6 +193,13 @@ pub fn classify(endpoint: &str, status: &Status) -> SendError {
     } else {
         SendError::Permanent { reason }
     }
+}
+
+/// tonic builds these statuses from the error that broke the call: they carry that error as their source, or
+/// (for HTTP/2 errors it read through hyper) a message of its own making.
+fn is_local_transport_failure(status: &Status) -> bool {
+    use std::error::Error as _;
+    status.source().is_some() || status.message().starts_with("h2 protocol error")
 }
 
 #[cfg(test)]
@@ -211,5 +222,11 @@ mod tests {
         assert!(classify("x", &Status::unavailable("down")).is_retryable());
         assert!(!classify("x", &Status::invalid_argument("bad")).is_retryable());
         assert!(!classify("x", &Status::unauthenticated("who")).is_retryable());
+        assert!(!classify("x", &Status::internal("server bug")).is_retryable());
+        let reset = Status::from_error(Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer",
+        )));
+        assert!(classify("x", &reset).is_retryable(), "{reset:?}");
     }
 }

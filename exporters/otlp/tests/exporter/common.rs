@@ -416,6 +416,8 @@ impl tokio::io::AsyncWrite for TlsIo {
 /// A scripted answer of the gRPC server; when the script is empty it answers OK.
 pub enum GrpcReply {
     Fail(tonic::Status),
+    /// The handler panics: the connection breaks without a gRPC status (a gateway dying mid-request).
+    Crash,
     Partial(i64, &'static str),
 }
 
@@ -444,6 +446,7 @@ impl TraceService for TraceSink {
         match reply {
             None => Ok(tonic::Response::new(ExportTraceServiceResponse::default())),
             Some(GrpcReply::Fail(status)) => Err(status),
+            Some(GrpcReply::Crash) => panic!("test server crashes mid-request (expected)"),
             Some(GrpcReply::Partial(rejected, message)) => {
                 Ok(tonic::Response::new(ExportTraceServiceResponse {
                     partial_success: Some(ExportTracePartialSuccess {

@@ -230,3 +230,22 @@ async fn gzip_zstd_and_none_all_decode_on_the_server() {
         assert_eq!(encoding, expected, "grpc-encoding for {compression}");
     }
 }
+
+#[tokio::test]
+async fn a_connection_broken_mid_request_is_retried() {
+    let server = GrpcServer::start().await;
+    server.script(GrpcReply::Crash);
+    let exporter = start(
+        &OtlpFactory,
+        json!({"endpoint": server.endpoint(), "retry_on_failure": fast_retry()}),
+        &[Signal::Traces],
+    );
+    let sent = sample_traces(1, 2);
+    let (batch, ack) = batch_with_ack(sent.clone());
+    exporter.input.send(batch).await.expect("running");
+    assert_eq!(verdict(ack).await.outcome, Outcome::Delivered);
+    let received = server.recorder.received();
+    assert_eq!(received.len(), 2, "the broken attempt, then the retry");
+    assert_eq!(received[1].payload, Payload::Traces(sent));
+    exporter.stop().await;
+}
