@@ -45,7 +45,7 @@ def exporters(protocol, endpoint, timeout):
             OTLPMetricExporter(endpoint=f"{base}/v1/metrics", timeout=timeout))
 
 
-def make_spans(n, tag, attr_bytes):
+def make_spans(n, tag, attr_bytes, big_spans):
     resource = Resource.create({"service.name": f"e2e-{tag}", "deployment.environment": "test"})
     collect = Collect()
     provider = TracerProvider(resource=resource)
@@ -62,7 +62,7 @@ def make_spans(n, tag, attr_bytes):
                 span.set_attribute("gen_ai.usage.input_tokens", 100 + i)
                 span.set_attribute("gen_ai.usage.output_tokens", 20 + i)
                 span.set_attribute("e2e.tag", tag)
-                if attr_bytes:
+                if attr_bytes and i < big_spans:
                     span.set_attribute("e2e.big", "x" * attr_bytes)
                 span.add_event("gen_ai.content.prompt", {"gen_ai.prompt": f"question {i}"})
                 if i % 5 == 4:
@@ -135,20 +135,28 @@ def main():
     ap.add_argument("--logs", type=int, default=8)
     ap.add_argument("--no-metrics", action="store_true")
     ap.add_argument("--tag", default="e2e")
-    ap.add_argument("--span-attr-bytes", type=int, default=0)
+    ap.add_argument("--span-attr-bytes", type=int, default=0, help="size of attribute e2e.big on the first spans")
+    ap.add_argument("--big-spans", type=int, default=1, help="how many spans carry e2e.big")
     ap.add_argument("--log-body-bytes", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=10)
+    ap.add_argument("--only", choices=["traces", "logs"], help="send only this signal")
     a = ap.parse_args()
 
     span_exp, log_exp, metric_exp = exporters(a.protocol, a.endpoint, a.timeout)
     out = {"spans": [], "logs": [], "metric_names": [], "results": {}}
+    if a.only == "logs":
+        a.spans = 0
+        a.no_metrics = True
+    if a.only == "traces":
+        a.logs = 0
+        a.no_metrics = True
     if a.spans:
-        spans = make_spans(a.spans, a.tag, a.span_attr_bytes)
+        spans = make_spans(a.spans, a.tag, a.span_attr_bytes, a.big_spans)
         out["results"]["traces"] = span_exp.export(spans).name
         for s in spans:
             attrs = {k: v for k, v in s.attributes.items() if k != "e2e.big"}
             out["spans"].append({"trace_id": hexid(s.context.trace_id, 32), "span_id": hexid(s.context.span_id, 16),
-                                 "name": s.name, "attributes": attrs})
+                                 "name": s.name, "attributes": attrs, "big": "e2e.big" in s.attributes})
     if a.logs:
         records = make_logs(a.logs, a.tag, a.log_body_bytes)
         out["results"]["logs"] = log_exp.export(records).name

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod delta;
 mod json;
+mod limits;
 mod sdk;
 mod shutdown;
 mod support;
