@@ -6,6 +6,7 @@ mod cli;
 mod delta;
 mod json;
 mod limits;
+mod sampling;
 mod sdk;
 mod shutdown;
 mod support;
