@@ -97,7 +97,7 @@ impl GrpcTransport {
                 Compression::None => None,
             },
             timeout: (!config.timeout.is_zero()).then_some(config.timeout),
-            endpoint: target.uri.to_string(),
+            endpoint: target.uri.to_string().trim_end_matches('/').to_owned(),
         })
     }
 
@@ -115,7 +115,7 @@ impl GrpcTransport {
         }
         grpc.ready()
             .await
-            .map_err(|e| SendError::retryable(format!("{}: not ready: {e}", self.endpoint)))?;
+            .map_err(|e| SendError::retryable(format!("gRPC {}: not ready: {e}", self.endpoint)))?;
         let mut request = tonic::Request::new(body.clone());
         *request.metadata_mut() = self.metadata.clone();
         if let Some(timeout) = self.timeout {
@@ -167,11 +167,7 @@ pub fn classify(endpoint: &str, status: &Status) -> SendError {
             .ok()
             .and_then(|s| s.retry_info())
     };
-    let reason = format!(
-        "{endpoint} answered {:?}: {}",
-        status.code(),
-        status.message()
-    );
+    let reason = format!("gRPC {endpoint}: {:?}: {}", status.code(), status.message());
     let retryable = match status.code() {
         Code::Cancelled
         | Code::DeadlineExceeded
@@ -215,7 +211,7 @@ mod tests {
         assert_eq!(
             classify("x", &throttled),
             SendError::Retryable {
-                reason: "x answered ResourceExhausted: busy".into(),
+                reason: "gRPC x: ResourceExhausted: busy".into(),
                 retry_after: Some(Duration::from_secs(3)),
             }
         );
