@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod delta;
+mod forward;
 mod json;
 mod limits;
 mod sampling;

