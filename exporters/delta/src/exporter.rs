@@ -387,3 +387,131 @@ async fn compaction_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DeltaExporterFactory;
+    use crate::config::SchemaVersion;
+    use crate::sink::TableSpec;
+    use otlake_core::batch::channel;
+    use otlake_core::test_util::{batch_with_ack, sample_logs, sample_traces};
+    use otlake_core::{ComponentFactory, ExporterFactory};
+    use serde_json::json;
+
+    fn id() -> ComponentId {
+        "delta/test".parse().expect("id")
+    }
+
+    #[test]
+    fn factory_validates_and_builds_without_io() {
+        let factory = DeltaExporterFactory;
+        assert_eq!(factory.type_name(), "delta");
+        factory
+            .validate(&serde_json::Value::Null)
+            .expect("defaults are valid");
+        let errors = factory
+            .validate(&json!({"spans_table": "bad name", "compression_level": 0}))
+            .expect_err("invalid");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        let unknown = factory
+            .validate(&json!({"max_lantecy": "1s"}))
+            .expect_err("unknown key");
+        assert_eq!(unknown[0].path, "max_lantecy");
+        // Building touches nothing: a location that cannot exist is only used when running.
+        let exporter = factory
+            .build(
+                &id(),
+                &json!({"location": "/proc/otlake-never"}),
+                &Signal::ALL,
+            )
+            .expect("builds");
+        drop(exporter);
+        assert!(!std::path::Path::new("/proc/otlake-never").exists());
+    }
+
+    #[tokio::test]
+    async fn runs_with_an_input_that_closes_at_once_and_creates_the_tables() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let exporter = DeltaExporterFactory
+            .build(
+                &id(),
+                &json!({"location": dir.path()}),
+                &[Signal::Traces, Signal::Logs],
+            )
+            .expect("builds");
+        let (tx, rx) = channel("delta/test", 1);
+        drop(tx);
+        exporter
+            .run(rx, ExporterContext { id: id() })
+            .await
+            .expect("clean run");
+        assert!(dir.path().join("otel_spans/_delta_log").is_dir());
+        assert!(dir.path().join("otel_logs/_delta_log").is_dir());
+        assert!(
+            !dir.path().join("otel_metrics").exists(),
+            "no pipeline sends metrics"
+        );
+    }
+
+    #[tokio::test]
+    async fn acks_resolve_delivered_after_the_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let exporter = DeltaExporterFactory
+            .build(
+                &id(),
+                &json!({"location": dir.path(), "max_latency": "50ms"}),
+                &Signal::ALL,
+            )
+            .expect("builds");
+        let (tx, rx) = channel("delta/test", 4);
+        let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+        let (traces, traces_ack) = batch_with_ack(sample_traces(2, 3));
+        let (logs, logs_ack) = batch_with_ack(sample_logs(1, 4));
+        tx.send(traces).await.expect("send");
+        tx.send(logs).await.expect("send");
+        assert_eq!(traces_ack.wait().await.outcome, Outcome::Delivered);
+        assert_eq!(logs_ack.wait().await.outcome, Outcome::Delivered);
+        drop(tx);
+        run.await.expect("task").expect("clean run");
+        let location = dir.path().to_str().expect("utf-8");
+        let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+            .await
+            .expect("spans");
+        let logs = crate::inspect(location, "otel_logs", &HashMap::new())
+            .await
+            .expect("logs");
+        assert_eq!((spans.rows, logs.rows), (6, 4));
+    }
+
+    #[tokio::test]
+    async fn a_table_with_another_schema_stops_startup_naming_the_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let location = Location::parse(dir.path().to_str().expect("utf-8")).expect("location");
+        location.prepare().expect("prepare");
+        // A logs table where the spans table should be.
+        let spec = TableSpec {
+            name: "otel_spans".to_owned(),
+            url: location.table_url("otel_spans").expect("url"),
+            kind: TableKind::Logs,
+            version: SchemaVersion::V1,
+            storage_options: HashMap::new(),
+            app_id: "x".to_owned(),
+            options: SinkOptions::default(),
+        };
+        drop(TableSink::open(spec).await.expect("create"));
+        let exporter = DeltaExporterFactory
+            .build(&id(), &json!({"location": dir.path()}), &[Signal::Traces])
+            .expect("builds");
+        let (_tx, rx) = channel("delta/test", 1);
+        let err = exporter
+            .run(rx, ExporterContext { id: id() })
+            .await
+            .expect_err("start-up fails");
+        let message = err.to_string();
+        assert!(
+            message.contains("otel_spans") && message.contains("column `"),
+            "{message}"
+        );
+    }
+}

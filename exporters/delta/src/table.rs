@@ -132,7 +132,7 @@ pub fn check_layout(name: &str, table: &DeltaTable, schema: &TableSchema) -> Res
             ),
         });
     }
-    if metadata.partition_columns() != &schema.partition_columns {
+    if *metadata.partition_columns() != schema.partition_columns {
         return Err(DeltaError::Incompatible {
             table: name.to_owned(),
             message: format!(

@@ -37,9 +37,9 @@ fn expect_columns(schema: &SchemaRef, count: usize) -> Result<(), ArrowError> {
 pub struct Rows(Inner);
 
 enum Inner {
-    Spans(spans::SpanRows),
-    Logs(logs::LogRows),
-    Metrics(metrics::MetricRows),
+    Spans(Box<spans::SpanRows>),
+    Logs(Box<logs::LogRows>),
+    Metrics(Box<metrics::MetricRows>),
 }
 
 impl Rows {
@@ -48,9 +48,9 @@ impl Rows {
         // v2 shares the v1 builders until its VARIANT encoding exists; `TableSchema` refuses v2 before that.
         let _ = version;
         Rows(match kind {
-            TableKind::Spans => Inner::Spans(spans::SpanRows::new()),
-            TableKind::Logs => Inner::Logs(logs::LogRows::new(severity)),
-            TableKind::Metrics => Inner::Metrics(metrics::MetricRows::new()),
+            TableKind::Spans => Inner::Spans(Box::new(spans::SpanRows::new())),
+            TableKind::Logs => Inner::Logs(Box::new(logs::LogRows::new(severity))),
+            TableKind::Metrics => Inner::Metrics(Box::new(metrics::MetricRows::new())),
         })
     }
 

@@ -35,20 +35,20 @@ pub(crate) fn string_map() -> DataType {
 
 /// `R`: the resource struct. `attributes` is passed in so v2 can make it a VARIANT.
 pub(crate) fn resource(attributes: DataType) -> Built<DataType> {
-    Ok(strukt([
+    strukt([
         field("attributes", attributes),
         field("dropped_attributes_count", DataType::INTEGER),
-    ])?)
+    ])
 }
 
 /// `S`: the instrumentation scope struct.
 pub(crate) fn scope(attributes: DataType) -> Built<DataType> {
-    Ok(strukt([
+    strukt([
         field("name", DataType::STRING),
         field("version", DataType::STRING),
         field("attributes", attributes),
         field("dropped_attributes_count", DataType::INTEGER),
-    ])?)
+    ])
 }
 
 /// `X`: the exemplars array.
