@@ -87,3 +87,176 @@ impl Rows {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::TableSchema;
+    use deltalake::arrow::array::{Array, AsArray, MapArray, StructArray};
+    use deltalake::arrow::datatypes::Int64Type;
+    use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value::Value};
+    use otlake_core::test_util::{kv, sample_logs, sample_metrics, sample_traces};
+
+    fn finish(kind: TableKind, payload: Payload) -> RecordBatch {
+        let schema = TableSchema::new(kind, SchemaVersion::V1).expect("schema");
+        let mut rows = Rows::new(kind, SchemaVersion::V1, SeverityNumberFormat::Number);
+        let added = rows.append(&payload).expect("right signal");
+        assert_eq!(added, payload.item_count());
+        let batch = rows.finish(&schema.arrow).expect("finish");
+        assert!(rows.is_empty(), "finish empties the builder");
+        batch
+    }
+
+    fn map_entries(map: &MapArray, row: usize) -> Vec<(String, Option<String>)> {
+        let entries = map.value(row);
+        let keys = entries.column(0).as_string::<i32>();
+        let values = entries.column(1).as_string::<i32>();
+        (0..entries.len())
+            .map(|i| {
+                (
+                    keys.value(i).to_owned(),
+                    values.is_valid(i).then(|| values.value(i).to_owned()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn spans_become_rows_with_hex_ids_enum_names_and_null_root_parents() {
+        let mut request = sample_traces(1, 2);
+        let span = &mut request.resource_spans[0].scope_spans[0].spans[1];
+        span.parent_span_id = vec![0xaa; 8];
+        span.attributes.push(KeyValue {
+            key: "gen_ai.usage.input_tokens".into(),
+            value: Some(AnyValue {
+                value: Some(Value::IntValue(120)),
+            }),
+            ..Default::default()
+        });
+        span.attributes
+            .push(kv("gen_ai.request.model", "second-wins"));
+        let batch = finish(TableKind::Spans, request.into());
+        assert_eq!(batch.num_rows(), 2);
+        let col = |name: &str| batch.column_by_name(name).expect(name).clone();
+        let trace_id = col("trace_id");
+        assert_eq!(
+            trace_id.as_string::<i32>().value(0),
+            "00000000000000010000000000000001"
+        );
+        let parent = col("parent_span_id");
+        assert!(parent.is_null(0), "a root span's parent is NULL, not ''");
+        assert_eq!(parent.as_string::<i32>().value(1), "aaaaaaaaaaaaaaaa");
+        assert_eq!(
+            col("kind").as_string::<i32>().value(0),
+            "SPAN_KIND_INTERNAL"
+        );
+        let status = col("status");
+        let status = status
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .expect("struct");
+        assert_eq!(
+            status.column(1).as_string::<i32>().value(0),
+            "STATUS_CODE_OK"
+        );
+        assert_eq!(
+            col("start_time_unix_nano")
+                .as_primitive::<Int64Type>()
+                .value(0),
+            1_700_000_000_000_000_001
+        );
+        let attributes = col("attributes");
+        let attributes = attributes.as_any().downcast_ref::<MapArray>().expect("map");
+        assert_eq!(
+            map_entries(attributes, 1),
+            vec![
+                (
+                    "gen_ai.usage.input_tokens".to_owned(),
+                    Some("120".to_owned())
+                ),
+                (
+                    "gen_ai.request.model".to_owned(),
+                    Some("second-wins".to_owned())
+                ),
+            ],
+            "values as text; a duplicate key keeps its last value"
+        );
+        let resource = col("resource");
+        let resource = resource
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .expect("struct");
+        let resource_attributes = resource
+            .column(0)
+            .as_any()
+            .downcast_ref::<MapArray>()
+            .expect("map");
+        assert_eq!(
+            map_entries(resource_attributes, 0),
+            vec![("service.name".to_owned(), Some("svc-0".to_owned()))]
+        );
+    }
+
+    #[test]
+    fn log_bodies_of_every_kind_become_text() {
+        let mut request = sample_logs(1, 3);
+        let records = &mut request.resource_logs[0].scope_logs[0].log_records;
+        records[1].body = Some(AnyValue {
+            value: Some(Value::BytesValue(vec![1, 2])),
+        });
+        records[2].body = None;
+        let batch = finish(TableKind::Logs, request.into());
+        let body = batch.column_by_name("body").expect("body");
+        let body = body.as_string::<i32>();
+        assert_eq!(body.value(0), "log line 0-0");
+        assert_eq!(body.value(1), "AQI=");
+        assert!(body.is_null(2));
+        let severity = batch.column_by_name("severity_number").expect("severity");
+        assert_eq!(severity.as_string::<i32>().value(0), "9");
+        assert!(
+            batch
+                .column_by_name("trace_id")
+                .expect("trace_id")
+                .is_null(0),
+            "no trace context: NULL"
+        );
+    }
+
+    #[test]
+    fn metrics_give_one_row_per_point_with_one_type_struct() {
+        let batch = finish(TableKind::Metrics, sample_metrics(2).into());
+        assert_eq!(batch.num_rows(), 6);
+        let types = batch.column_by_name("metric_type").expect("metric_type");
+        let types = types.as_string::<i32>();
+        assert_eq!((types.value(0), types.value(2)), ("GAUGE", "HISTOGRAM"));
+        let gauge = batch.column_by_name("gauge").expect("gauge");
+        let histogram = batch.column_by_name("histogram").expect("histogram");
+        for row in 0..6 {
+            let is_gauge = types.value(row) == "GAUGE";
+            assert_eq!(gauge.is_valid(row), is_gauge, "row {row}");
+            assert_eq!(histogram.is_valid(row), !is_gauge, "row {row}");
+        }
+        let histogram = histogram
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .expect("struct");
+        let temporality = histogram
+            .column_by_name("aggregation_temporality")
+            .expect("temporality");
+        assert_eq!(
+            temporality.as_string::<i32>().value(2),
+            "AGGREGATION_TEMPORALITY_CUMULATIVE"
+        );
+    }
+
+    #[test]
+    fn a_payload_of_another_signal_is_refused() {
+        let mut rows = Rows::new(
+            TableKind::Spans,
+            SchemaVersion::V1,
+            SeverityNumberFormat::Number,
+        );
+        assert_eq!(rows.append(&Payload::from(sample_logs(1, 1))), None);
+        assert!(rows.is_empty());
+    }
+}
