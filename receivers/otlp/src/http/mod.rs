@@ -113,6 +113,21 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Received bodies from this size on (compressed: a quarter of it) are decoded with `block_in_place`: decoding
+/// a large request takes long enough (about 100 ms for 30 MB) to stall the other connections of its worker.
+const LONG_DECODE_BYTES: usize = 1 << 20;
+
+fn decodes_long(received: usize, encoding: Encoding) -> bool {
+    let threshold = match encoding {
+        Encoding::Identity => LONG_DECODE_BYTES,
+        _ => LONG_DECODE_BYTES / 4,
+    };
+    // `block_in_place` needs the multi-thread runtime (the daemon's); elsewhere (tests) decode in place.
+    received >= threshold
+        && tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+}
+
 async fn handle(State(state): State<Arc<HttpState>>, request: Request) -> Response {
     let http1 = request.version() <= Version::HTTP_11;
     // Errors are answered in the request's encoding when it has a known one, else in JSON (readable by curl).
@@ -147,7 +162,12 @@ async fn serve(state: &HttpState, request: Request) -> Result<Response, RequestE
         .include_metadata
         .then(|| crate::metadata::from_headers(headers));
     let bytes = body::read_body(request.into_body(), length, state.max_request_bytes).await?;
-    let payload = body::decode_body(signal, format, encoding, &bytes, state.max_request_bytes)?;
+    let decode = || body::decode_body(signal, format, encoding, &bytes, state.max_request_bytes);
+    let payload = if decodes_long(bytes.len(), encoding) {
+        tokio::task::block_in_place(decode)?
+    } else {
+        decode()?
+    };
     drop(bytes);
     let answer = state.ingest.export(payload, meta).await;
     Ok(response::answer(signal, answer, format))

@@ -367,3 +367,31 @@ async fn grpc_max_recv_msg_size_mib_replaces_max_request_bytes() {
     good_grpc_request_succeeds(addr).await;
     receiver.stop().await.expect("clean stop");
 }
+
+// Multi-thread runtime, as in the daemon: large bodies take the `block_in_place` decode path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_large_requests_under_the_limit_are_accepted() {
+    let (outputs, seen) = delivering_pipelines();
+    let receiver = start(config(json!({"max_request_bytes": "8MB"})), outputs).await;
+    let addr = receiver.http_addr();
+    let body = traces_named("w".repeat(5_000_000));
+    let reply = post_protobuf(addr, "/v1/traces", body.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let headers = [
+        ("content-type", "application/x-protobuf"),
+        ("content-encoding", "gzip"),
+    ];
+    let reply = send(
+        addr,
+        Method::POST,
+        "/v1/traces",
+        &headers,
+        full(gzip(&body)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    receiver.stop().await.expect("clean stop");
+    let payloads = seen.payloads();
+    assert_eq!(payloads.len(), 2);
+    assert!(payloads.iter().all(|p| p.encode_to_vec() == body));
+}
