@@ -31,7 +31,10 @@ fn requests() -> Vec<ExportTraceServiceRequest> {
                 id.extend_from_slice(&mix(n + TRACES).to_be_bytes());
                 span.trace_id = id;
                 if n % 50 == 0 {
-                    span.status = Some(Status { code: status::StatusCode::Error as i32, ..Default::default() });
+                    span.status = Some(Status {
+                        code: status::StatusCode::Error as i32,
+                        ..Default::default()
+                    });
                 }
             }
             request
@@ -51,7 +54,11 @@ fn kept_by_one_sidecar() -> (BTreeSet<String>, usize) {
     let mut kept = BTreeSet::new();
     let mut errors = 0;
     for line in read_jsonl(&d.dir.path().join("out.jsonl")) {
-        for s in line["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().into_iter().flatten() {
+        for s in line["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             kept.insert(s["traceId"].as_str().expect("id").to_owned());
             if s["status"]["code"] == 2 {
                 errors += 1;
@@ -70,5 +77,8 @@ fn two_independent_sidecars_keep_the_same_traces() {
     // 25% of the 1,960 non-error traces plus the 40 errors; binomial sd ≈ 19: 5 sd either side.
     let expected = 0.25 * (TRACES - TRACES / 50) as f64 + (TRACES / 50) as f64;
     let kept = first.len() as f64;
-    assert!((kept - expected).abs() < 5.0 * 19.2, "kept {kept}, expected about {expected}");
+    assert!(
+        (kept - expected).abs() < 5.0 * 19.2,
+        "kept {kept}, expected about {expected}"
+    );
 }
