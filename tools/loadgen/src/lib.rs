@@ -1,0 +1,1 @@
+//! `otlake loadgen`: a load generator for any OTLP endpoint.
