@@ -1,0 +1,1 @@
+//! otlake-wal: the write-ahead log in front of an exporter (work in progress).
