@@ -2,6 +2,7 @@
 //! OTLP/gRPC server written here, each recording what arrived and answering from a script. One test binary
 //! (link time); every wait is bounded.
 
+mod bench;
 mod common;
 mod config;
 mod grpc;
