@@ -3,7 +3,8 @@
 #   - Rust crates: fetched by cargo (Cargo.lock is committed)
 #   - Python test clients and table readers: into ./.venv (scripts/setup-venv.sh)
 #   - Object-store test servers (Azurite, an S3-compatible server): into ./.test-tools
-# Then: `cargo test --workspace` (unit tests, per-component tests, the end-to-end suite in tests/e2e).
+# Then: `cargo test --workspace --lib --bins --tests` (unit tests, per-component tests, the end-to-end suite in
+# tests/e2e; doctests are skipped: the crates have none that run, and each costs a rustdoc build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,5 +18,5 @@ if [ -x exporters/delta/tests/servers/install.sh ]; then
 fi
 
 echo "== cargo test --workspace"
-# Two test binaries at a time: several tests start daemons and Python clients, and CI has 2 cores.
-cargo test --workspace --locked -- --test-threads="${OTLAKE_TEST_THREADS:-4}"
+# Four tests at a time within each test binary: several start daemons and Python clients, and CI has 2 cores.
+cargo test --workspace --locked --lib --bins --tests -- --test-threads="${OTLAKE_TEST_THREADS:-4}"
