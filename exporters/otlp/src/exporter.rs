@@ -72,7 +72,8 @@ impl Exporter for OtlpExporter {
             ),
         };
         info!(exporter = %cx.id, %endpoint, consumers = self.settings.queue.consumers, "Exporter started.");
-        let queue: Arc<dyn SendingQueue> = Arc::new(MemoryQueue::new(self.settings.queue));
+        let stage = format!("exporter/{}/sending_queue", cx.id);
+        let queue: Arc<dyn SendingQueue> = Arc::new(MemoryQueue::new(self.settings.queue, &stage));
         run_pipeline(transport, queue, Arc::new(self.settings), input, cx.id).await;
         Ok(())
     }

@@ -55,6 +55,14 @@ impl Bound {
 /// The budget a request holds until it is settled.
 struct MemoryHold {
     _permits: Vec<OwnedSemaphorePermit>,
+    /// Requests held (waiting or in flight); one less when this hold goes.
+    depth: metrics::Gauge,
+}
+
+impl Drop for MemoryHold {
+    fn drop(&mut self) {
+        self.depth.decrement(1.0);
+    }
 }
 
 impl LeaseHold for MemoryHold {
@@ -77,12 +85,15 @@ pub struct MemoryQueue {
     // std Mutex: held only to clone or drop the sender, never across an await.
     tx: Mutex<Option<mpsc::UnboundedSender<Entry>>>,
     rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<Entry>>,
+    depth: metrics::Gauge,
 }
 
 impl MemoryQueue {
-    pub fn new(limits: QueueLimits) -> Self {
+    /// `stage` labels the queue-depth gauge (`otlake_queue_depth_batches{stage="exporter/otlp/sending_queue"}`).
+    pub fn new(limits: QueueLimits, stage: &str) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         MemoryQueue {
+            depth: metrics::gauge!(otlake_core::telemetry::QUEUE_DEPTH, "stage" => stage.to_owned()),
             batches: Bound::new(limits.max_batches),
             items: Bound::new(limits.max_items),
             bytes: Bound::new(limits.max_bytes),
@@ -120,7 +131,12 @@ impl SendingQueue for MemoryQueue {
                 }
             }
         }
-        tx.send((request, MemoryHold { _permits: permits }))
+        self.depth.increment(1.0);
+        let hold = MemoryHold {
+            _permits: permits,
+            depth: self.depth.clone(),
+        };
+        tx.send((request, hold))
             .map_err(|mpsc::error::SendError((request, _))| request)
     }
 
@@ -159,7 +175,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_makes_push_wait_until_a_lease_is_settled() {
-        let queue = MemoryQueue::new(limits(1, u64::MAX));
+        let queue = MemoryQueue::new(limits(1, u64::MAX), "test");
         let (first, first_ack) = request();
         queue.push(first).await.expect("room for one");
         let (second, _) = request();
@@ -192,7 +208,7 @@ mod tests {
     async fn an_oversized_request_travels_alone_and_bytes_are_returned() {
         let (big, _) = request();
         let cap = big.bytes / 2;
-        let queue = MemoryQueue::new(limits(u64::MAX, cap as u64));
+        let queue = MemoryQueue::new(limits(u64::MAX, cap as u64), "test");
         queue.push(big).await.expect("takes the whole budget");
         assert_eq!(queue.free_bytes(), Some(0));
         let lease = queue.pop().await.expect("queued");
@@ -202,7 +218,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_drains_then_ends() {
-        let queue = MemoryQueue::new(limits(10, u64::MAX));
+        let queue = MemoryQueue::new(limits(10, u64::MAX), "test");
         let (a, _) = request();
         queue.push(a).await.expect("open");
         queue.close();
