@@ -22,7 +22,7 @@ use crate::queue::{MemoryQueue, Request, SendingQueue};
 use crate::sender::{DrainDeadline, consume};
 use crate::transport::Transport;
 use crate::transport::grpc::GrpcTransport;
-use crate::transport::http::HttpTransport;
+use crate::transport::http::{HttpTransport, printable};
 
 /// Where the exporter sends.
 pub enum Destination {
@@ -67,7 +67,9 @@ impl Exporter for OtlpExporter {
                 Arc::new(HttpTransport::new(config, &self.signals)?),
                 config
                     .endpoint
-                    .clone()
+                    .as_deref()
+                    .and_then(|e| reqwest::Url::parse(e).ok())
+                    .map(|url| printable(&url))
                     .unwrap_or_else(|| "per-signal URLs".into()),
             ),
         };

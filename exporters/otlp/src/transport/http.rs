@@ -49,8 +49,8 @@ fn signal_index(signal: Signal) -> usize {
     }
 }
 
-/// A URL fit for messages: no query string, no user info.
-fn printable(url: &Url) -> String {
+/// A URL fit for messages and logs: no query string, no user info (either may hold a token).
+pub fn printable(url: &Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);
     let _ = shown.set_username("");
