@@ -107,13 +107,6 @@ impl TableSink {
     /// Opens (or creates) the table and reads back the last committed sequence of `spec.app_id`.
     pub async fn open(spec: TableSpec) -> Result<TableSink> {
         let schema = TableSchema::new(spec.kind, spec.version)?;
-        if spec.version == SchemaVersion::V2 {
-            return Err(DeltaError::Incompatible {
-                table: spec.name.clone(),
-                message: "schema_version v2 (VARIANT columns) cannot be written yet: use v1"
-                    .to_owned(),
-            });
-        }
         let table = open_or_create(&spec.name, &spec.url, &spec.storage_options, &schema).await?;
         let state = table
             .snapshot()

@@ -10,16 +10,19 @@ use std::sync::Arc;
 
 use deltalake::arrow::array::{ArrayBuilder, NullBufferBuilder};
 use deltalake::arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, ListArray, MapArray,
-    StringBuilder, StructArray,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder,
+    Int64Builder, ListArray, MapArray, StringBuilder, StructArray, TimestampMicrosecondBuilder,
 };
 use deltalake::arrow::buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::datatypes::{DataType, Fields};
 use deltalake::arrow::error::ArrowError;
-use otlake_core::proto::common::v1::{InstrumentationScope, KeyValue};
+use deltalake::arrow::record_batch::RecordBatch;
+use otlake_core::proto::common::v1::{InstrumentationScope, KeyValue, any_value};
 use otlake_core::proto::metrics::v1::{Exemplar, exemplar};
 use otlake_core::proto::resource::v1::Resource;
 
+use super::variant::{Root, VariantEncoder};
 use crate::encode;
 
 pub(crate) type ArrowResult<T> = Result<T, ArrowError>;
@@ -50,8 +53,237 @@ plain_column!(
     Int64Builder,
     Int32Builder,
     Float64Builder,
-    BooleanBuilder
+    BooleanBuilder,
+    BinaryBuilder,
+    Date32Builder,
+    TimestampMicrosecondBuilder
 );
+
+/// How attribute maps (and log bodies) are written: v1 text maps or v2 Variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    Text,
+    Variant,
+}
+
+/// Finishes a record batch of `schema` from named columns: each schema field takes the column of its name,
+/// so a layout difference is an error, never a shifted column.
+pub(crate) fn finish_batch(
+    schema: &SchemaRef,
+    mut columns: Vec<(&str, &mut dyn Column)>,
+) -> ArrowResult<RecordBatch> {
+    let arrays = finish_named(schema.fields(), &mut columns)?;
+    RecordBatch::try_new(Arc::clone(schema), arrays)
+}
+
+/// Finishes a struct whose children are matched to its fields by name.
+pub(crate) fn finish_struct_named(
+    data_type: &DataType,
+    nulls: Option<NullBuffer>,
+    mut columns: Vec<(&str, &mut dyn Column)>,
+) -> ArrowResult<ArrayRef> {
+    let fields = struct_fields(data_type)?;
+    let arrays = finish_named(fields, &mut columns)?;
+    Ok(Arc::new(StructArray::try_new(
+        fields.clone(),
+        arrays,
+        nulls,
+    )?))
+}
+
+fn finish_named(
+    fields: &Fields,
+    columns: &mut [(&str, &mut dyn Column)],
+) -> ArrowResult<Vec<ArrayRef>> {
+    if fields.len() != columns.len() {
+        return Err(ArrowError::SchemaError(format!(
+            "the table has {} columns here, the converter builds {}",
+            fields.len(),
+            columns.len()
+        )));
+    }
+    fields
+        .iter()
+        .map(|field| {
+            let (_, column) = columns
+                .iter_mut()
+                .find(|(name, _)| *name == field.name().as_str())
+                .ok_or_else(|| {
+                    ArrowError::SchemaError(format!(
+                        "the converter builds no column `{}`",
+                        field.name()
+                    ))
+                })?;
+            column.finish_as(field.data_type())
+        })
+        .collect()
+}
+
+/// A v2 `VARIANT` column (unshredded: `STRUCT<metadata BINARY, value BINARY>`).
+pub(crate) struct VariantColumn {
+    metadata: BinaryBuilder,
+    value: BinaryBuilder,
+    nulls: NullBufferBuilder,
+    encoder: VariantEncoder,
+}
+
+impl VariantColumn {
+    pub(crate) fn new() -> Self {
+        VariantColumn {
+            metadata: BinaryBuilder::new(),
+            value: BinaryBuilder::new(),
+            nulls: NullBufferBuilder::new(0),
+            encoder: VariantEncoder::default(),
+        }
+    }
+
+    pub(crate) fn append(&mut self, root: Root<'_>) {
+        self.encoder.encode(root);
+        self.metadata.append_value(&self.encoder.metadata);
+        self.value.append_value(&self.encoder.value);
+        self.nulls.append_non_null();
+    }
+
+    pub(crate) fn append_null(&mut self) {
+        // The two fields are NOT NULL inside the struct: empty values under a null struct.
+        self.metadata.append_value([]);
+        self.value.append_value([]);
+        self.nulls.append_null();
+    }
+}
+
+impl Column for VariantColumn {
+    fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
+        let nulls = self.nulls.finish();
+        finish_struct(data_type, nulls, |f| {
+            Ok(vec![
+                self.metadata.finish_as(child(f, 0)?)?,
+                self.value.finish_as(child(f, 1)?)?,
+            ])
+        })
+    }
+}
+
+/// An attribute map: `MAP<STRING,STRING>` (v1) or `VARIANT` (v2).
+pub(crate) enum AttrColumn {
+    Map(MapColumn),
+    Variant(VariantColumn),
+}
+
+impl AttrColumn {
+    pub(crate) fn new(encoding: Encoding) -> Self {
+        match encoding {
+            Encoding::Text => AttrColumn::Map(MapColumn::new()),
+            Encoding::Variant => AttrColumn::Variant(VariantColumn::new()),
+        }
+    }
+
+    pub(crate) fn append(&mut self, attributes: &[KeyValue], scratch: &mut String) {
+        match self {
+            AttrColumn::Map(m) => m.append(attributes, scratch),
+            AttrColumn::Variant(v) => v.append(Root::Attributes(attributes)),
+        }
+    }
+
+    pub(crate) fn append_null(&mut self) {
+        match self {
+            AttrColumn::Map(m) => m.append_null(),
+            AttrColumn::Variant(v) => v.append_null(),
+        }
+    }
+}
+
+impl Column for AttrColumn {
+    fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
+        match self {
+            AttrColumn::Map(m) => m.finish_as(data_type),
+            AttrColumn::Variant(v) => v.finish_as(data_type),
+        }
+    }
+}
+
+/// The v2 columns in front of every table (`record_id`, `time`, `date`, `service_name`) and the metrics
+/// table's top-level `start_time_unix_nano` / `time_unix_nano`. Empty and unused for v1.
+pub(crate) struct V2Columns {
+    enabled: bool,
+    record_id: StringBuilder,
+    time: TimestampMicrosecondBuilder,
+    date: Date32Builder,
+    service_name: StringBuilder,
+    start: Int64Builder,
+    point_time: Int64Builder,
+}
+
+const NANOS_PER_MICRO: u64 = 1_000;
+const NANOS_PER_DAY: u64 = 86_400 * 1_000_000_000;
+
+impl V2Columns {
+    pub(crate) fn new(encoding: Encoding) -> Self {
+        V2Columns {
+            enabled: encoding == Encoding::Variant,
+            record_id: StringBuilder::new(),
+            time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
+            date: Date32Builder::new(),
+            service_name: StringBuilder::new(),
+            start: Int64Builder::new(),
+            point_time: Int64Builder::new(),
+        }
+    }
+
+    /// One row's leading columns: a fresh UUIDv7, the row's time (and its UTC date), `service.name`.
+    pub(crate) fn append(&mut self, time_unix_nano: u64, resource: Option<&Resource>) {
+        if !self.enabled {
+            return;
+        }
+        let mut id = [0u8; 36];
+        self.record_id
+            .append_value(uuid::Uuid::now_v7().hyphenated().encode_lower(&mut id));
+        self.time
+            .append_value((time_unix_nano / NANOS_PER_MICRO) as i64);
+        self.date
+            .append_value((time_unix_nano / NANOS_PER_DAY) as i32);
+        let service = resource.and_then(|r| {
+            r.attributes
+                .iter()
+                .rev()
+                .find(|kv| kv.key == "service.name")
+                .and_then(
+                    |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(any_value::Value::StringValue(s)) => Some(s.as_str()),
+                        _ => None,
+                    },
+                )
+        });
+        self.service_name.append_option(service);
+    }
+
+    /// The metrics table's top-level point times.
+    pub(crate) fn append_point_times(&mut self, start: u64, time: u64) {
+        if self.enabled {
+            self.start.append_value(start as i64);
+            self.point_time.append_value(time as i64);
+        }
+    }
+
+    /// Adds the leading columns to a batch's named columns (v2 only).
+    pub(crate) fn add<'a>(
+        &'a mut self,
+        columns: &mut Vec<(&'a str, &'a mut dyn Column)>,
+        metrics: bool,
+    ) {
+        if !self.enabled {
+            return;
+        }
+        columns.push(("record_id", &mut self.record_id));
+        columns.push(("time", &mut self.time));
+        columns.push(("date", &mut self.date));
+        columns.push(("service_name", &mut self.service_name));
+        if metrics {
+            columns.push(("start_time_unix_nano", &mut self.start));
+            columns.push(("time_unix_nano", &mut self.point_time));
+        }
+    }
+}
 
 /// The child fields of a struct data type.
 pub(crate) fn struct_fields(data_type: &DataType) -> ArrowResult<&Fields> {
@@ -233,15 +465,15 @@ impl ListColumn<Float64Builder> {
 
 /// `R = STRUCT<attributes, dropped_attributes_count>`.
 pub(crate) struct ResourceColumn {
-    attributes: MapColumn,
+    attributes: AttrColumn,
     dropped: Int32Builder,
     nulls: NullBufferBuilder,
 }
 
 impl ResourceColumn {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(encoding: Encoding) -> Self {
         ResourceColumn {
-            attributes: MapColumn::new(),
+            attributes: AttrColumn::new(encoding),
             dropped: Int32Builder::new(),
             nulls: NullBufferBuilder::new(0),
         }
@@ -279,17 +511,17 @@ impl Column for ResourceColumn {
 pub(crate) struct ScopeColumn {
     name: StringBuilder,
     version: StringBuilder,
-    attributes: MapColumn,
+    attributes: AttrColumn,
     dropped: Int32Builder,
     nulls: NullBufferBuilder,
 }
 
 impl ScopeColumn {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(encoding: Encoding) -> Self {
         ScopeColumn {
             name: StringBuilder::new(),
             version: StringBuilder::new(),
-            attributes: MapColumn::new(),
+            attributes: AttrColumn::new(encoding),
             dropped: Int32Builder::new(),
             nulls: NullBufferBuilder::new(0),
         }
@@ -344,17 +576,17 @@ pub(crate) struct ExemplarColumn {
     value: Float64Builder,
     span_id: StringBuilder,
     trace_id: StringBuilder,
-    attributes: MapColumn,
+    attributes: AttrColumn,
 }
 
 impl ExemplarColumn {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(encoding: Encoding) -> Self {
         ExemplarColumn {
             time: Int64Builder::new(),
             value: Float64Builder::new(),
             span_id: StringBuilder::new(),
             trace_id: StringBuilder::new(),
-            attributes: MapColumn::new(),
+            attributes: AttrColumn::new(encoding),
         }
     }
 }

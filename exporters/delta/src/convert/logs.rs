@@ -1,15 +1,17 @@
 //! Log records → rows of the logs table (v1). The body becomes text by the AnyValue rules: a string as is,
 //! numbers and booleans as text, arrays and maps as JSON, bytes as base64; an absent body is NULL.
 
-use std::sync::Arc;
-
 use deltalake::arrow::array::{Int32Builder, Int64Builder, StringBuilder};
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::record_batch::RecordBatch;
 use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlake_core::proto::logs::v1::LogRecord;
 
-use super::columns::{ArrowResult, Column, MapColumn, ResourceColumn, ScopeColumn, append_id};
+use super::columns::{
+    ArrowResult, AttrColumn, Column, Encoding, ResourceColumn, ScopeColumn, V2Columns,
+    VariantColumn, append_id, finish_batch,
+};
+use super::variant::Root;
 use crate::config::SeverityNumberFormat;
 use crate::encode;
 
@@ -24,19 +26,38 @@ pub(crate) struct LogRows {
     observed_time: Int64Builder,
     severity_number: StringBuilder,
     severity_text: StringBuilder,
-    body: StringBuilder,
-    attributes: MapColumn,
+    body: Body,
+    attributes: AttrColumn,
     dropped_attributes: Int32Builder,
     flags: Int32Builder,
     resource: ResourceColumn,
     resource_schema_url: StringBuilder,
     scope: ScopeColumn,
     log_schema_url: StringBuilder,
+    v2: V2Columns,
     scratch: String,
 }
 
+/// The log body: text (v1) or a Variant of the AnyValue (v2).
+enum Body {
+    Text(StringBuilder),
+    Variant(Box<VariantColumn>),
+}
+
+impl Column for Body {
+    fn finish_as(
+        &mut self,
+        data_type: &deltalake::arrow::datatypes::DataType,
+    ) -> ArrowResult<deltalake::arrow::array::ArrayRef> {
+        match self {
+            Body::Text(b) => b.finish_as(data_type),
+            Body::Variant(v) => v.finish_as(data_type),
+        }
+    }
+}
+
 impl LogRows {
-    pub(crate) fn new(severity_format: SeverityNumberFormat) -> Self {
+    pub(crate) fn new(severity_format: SeverityNumberFormat, encoding: Encoding) -> Self {
         LogRows {
             rows: 0,
             severity_format,
@@ -47,14 +68,18 @@ impl LogRows {
             observed_time: Int64Builder::new(),
             severity_number: StringBuilder::new(),
             severity_text: StringBuilder::new(),
-            body: StringBuilder::new(),
-            attributes: MapColumn::new(),
+            body: match encoding {
+                Encoding::Text => Body::Text(StringBuilder::new()),
+                Encoding::Variant => Body::Variant(Box::new(VariantColumn::new())),
+            },
+            attributes: AttrColumn::new(encoding),
             dropped_attributes: Int32Builder::new(),
             flags: Int32Builder::new(),
-            resource: ResourceColumn::new(),
+            resource: ResourceColumn::new(encoding),
             resource_schema_url: StringBuilder::new(),
-            scope: ScopeColumn::new(),
+            scope: ScopeColumn::new(encoding),
             log_schema_url: StringBuilder::new(),
+            v2: V2Columns::new(encoding),
             scratch: String::with_capacity(64),
         }
     }
@@ -70,6 +95,13 @@ impl LogRows {
             for sl in &rl.scope_logs {
                 for record in &sl.log_records {
                     self.append_record(record);
+                    // A record without a time keeps its observed time as `time` (v2).
+                    let time = if record.time_unix_nano != 0 {
+                        record.time_unix_nano
+                    } else {
+                        record.observed_time_unix_nano
+                    };
+                    self.v2.append(time, rl.resource.as_ref());
                     self.resource
                         .append(rl.resource.as_ref(), &mut self.scratch);
                     self.resource_schema_url.append_value(&rl.schema_url);
@@ -96,13 +128,19 @@ impl LogRows {
             scratch,
         ));
         self.severity_text.append_value(&record.severity_text);
-        match record
-            .body
-            .as_ref()
-            .and_then(|b| encode::any_value_text(b, scratch))
-        {
-            Some(text) => self.body.append_value(text),
-            None => self.body.append_null(),
+        match &mut self.body {
+            Body::Text(body) => match record
+                .body
+                .as_ref()
+                .and_then(|b| encode::any_value_text(b, scratch))
+            {
+                Some(text) => body.append_value(text),
+                None => body.append_null(),
+            },
+            Body::Variant(body) => match &record.body {
+                Some(value) => body.append(Root::Value(value)),
+                None => body.append_null(),
+            },
         }
         self.attributes.append(&record.attributes, scratch);
         self.dropped_attributes
@@ -112,26 +150,25 @@ impl LogRows {
 
     /// Finishes the rows appended so far into one record batch of `schema`; the builder is empty afterwards.
     pub(crate) fn finish(&mut self, schema: &SchemaRef) -> ArrowResult<RecordBatch> {
-        super::expect_columns(schema, 15)?;
-        let f = |i: usize| schema.field(i).data_type();
-        let columns = vec![
-            self.event_name.finish_as(f(0))?,
-            self.trace_id.finish_as(f(1))?,
-            self.span_id.finish_as(f(2))?,
-            self.time.finish_as(f(3))?,
-            self.observed_time.finish_as(f(4))?,
-            self.severity_number.finish_as(f(5))?,
-            self.severity_text.finish_as(f(6))?,
-            self.body.finish_as(f(7))?,
-            self.attributes.finish_as(f(8))?,
-            self.dropped_attributes.finish_as(f(9))?,
-            self.flags.finish_as(f(10))?,
-            self.resource.finish_as(f(11))?,
-            self.resource_schema_url.finish_as(f(12))?,
-            self.scope.finish_as(f(13))?,
-            self.log_schema_url.finish_as(f(14))?,
-        ];
         self.rows = 0;
-        RecordBatch::try_new(Arc::clone(schema), columns)
+        let mut columns: Vec<(&str, &mut dyn Column)> = vec![
+            ("event_name", &mut self.event_name),
+            ("trace_id", &mut self.trace_id),
+            ("span_id", &mut self.span_id),
+            ("time_unix_nano", &mut self.time),
+            ("observed_time_unix_nano", &mut self.observed_time),
+            ("severity_number", &mut self.severity_number),
+            ("severity_text", &mut self.severity_text),
+            ("body", &mut self.body),
+            ("attributes", &mut self.attributes),
+            ("dropped_attributes_count", &mut self.dropped_attributes),
+            ("flags", &mut self.flags),
+            ("resource", &mut self.resource),
+            ("resource_schema_url", &mut self.resource_schema_url),
+            ("instrumentation_scope", &mut self.scope),
+            ("log_schema_url", &mut self.log_schema_url),
+        ];
+        self.v2.add(&mut columns, false);
+        finish_batch(schema, columns)
     }
 }

@@ -2,8 +2,6 @@
 //! (`gauge`, `sum`, `histogram`, `exponential_histogram`, `summary`) is non-null on a row; a metric without
 //! data contributes no row. Integer values are written as DOUBLE, as the schema has it.
 
-use std::sync::Arc;
-
 use deltalake::arrow::array::NullBufferBuilder;
 use deltalake::arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
@@ -19,8 +17,9 @@ use otlake_core::proto::metrics::v1::{
 use otlake_core::proto::resource::v1::Resource;
 
 use super::columns::{
-    ArrowResult, Column, ExemplarColumn, ExemplarsColumn, ListColumn, MapColumn, ResourceColumn,
-    ScopeColumn, child, finish_struct,
+    ArrowResult, AttrColumn, Column, Encoding, ExemplarColumn, ExemplarsColumn, ListColumn,
+    ResourceColumn, ScopeColumn, V2Columns, child, finish_batch, finish_struct,
+    finish_struct_named,
 };
 use crate::encode::{self, metric_type};
 
@@ -31,11 +30,13 @@ fn opt_f64(builder: &mut Float64Builder, value: Option<f64>) {
 /// `gauge` and `sum`: number data points (`sum` adds temporality and monotonicity).
 struct NumberColumn {
     with_sum_fields: bool,
+    /// v1 repeats the point times inside the struct; v2 has them as top-level columns.
+    times: bool,
     start: Int64Builder,
     time: Int64Builder,
     value: Float64Builder,
     exemplars: ExemplarsColumn,
-    attributes: MapColumn,
+    attributes: AttrColumn,
     flags: Int32Builder,
     temporality: StringBuilder,
     monotonic: BooleanBuilder,
@@ -43,14 +44,15 @@ struct NumberColumn {
 }
 
 impl NumberColumn {
-    fn new(with_sum_fields: bool) -> Self {
+    fn new(with_sum_fields: bool, encoding: Encoding) -> Self {
         NumberColumn {
             with_sum_fields,
+            times: encoding == Encoding::Text,
             start: Int64Builder::new(),
             time: Int64Builder::new(),
             value: Float64Builder::new(),
-            exemplars: ListColumn::new(ExemplarColumn::new()),
-            attributes: MapColumn::new(),
+            exemplars: ListColumn::new(ExemplarColumn::new(encoding)),
+            attributes: AttrColumn::new(encoding),
             flags: Int32Builder::new(),
             temporality: StringBuilder::new(),
             monotonic: BooleanBuilder::new(),
@@ -64,8 +66,10 @@ impl NumberColumn {
         temporality_monotonic: Option<(i32, bool)>,
         scratch: &mut String,
     ) {
-        self.start.append_value(point.start_time_unix_nano as i64);
-        self.time.append_value(point.time_unix_nano as i64);
+        if self.times {
+            self.start.append_value(point.start_time_unix_nano as i64);
+            self.time.append_value(point.time_unix_nano as i64);
+        }
         self.value.append_option(point.value.map(|v| match v {
             number_data_point::Value::AsDouble(d) => d,
             number_data_point::Value::AsInt(i) => i as f64,
@@ -83,8 +87,10 @@ impl NumberColumn {
     }
 
     fn append_null(&mut self) {
-        self.start.append_null();
-        self.time.append_null();
+        if self.times {
+            self.start.append_null();
+            self.time.append_null();
+        }
         self.value.append_null();
         self.exemplars.append_null();
         self.attributes.append_null();
@@ -100,25 +106,26 @@ impl NumberColumn {
 impl Column for NumberColumn {
     fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
         let nulls = self.nulls.finish();
-        finish_struct(data_type, nulls, |f| {
-            let mut children = vec![
-                self.start.finish_as(child(f, 0)?)?,
-                self.time.finish_as(child(f, 1)?)?,
-                self.value.finish_as(child(f, 2)?)?,
-                self.exemplars.finish_as(child(f, 3)?)?,
-                self.attributes.finish_as(child(f, 4)?)?,
-                self.flags.finish_as(child(f, 5)?)?,
-            ];
-            if self.with_sum_fields {
-                children.push(self.temporality.finish_as(child(f, 6)?)?);
-                children.push(self.monotonic.finish_as(child(f, 7)?)?);
-            }
-            Ok(children)
-        })
+        let mut columns: Vec<(&str, &mut dyn Column)> = Vec::with_capacity(8);
+        if self.times {
+            columns.push(("start_time_unix_nano", &mut self.start));
+            columns.push(("time_unix_nano", &mut self.time));
+        }
+        columns.push(("value", &mut self.value));
+        columns.push(("exemplars", &mut self.exemplars));
+        columns.push(("attributes", &mut self.attributes));
+        columns.push(("flags", &mut self.flags));
+        if self.with_sum_fields {
+            columns.push(("aggregation_temporality", &mut self.temporality));
+            columns.push(("is_monotonic", &mut self.monotonic));
+        }
+        finish_struct_named(data_type, nulls, columns)
     }
 }
 
 struct HistogramColumn {
+    /// v1 repeats the point times inside the struct; v2 has them as top-level columns.
+    times: bool,
     start: Int64Builder,
     time: Int64Builder,
     count: Int64Builder,
@@ -126,7 +133,7 @@ struct HistogramColumn {
     bucket_counts: ListColumn<Int64Builder>,
     explicit_bounds: ListColumn<Float64Builder>,
     exemplars: ExemplarsColumn,
-    attributes: MapColumn,
+    attributes: AttrColumn,
     flags: Int32Builder,
     min: Float64Builder,
     max: Float64Builder,
@@ -135,16 +142,17 @@ struct HistogramColumn {
 }
 
 impl HistogramColumn {
-    fn new() -> Self {
+    fn new(encoding: Encoding) -> Self {
         HistogramColumn {
+            times: encoding == Encoding::Text,
             start: Int64Builder::new(),
             time: Int64Builder::new(),
             count: Int64Builder::new(),
             sum: Float64Builder::new(),
             bucket_counts: ListColumn::new(Int64Builder::new()),
             explicit_bounds: ListColumn::new(Float64Builder::new()),
-            exemplars: ListColumn::new(ExemplarColumn::new()),
-            attributes: MapColumn::new(),
+            exemplars: ListColumn::new(ExemplarColumn::new(encoding)),
+            attributes: AttrColumn::new(encoding),
             flags: Int32Builder::new(),
             min: Float64Builder::new(),
             max: Float64Builder::new(),
@@ -154,8 +162,10 @@ impl HistogramColumn {
     }
 
     fn append(&mut self, p: &HistogramDataPoint, temporality: i32, scratch: &mut String) {
-        self.start.append_value(p.start_time_unix_nano as i64);
-        self.time.append_value(p.time_unix_nano as i64);
+        if self.times {
+            self.start.append_value(p.start_time_unix_nano as i64);
+            self.time.append_value(p.time_unix_nano as i64);
+        }
         self.count.append_value(p.count as i64);
         opt_f64(&mut self.sum, p.sum);
         self.bucket_counts.append_u64s(&p.bucket_counts);
@@ -171,8 +181,10 @@ impl HistogramColumn {
     }
 
     fn append_null(&mut self) {
-        self.start.append_null();
-        self.time.append_null();
+        if self.times {
+            self.start.append_null();
+            self.time.append_null();
+        }
         self.count.append_null();
         self.sum.append_null();
         self.bucket_counts.append_null();
@@ -190,22 +202,24 @@ impl HistogramColumn {
 impl Column for HistogramColumn {
     fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
         let nulls = self.nulls.finish();
-        finish_struct(data_type, nulls, |f| {
-            Ok(vec![
-                self.start.finish_as(child(f, 0)?)?,
-                self.time.finish_as(child(f, 1)?)?,
-                self.count.finish_as(child(f, 2)?)?,
-                self.sum.finish_as(child(f, 3)?)?,
-                self.bucket_counts.finish_as(child(f, 4)?)?,
-                self.explicit_bounds.finish_as(child(f, 5)?)?,
-                self.exemplars.finish_as(child(f, 6)?)?,
-                self.attributes.finish_as(child(f, 7)?)?,
-                self.flags.finish_as(child(f, 8)?)?,
-                self.min.finish_as(child(f, 9)?)?,
-                self.max.finish_as(child(f, 10)?)?,
-                self.temporality.finish_as(child(f, 11)?)?,
-            ])
-        })
+        let mut columns: Vec<(&str, &mut dyn Column)> = Vec::with_capacity(12);
+        if self.times {
+            columns.push(("start_time_unix_nano", &mut self.start));
+            columns.push(("time_unix_nano", &mut self.time));
+        }
+        columns.extend([
+            ("count", &mut self.count as &mut dyn Column),
+            ("sum", &mut self.sum),
+            ("bucket_counts", &mut self.bucket_counts),
+            ("explicit_bounds", &mut self.explicit_bounds),
+            ("exemplars", &mut self.exemplars),
+            ("attributes", &mut self.attributes),
+            ("flags", &mut self.flags),
+            ("min", &mut self.min),
+            ("max", &mut self.max),
+            ("aggregation_temporality", &mut self.temporality),
+        ]);
+        finish_struct_named(data_type, nulls, columns)
     }
 }
 
@@ -256,7 +270,9 @@ impl Column for BucketsColumn {
 }
 
 struct ExpHistogramColumn {
-    attributes: MapColumn,
+    /// v1 repeats the point times inside the struct; v2 has them as top-level columns.
+    times: bool,
+    attributes: AttrColumn,
     start: Int64Builder,
     time: Int64Builder,
     count: Int64Builder,
@@ -275,9 +291,10 @@ struct ExpHistogramColumn {
 }
 
 impl ExpHistogramColumn {
-    fn new() -> Self {
+    fn new(encoding: Encoding) -> Self {
         ExpHistogramColumn {
-            attributes: MapColumn::new(),
+            times: encoding == Encoding::Text,
+            attributes: AttrColumn::new(encoding),
             start: Int64Builder::new(),
             time: Int64Builder::new(),
             count: Int64Builder::new(),
@@ -287,7 +304,7 @@ impl ExpHistogramColumn {
             positive: BucketsColumn::new(),
             negative: BucketsColumn::new(),
             flags: Int32Builder::new(),
-            exemplars: ListColumn::new(ExemplarColumn::new()),
+            exemplars: ListColumn::new(ExemplarColumn::new(encoding)),
             min: Float64Builder::new(),
             max: Float64Builder::new(),
             zero_threshold: Float64Builder::new(),
@@ -303,8 +320,10 @@ impl ExpHistogramColumn {
         scratch: &mut String,
     ) {
         self.attributes.append(&p.attributes, scratch);
-        self.start.append_value(p.start_time_unix_nano as i64);
-        self.time.append_value(p.time_unix_nano as i64);
+        if self.times {
+            self.start.append_value(p.start_time_unix_nano as i64);
+            self.time.append_value(p.time_unix_nano as i64);
+        }
         self.count.append_value(p.count as i64);
         opt_f64(&mut self.sum, p.sum);
         self.scale.append_value(p.scale);
@@ -323,8 +342,10 @@ impl ExpHistogramColumn {
 
     fn append_null(&mut self) {
         self.attributes.append_null();
-        self.start.append_null();
-        self.time.append_null();
+        if self.times {
+            self.start.append_null();
+            self.time.append_null();
+        }
         self.count.append_null();
         self.sum.append_null();
         self.scale.append_null();
@@ -344,25 +365,27 @@ impl ExpHistogramColumn {
 impl Column for ExpHistogramColumn {
     fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
         let nulls = self.nulls.finish();
-        finish_struct(data_type, nulls, |f| {
-            Ok(vec![
-                self.attributes.finish_as(child(f, 0)?)?,
-                self.start.finish_as(child(f, 1)?)?,
-                self.time.finish_as(child(f, 2)?)?,
-                self.count.finish_as(child(f, 3)?)?,
-                self.sum.finish_as(child(f, 4)?)?,
-                self.scale.finish_as(child(f, 5)?)?,
-                self.zero_count.finish_as(child(f, 6)?)?,
-                self.positive.finish_as(child(f, 7)?)?,
-                self.negative.finish_as(child(f, 8)?)?,
-                self.flags.finish_as(child(f, 9)?)?,
-                self.exemplars.finish_as(child(f, 10)?)?,
-                self.min.finish_as(child(f, 11)?)?,
-                self.max.finish_as(child(f, 12)?)?,
-                self.zero_threshold.finish_as(child(f, 13)?)?,
-                self.temporality.finish_as(child(f, 14)?)?,
-            ])
-        })
+        let mut columns: Vec<(&str, &mut dyn Column)> = Vec::with_capacity(15);
+        columns.push(("attributes", &mut self.attributes));
+        if self.times {
+            columns.push(("start_time_unix_nano", &mut self.start));
+            columns.push(("time_unix_nano", &mut self.time));
+        }
+        columns.extend([
+            ("count", &mut self.count as &mut dyn Column),
+            ("sum", &mut self.sum),
+            ("scale", &mut self.scale),
+            ("zero_count", &mut self.zero_count),
+            ("positive_bucket", &mut self.positive),
+            ("negative_bucket", &mut self.negative),
+            ("flags", &mut self.flags),
+            ("exemplars", &mut self.exemplars),
+            ("min", &mut self.min),
+            ("max", &mut self.max),
+            ("zero_threshold", &mut self.zero_threshold),
+            ("aggregation_temporality", &mut self.temporality),
+        ]);
+        finish_struct_named(data_type, nulls, columns)
     }
 }
 
@@ -384,19 +407,22 @@ impl Column for QuantileColumn {
 }
 
 struct SummaryColumn {
+    /// v1 repeats the point times inside the struct; v2 has them as top-level columns.
+    times: bool,
     start: Int64Builder,
     time: Int64Builder,
     count: Int64Builder,
     sum: Float64Builder,
     quantiles: ListColumn<QuantileColumn>,
-    attributes: MapColumn,
+    attributes: AttrColumn,
     flags: Int32Builder,
     nulls: NullBufferBuilder,
 }
 
 impl SummaryColumn {
-    fn new() -> Self {
+    fn new(encoding: Encoding) -> Self {
         SummaryColumn {
+            times: encoding == Encoding::Text,
             start: Int64Builder::new(),
             time: Int64Builder::new(),
             count: Int64Builder::new(),
@@ -405,15 +431,17 @@ impl SummaryColumn {
                 quantile: Float64Builder::new(),
                 value: Float64Builder::new(),
             }),
-            attributes: MapColumn::new(),
+            attributes: AttrColumn::new(encoding),
             flags: Int32Builder::new(),
             nulls: NullBufferBuilder::new(0),
         }
     }
 
     fn append(&mut self, p: &SummaryDataPoint, scratch: &mut String) {
-        self.start.append_value(p.start_time_unix_nano as i64);
-        self.time.append_value(p.time_unix_nano as i64);
+        if self.times {
+            self.start.append_value(p.start_time_unix_nano as i64);
+            self.time.append_value(p.time_unix_nano as i64);
+        }
         self.count.append_value(p.count as i64);
         self.sum.append_value(p.sum);
         for q in &p.quantile_values {
@@ -427,8 +455,10 @@ impl SummaryColumn {
     }
 
     fn append_null(&mut self) {
-        self.start.append_null();
-        self.time.append_null();
+        if self.times {
+            self.start.append_null();
+            self.time.append_null();
+        }
         self.count.append_null();
         self.sum.append_null();
         self.quantiles.append_null();
@@ -441,17 +471,19 @@ impl SummaryColumn {
 impl Column for SummaryColumn {
     fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
         let nulls = self.nulls.finish();
-        finish_struct(data_type, nulls, |f| {
-            Ok(vec![
-                self.start.finish_as(child(f, 0)?)?,
-                self.time.finish_as(child(f, 1)?)?,
-                self.count.finish_as(child(f, 2)?)?,
-                self.sum.finish_as(child(f, 3)?)?,
-                self.quantiles.finish_as(child(f, 4)?)?,
-                self.attributes.finish_as(child(f, 5)?)?,
-                self.flags.finish_as(child(f, 6)?)?,
-            ])
-        })
+        let mut columns: Vec<(&str, &mut dyn Column)> = Vec::with_capacity(7);
+        if self.times {
+            columns.push(("start_time_unix_nano", &mut self.start));
+            columns.push(("time_unix_nano", &mut self.time));
+        }
+        columns.extend([
+            ("count", &mut self.count as &mut dyn Column),
+            ("sum", &mut self.sum),
+            ("quantile_values", &mut self.quantiles),
+            ("attributes", &mut self.attributes),
+            ("flags", &mut self.flags),
+        ]);
+        finish_struct_named(data_type, nulls, columns)
     }
 }
 
@@ -476,11 +508,12 @@ pub(crate) struct MetricRows {
     histogram: HistogramColumn,
     exponential: ExpHistogramColumn,
     summary: SummaryColumn,
-    metadata: MapColumn,
+    metadata: AttrColumn,
     resource: ResourceColumn,
     resource_schema_url: StringBuilder,
     scope: ScopeColumn,
     metric_schema_url: StringBuilder,
+    v2: V2Columns,
     scratch: String,
 }
 
@@ -494,23 +527,24 @@ struct Context<'a> {
 }
 
 impl MetricRows {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(encoding: Encoding) -> Self {
         MetricRows {
             rows: 0,
             name: StringBuilder::new(),
             description: StringBuilder::new(),
             unit: StringBuilder::new(),
             metric_type: StringBuilder::new(),
-            gauge: NumberColumn::new(false),
-            sum: NumberColumn::new(true),
-            histogram: HistogramColumn::new(),
-            exponential: ExpHistogramColumn::new(),
-            summary: SummaryColumn::new(),
-            metadata: MapColumn::new(),
-            resource: ResourceColumn::new(),
+            gauge: NumberColumn::new(false, encoding),
+            sum: NumberColumn::new(true, encoding),
+            histogram: HistogramColumn::new(encoding),
+            exponential: ExpHistogramColumn::new(encoding),
+            summary: SummaryColumn::new(encoding),
+            metadata: AttrColumn::new(encoding),
+            resource: ResourceColumn::new(encoding),
             resource_schema_url: StringBuilder::new(),
-            scope: ScopeColumn::new(),
+            scope: ScopeColumn::new(encoding),
             metric_schema_url: StringBuilder::new(),
+            v2: V2Columns::new(encoding),
             scratch: String::with_capacity(64),
         }
     }
@@ -588,6 +622,14 @@ impl MetricRows {
             Point::Summary(_) => metric_type::SUMMARY,
         };
         self.metric_type.append_value(kind);
+        let (start, time) = match point {
+            Point::Gauge(p) | Point::Sum(p, ..) => (p.start_time_unix_nano, p.time_unix_nano),
+            Point::Histogram(p, _) => (p.start_time_unix_nano, p.time_unix_nano),
+            Point::Exponential(p, _) => (p.start_time_unix_nano, p.time_unix_nano),
+            Point::Summary(p) => (p.start_time_unix_nano, p.time_unix_nano),
+        };
+        self.v2.append(time, cx.resource);
+        self.v2.append_point_times(start, time);
         match point {
             Point::Gauge(p) => self.gauge.append(p, None, scratch),
             _ => self.gauge.append_null(),
@@ -621,29 +663,28 @@ impl MetricRows {
 
     /// Finishes the rows appended so far into one record batch of `schema`; the builder is empty afterwards.
     pub(crate) fn finish(&mut self, schema: &SchemaRef) -> ArrowResult<RecordBatch> {
-        super::expect_columns(schema, 14)?;
-        let f = |i: usize| schema.field(i).data_type();
-        let columns = vec![
-            self.name.finish_as(f(0))?,
-            self.description.finish_as(f(1))?,
-            self.unit.finish_as(f(2))?,
-            self.metric_type.finish_as(f(3))?,
-            self.gauge.finish_as(f(4))?,
-            self.sum.finish_as(f(5))?,
-            self.histogram.finish_as(f(6))?,
-            self.exponential.finish_as(f(7))?,
-            self.summary.finish_as(f(8))?,
-            self.metadata.finish_as(f(9))?,
-            self.resource.finish_as(f(10))?,
-            self.resource_schema_url.finish_as(f(11))?,
-            self.scope.finish_as(f(12))?,
-            self.metric_schema_url.finish_as(f(13))?,
-        ];
         self.rows = 0;
-        RecordBatch::try_new(Arc::clone(schema), columns)
+        let mut columns: Vec<(&str, &mut dyn Column)> = vec![
+            ("name", &mut self.name),
+            ("description", &mut self.description),
+            ("unit", &mut self.unit),
+            ("metric_type", &mut self.metric_type),
+            ("gauge", &mut self.gauge),
+            ("sum", &mut self.sum),
+            ("histogram", &mut self.histogram),
+            ("exponential_histogram", &mut self.exponential),
+            ("summary", &mut self.summary),
+            ("metadata", &mut self.metadata),
+            ("resource", &mut self.resource),
+            ("resource_schema_url", &mut self.resource_schema_url),
+            ("instrumentation_scope", &mut self.scope),
+            ("metric_schema_url", &mut self.metric_schema_url),
+        ];
+        self.v2.add(&mut columns, true);
+        finish_batch(schema, columns)
     }
 }
 
-fn append_metadata(column: &mut MapColumn, metadata: &[KeyValue], scratch: &mut String) {
+fn append_metadata(column: &mut AttrColumn, metadata: &[KeyValue], scratch: &mut String) {
     column.append(metadata, scratch);
 }

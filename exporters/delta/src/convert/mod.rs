@@ -10,6 +10,7 @@ mod columns;
 mod logs;
 mod metrics;
 mod spans;
+mod variant;
 
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::error::ArrowError;
@@ -21,17 +22,6 @@ use crate::config::{SchemaVersion, SeverityNumberFormat, TableKind};
 /// Rows per record batch handed to the Parquet writer: big enough for efficient encoding, small enough that
 /// the uncompressed Arrow data of one chunk stays a few MB.
 pub const CHUNK_ROWS: usize = 8192;
-
-fn expect_columns(schema: &SchemaRef, count: usize) -> Result<(), ArrowError> {
-    if schema.fields().len() == count {
-        Ok(())
-    } else {
-        Err(ArrowError::SchemaError(format!(
-            "the table schema has {} columns, the converter writes {count}",
-            schema.fields().len()
-        )))
-    }
-}
 
 /// The rows of one table being built.
 pub struct Rows(Inner);
@@ -45,12 +35,14 @@ enum Inner {
 impl Rows {
     /// An empty builder for the table of `kind`.
     pub fn new(kind: TableKind, version: SchemaVersion, severity: SeverityNumberFormat) -> Self {
-        // v2 shares the v1 builders until its VARIANT encoding exists; `TableSchema` refuses v2 before that.
-        let _ = version;
+        let encoding = match version {
+            SchemaVersion::V1 => columns::Encoding::Text,
+            SchemaVersion::V2 => columns::Encoding::Variant,
+        };
         Rows(match kind {
-            TableKind::Spans => Inner::Spans(Box::new(spans::SpanRows::new())),
-            TableKind::Logs => Inner::Logs(Box::new(logs::LogRows::new(severity))),
-            TableKind::Metrics => Inner::Metrics(Box::new(metrics::MetricRows::new())),
+            TableKind::Spans => Inner::Spans(Box::new(spans::SpanRows::new(encoding))),
+            TableKind::Logs => Inner::Logs(Box::new(logs::LogRows::new(severity, encoding))),
+            TableKind::Metrics => Inner::Metrics(Box::new(metrics::MetricRows::new(encoding))),
         })
     }
 

@@ -1,7 +1,5 @@
 //! Spans → rows of the spans table (v1), one row per span, resource and scope repeated on every row.
 
-use std::sync::Arc;
-
 use deltalake::arrow::array::NullBufferBuilder;
 use deltalake::arrow::array::{ArrayRef, Int32Builder, Int64Builder, StringBuilder};
 use deltalake::arrow::datatypes::{DataType, SchemaRef};
@@ -10,8 +8,8 @@ use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlake_core::proto::trace::v1::Span;
 
 use super::columns::{
-    ArrowResult, Column, ListColumn, MapColumn, ResourceColumn, ScopeColumn, append_id, child,
-    finish_struct,
+    ArrowResult, AttrColumn, Column, Encoding, ListColumn, ResourceColumn, ScopeColumn, V2Columns,
+    append_id, child, finish_batch, finish_struct,
 };
 use crate::encode;
 
@@ -19,7 +17,7 @@ use crate::encode;
 struct EventColumn {
     time: Int64Builder,
     name: StringBuilder,
-    attributes: MapColumn,
+    attributes: AttrColumn,
     dropped: Int32Builder,
 }
 
@@ -41,7 +39,7 @@ struct LinkColumn {
     trace_id: StringBuilder,
     span_id: StringBuilder,
     trace_state: StringBuilder,
-    attributes: MapColumn,
+    attributes: AttrColumn,
     dropped: Int32Builder,
     flags: Int32Builder,
 }
@@ -92,7 +90,7 @@ pub(crate) struct SpanRows {
     kind: StringBuilder,
     start: Int64Builder,
     end: Int64Builder,
-    attributes: MapColumn,
+    attributes: AttrColumn,
     dropped_attributes: Int32Builder,
     events: ListColumn<EventColumn>,
     dropped_events: Int32Builder,
@@ -103,11 +101,12 @@ pub(crate) struct SpanRows {
     resource_schema_url: StringBuilder,
     scope: ScopeColumn,
     span_schema_url: StringBuilder,
+    v2: V2Columns,
     scratch: String,
 }
 
 impl SpanRows {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(encoding: Encoding) -> Self {
         SpanRows {
             rows: 0,
             trace_id: StringBuilder::new(),
@@ -119,12 +118,12 @@ impl SpanRows {
             kind: StringBuilder::new(),
             start: Int64Builder::new(),
             end: Int64Builder::new(),
-            attributes: MapColumn::new(),
+            attributes: AttrColumn::new(encoding),
             dropped_attributes: Int32Builder::new(),
             events: ListColumn::new(EventColumn {
                 time: Int64Builder::new(),
                 name: StringBuilder::new(),
-                attributes: MapColumn::new(),
+                attributes: AttrColumn::new(encoding),
                 dropped: Int32Builder::new(),
             }),
             dropped_events: Int32Builder::new(),
@@ -132,7 +131,7 @@ impl SpanRows {
                 trace_id: StringBuilder::new(),
                 span_id: StringBuilder::new(),
                 trace_state: StringBuilder::new(),
-                attributes: MapColumn::new(),
+                attributes: AttrColumn::new(encoding),
                 dropped: Int32Builder::new(),
                 flags: Int32Builder::new(),
             }),
@@ -142,10 +141,11 @@ impl SpanRows {
                 code: StringBuilder::new(),
                 nulls: NullBufferBuilder::new(0),
             },
-            resource: ResourceColumn::new(),
+            resource: ResourceColumn::new(encoding),
             resource_schema_url: StringBuilder::new(),
-            scope: ScopeColumn::new(),
+            scope: ScopeColumn::new(encoding),
             span_schema_url: StringBuilder::new(),
+            v2: V2Columns::new(encoding),
             scratch: String::with_capacity(64),
         }
     }
@@ -161,6 +161,8 @@ impl SpanRows {
             for ss in &rs.scope_spans {
                 for span in &ss.spans {
                     self.append_span(span);
+                    self.v2
+                        .append(span.start_time_unix_nano, rs.resource.as_ref());
                     self.resource
                         .append(rs.resource.as_ref(), &mut self.scratch);
                     self.resource_schema_url.append_value(&rs.schema_url);
@@ -232,31 +234,30 @@ impl SpanRows {
 
     /// Finishes the rows appended so far into one record batch of `schema`; the builder is empty afterwards.
     pub(crate) fn finish(&mut self, schema: &SchemaRef) -> ArrowResult<RecordBatch> {
-        super::expect_columns(schema, 20)?;
-        let f = |i: usize| schema.field(i).data_type();
-        let columns = vec![
-            self.trace_id.finish_as(f(0))?,
-            self.span_id.finish_as(f(1))?,
-            self.trace_state.finish_as(f(2))?,
-            self.parent_span_id.finish_as(f(3))?,
-            self.flags.finish_as(f(4))?,
-            self.name.finish_as(f(5))?,
-            self.kind.finish_as(f(6))?,
-            self.start.finish_as(f(7))?,
-            self.end.finish_as(f(8))?,
-            self.attributes.finish_as(f(9))?,
-            self.dropped_attributes.finish_as(f(10))?,
-            self.events.finish_as(f(11))?,
-            self.dropped_events.finish_as(f(12))?,
-            self.links.finish_as(f(13))?,
-            self.dropped_links.finish_as(f(14))?,
-            self.status.finish_as(f(15))?,
-            self.resource.finish_as(f(16))?,
-            self.resource_schema_url.finish_as(f(17))?,
-            self.scope.finish_as(f(18))?,
-            self.span_schema_url.finish_as(f(19))?,
-        ];
         self.rows = 0;
-        RecordBatch::try_new(Arc::clone(schema), columns)
+        let mut columns: Vec<(&str, &mut dyn Column)> = vec![
+            ("trace_id", &mut self.trace_id),
+            ("span_id", &mut self.span_id),
+            ("trace_state", &mut self.trace_state),
+            ("parent_span_id", &mut self.parent_span_id),
+            ("flags", &mut self.flags),
+            ("name", &mut self.name),
+            ("kind", &mut self.kind),
+            ("start_time_unix_nano", &mut self.start),
+            ("end_time_unix_nano", &mut self.end),
+            ("attributes", &mut self.attributes),
+            ("dropped_attributes_count", &mut self.dropped_attributes),
+            ("events", &mut self.events),
+            ("dropped_events_count", &mut self.dropped_events),
+            ("links", &mut self.links),
+            ("dropped_links_count", &mut self.dropped_links),
+            ("status", &mut self.status),
+            ("resource", &mut self.resource),
+            ("resource_schema_url", &mut self.resource_schema_url),
+            ("instrumentation_scope", &mut self.scope),
+            ("span_schema_url", &mut self.span_schema_url),
+        ];
+        self.v2.add(&mut columns, false);
+        finish_batch(schema, columns)
     }
 }

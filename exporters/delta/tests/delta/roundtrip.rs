@@ -204,3 +204,96 @@ async fn prefix_and_single_table_names_are_used() {
         ],
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_v2_writes_typed_variants_partitioned_by_date() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = json!({
+        "location": dir.path().to_str().expect("utf-8"),
+        "schema_version": "v2",
+        "max_latency": "100ms",
+    });
+    let exporter = Running::start("delta/v2", config);
+    let acks = vec![
+        exporter.send(genai_traces(0, 10, 3)).await,
+        exporter.send(mixed_logs(0, 16)).await,
+        exporter.send(all_metric_types(2)).await,
+    ];
+    for ack in acks {
+        assert_delivered(ack).await;
+    }
+    exporter.stop().await.expect("clean stop");
+
+    let mut tokens: BTreeMap<&str, i64> = BTreeMap::new();
+    for t in 0..10u64 {
+        for l in 0..3u64 {
+            let n = t * 100 + 1 + l;
+            *tokens.entry(model(n)).or_default() += input_tokens(n);
+        }
+    }
+    let expected = json!({
+        "unique": ["spans"],
+        "token_usage": tokens,
+        "spans": [{
+            "span_id": hex(&span_id(1)),
+            "service_name": "llm-gateway",
+            "parent_span_id": hex(&span_id(0)),
+            "attributes": {
+                "gen_ai.usage.input_tokens": input_tokens(1),
+                "gen_ai.request.temperature": 0.7,
+                "gen_ai.request.stream": false,
+                "gen_ai.response.finish_reasons": ["stop"],
+                "mlflow.spanType": "\"LLM\"",
+            },
+            "resource.attributes": {"gpu.count": 8, "service.name": "llm-gateway"},
+            "events": [
+                {"name": "gen_ai.content.prompt", "attributes": {"gen_ai.prompt": "What is the capital of France?"}},
+                {"name": "exception", "attributes": {"exception.type": "RateLimitError",
+                                                     "exception.message": "429 Too Many Requests"}},
+            ],
+            "status.code": "STATUS_CODE_ERROR",
+        }],
+        "logs": [
+            {"match": {"time_unix_nano": BASE_TIME}, "body": "request 0 finished", "severity_number": "9"},
+            {"match": {"time_unix_nano": BASE_TIME + 1}, "body": 1, "attributes": {"log.number": 1}},
+            {"match": {"time_unix_nano": BASE_TIME + 2}, "body": {"event": "token_usage", "tokens": 7}},
+            {"match": {"time_unix_nano": BASE_TIME + 4}, "body": [1, "two"]},
+            {"match": {"time_unix_nano": BASE_TIME + 5}, "body": 0.25},
+            {"match": {"time_unix_nano": BASE_TIME + 6}, "body": true},
+            {"match": {"time_unix_nano": BASE_TIME + 7}, "body": null},
+        ],
+        "metrics": [
+            {"match": {"name": "gpu.utilization", "time_unix_nano": BASE_TIME},
+             "start_time_unix_nano": 0, "gauge": {"value": 0.5, "attributes": {"gpu.index": 0}},
+             "metadata": {"source": "dcgm"}, "service_name": "vllm"},
+            {"match": {"name": "gen_ai.requests", "time_unix_nano": BASE_TIME + 1},
+             "start_time_unix_nano": BASE_TIME - 60_000_000_000u64,
+             "sum": {"value": 1001.0, "is_monotonic": true,
+                     "exemplars": [{"value": 1.0, "filtered_attributes": {"request.id": "req-1"}}]}},
+            {"match": {"name": "gen_ai.request.latency", "time_unix_nano": BASE_TIME},
+             "summary": {"count": 10, "quantile_values": [{"quantile": 0.5, "value": 0.4}, {"quantile": 0.99, "value": 1.1}]}},
+        ],
+    });
+    let expect = dir.path().join("expect.json");
+    std::fs::write(&expect, serde_json::to_vec_pretty(&expected).expect("json")).expect("write");
+    let output = check_tables(
+        dir.path(),
+        &[
+            "--schema-version",
+            "v2",
+            "--expect-spans",
+            "40",
+            "--expect-logs",
+            "16",
+            "--expect-metrics",
+            "10",
+            "--expect-json",
+            expect.to_str().expect("utf-8"),
+        ],
+    );
+    eprintln!("{output}");
+    assert!(
+        dir.path().join("otel_spans/date=2025-11-22").is_dir(),
+        "partitioned by the spans' UTC date"
+    );
+}
