@@ -2,11 +2,9 @@
 //! into Delta tables, and real readers (Python `deltalake`, DuckDB) find every acknowledged item there, once,
 //! in the schema of docs/otel-tables.md, answering the page's queries.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
-use crate::support::{Daemon, OTLP_IN, Ports, TELEMETRY, run_python, workspace};
+use crate::support::{Daemon, OTLP_IN, Ports, TELEMETRY, sdk_send_acknowledged, workspace};
 
 /// OTLP → size_limit → batch → delta, like the shipped sidecar.yaml.
 pub fn delta_config(extra_exporter_keys: &str) -> String {
@@ -37,32 +35,11 @@ pub fn check_tables(location: &std::path::Path, args: &[&str]) -> String {
 }
 
 fn send(protocol: &str, port: u16, tag: &str) -> Value {
-    let out = run_python(
-        "sdk_send.py",
-        &[
-            "--protocol",
-            protocol,
-            "--endpoint",
-            &format!("127.0.0.1:{port}"),
-            "--tag",
-            tag,
-            "--spans",
-            "15",
-            "--logs",
-            "8",
-        ],
-        Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "sdk_send: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sent: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    for (signal, result) in sent["results"].as_object().expect("results") {
-        assert_eq!(result, "SUCCESS", "{signal} not acknowledged");
-    }
-    sent
+    sdk_send_acknowledged(
+        protocol,
+        port,
+        &["--tag", tag, "--spans", "15", "--logs", "8"],
+    )
 }
 
 #[test]

@@ -10,7 +10,10 @@ use otlake_core::test_util::sample_traces;
 use prost::Message;
 use serde_json::Value;
 
-use crate::support::{Daemon, OTLP_IN, Ports, TELEMETRY, http_request, read_jsonl, run_python};
+use crate::support::{
+    Daemon, OTLP_IN, Ports, TELEMETRY, http_request, read_jsonl, run_python, sdk_send,
+    sdk_send_acknowledged,
+};
 
 /// A gateway: OTLP in, every signal to a file.
 pub fn gateway() -> Daemon {
@@ -39,35 +42,11 @@ fn span_ids(lines: &[Value]) -> Vec<String> {
 }
 
 fn sdk_to(port: u16, protocol: &str, tag: &str) -> Value {
-    let out = run_python(
-        "sdk_send.py",
-        &[
-            "--protocol",
-            protocol,
-            "--endpoint",
-            &format!("127.0.0.1:{port}"),
-            "--tag",
-            tag,
-            "--spans",
-            "20",
-            "--logs",
-            "6",
-        ],
-        Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "sdk_send: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sent: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    for (signal, result) in sent["results"].as_object().expect("results") {
-        assert_eq!(
-            result, "SUCCESS",
-            "{signal} not acknowledged by the sidecar"
-        );
-    }
-    sent
+    sdk_send_acknowledged(
+        protocol,
+        port,
+        &["--tag", tag, "--spans", "20", "--logs", "6"],
+    )
 }
 
 fn assert_forwarded(sent: &Value, gateway: &mut Daemon) {
@@ -227,28 +206,18 @@ fn a_real_peer_collector_receives_from_otlake_and_forwards_to_it() {
         "otlp",
         &format!("    endpoint: 127.0.0.1:{rotel_grpc}\n    tls:\n      insecure: true\n"),
     );
-    let out = run_python(
-        "sdk_send.py",
-        &[
-            "--protocol",
-            "grpc",
-            "--endpoint",
-            &format!("127.0.0.1:{}", sc.ports.grpc),
-            "--tag",
-            "peer",
-            "--spans",
-            "20",
-            "--only",
-            "traces",
-        ],
-        Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sent: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let sent = sdk_send(&[
+        "--protocol",
+        "grpc",
+        "--endpoint",
+        &format!("127.0.0.1:{}", sc.ports.grpc),
+        "--tag",
+        "peer",
+        "--spans",
+        "20",
+        "--only",
+        "traces",
+    ]);
     assert_eq!(sent["results"]["traces"], "SUCCESS");
     assert!(sc.terminate());
     // rotel acknowledges on receipt and batches for up to 200 ms: wait (bounded) until the gateway has them all.
@@ -383,28 +352,18 @@ fn spans_sent_through_otlake_appear_in_an_mlflow_experiment() {
     let mut sc = Daemon::start(&format!(
         "{OTLP_IN}processors:\n  batch:\n    timeout: 100ms\nexporters:\n  otlphttp/mlflow:\n    traces_endpoint: {uri}/v1/traces\n    headers:\n      x-mlflow-experiment-id: \"{experiment}\"\nservice:\n  pipelines:\n    traces: {{receivers: [otlp], processors: [batch], exporters: [otlphttp/mlflow]}}\n{TELEMETRY}"
     ));
-    let out = run_python(
-        "sdk_send.py",
-        &[
-            "--protocol",
-            "http",
-            "--endpoint",
-            &format!("127.0.0.1:{}", sc.ports.http),
-            "--tag",
-            "mlflow",
-            "--spans",
-            "6",
-            "--only",
-            "traces",
-        ],
-        Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sent: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let sent = sdk_send(&[
+        "--protocol",
+        "http",
+        "--endpoint",
+        &format!("127.0.0.1:{}", sc.ports.http),
+        "--tag",
+        "mlflow",
+        "--spans",
+        "6",
+        "--only",
+        "traces",
+    ]);
     assert_eq!(sent["results"]["traces"], "SUCCESS");
     assert!(sc.terminate());
 

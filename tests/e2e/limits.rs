@@ -11,7 +11,7 @@ use prost::Message;
 use serde_json::Value;
 
 use crate::delta::delta_config;
-use crate::support::{Daemon, post_protobuf, run_python};
+use crate::support::{Daemon, post_protobuf, run_python, sdk_send};
 
 /// Rows of `sql` over the Delta tables under `location`.
 pub fn query(location: &std::path::Path, sql: &str) -> Vec<Value> {
@@ -28,16 +28,6 @@ pub fn query(location: &std::path::Path, sql: &str) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).expect("JSON rows")
 }
 
-fn sdk(args: &[&str]) -> Value {
-    let out = run_python("sdk_send.py", args, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "sdk_send: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
-
 #[test]
 fn record_and_log_line_limits_keep_the_neighbours_and_tell_the_client() {
     let mut d = Daemon::start(&delta_config(""));
@@ -45,7 +35,7 @@ fn record_and_log_line_limits_keep_the_neighbours_and_tell_the_client() {
     let http = format!("127.0.0.1:{}", d.ports.http);
 
     // One span of 10 with an 11 MB attribute, over gRPC: the request succeeds, the big span alone is refused.
-    let spans = sdk(&[
+    let spans = sdk_send(&[
         "--protocol",
         "grpc",
         "--endpoint",
@@ -61,7 +51,7 @@ fn record_and_log_line_limits_keep_the_neighbours_and_tell_the_client() {
     ]);
     assert_eq!(spans["results"]["traces"], "SUCCESS");
     // A 2 MB log line among 5, over HTTP: truncated to the 1 MB line limit and marked with its size.
-    let logs = sdk(&[
+    let logs = sdk_send(&[
         "--protocol",
         "http",
         "--endpoint",
@@ -77,7 +67,7 @@ fn record_and_log_line_limits_keep_the_neighbours_and_tell_the_client() {
     ]);
     assert_eq!(logs["results"]["logs"], "SUCCESS");
     // 31 MB in one request (4 spans of ~8 MB): refused whole.
-    let huge = sdk(&[
+    let huge = sdk_send(&[
         "--protocol",
         "http",
         "--endpoint",

@@ -2,11 +2,10 @@
 //! acknowledged item is in the file exporter's output with its ids and attributes.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Daemon, OTLP_IN, TELEMETRY, read_jsonl, run_python};
+use crate::support::{Daemon, OTLP_IN, TELEMETRY, read_jsonl, sdk_send_acknowledged};
 
 fn file_config() -> String {
     format!(
@@ -64,36 +63,19 @@ fn spans_in(lines: &[Value]) -> BTreeMap<(String, String), Landed> {
     spans
 }
 
-fn send(protocol: &str, endpoint: &str, tag: &str) -> Value {
-    let out = run_python(
-        "sdk_send.py",
-        &[
-            "--protocol",
-            protocol,
-            "--endpoint",
-            endpoint,
-            "--tag",
-            tag,
-            "--spans",
-            "12",
-            "--logs",
-            "9",
-        ],
-        Duration::from_secs(120),
-    );
-    assert!(
-        out.status.success(),
-        "sdk_send failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("sdk_send prints JSON")
+fn send(protocol: &str, port: u16, tag: &str) -> Value {
+    sdk_send_acknowledged(
+        protocol,
+        port,
+        &["--tag", tag, "--spans", "12", "--logs", "9"],
+    )
 }
 
 #[test]
 fn python_sdk_over_grpc_and_http_lands_every_item_with_ids_and_attributes() {
     let mut daemon = Daemon::start(&file_config());
-    let grpc = send("grpc", &format!("127.0.0.1:{}", daemon.ports.grpc), "grpc");
-    let http = send("http", &format!("127.0.0.1:{}", daemon.ports.http), "http");
+    let grpc = send("grpc", daemon.ports.grpc, "grpc");
+    let http = send("http", daemon.ports.http, "http");
     assert!(daemon.terminate(), "clean exit:\n{}", daemon.stderr());
 
     let lines = read_jsonl(&daemon.dir.path().join("out.jsonl"));

@@ -325,3 +325,27 @@ pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect()
 }
+
+/// Runs tests/clients/sdk_send.py (the real OpenTelemetry Python SDK exporters); returns what it sent and how
+/// each export ended (`results.traces` = `SUCCESS` | `FAILURE`, ...).
+pub fn sdk_send(args: &[&str]) -> serde_json::Value {
+    let out = run_python("sdk_send.py", args, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "sdk_send.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("sdk_send.py prints JSON")
+}
+
+/// [`sdk_send`] to `127.0.0.1:port`, asserting that every export it made was acknowledged.
+pub fn sdk_send_acknowledged(protocol: &str, port: u16, extra: &[&str]) -> serde_json::Value {
+    let endpoint = format!("127.0.0.1:{port}");
+    let mut args = vec!["--protocol", protocol, "--endpoint", endpoint.as_str()];
+    args.extend_from_slice(extra);
+    let sent = sdk_send(&args);
+    for (signal, result) in sent["results"].as_object().expect("results") {
+        assert_eq!(result, "SUCCESS", "{signal} was not acknowledged");
+    }
+    sent
+}
