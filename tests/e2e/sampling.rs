@@ -30,7 +30,7 @@ fn requests() -> Vec<ExportTraceServiceRequest> {
                 let mut id = mix(n).to_be_bytes().to_vec();
                 id.extend_from_slice(&mix(n + TRACES).to_be_bytes());
                 span.trace_id = id;
-                if n % 50 == 0 {
+                if n.is_multiple_of(50) {
                     span.status = Some(Status {
                         code: status::StatusCode::Error as i32,
                         ..Default::default()
