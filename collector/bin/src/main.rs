@@ -39,6 +39,8 @@ enum Command {
     },
     /// Lists the components this build links: type, signals, description.
     Components,
+    /// Sends GenAI-style OTLP load to an endpoint and reports what was acknowledged.
+    Loadgen(otlake_loadgen::LoadgenArgs),
     /// Maintains a Delta table; safe while the daemon writes to it.
     Table {
         #[command(subcommand)]
@@ -162,6 +164,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Loadgen(args) => otlake_loadgen::run_cli(args),
         Command::Run { config } => match run(config.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
