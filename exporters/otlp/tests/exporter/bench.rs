@@ -15,7 +15,8 @@ use otlake_core::test_util::{batch_with_ack, kv, sample_traces};
 use otlake_core::{Outcome, Payload, Signal};
 use otlake_exporter_otlp::{OtlpFactory, OtlpHttpFactory};
 
-use crate::common::{GrpcServer, start, verdict};
+use crate::common::{start, verdict};
+use crate::grpc_server::GrpcServer;
 
 const BATCHES: usize = 2_000;
 const SPANS_PER_BATCH: usize = 100;

@@ -12,7 +12,8 @@ use otlake_core::{Outcome, Payload, Signal};
 use otlake_exporter_otlp::OtlpFactory;
 use otlake_exporter_otlp::transport::rpc_status::RpcStatus;
 
-use crate::common::{GrpcReply, GrpcServer, WAIT, fast_retry, free_port, span_ids, start, verdict};
+use crate::common::{WAIT, fast_retry, free_port, span_ids, start, verdict};
+use crate::grpc_server::{GrpcReply, GrpcServer};
 
 #[tokio::test]
 async fn delivers_intact_with_metadata_and_acks_only_after_the_server_answered() {

@@ -8,7 +8,8 @@ use otlake_core::test_util::{batch_with_ack, sample_logs, sample_traces};
 use otlake_core::{Outcome, Payload, Signal};
 use otlake_exporter_otlp::OtlpHttpFactory;
 
-use crate::common::{HttpReply, HttpServer, WAIT, fast_retry, free_port, span_ids, start, verdict};
+use crate::common::{WAIT, fast_retry, free_port, span_ids, start, verdict};
+use crate::http_server::{HttpReply, HttpServer};
 
 #[tokio::test]
 async fn delivers_intact_with_headers_and_acks_only_after_the_server_answered() {

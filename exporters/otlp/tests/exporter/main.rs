@@ -6,5 +6,7 @@ mod bench;
 mod common;
 mod config;
 mod grpc;
+mod grpc_server;
 mod http;
+mod http_server;
 mod tls;

@@ -14,7 +14,9 @@ use otlake_core::test_util::{batch_with_ack, sample_traces};
 use otlake_core::{ComponentId, ExporterContext, ExporterFactory, Outcome, Signal};
 use otlake_exporter_otlp::{OtlpFactory, OtlpHttpFactory};
 
-use crate::common::{GrpcServer, HttpServer, WAIT, start, verdict};
+use crate::common::{WAIT, start, verdict};
+use crate::grpc_server::GrpcServer;
+use crate::http_server::HttpServer;
 
 fn testdata(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
