@@ -13,11 +13,17 @@
 //!
 //! Compaction works without DataFusion: it streams the Parquet files through the same `RecordBatchWriter` the
 //! exporter uses and commits Remove + Add actions through the commit builder. Partitioned (v2) tables are
-//! compacted partition by partition.
+//! compacted partition by partition (files of different partitions are never merged).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
+use deltalake::arrow::array::{ArrayRef, StringArray, new_null_array};
+use deltalake::arrow::compute::cast;
+use deltalake::arrow::datatypes::SchemaRef;
+use deltalake::arrow::error::ArrowError;
+use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Remove};
 use deltalake::logstore::object_store::ObjectStoreExt as _;
@@ -151,12 +157,6 @@ pub async fn compact_table(
         if files.len() < options.min_files.max(2) {
             continue;
         }
-        if !partition.is_empty() {
-            return Err(DeltaError::Incompatible {
-                table: name.to_owned(),
-                message: "compaction of partitioned tables is not supported yet".to_owned(),
-            });
-        }
         files.sort_by_key(|f| f.size);
         for bin in bins(files, options.target_file_size) {
             report.files_removed += bin.len();
@@ -164,7 +164,7 @@ pub async fn compact_table(
             if options.dry_run {
                 continue;
             }
-            let (adds, rows) = rewrite(&table, name, &bin, options).await?;
+            let (adds, rows) = rewrite(&table, name, &bin, &partition, options).await?;
             report.rows_rewritten += rows;
             for mut add in adds {
                 add.data_change = false;
@@ -218,6 +218,7 @@ async fn rewrite(
     table: &DeltaTable,
     name: &str,
     bin: &[Candidate],
+    partition: &[(String, Option<String>)],
     options: &CompactOptions,
 ) -> Result<(Vec<deltalake::kernel::Add>, u64)> {
     let level =
@@ -248,6 +249,8 @@ async fn rewrite(
             .map_err(|e| DeltaError::delta(name, "reading", e.into()))?;
         for batch in reader {
             let batch = batch.map_err(|e| DeltaError::delta(name, "reading", e.into()))?;
+            let batch = with_partition_columns(batch, &writer.arrow_schema(), partition)
+                .map_err(|e| DeltaError::delta(name, "rewriting", e.into()))?;
             rows += batch.num_rows() as u64;
             if let Err(e) = writer.write(batch).await {
                 writer.reset();
@@ -260,6 +263,40 @@ async fn rewrite(
         .await
         .map_err(|e| DeltaError::delta(name, "rewriting", e))?;
     Ok((adds, rows))
+}
+
+/// Data files of a partitioned table do not hold the partition columns: put them back (constant per file, from
+/// the partition values of its Add action) so the writer sees whole rows and partitions them again.
+fn with_partition_columns(
+    batch: RecordBatch,
+    table_schema: &SchemaRef,
+    partition: &[(String, Option<String>)],
+) -> std::result::Result<RecordBatch, ArrowError> {
+    if partition.is_empty() {
+        return Ok(batch);
+    }
+    let rows = batch.num_rows();
+    let columns = table_schema
+        .fields()
+        .iter()
+        .map(|field| {
+            if let Some(column) = batch.column_by_name(field.name()) {
+                return Ok(column.clone());
+            }
+            match partition.iter().find(|(k, _)| k == field.name()) {
+                Some((_, Some(value))) => {
+                    let text: ArrayRef = Arc::new(StringArray::from(vec![value.as_str(); rows]));
+                    cast(&text, field.data_type())
+                }
+                Some((_, None)) => Ok(new_null_array(field.data_type(), rows)),
+                None => Err(ArrowError::SchemaError(format!(
+                    "a data file lacks column `{}`",
+                    field.name()
+                ))),
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(table_schema), columns)
 }
 
 /// How [`vacuum`] runs.

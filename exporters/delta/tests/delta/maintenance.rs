@@ -135,3 +135,44 @@ async fn vacuum_refuses_a_short_retention_by_default() {
         .expect_err("too short");
     assert!(err.to_string().contains("retention"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_of_a_partitioned_v2_table_keeps_rows_and_partitions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = dir.path().to_str().expect("utf-8").to_owned();
+    let none = HashMap::new();
+    let config = json!({"location": location, "schema_version": "v2", "max_latency": "50ms"});
+    let exporter = Running::start("delta", config);
+    for b in 0..4u64 {
+        assert_delivered(exporter.send(genai_traces(b * 10, 5, 1)).await).await;
+    }
+    exporter.stop().await.expect("clean stop");
+    let report = compact(&location, "otel_spans", &none, &CompactOptions::default())
+        .await
+        .expect("compact");
+    assert_eq!(
+        (report.files_removed, report.files_added),
+        (4, 1),
+        "{report:?}"
+    );
+    let after = inspect(&location, "otel_spans", &none)
+        .await
+        .expect("inspect");
+    assert_eq!((after.files, after.rows), (1, 40));
+    let expect = dir.path().join("expect.json");
+    std::fs::write(&expect, br#"{"unique": ["spans"]}"#).expect("write");
+    check_tables(
+        dir.path(),
+        &[
+            "--schema-version",
+            "v2",
+            "--tables",
+            "spans",
+            "--expect-spans",
+            "40",
+            "--expect-json",
+            expect.to_str().expect("utf-8"),
+            "--quiet",
+        ],
+    );
+}
