@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use crate::memory::Reservation;
+
 /// What happened to the data one acknowledgement holder carried.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
@@ -89,6 +91,8 @@ struct State {
     rejected_items: u64,
     rejection_message: Option<String>,
     reply: Option<oneshot::Sender<Verdict>>,
+    /// Memory held for this request's data until its verdict.
+    reservation: Option<Reservation>,
 }
 
 struct Shared {
@@ -133,6 +137,7 @@ impl Ack {
                 rejected_items: 0,
                 rejection_message: None,
                 reply: Some(reply),
+                reservation: None,
             }),
         });
         (
@@ -148,6 +153,12 @@ impl Ack {
     pub fn resolve(mut self, outcome: Outcome) {
         self.resolved = true;
         self.shared.with_state(|s| s.outcome.merge(outcome));
+    }
+
+    /// Keeps `reservation` (the request's share of the memory budget) until the request's verdict.
+    pub fn hold(&self, reservation: Reservation) {
+        self.shared
+            .with_state(|s| s.reservation = Some(reservation));
     }
 
     /// Counts `count` items of this request as refused on purpose (partial success); the rest goes on.

@@ -19,6 +19,25 @@ pub struct RequestMeta {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// The metadata key under which a write-ahead log numbers the batches it hands its exporter. A `:` cannot
+/// appear in an HTTP header name or a gRPC metadata key, so no client can set it.
+pub const WAL_SEQUENCE_KEY: &str = ":otlake.wal_sequence";
+
+impl RequestMeta {
+    /// The write-ahead-log sequence of the batch, when a log in front of the exporter numbered it (the Delta
+    /// exporter commits it as the transaction version, which makes a replay exactly-once).
+    pub fn wal_sequence(&self) -> Option<u64> {
+        self.metadata.get(WAL_SEQUENCE_KEY)?.parse().ok()
+    }
+
+    /// The same metadata, numbered `sequence` by a write-ahead log.
+    pub fn with_wal_sequence(mut self, sequence: u64) -> Self {
+        self.metadata
+            .insert(WAL_SEQUENCE_KEY.to_owned(), sequence.to_string());
+        self
+    }
+}
+
 /// OTLP data of one signal and the acknowledgements of every request it came from.
 #[derive(Debug)]
 pub struct Batch {

@@ -14,6 +14,7 @@ pub mod batch;
 pub mod component;
 pub mod config;
 pub mod error;
+pub mod memory;
 pub mod payload;
 pub mod signal;
 pub mod telemetry;
@@ -28,6 +29,7 @@ pub use component::{
 };
 pub use config::{ConfigError, parse_config};
 pub use error::{ComponentError, Result};
+pub use memory::{MemoryBudget, Reservation};
 pub use payload::Payload;
 pub use signal::Signal;
 

@@ -14,6 +14,14 @@ pub const QUEUE_DEPTH: &str = "otlake_queue_depth_batches";
 /// Items a processor dropped or changed on purpose, labels `processor`, `signal`, `reason`.
 pub const PROCESSOR_DROPPED: &str = "otlake_processor_dropped_items_total";
 pub const PROCESSOR_TRUNCATED: &str = "otlake_processor_truncated_items_total";
+/// Bytes an exporter's write-ahead log takes on disk, label `exporter`.
+pub const WAL_BYTES: &str = "otlake_wal_bytes";
+/// Entries in an exporter's write-ahead log not yet delivered, label `exporter`.
+pub const WAL_ENTRIES: &str = "otlake_wal_entries";
+/// Bytes of a write-ahead log skipped as damaged at start-up (torn or corrupt tail), label `exporter`.
+pub const WAL_DAMAGED_BYTES: &str = "otlake_wal_damaged_bytes_total";
+/// Entries dropped from a write-ahead log without delivery (refused for good, or unreadable), label `exporter`.
+pub const WAL_DROPPED: &str = "otlake_wal_dropped_entries_total";
 
 use crate::{ComponentId, Outcome, Signal};
 

@@ -61,7 +61,7 @@ struct File {
 }
 
 /// `service:`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// `traces|logs|metrics[/name]` → the components the pipeline wires.
@@ -73,6 +73,17 @@ pub struct Service {
     /// Collector extensions to enable (only `health_check` has an effect).
     #[serde(default)]
     pub extensions: Vec<String>,
+    /// Bytes of requests in flight for the whole daemon (estimated decoded size); above it receivers answer
+    /// retryable instead of allocating. A number of bytes or a size with a unit (`256MiB`).
+    #[serde(
+        default = "default_memory_limit",
+        deserialize_with = "otlake_core::config::byte_size::deserialize"
+    )]
+    pub memory_limit: u64,
+}
+
+fn default_memory_limit() -> u64 {
+    otlake_core::memory::DEFAULT_LIMIT
 }
 
 /// One pipeline: receivers feed its processors in order, which feed every exporter.

@@ -69,6 +69,7 @@ pub async fn run(
     if !errors.is_empty() {
         return Err(RunError::Invalid(errors));
     }
+    otlake_core::MemoryBudget::global().set_limit(config.service.memory_limit);
     // Telemetry first: metric handles bind to the recorder installed when they are created.
     let health = telemetry::Health::default();
     let _telemetry = telemetry::start(&config, health.clone()).await?;

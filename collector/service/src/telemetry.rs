@@ -71,7 +71,17 @@ pub async fn start(config: &Config, health: Health) -> Result<TelemetryGuard, Ru
     if let Some(address) = config.metrics_address() {
         let listener = bind(address.clone()).await?;
         let handle = prometheus_handle();
-        let app = Router::new().route("/metrics", get(move || std::future::ready(handle.render())));
+        let in_flight = metrics::gauge!("otlake_memory_in_flight_bytes");
+        let limit = metrics::gauge!("otlake_memory_limit_bytes");
+        let app = Router::new().route(
+            "/metrics",
+            get(move || {
+                let budget = otlake_core::MemoryBudget::global();
+                in_flight.set(budget.used() as f64);
+                limit.set(budget.limit() as f64);
+                std::future::ready(handle.render())
+            }),
+        );
         info!(address = %address, "Metrics endpoint listening.");
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
