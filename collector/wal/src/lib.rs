@@ -1,1 +1,26 @@
-//! otlake-wal: the write-ahead log in front of an exporter (work in progress).
+//! otlake-wal: the write-ahead log in front of an exporter (`sending_queue: {storage: wal}`).
+//!
+//! The key design decision: the log is a stage of the service, not a feature of each exporter. The service
+//! puts a [`WalStage`] between the pipelines and any exporter whose section asks for it; the stage
+//! acknowledges a request once it is fsynced to the log, then feeds the exporter from the log in order,
+//! numbering each batch with its log sequence, and truncates the log only once the exporter answered
+//! `Delivered` (its destination made the data durable). So every exporter gets a durable queue without
+//! knowing about it, and an exporter that can make writes idempotent by sequence (Delta's `txn`) turns the
+//! replay after a crash into exactly-once.
+//!
+//! - [`log`]: the segment files, group commit, recovery (torn/corrupt tails), truncation;
+//! - [`stage`]: the async stage (writer + dispatcher);
+//! - [`config`]: the `sending_queue` keys and how they are split from the exporter's own;
+//! - [`entry`], [`frame`]: the record body and its on-disk framing with CRC-32C.
+
+pub mod config;
+pub mod entry;
+pub mod error;
+pub mod frame;
+pub mod log;
+pub mod stage;
+
+pub use config::{WalConfig, split_exporter_config};
+pub use error::WalError;
+pub use log::{Group, Wal, WalOptions};
+pub use stage::WalStage;

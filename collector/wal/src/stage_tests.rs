@@ -1,0 +1,278 @@
+//! The stage with a real log directory and a hand-driven "exporter" (the receiving end of its output), so each
+//! test decides what the destination answers.
+
+use std::time::Duration;
+
+use otlake_core::batch::channel;
+use otlake_core::test_util::{batch_with_ack, sample_logs, sample_traces};
+use otlake_core::{AckReceiver, Batch, Outcome};
+
+use super::*;
+
+struct Running {
+    input: BatchSender,
+    output: BatchReceiver,
+    task: tokio::task::JoinHandle<otlake_core::Result<()>>,
+}
+
+fn config(dir: &std::path::Path) -> WalConfig {
+    WalConfig {
+        directory: dir.to_path_buf(),
+        ..WalConfig::default()
+    }
+}
+
+fn start(config: &WalConfig) -> Running {
+    let (input, input_rx) = channel("wal/test", 64);
+    let (output_tx, output) = channel("exporter/test", WalStage::output_capacity());
+    let stage = WalStage::new("delta".parse().expect("id"), config);
+    Running {
+        input,
+        output,
+        task: tokio::spawn(stage.run(input_rx, output_tx)),
+    }
+}
+
+async fn next(output: &mut BatchReceiver) -> Batch {
+    tokio::time::timeout(Duration::from_secs(10), output.recv())
+        .await
+        .expect("the stage dispatches within 10 s")
+        .expect("output open")
+}
+
+async fn send(input: &BatchSender, payload: impl Into<Payload>) -> AckReceiver {
+    let (batch, ack) = batch_with_ack(payload);
+    input.send(batch).await.expect("stage running");
+    ack
+}
+
+async fn stop(running: Running) -> BatchReceiver {
+    let Running {
+        input,
+        output,
+        task,
+    } = running;
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("stops within 10 s")
+        .expect("task")
+        .expect("clean stop");
+    output
+}
+
+#[tokio::test]
+async fn a_request_is_acknowledged_once_logged_and_reaches_the_exporter_numbered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut running = start(&config(dir.path()));
+    let ack = send(&running.input, sample_traces(1, 3)).await;
+    // Delivered before the exporter answered anything: the log is the durability point.
+    assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
+    let batch = next(&mut running.output).await;
+    assert_eq!(batch.item_count(), 3);
+    let first = batch.meta.wal_sequence().expect("numbered");
+    batch.acks.resolve(Outcome::Delivered);
+    let ack = send(&running.input, sample_logs(1, 2)).await;
+    assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
+    let batch = next(&mut running.output).await;
+    assert_eq!(batch.meta.wal_sequence(), Some(first + 1));
+    batch.acks.resolve(Outcome::Delivered);
+    stop(running).await;
+
+    // Both delivered: nothing is replayed.
+    let mut running = start(&config(dir.path()));
+    let ack = send(&running.input, sample_logs(1, 1)).await;
+    assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
+    let batch = next(&mut running.output).await;
+    assert_eq!(
+        batch.meta.wal_sequence(),
+        Some(first + 2),
+        "no replay, numbering continues"
+    );
+    batch.acks.resolve(Outcome::Delivered);
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn what_the_exporter_did_not_deliver_is_replayed_at_the_next_start_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut running = start(&config(dir.path()));
+    for n in 1..=3 {
+        let ack = send(&running.input, sample_traces(1, n)).await;
+        assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
+    }
+    let first = next(&mut running.output).await;
+    let first_sequence = first.meta.wal_sequence().expect("numbered");
+    first.acks.resolve(Outcome::Delivered);
+    // The other two reach the exporter but the process "dies" before they are delivered.
+    let second = next(&mut running.output).await;
+    let third = next(&mut running.output).await;
+    drop(running.input);
+    drop((second, third));
+    tokio::time::timeout(Duration::from_secs(10), running.task)
+        .await
+        .expect("stops")
+        .expect("task")
+        .expect("clean");
+
+    let mut running = start(&config(dir.path()));
+    let replayed = [
+        next(&mut running.output).await,
+        next(&mut running.output).await,
+    ];
+    let sequences: Vec<Option<u64>> = replayed.iter().map(|b| b.meta.wal_sequence()).collect();
+    assert_eq!(
+        sequences,
+        [Some(first_sequence + 1), Some(first_sequence + 2)]
+    );
+    assert_eq!(replayed[0].item_count(), 2);
+    assert_eq!(replayed[1].item_count(), 3);
+    for batch in replayed {
+        batch.acks.resolve(Outcome::Delivered);
+    }
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn a_retryable_answer_resends_every_undelivered_entry_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut running = start(&config(dir.path()));
+    for n in 1..=3 {
+        send(&running.input, sample_logs(1, n)).await.wait().await;
+    }
+    let batches = [
+        next(&mut running.output).await,
+        next(&mut running.output).await,
+        next(&mut running.output).await,
+    ];
+    let sequences: Vec<u64> = batches
+        .iter()
+        .filter_map(|b| b.meta.wal_sequence())
+        .collect();
+    let [a, b, c] = batches;
+    a.acks.resolve(Outcome::Delivered);
+    b.acks.resolve(Outcome::retryable("destination down"));
+    c.acks
+        .resolve(Outcome::retryable("refused behind an earlier failure"));
+    let again = [
+        next(&mut running.output).await,
+        next(&mut running.output).await,
+    ];
+    assert_eq!(
+        again
+            .iter()
+            .map(|b| b.meta.wal_sequence())
+            .collect::<Vec<_>>(),
+        [Some(sequences[1]), Some(sequences[2])]
+    );
+    assert_eq!(again[0].item_count(), 2);
+    for batch in again {
+        batch.acks.resolve(Outcome::Delivered);
+    }
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn a_refused_entry_is_dropped_and_does_not_block_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut running = start(&config(dir.path()));
+    send(&running.input, sample_logs(1, 1)).await.wait().await;
+    send(&running.input, sample_logs(1, 2)).await.wait().await;
+    next(&mut running.output)
+        .await
+        .acks
+        .resolve(Outcome::rejected("schema says no"));
+    next(&mut running.output)
+        .await
+        .acks
+        .resolve(Outcome::Delivered);
+    let mut output = stop(running).await;
+    assert!(output.try_recv().is_none(), "nothing resent");
+    let mut running = start(&config(dir.path()));
+    send(&running.input, sample_logs(1, 3)).await.wait().await;
+    assert_eq!(
+        next(&mut running.output).await.item_count(),
+        3,
+        "no replay of either"
+    );
+}
+
+#[tokio::test]
+async fn a_full_log_answers_retryable_and_keeps_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = WalConfig {
+        max_bytes: 64 << 10,
+        ..config(dir.path())
+    };
+    let mut running = start(&config);
+    // Nothing is delivered, so the log fills up.
+    let mut outcomes = Vec::new();
+    for _ in 0..40 {
+        outcomes.push(
+            send(&running.input, sample_logs(4, 25))
+                .await
+                .wait()
+                .await
+                .outcome,
+        );
+    }
+    let refused = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Retryable { reason, .. } if reason.contains("full")))
+        .count();
+    assert!(refused > 0, "{outcomes:?}");
+    assert!(matches!(outcomes[0], Outcome::Delivered));
+    // Delivering what is logged frees it again.
+    while let Some(batch) = running.output.try_recv() {
+        batch.acks.resolve(Outcome::Delivered);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        while let Some(batch) = running.output.try_recv() {
+            batch.acks.resolve(Outcome::Delivered);
+        }
+        let outcome = send(&running.input, sample_logs(1, 1))
+            .await
+            .wait()
+            .await
+            .outcome;
+        if outcome == Outcome::Delivered {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never took data again: {outcome:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(running.output);
+}
+
+#[tokio::test]
+async fn runs_with_an_input_that_closes_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let running = start(&config(dir.path()));
+    stop(running).await;
+    assert!(
+        dir.path().join("delta").is_dir(),
+        "the log lives in the exporter's subdirectory"
+    );
+}
+
+#[tokio::test]
+async fn an_unusable_directory_stops_startup_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"not a directory").expect("write");
+    let (_input, input_rx) = channel("wal/test", 1);
+    let (output_tx, _output) = channel("exporter/test", 1);
+    let err = WalStage::new("delta".parse().expect("id"), &config(&blocker))
+        .run(input_rx, output_tx)
+        .await
+        .expect_err("cannot create the log");
+    assert!(
+        err.to_string()
+            .contains("write-ahead log of exporter delta"),
+        "{err}"
+    );
+}
