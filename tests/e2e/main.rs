@@ -7,6 +7,7 @@ mod delta;
 mod forward;
 mod json;
 mod limits;
+mod loadgen;
 mod sampling;
 mod sdk;
 mod shutdown;

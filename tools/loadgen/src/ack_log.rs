@@ -72,6 +72,9 @@ mod tests {
         log.append(&[u64::MAX], &mut scratch).expect("append");
         log.finish().expect("finish");
         let text = std::fs::read_to_string(&path).expect("read");
-        assert_eq!(text, "0000000000000001\n00000000deadbeef\nffffffffffffffff\n");
+        assert_eq!(
+            text,
+            "0000000000000001\n00000000deadbeef\nffffffffffffffff\n"
+        );
     }
 }

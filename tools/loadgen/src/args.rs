@@ -156,11 +156,18 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 impl LoadgenArgs {
     /// The endpoint with a scheme, defaulted per protocol.
     pub fn endpoint_url(&self) -> String {
-        let raw = self.endpoint.clone().unwrap_or_else(|| match self.protocol {
-            Protocol::Http => "http://127.0.0.1:4318".to_owned(),
-            Protocol::Grpc => "http://127.0.0.1:4317".to_owned(),
-        });
-        if raw.contains("://") { raw } else { format!("http://{raw}") }
+        let raw = self
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| match self.protocol {
+                Protocol::Http => "http://127.0.0.1:4318".to_owned(),
+                Protocol::Grpc => "http://127.0.0.1:4317".to_owned(),
+            });
+        if raw.contains("://") {
+            raw
+        } else {
+            format!("http://{raw}")
+        }
     }
 
     /// How long the run may start requests: `--duration`, else 10 s unless `--count` bounds it.
@@ -194,7 +201,10 @@ impl LoadgenArgs {
             problems.push("--signal needs at least one of traces, logs, metrics".to_owned());
         }
         if !(0.0..=1.0).contains(&self.error_rate) {
-            problems.push(format!("--error-rate {} is not between 0 and 1", self.error_rate));
+            problems.push(format!(
+                "--error-rate {} is not between 0 and 1",
+                self.error_rate
+            ));
         }
         if self.count == Some(0) {
             problems.push("--count must be at least 1".to_owned());
@@ -256,8 +266,20 @@ mod tests {
     #[test]
     fn flags_parse_into_the_plan() {
         let args = parse(&[
-            "--protocol", "grpc", "--endpoint", "127.0.0.1:14317", "--signal", "traces,logs",
-            "--count", "1050", "--rate", "5000", "--compression", "gzip", "--header", "x-tenant=a",
+            "--protocol",
+            "grpc",
+            "--endpoint",
+            "127.0.0.1:14317",
+            "--signal",
+            "traces,logs",
+            "--count",
+            "1050",
+            "--rate",
+            "5000",
+            "--compression",
+            "gzip",
+            "--header",
+            "x-tenant=a",
         ]);
         assert_eq!(args.endpoint_url(), "http://127.0.0.1:14317");
         assert_eq!(args.signal, vec![Signal::Traces, Signal::Logs]);

@@ -19,7 +19,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
     ResourceMetrics, ScopeMetrics, metric, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans, ScopeSpans, Span, Status, span, status,
+};
 use prost::Message;
 
 use crate::template::{Template, TemplateBuilder, TemplateError};
@@ -33,14 +35,23 @@ const MODELS: &[(&str, &str)] = &[
     ("vllm", "mistralai/Mistral-7B-Instruct-v0.3"),
     ("anthropic", "claude-3-5-sonnet-20241022"),
 ];
-const TOOLS: &[&str] = &["search_docs", "get_order_status", "run_sql", "fetch_url", "calculator"];
+const TOOLS: &[&str] = &[
+    "search_docs",
+    "get_order_status",
+    "run_sql",
+    "fetch_url",
+    "calculator",
+];
 const AGENTS: &[&str] = &["support_agent", "research_agent", "sql_agent"];
 const SERVICES: &[&str] = &["rag-api", "agent-runtime", "chat-gateway"];
 const COLLECTIONS: &[&str] = &["kb_articles", "product_docs", "tickets_2026"];
 const ERRORS: &[(&str, &str)] = &[
     ("openai.RateLimitError", "Rate limit reached for requests"),
     ("timeout", "model server did not answer within 30s"),
-    ("vllm.OutOfMemoryError", "CUDA out of memory: tried to allocate 2.00 GiB"),
+    (
+        "vllm.OutOfMemoryError",
+        "CUDA out of memory: tried to allocate 2.00 GiB",
+    ),
 ];
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
@@ -78,12 +89,21 @@ fn resource(rng: &mut fastrand::Rng) -> Resource {
     Resource {
         attributes: vec![
             s("service.name", service),
-            s("service.version", format!("1.{}.{}", rng.u8(0..20), rng.u8(0..10))),
-            s("service.instance.id", format!("{service}-{:08x}", rng.u32(..))),
+            s(
+                "service.version",
+                format!("1.{}.{}", rng.u8(0..20), rng.u8(0..10)),
+            ),
+            s(
+                "service.instance.id",
+                format!("{service}-{:08x}", rng.u32(..)),
+            ),
             s("host.name", format!("gpu-node-{:02}", rng.u8(1..64))),
             s("deployment.environment.name", "production"),
             s("cloud.region", "eu-west-1"),
-            s("k8s.pod.name", format!("{service}-7d9f{:05x}", rng.u32(..0xfffff))),
+            s(
+                "k8s.pod.name",
+                format!("{service}-7d9f{:05x}", rng.u32(..0xfffff)),
+            ),
             s("telemetry.sdk.language", "python"),
         ],
         ..Default::default()
@@ -215,7 +235,9 @@ impl TraceShape<'_> {
             let dur = u64::from(rng.u32(20..(at as u32).clamp(21, 3_000)));
             match choice {
                 0..=1 => {
-                    let model = rng.choice(["text-embedding-3-small", "bge-large-en-v1.5"]).unwrap_or("bge-large-en-v1.5");
+                    let model = rng
+                        .choice(["text-embedding-3-small", "bge-large-en-v1.5"])
+                        .unwrap_or("bge-large-en-v1.5");
                     let tokens = i64::from(rng.u32(8..512));
                     let collection = *pick(rng, COLLECTIONS);
                     let top_k = i64::from(rng.u8(3..20));
@@ -273,7 +295,11 @@ impl TraceShape<'_> {
                     let (provider, model) = *pick(rng, MODELS);
                     let input = i64::from(rng.u32(200..12_000));
                     let output = i64::from(rng.u32(5..1_500));
-                    let finish = if rng.u8(0..10) < 7 { "stop" } else { "tool_calls" };
+                    let finish = if rng.u8(0..10) < 7 {
+                        "stop"
+                    } else {
+                        "tool_calls"
+                    };
                     let temperature = f64::from(rng.u8(0..11)) / 10.0;
                     let response_id = format!("chatcmpl-{:016x}", rng.u64(..));
                     let fails = rng.f64() < self.error_rate;
@@ -310,7 +336,11 @@ impl TraceShape<'_> {
 }
 
 /// A traces request of exactly `items` spans, grouped in agent-invocation traces.
-pub fn traces(mut b: TemplateBuilder, items: usize, error_rate: f64) -> Result<Template, TemplateError> {
+pub fn traces(
+    mut b: TemplateBuilder,
+    items: usize,
+    error_rate: f64,
+) -> Result<Template, TemplateError> {
     let res = resource(b.rng());
     let mut spans = Vec::with_capacity(items);
     let (mut next_id, mut trace_k) = (0u32, 0u32);
@@ -343,7 +373,11 @@ pub fn traces(mut b: TemplateBuilder, items: usize, error_rate: f64) -> Result<T
 }
 
 /// A logs request of exactly `items` records from a model server, each with a unique `log.record.uid`.
-pub fn logs(mut b: TemplateBuilder, items: usize, error_rate: f64) -> Result<Template, TemplateError> {
+pub fn logs(
+    mut b: TemplateBuilder,
+    items: usize,
+    error_rate: f64,
+) -> Result<Template, TemplateError> {
     let res = resource(b.rng());
     let mut records = Vec::with_capacity(items);
     let mut next_id = 0u32;
@@ -386,7 +420,10 @@ pub fn logs(mut b: TemplateBuilder, items: usize, error_rate: f64) -> Result<Tem
         attributes.extend([
             s("log.record.uid", uid),
             s("gen_ai.request.model", model),
-            s("code.function.name", "vllm.entrypoints.openai.serving_chat.chat_completion"),
+            s(
+                "code.function.name",
+                "vllm.entrypoints.openai.serving_chat.chat_completion",
+            ),
             i("thread.id", i64::from(rng.u16(..))),
         ]);
         records.push(LogRecord {
@@ -419,7 +456,17 @@ pub fn logs(mut b: TemplateBuilder, items: usize, error_rate: f64) -> Result<Tem
 }
 
 const TOKEN_BOUNDS: &[f64] = &[
-    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262_144.0, 1_048_576.0,
+    1.0,
+    4.0,
+    16.0,
+    64.0,
+    256.0,
+    1024.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262_144.0,
+    1_048_576.0,
 ];
 const SECONDS_BOUNDS: &[f64] = &[
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
@@ -449,12 +496,20 @@ pub fn metrics(mut b: TemplateBuilder, items: usize) -> Result<Template, Templat
                 s("gen_ai.request.model", model),
             ];
             match which {
-                0 | 1 | 2 => {
-                    let bounds = if which == 0 { TOKEN_BOUNDS } else { SECONDS_BOUNDS };
+                0..=2 => {
+                    let bounds = if which == 0 {
+                        TOKEN_BOUNDS
+                    } else {
+                        SECONDS_BOUNDS
+                    };
                     if which == 0 {
-                        attributes.push(s("gen_ai.token.type", if rng.bool() { "input" } else { "output" }));
+                        attributes.push(s(
+                            "gen_ai.token.type",
+                            if rng.bool() { "input" } else { "output" },
+                        ));
                     }
-                    let bucket_counts: Vec<u64> = (0..=bounds.len()).map(|_| rng.u64(0..50)).collect();
+                    let bucket_counts: Vec<u64> =
+                        (0..=bounds.len()).map(|_| rng.u64(0..50)).collect();
                     let count = bucket_counts.iter().sum();
                     histogram_points.push(HistogramDataPoint {
                         attributes,
@@ -483,21 +538,37 @@ pub fn metrics(mut b: TemplateBuilder, items: usize) -> Result<Template, Templat
         }
         let delta = AggregationTemporality::Delta as i32;
         let (name, unit, data) = match which {
-            0 => ("gen_ai.client.token.usage", "{token}", metric::Data::Histogram(Histogram {
-                data_points: histogram_points,
-                aggregation_temporality: delta,
-            })),
-            1 => ("gen_ai.client.operation.duration", "s", metric::Data::Histogram(Histogram {
-                data_points: histogram_points,
-                aggregation_temporality: delta,
-            })),
-            2 => ("gen_ai.server.time_to_first_token", "s", metric::Data::Histogram(Histogram {
-                data_points: histogram_points,
-                aggregation_temporality: delta,
-            })),
-            _ => ("hw.gpu.utilization", "1", metric::Data::Gauge(Gauge {
-                data_points: gauge_points,
-            })),
+            0 => (
+                "gen_ai.client.token.usage",
+                "{token}",
+                metric::Data::Histogram(Histogram {
+                    data_points: histogram_points,
+                    aggregation_temporality: delta,
+                }),
+            ),
+            1 => (
+                "gen_ai.client.operation.duration",
+                "s",
+                metric::Data::Histogram(Histogram {
+                    data_points: histogram_points,
+                    aggregation_temporality: delta,
+                }),
+            ),
+            2 => (
+                "gen_ai.server.time_to_first_token",
+                "s",
+                metric::Data::Histogram(Histogram {
+                    data_points: histogram_points,
+                    aggregation_temporality: delta,
+                }),
+            ),
+            _ => (
+                "hw.gpu.utilization",
+                "1",
+                metric::Data::Gauge(Gauge {
+                    data_points: gauge_points,
+                }),
+            ),
         };
         metrics.push(Metric {
             name: name.to_owned(),
@@ -538,13 +609,17 @@ mod tests {
         let mut own = Vec::new();
         let block = ids.reserve(template.id_count());
         let bytes = template.render(&block, 1_800_000_000_000_000_000, &mut own);
-        (ExportTraceServiceRequest::decode(bytes).expect("decodes"), own)
+        (
+            ExportTraceServiceRequest::decode(bytes).expect("decodes"),
+            own,
+        )
     }
 
     #[test]
     fn a_traces_request_holds_exactly_the_batch_in_well_formed_traces() {
         for items in [1usize, 7, 100, 333] {
-            let template = traces(TemplateBuilder::new(items as u64), items, 0.05).expect("template");
+            let template =
+                traces(TemplateBuilder::new(items as u64), items, 0.05).expect("template");
             let (req, own) = render_traces(&template, &IdSource::new(5));
             let spans = &req.resource_spans[0].scope_spans[0].spans;
             assert_eq!(spans.len(), items);
@@ -553,10 +628,16 @@ mod tests {
             assert_eq!(by_id.len(), items, "span ids unique");
             for span in spans {
                 assert_eq!(span.trace_id.len(), 16);
-                assert!(span.start_time_unix_nano <= span.end_time_unix_nano, "{}", span.name);
+                assert!(
+                    span.start_time_unix_nano <= span.end_time_unix_nano,
+                    "{}",
+                    span.name
+                );
                 assert!(span.end_time_unix_nano <= 1_800_000_000_000_000_000);
                 if !span.parent_span_id.is_empty() {
-                    let parent = by_id.get(&span.parent_span_id[..]).expect("parent in the request");
+                    let parent = by_id
+                        .get(&span.parent_span_id[..])
+                        .expect("parent in the request");
                     assert_eq!(parent.trace_id, span.trace_id, "parent in the same trace");
                 }
             }
@@ -581,13 +662,24 @@ mod tests {
         let calm_chats = chats(&calm);
         assert!(!calm_chats.is_empty());
         for span in &calm_chats {
-            assert!(matches!(attr(&span.attributes, "gen_ai.usage.input_tokens"), Some(any_value::Value::IntValue(n)) if *n > 0));
-            assert!(matches!(attr(&span.attributes, "gen_ai.usage.output_tokens"), Some(any_value::Value::IntValue(_))));
+            assert!(
+                matches!(attr(&span.attributes, "gen_ai.usage.input_tokens"), Some(any_value::Value::IntValue(n)) if *n > 0)
+            );
+            assert!(matches!(
+                attr(&span.attributes, "gen_ai.usage.output_tokens"),
+                Some(any_value::Value::IntValue(_))
+            ));
             assert!(attr(&span.attributes, "gen_ai.request.model").is_some());
-            assert_ne!(span.status.as_ref().map(|s| s.code), Some(status::StatusCode::Error as i32));
+            assert_ne!(
+                span.status.as_ref().map(|s| s.code),
+                Some(status::StatusCode::Error as i32)
+            );
         }
         for span in chats(&failing) {
-            assert_eq!(span.status.as_ref().map(|s| s.code), Some(status::StatusCode::Error as i32));
+            assert_eq!(
+                span.status.as_ref().map(|s| s.code),
+                Some(status::StatusCode::Error as i32)
+            );
             assert!(attr(&span.attributes, "error.type").is_some());
             assert_eq!(span.events[0].name, "exception");
         }
@@ -596,7 +688,14 @@ mod tests {
             .iter()
             .filter_map(|s| s.name.split(' ').next())
             .collect();
-        for kind in ["POST", "invoke_agent", "chat", "execute_tool", "embeddings", "search"] {
+        for kind in [
+            "POST",
+            "invoke_agent",
+            "chat",
+            "execute_tool",
+            "embeddings",
+            "search",
+        ] {
             assert!(names.contains(kind), "{kind} spans in {names:?}");
         }
     }
@@ -610,7 +709,11 @@ mod tests {
         let set: HashSet<u64> = own_a.iter().chain(&own_b).copied().collect();
         assert_eq!(set.len(), 200);
         let traces_of = |r: &ExportTraceServiceRequest| -> HashSet<Vec<u8>> {
-            r.resource_spans[0].scope_spans[0].spans.iter().map(|s| s.trace_id.clone()).collect()
+            r.resource_spans[0].scope_spans[0]
+                .spans
+                .iter()
+                .map(|s| s.trace_id.clone())
+                .collect()
         };
         assert!(traces_of(&a).is_disjoint(&traces_of(&b)));
     }

@@ -96,7 +96,10 @@ mod tests {
         }
         for (q, truth) in [(0.5, 50_000u64), (0.9, 90_000), (0.99, 99_000)] {
             let got = h.quantile(q);
-            assert!(got >= truth && got <= truth + truth / 50, "q{q}: {got} vs {truth}");
+            assert!(
+                got >= truth && got <= truth + truth / 50,
+                "q{q}: {got} vs {truth}"
+            );
         }
         assert_eq!(h.max(), 100_000);
         assert_eq!(h.quantile(1.0), 100_000);
@@ -118,7 +121,19 @@ mod tests {
 
     #[test]
     fn every_value_falls_in_a_bucket_whose_edge_covers_it() {
-        for v in [0, 1, 63, 64, 65, 127, 128, 1_000, 123_456, u64::MAX / 2, u64::MAX] {
+        for v in [
+            0,
+            1,
+            63,
+            64,
+            65,
+            127,
+            128,
+            1_000,
+            123_456,
+            u64::MAX / 2,
+            u64::MAX,
+        ] {
             let i = index(v);
             assert!(upper_edge(i) >= v, "{v}");
         }

@@ -111,7 +111,10 @@ mod tests {
     fn hex_matches_the_standard_formatting() {
         let mut out = [0u8; 16];
         hex16(0x00ab_cdef_0123_4567, &mut out);
-        assert_eq!(&out, format!("{:016x}", 0x00ab_cdef_0123_4567_u64).as_bytes());
+        assert_eq!(
+            &out,
+            format!("{:016x}", 0x00ab_cdef_0123_4567_u64).as_bytes()
+        );
     }
 
     #[test]

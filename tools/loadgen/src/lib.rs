@@ -41,7 +41,10 @@ pub enum LoadgenError {
     #[error("cannot build a request template: {0}")]
     Template(#[from] template::TemplateError),
     #[error("ack log {}: {source}", path.display())]
-    AckLog { path: PathBuf, source: std::io::Error },
+    AckLog {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("a sender task failed: {0}")]
@@ -60,7 +63,11 @@ pub fn run_cli(args: LoadgenArgs) -> ExitCode {
             } else {
                 print!("{report}");
             }
-            if report.all_acknowledged() { ExitCode::SUCCESS } else { ExitCode::from(2) }
+            if report.all_acknowledged() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
         }
         Err(e) => {
             eprintln!("otlake loadgen: {e}");
@@ -76,7 +83,9 @@ pub fn run_blocking(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
         return Err(LoadgenError::InvalidArgs(problems));
     }
     let runtime = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads)

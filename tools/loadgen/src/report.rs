@@ -67,7 +67,7 @@ impl Report {
         request_bytes: &[(Signal, usize)],
     ) -> Report {
         let mut errors: Vec<(String, u64)> = t.errors.into_iter().collect();
-        errors.sort_by(|a, b| b.1.cmp(&a.1));
+        errors.sort_by_key(|e| std::cmp::Reverse(e.1));
         errors.truncate(5);
         let secs = elapsed.as_secs_f64().max(1e-9);
         Report {
@@ -113,7 +113,11 @@ impl Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let signals: Vec<&str> = self.signals.iter().map(|s| s.as_str()).collect();
-        let rate = if self.rate == 0 { "as fast as possible".to_owned() } else { format!("{} items/s offered", self.rate) };
+        let rate = if self.rate == 0 {
+            "as fast as possible".to_owned()
+        } else {
+            format!("{} items/s offered", self.rate)
+        };
         writeln!(
             f,
             "otlake loadgen: {:?} {} {} x{} items, concurrency {}, {rate}",
@@ -153,7 +157,11 @@ impl fmt::Display for Report {
             self.latency.p50_ms, self.latency.p90_ms, self.latency.p99_ms, self.latency.max_ms
         )?;
         if let Some(path) = &self.ack_log {
-            writeln!(f, "  ack log        {path} ({} ids of fully acknowledged requests)", self.acked_ids_hint())?;
+            writeln!(
+                f,
+                "  ack log        {path} ({} ids of fully acknowledged requests)",
+                self.acked_ids_hint()
+            )?;
         }
         if let Some(e) = &self.ack_log_error {
             writeln!(f, "  ack log ERROR  {e}")?;
@@ -167,6 +175,10 @@ impl fmt::Display for Report {
 
 impl Report {
     fn acked_ids_hint(&self) -> &'static str {
-        if self.signals.iter().all(|s| *s == Signal::Metrics) { "no" } else { "span/log" }
+        if self.signals.iter().all(|s| *s == Signal::Metrics) {
+            "no"
+        } else {
+            "span/log"
+        }
     }
 }

@@ -165,7 +165,13 @@ pub async fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
             let rest = count - (total - 1) * batch;
             let tail = if rest < batch {
                 let signal = signals[order[((total - 1) % order.len() as u64) as usize]];
-                let mut t = build_templates(signal, rest as usize, 1, args.seed ^ 0x7a11, args.error_rate)?;
+                let mut t = build_templates(
+                    signal,
+                    rest as usize,
+                    1,
+                    args.seed ^ 0x7a11,
+                    args.error_rate,
+                )?;
                 t.pop()
             } else {
                 None
@@ -180,7 +186,8 @@ pub async fn run(args: &LoadgenArgs) -> Result<Report, LoadgenError> {
         })?),
         None => None,
     };
-    let interval = (args.rate > 0).then(|| Duration::from_secs_f64(batch as f64 / args.rate as f64));
+    let interval =
+        (args.rate > 0).then(|| Duration::from_secs_f64(batch as f64 / args.rate as f64));
     let template_bytes: Vec<(Signal, usize)> = templates
         .iter()
         .map(|t| (t.signal, t.full.first().map_or(0, Template::encoded_len)))
@@ -232,12 +239,18 @@ async fn sender(shared: &Shared, order: &[usize]) -> Tally {
         }
         if let Some(interval) = shared.interval {
             let due = shared.start + interval.mul_f64(n as f64);
-            if shared.limit.is_some_and(|limit| due >= shared.start + limit) {
+            if shared
+                .limit
+                .is_some_and(|limit| due >= shared.start + limit)
+            {
                 break;
             }
             tokio::time::sleep_until(due.into()).await;
         }
-        if shared.limit.is_some_and(|limit| shared.start.elapsed() >= limit) {
+        if shared
+            .limit
+            .is_some_and(|limit| shared.start.elapsed() >= limit)
+        {
             break;
         }
         let which = &shared.signals[order[(n % order.len() as u64) as usize]];
@@ -252,8 +265,16 @@ async fn sender(shared: &Shared, order: &[usize]) -> Tally {
         tally.requests += 1;
         tally.items += template.items;
         tally.bytes += body.len() as u64;
-        send_with_retries(shared, which.signal, template.items, body, &own_ids, &mut tally, &mut scratch)
-            .await;
+        send_with_retries(
+            shared,
+            which.signal,
+            template.items,
+            body,
+            &own_ids,
+            &mut tally,
+            &mut scratch,
+        )
+        .await;
     }
     tally
 }
@@ -300,7 +321,10 @@ async fn send_with_retries(
                 tally.error(reason);
                 return;
             }
-            Answer::Retryable { reason, retry_after } => {
+            Answer::Retryable {
+                reason,
+                retry_after,
+            } => {
                 tally.error(reason);
                 if attempt == shared.retries {
                     break;

@@ -141,7 +141,8 @@ impl TemplateBuilder {
         let text: String = (0..16)
             .map(|_| char::from(HEX[self.rng.usize(..16)]))
             .collect();
-        self.sentinels.push((text.clone().into_bytes(), Fill::HexId(id)));
+        self.sentinels
+            .push((text.clone().into_bytes(), Fill::HexId(id)));
         text
     }
 
@@ -149,7 +150,8 @@ impl TemplateBuilder {
     pub fn time_ago(&mut self, ago: u64) -> u64 {
         // Random values with the top bit set cannot be confused with a real field value by the encoder.
         let v = self.rng.u64(..) | (1 << 63);
-        self.sentinels.push((v.to_le_bytes().to_vec(), Fill::TimeAgo(ago)));
+        self.sentinels
+            .push((v.to_le_bytes().to_vec(), Fill::TimeAgo(ago)));
         v
     }
 
@@ -266,7 +268,10 @@ mod tests {
             assert_eq!(spans[0].name, "root");
             assert_eq!(spans[0].start_time_unix_nano, 1_000_000 - 2_000);
             assert_eq!(spans[1].end_time_unix_nano, 1_000_000 - 500);
-            assert_eq!(spans[1].parent_span_id, spans[0].span_id, "parent link kept");
+            assert_eq!(
+                spans[1].parent_span_id, spans[0].span_id,
+                "parent link kept"
+            );
             assert_eq!(spans[0].trace_id, spans[1].trace_id);
             let ids: Vec<u64> = spans
                 .iter()

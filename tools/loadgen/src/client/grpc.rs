@@ -21,7 +21,10 @@ pub struct GrpcClient {
     next: AtomicUsize,
     gzip: bool,
     timeout: Duration,
-    headers: Vec<(MetadataKey<tonic::metadata::Ascii>, MetadataValue<tonic::metadata::Ascii>)>,
+    headers: Vec<(
+        MetadataKey<tonic::metadata::Ascii>,
+        MetadataValue<tonic::metadata::Ascii>,
+    )>,
 }
 
 fn path(signal: Signal) -> PathAndQuery {
@@ -36,10 +39,15 @@ impl GrpcClient {
     pub fn new(args: &LoadgenArgs) -> Result<GrpcClient, LoadgenError> {
         let url = args.endpoint_url();
         let endpoint = Endpoint::from_shared(url.clone())
-            .map_err(|e| LoadgenError::Endpoint { url, reason: e.to_string() })?
+            .map_err(|e| LoadgenError::Endpoint {
+                url,
+                reason: e.to_string(),
+            })?
             .tcp_nodelay(true);
         // Lazy: a refused connection shows up as a retryable answer of the first requests, not as a start-up error.
-        let channels = (0..args.connections).map(|_| endpoint.connect_lazy()).collect();
+        let channels = (0..args.connections)
+            .map(|_| endpoint.connect_lazy())
+            .collect();
         let mut headers = Vec::new();
         for (k, v) in &args.headers {
             let bad = || LoadgenError::Header(format!("{k}={v}"));
@@ -64,7 +72,10 @@ impl GrpcClient {
             grpc = grpc.send_compressed(CompressionEncoding::Gzip);
         }
         if let Err(e) = grpc.ready().await {
-            return Answer::Retryable { reason: format!("connection: {e}"), retry_after: None };
+            return Answer::Retryable {
+                reason: format!("connection: {e}"),
+                retry_after: None,
+            };
         }
         let mut request = tonic::Request::new(body);
         request.set_timeout(self.timeout);
@@ -72,7 +83,8 @@ impl GrpcClient {
             request.metadata_mut().insert(k.clone(), v.clone());
         }
         let call = grpc.unary(request, path(signal), PassThrough::<Bytes>(PhantomData));
-        let response = match tokio::time::timeout(self.timeout + Duration::from_secs(1), call).await {
+        let response = match tokio::time::timeout(self.timeout + Duration::from_secs(1), call).await
+        {
             Err(_) => {
                 return Answer::Retryable {
                     reason: format!("no answer within {:?}", self.timeout),
@@ -84,7 +96,9 @@ impl GrpcClient {
         match response {
             Ok(answer) => match partial_success(signal, answer.get_ref()) {
                 Ok((rejected, message)) => Answer::Accepted { rejected, message },
-                Err(e) => Answer::Refused { reason: format!("undecodable answer: {e}") },
+                Err(e) => Answer::Refused {
+                    reason: format!("undecodable answer: {e}"),
+                },
             },
             Err(status) => classify(&status),
         }
@@ -100,7 +114,10 @@ fn classify(status: &Status) -> Answer {
         | Code::Aborted
         | Code::OutOfRange
         | Code::Unavailable
-        | Code::DataLoss => Answer::Retryable { reason, retry_after: None },
+        | Code::DataLoss => Answer::Retryable {
+            reason,
+            retry_after: None,
+        },
         _ => Answer::Refused { reason },
     }
 }
@@ -147,7 +164,10 @@ mod tests {
 
     #[test]
     fn codes_are_classified_as_the_otlp_spec_says() {
-        assert!(matches!(classify(&Status::unavailable("down")), Answer::Retryable { .. }));
+        assert!(matches!(
+            classify(&Status::unavailable("down")),
+            Answer::Retryable { .. }
+        ));
         assert!(matches!(
             classify(&Status::resource_exhausted("full")),
             Answer::Retryable { .. }

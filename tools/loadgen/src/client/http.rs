@@ -38,13 +38,17 @@ impl HttpClient {
         let base = base.trim_end_matches('/');
         let uri = |signal: Signal| -> Result<Uri, LoadgenError> {
             let url = format!("{base}/v1/{}", signal.as_str());
-            url.parse().map_err(|e: http::uri::InvalidUri| LoadgenError::Endpoint {
-                url,
-                reason: e.to_string(),
-            })
+            url.parse()
+                .map_err(|e: http::uri::InvalidUri| LoadgenError::Endpoint {
+                    url,
+                    reason: e.to_string(),
+                })
         };
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-protobuf"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
         if args.compression == Compression::Gzip {
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
@@ -62,7 +66,11 @@ impl HttpClient {
             .build(connector);
         Ok(HttpClient {
             client,
-            uris: [uri(Signal::Traces)?, uri(Signal::Logs)?, uri(Signal::Metrics)?],
+            uris: [
+                uri(Signal::Traces)?,
+                uri(Signal::Logs)?,
+                uri(Signal::Metrics)?,
+            ],
             headers,
             gzip: args.compression == Compression::Gzip,
             timeout: args.timeout,
@@ -74,7 +82,11 @@ impl HttpClient {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             match enc.write_all(&body).and_then(|()| enc.finish()) {
                 Ok(zipped) => Bytes::from(zipped),
-                Err(e) => return Answer::Refused { reason: format!("gzip: {e}") },
+                Err(e) => {
+                    return Answer::Refused {
+                        reason: format!("gzip: {e}"),
+                    };
+                }
             }
         } else {
             body
@@ -109,7 +121,12 @@ impl HttpClient {
                     retry_after: None,
                 };
             }
-            Ok(Err(reason)) => return Answer::Retryable { reason, retry_after: None },
+            Ok(Err(reason)) => {
+                return Answer::Retryable {
+                    reason,
+                    retry_after: None,
+                };
+            }
             Ok(Ok(answer)) => answer,
         };
         classify(signal, parts.status, &parts.headers, &body)
@@ -121,11 +138,19 @@ fn classify(signal: Signal, status: StatusCode, headers: &HeaderMap, body: &[u8]
         return match partial_success(signal, body) {
             Ok((rejected, message)) => Answer::Accepted { rejected, message },
             // An empty or non-protobuf 2xx body still means accepted (some servers answer `{}`).
-            Err(_) => Answer::Accepted { rejected: 0, message: String::new() },
+            Err(_) => Answer::Accepted {
+                rejected: 0,
+                message: String::new(),
+            },
         };
     }
-    let text = String::from_utf8_lossy(&body[..body.len().min(300)]).trim().to_owned();
-    let reason = format!("HTTP {status}{}{text}", if text.is_empty() { "" } else { ": " });
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)])
+        .trim()
+        .to_owned();
+    let reason = format!(
+        "HTTP {status}{}{text}",
+        if text.is_empty() { "" } else { ": " }
+    );
     match status.as_u16() {
         429 | 502 | 503 | 504 => Answer::Retryable {
             reason,
@@ -156,10 +181,21 @@ mod tests {
         ));
         let mut after = HeaderMap::new();
         after.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-        match classify(Signal::Logs, StatusCode::SERVICE_UNAVAILABLE, &after, b"busy") {
-            Answer::Retryable { retry_after, reason } => {
+        match classify(
+            Signal::Logs,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &after,
+            b"busy",
+        ) {
+            Answer::Retryable {
+                retry_after,
+                reason,
+            } => {
                 assert_eq!(retry_after, Some(Duration::from_secs(2)));
-                assert!(reason.contains("503") && reason.contains("busy"), "{reason}");
+                assert!(
+                    reason.contains("503") && reason.contains("busy"),
+                    "{reason}"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -22,23 +22,26 @@ pub enum Answer {
     /// Accepted; `rejected` items were refused inside an otherwise successful answer (partial success).
     Accepted { rejected: u64, message: String },
     /// Worth retrying; `retry_after` when the server said how long to wait.
-    Retryable { reason: String, retry_after: Option<Duration> },
+    Retryable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// Refused for good (a bad request, an unknown path, an auth failure...).
     Refused { reason: String },
 }
 
 /// Either transport.
 pub enum Client {
-    Http(HttpClient),
-    Grpc(GrpcClient),
+    Http(Box<HttpClient>),
+    Grpc(Box<GrpcClient>),
 }
 
 impl Client {
     /// Builds the client; opens no connection yet (connections open with the first requests).
     pub fn new(args: &LoadgenArgs) -> Result<Client, crate::LoadgenError> {
         Ok(match args.protocol {
-            Protocol::Http => Client::Http(HttpClient::new(args)?),
-            Protocol::Grpc => Client::Grpc(GrpcClient::new(args)?),
+            Protocol::Http => Client::Http(Box::new(HttpClient::new(args)?)),
+            Protocol::Grpc => Client::Grpc(Box::new(GrpcClient::new(args)?)),
         })
     }
 

@@ -1,0 +1,65 @@
+# Contestant: otlake (this repository), for /work/shared/bench/run-peer-bench.sh.
+# Sourced by the harness (bash, `set -u`); see the harness's contestants/TEMPLATE.sh for the interface.
+#
+#   OTLAKE_BIN   the daemon (default: target/release/otlake of this repository)
+#   OTLAKE_TELEMETRY_PORTS  "METRICS HEALTH" ports of the daemon's own endpoints (default "14888 14133":
+#                not the defaults 8888/13133, which tests of other checkouts may use)
+#
+# Pipelines as the peers run them: OTLP/HTTP + OTLP/gRPC in -> batch (8192 items or 200 ms) ->
+#   EXPORT=blackhole: the debug exporter at verbosity basic (one summary line per batch, then dropped)
+#   EXPORT=sink:      the otlphttp exporter (protobuf) to $SINK_URL with $EXPORT_COMPRESSION
+# The daemon's own Prometheus and health endpoints stay on, as in the shipped default config.
+NAME=otlake
+SUPPORTS="http-traces grpc-traces http-logs http-traces-export"
+_OTLAKE_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+OTLAKE_BIN=${OTLAKE_BIN:-$_OTLAKE_REPO/target/release/otlake}
+read -r _OTLAKE_METRICS_PORT _OTLAKE_HEALTH_PORT <<< "${OTLAKE_TELEMETRY_PORTS:-14888 14133}"
+
+contestant_version() { "$OTLAKE_BIN" --version; }
+
+contestant_cmd() {
+  local exporter
+  if [ "$EXPORT" = sink ]; then
+    exporter="  otlphttp:
+    endpoint: $SINK_URL
+    encoding: proto
+    compression: $EXPORT_COMPRESSION"
+  else
+    exporter="  debug:
+    verbosity: basic"
+  fi
+  local name=${exporter%%:*}; name=${name// /}
+  cat > "$RUN_DIR/otlake.yaml" <<CFG
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: $OTLP_GRPC_ADDR
+      http:
+        endpoint: $OTLP_HTTP_ADDR
+processors:
+  batch:
+    send_batch_size: 8192
+    timeout: 200ms
+exporters:
+$exporter
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [$name]
+    logs:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [$name]
+  telemetry:
+    logs:
+      level: info
+    metrics:
+      address: 127.0.0.1:$_OTLAKE_METRICS_PORT
+    health:
+      endpoint: 127.0.0.1:$_OTLAKE_HEALTH_PORT
+CFG
+  echo "$OTLAKE_BIN run --config $RUN_DIR/otlake.yaml"
+}
