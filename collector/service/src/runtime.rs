@@ -3,6 +3,9 @@
 //! ```text
 //!  receiver ──Fanout──> [pipeline channel] ─> pipeline task (processors in order) ──share──> [exporter channel] ─> exporter
 //! ```
+//! - An exporter whose section has `sending_queue: {storage: wal}` gets a write-ahead log in front of it
+//!   (`[wal channel] ─> wal/<id> ─> [exporter channel]`, see `otlake_wal`): the log's keys are taken out of
+//!   the section before the exporter's factory sees it, and the pipelines feed the log instead.
 //! - Receivers and exporters: one instance per id, shared by every pipeline that lists them. Processors: one
 //!   instance per pipeline, owned by that pipeline's task, which also owns their timers.
 //! - Build order: exporters, then pipelines, then receivers; so everything downstream runs before data arrives.
@@ -23,6 +26,7 @@ use otlake_core::{
     Batch, ComponentError, ComponentId, ConfigError, ExporterContext, Fanout, Outcome, Processor,
     ReceiverContext, Signal,
 };
+use otlake_wal::{WalStage, split_exporter_config};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -82,6 +86,8 @@ pub async fn run(
 /// Components built and wired, not yet running. Each entry starts with its stage name (`exporter/file`).
 struct Graph {
     exporters: Vec<BuiltExporter>,
+    /// Write-ahead logs in front of exporters (`sending_queue.storage: wal`): stage name, stage, input, output.
+    wal_stages: Vec<(String, WalStage, BatchReceiver, BatchSender)>,
     pipelines: Vec<BuiltPipeline>,
     receivers: Vec<BuiltReceiver>,
 }
@@ -126,17 +132,40 @@ fn build(config: &Config, registry: &Registry) -> Result<Graph, Vec<ValidationEr
         }
     }
     let mut exporters = Vec::new();
+    let mut wal_stages = Vec::new();
     let mut exporter_inputs: HashMap<&str, BatchSender> = HashMap::new();
     for (key, signals) in &exporter_signals {
         let id = component_id(key);
         let signals: Vec<Signal> = signals.iter().copied().collect();
         let factory = &registry.exporters[id.kind.as_str()];
-        match factory.build(&id, &config.exporters[*key], &signals) {
+        // A write-ahead log asked for in `sending_queue` is the service's stage; the exporter gets the rest.
+        let (section, wal) = match split_exporter_config(&config.exporters[*key]) {
+            Ok(split) => split,
+            Err(problems) => {
+                for e in problems {
+                    report("exporters", key, e);
+                }
+                continue;
+            }
+        };
+        match factory.build(&id, &section, &signals) {
             Ok(exporter) => {
                 let stage = format!("exporter/{key}");
-                let (tx, rx) = channel(&stage, EXPORTER_QUEUE);
-                exporter_inputs.insert(key, tx);
-                exporters.push((stage, exporter, rx, id));
+                match wal {
+                    Some(wal) => {
+                        let (tx, rx) = channel(&stage, WalStage::output_capacity());
+                        let wal_stage = format!("wal/{key}");
+                        let (wal_tx, wal_rx) = channel(&wal_stage, EXPORTER_QUEUE);
+                        exporter_inputs.insert(key, wal_tx);
+                        wal_stages.push((wal_stage, WalStage::new(id.clone(), &wal), wal_rx, tx));
+                        exporters.push((stage, exporter, rx, id));
+                    }
+                    None => {
+                        let (tx, rx) = channel(&stage, EXPORTER_QUEUE);
+                        exporter_inputs.insert(key, tx);
+                        exporters.push((stage, exporter, rx, id));
+                    }
+                }
             }
             Err(e) => report("exporters", key, e),
         }
@@ -198,6 +227,7 @@ fn build(config: &Config, registry: &Registry) -> Result<Graph, Vec<ValidationEr
     if errors.is_empty() {
         Ok(Graph {
             exporters,
+            wal_stages,
             pipelines: built_pipelines,
             receivers,
         })
@@ -230,6 +260,9 @@ impl Graph {
         // Start downstream first.
         for (stage, exporter, rx, id) in self.exporters {
             spawn(stage, exporter.run(rx, ExporterContext { id }));
+        }
+        for (stage, wal, rx, tx) in self.wal_stages {
+            spawn(stage, Box::pin(wal.run(rx, tx)));
         }
         for (stage, processors, rx, outputs) in self.pipelines {
             spawn(

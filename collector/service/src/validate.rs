@@ -111,7 +111,21 @@ pub fn validate(config: &Config, registry: &Registry) -> Vec<ValidationError> {
                 );
                 continue;
             };
-            if let Err(problems) = factory.validate(value) {
+            // Exporters: a write-ahead log in `sending_queue` is validated here; the exporter sees the rest.
+            let value = match kind {
+                Kind::Exporter => match otlake_wal::split_exporter_config(value) {
+                    Ok((section, _)) => section,
+                    Err(problems) => {
+                        for problem in problems {
+                            let problem = problem.under(&path);
+                            push(problem.path, problem.message);
+                        }
+                        continue;
+                    }
+                },
+                _ => value.clone(),
+            };
+            if let Err(problems) = factory.validate(&value) {
                 for problem in problems {
                     let problem = problem.under(&path);
                     push(problem.path, problem.message);

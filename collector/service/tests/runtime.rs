@@ -259,3 +259,35 @@ async fn run_refuses_an_invalid_config_with_the_validation_text() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn with_a_write_ahead_log_a_request_is_delivered_once_logged_even_while_the_exporter_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = format!(
+        "receivers: {{test_in: }}\nexporters:\n  test_out:\n    outcome: retryable\n    sending_queue: {{storage: wal, directory: {}}}\nservice:\n  pipelines:\n    traces: {{receivers: [test_in], exporters: [test_out]}}\n{TELEMETRY_OFF}",
+        dir.path().display()
+    );
+    let h = Harness::start(&yaml);
+    assert_eq!(h.send().await.wait().await.outcome, Outcome::Delivered);
+    h.stop().await.expect("clean stop");
+    let segments = std::fs::read_dir(dir.path().join("test_out"))
+        .expect("the exporter's log directory")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "wal"))
+        .count();
+    assert!(segments >= 1, "the undelivered entry stays in the log");
+}
+
+#[tokio::test]
+async fn write_ahead_log_settings_are_validated_with_their_path() {
+    let yaml = "receivers: {test_in: }\nexporters:\n  test_out:\n    sending_queue: {storage: wal, max_bytes: 10, fsynk: true}\nservice:\n  pipelines:\n    traces: {receivers: [test_in], exporters: [test_out]}\n";
+    let config = Config::parse(yaml).expect("yaml");
+    let registry = Registry::new()
+        .with_receiver(TestReceiverFactory(Arc::new(Mutex::new(None))))
+        .with_exporter(TestExporterFactory);
+    // The log's keys are checked by the service; any other key stays for the exporter to judge.
+    let errors = otlake_service::validate(&config, &registry);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].path, "exporters.test_out.sending_queue.max_bytes");
+    assert!(errors[0].line.is_some(), "{errors:?}");
+}
