@@ -5,7 +5,8 @@
 //! own CPU is counted (utime + stime of this process, from /proc/self/stat). Requests are ~67 KB / 100 spans,
 //! like the project benchmark's. Also prints the cost of the protobuf decode alone, for reference.
 //!
-//! `cargo bench -p otlake-receiver-otlp --bench http_throughput` (optional args: requests, connections).
+//! `cargo bench -p otlake-receiver-otlp --bench http_throughput [requests] [connections] [http|grpc]`
+//! (defaults 10000, 4, http; `grpc` loads the gRPC listener instead, through the generated tonic client).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use otlake_core::batch::channel;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
+use otlake_core::proto::collector::trace::v1::trace_service_client::TraceServiceClient;
 use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value};
 use otlake_core::test_util::sample_traces;
 use otlake_core::{ComponentId, Fanout, Outcome, Receiver, ReceiverContext, Signal};
@@ -89,13 +91,30 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-async fn client(addr: String, requests: usize, connections: usize) {
-    let body = Bytes::from(request().encode_to_vec());
+async fn client(addr: String, requests: usize, connections: usize, protocol: String) {
+    let request = request();
+    let body = Bytes::from(request.encode_to_vec());
     let per_connection = requests / connections;
     let mut tasks = Vec::new();
     for _ in 0..connections {
-        let (addr, body) = (addr.clone(), body.clone());
+        let (addr, body, request, protocol) = (
+            addr.clone(),
+            body.clone(),
+            request.clone(),
+            protocol.clone(),
+        );
         tasks.push(tokio::spawn(async move {
+            if protocol == "grpc" {
+                let channel = Client::builder(TokioExecutor::new())
+                    .http2_only(true)
+                    .build_http::<tonic::body::Body>();
+                let origin: http::Uri = format!("http://{addr}").parse().expect("uri");
+                let mut client = TraceServiceClient::with_origin(channel, origin);
+                for _ in 0..per_connection {
+                    client.export(request.clone()).await.expect("OK");
+                }
+                return;
+            }
             let client = Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(1)
                 .build_http::<Full<Bytes>>();
@@ -134,7 +153,7 @@ fn decode_only(iterations: usize) {
     );
 }
 
-async fn server(requests: usize, connections: usize) {
+async fn server(requests: usize, connections: usize, protocol: &str) {
     let (tx, mut rx) = channel("drop", 1024);
     tokio::spawn(async move {
         while let Some(batch) = rx.recv().await {
@@ -145,9 +164,9 @@ async fn server(requests: usize, connections: usize) {
         Signal::Traces,
         Fanout::new(vec![tx], Duration::from_secs(2)),
     )]);
-    let config = OtlpReceiverFactory::parse(
-        &serde_json::json!({"protocols": {"http": {"endpoint": "127.0.0.1:0"}}}),
-    )
+    let config = OtlpReceiverFactory::parse(&serde_json::json!({"protocols": {
+        "http": {"endpoint": "127.0.0.1:0"}, "grpc": {"endpoint": "127.0.0.1:0"}
+    }}))
     .expect("config");
     let receiver = OtlpReceiver::new(config);
     let bound = receiver.bound_addresses();
@@ -158,7 +177,13 @@ async fn server(requests: usize, connections: usize) {
         shutdown: shutdown.clone(),
     };
     let task = tokio::spawn(Box::new(receiver).run(cx));
-    let addr = bound.wait().await.expect("bound").http.expect("http");
+    let bound = bound.wait().await.expect("bound");
+    let addr = if protocol == "grpc" {
+        bound.grpc
+    } else {
+        bound.http
+    }
+    .expect("listening");
 
     let exe = std::env::current_exe().expect("current exe");
     let cpu_before = cpu_seconds();
@@ -168,6 +193,7 @@ async fn server(requests: usize, connections: usize) {
         addr.to_string(),
         requests.to_string(),
         connections.to_string(),
+        protocol.to_owned(),
     ];
     let status =
         tokio::task::spawn_blocking(move || std::process::Command::new(exe).args(args).status())
@@ -182,7 +208,7 @@ async fn server(requests: usize, connections: usize) {
 
     let spans = (requests / connections * connections * SPANS_PER_REQUEST) as f64;
     println!(
-        "HTTP → drop: {requests} requests x {SPANS_PER_REQUEST} spans over {connections} connections in {elapsed:.2?}: \
+        "{protocol} → drop: {requests} requests x {SPANS_PER_REQUEST} spans over {connections} connections in {elapsed:.2?}: \
          {:.0} spans/s, receiver {:.2} CPU-s = {:.2} CPU-s per million spans",
         spans / elapsed.as_secs_f64(),
         cpu,
@@ -203,11 +229,13 @@ fn main() {
         let addr = args.get(1).cloned().expect("addr");
         let requests = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10_000);
         let connections = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(4);
-        runtime.block_on(client(addr, requests, connections));
+        let protocol = args.get(4).cloned().unwrap_or_else(|| "http".into());
+        runtime.block_on(client(addr, requests, connections, protocol));
         return;
     }
     let requests = args.first().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let connections = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(4);
+    let protocol = args.get(2).map(String::as_str).unwrap_or("http");
     decode_only(requests.min(5_000));
-    runtime.block_on(server(requests, connections));
+    runtime.block_on(server(requests, connections, protocol));
 }

@@ -71,6 +71,22 @@ pub fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Payload, DecodeEr
     })
 }
 
+/// Requests from this size on are decoded under `block_in_place`: decoding a large request takes long enough
+/// (about 100 ms for 30 MB) to stall the other connections served by the same worker thread.
+pub const LONG_DECODE_BYTES: usize = 1 << 20;
+
+/// Runs `decode` for a request of `bytes` bytes, under `block_in_place` when it is large and the runtime allows
+/// it (the daemon's multi-thread runtime; a current-thread runtime, as in unit tests, decodes in place).
+pub fn decode_off_reactor<T>(bytes: usize, decode: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if bytes >= LONG_DECODE_BYTES && multi_thread {
+        tokio::task::block_in_place(decode)
+    } else {
+        decode()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

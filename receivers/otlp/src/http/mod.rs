@@ -19,7 +19,7 @@ use http::{HeaderMap, Method, Version, header};
 use otlake_core::Signal;
 
 use crate::config::HttpConfig;
-use crate::decode::Format;
+use crate::decode::{Format, decode_off_reactor};
 use crate::decompress::Encoding;
 use crate::ingest::Ingest;
 
@@ -113,21 +113,6 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Received bodies from this size on (compressed: a quarter of it) are decoded with `block_in_place`: decoding
-/// a large request takes long enough (about 100 ms for 30 MB) to stall the other connections of its worker.
-const LONG_DECODE_BYTES: usize = 1 << 20;
-
-fn decodes_long(received: usize, encoding: Encoding) -> bool {
-    let threshold = match encoding {
-        Encoding::Identity => LONG_DECODE_BYTES,
-        _ => LONG_DECODE_BYTES / 4,
-    };
-    // `block_in_place` needs the multi-thread runtime (the daemon's); elsewhere (tests) decode in place.
-    received >= threshold
-        && tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread
-}
-
 async fn handle(State(state): State<Arc<HttpState>>, request: Request) -> Response {
     let http1 = request.version() <= Version::HTTP_11;
     // Errors are answered in the request's encoding when it has a known one, else in JSON (readable by curl).
@@ -162,12 +147,14 @@ async fn serve(state: &HttpState, request: Request) -> Result<Response, RequestE
         .include_metadata
         .then(|| crate::metadata::from_headers(headers));
     let bytes = body::read_body(request.into_body(), length, state.max_request_bytes).await?;
-    let decode = || body::decode_body(signal, format, encoding, &bytes, state.max_request_bytes);
-    let payload = if decodes_long(bytes.len(), encoding) {
-        tokio::task::block_in_place(decode)?
-    } else {
-        decode()?
+    // A compressed body is weighed at four times its size: it has to be inflated before decoding.
+    let weight = match encoding {
+        Encoding::Identity => bytes.len(),
+        _ => bytes.len().saturating_mul(4),
     };
+    let payload = decode_off_reactor(weight, || {
+        body::decode_body(signal, format, encoding, &bytes, state.max_request_bytes)
+    })?;
     drop(bytes);
     let answer = state.ingest.export(payload, meta).await;
     Ok(response::answer(signal, answer, format))

@@ -265,6 +265,20 @@ async fn grpc_malformed_messages_are_invalid_argument() {
         Some(Code::InvalidArgument as i32),
         "{reply:?}"
     );
+    let message = reply.grpc_message().expect("grpc-message");
+    assert!(
+        message.contains("invalid protobuf in ExportTraceServiceRequest"),
+        "{message}"
+    );
+    good_grpc_request_succeeds(addr).await;
+
+    let unknown = "/opentelemetry.proto.collector.trace.v1.TraceService/Import";
+    let reply = grpc_raw(addr, unknown, &sample_traces(1, 1).encode_to_vec(), None).await;
+    assert_eq!(
+        reply.grpc_status(),
+        Some(Code::Unimplemented as i32),
+        "{reply:?}"
+    );
     good_grpc_request_succeeds(addr).await;
 
     let reply = grpc_raw(addr, TRACE_EXPORT, &traces_with_invalid_utf8(), None).await;
@@ -284,7 +298,7 @@ async fn grpc_malformed_messages_are_invalid_argument() {
     good_grpc_request_succeeds(addr).await;
 
     receiver.stop().await.expect("clean stop");
-    assert_eq!(seen.count(), 3);
+    assert_eq!(seen.count(), 4);
 }
 
 #[tokio::test]
@@ -394,4 +408,29 @@ async fn http_large_requests_under_the_limit_are_accepted() {
     let payloads = seen.payloads();
     assert_eq!(payloads.len(), 2);
     assert!(payloads.iter().all(|p| p.encode_to_vec() == body));
+}
+
+// Multi-thread runtime, as in the daemon: large messages take the `block_in_place` decode path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_large_messages_under_the_limit_are_accepted() {
+    let (outputs, seen) = delivering_pipelines();
+    let receiver = start(config(json!({"max_request_bytes": "8MB"})), outputs).await;
+    let mut request = sample_traces(1, 1);
+    request.resource_spans[0].scope_spans[0].spans[0].name = "w".repeat(5_000_000);
+    let client =
+        || TraceServiceClient::with_origin(grpc_channel(), grpc_origin(receiver.grpc_addr()));
+    bounded("large export", client().export(request.clone()))
+        .await
+        .expect("OK");
+    bounded(
+        "large gzip export",
+        client()
+            .send_compressed(CompressionEncoding::Gzip)
+            .export(request.clone()),
+    )
+    .await
+    .expect("OK");
+    receiver.stop().await.expect("clean stop");
+    let expected = otlake_core::Payload::from(request);
+    assert_eq!(seen.payloads(), vec![expected.clone(), expected]);
 }

@@ -253,6 +253,34 @@ impl Reply {
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
     }
 
+    /// `grpc-message` (percent-decoded) from the headers or the trailers.
+    pub fn grpc_message(&self) -> Option<String> {
+        let raw = self
+            .headers
+            .get("grpc-message")
+            .or_else(|| self.trailers.as_ref()?.get("grpc-message"))?
+            .as_bytes();
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            let hex = raw
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (raw[i], hex) {
+                (b'%', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        Some(String::from_utf8_lossy(&out).into_owned())
+    }
+
     /// `grpc-status` from the headers (trailers-only answer) or the trailers.
     pub fn grpc_status(&self) -> Option<i32> {
         self.headers
