@@ -233,6 +233,10 @@ struct Window {
     items: usize,
     bytes: usize,
     opened: Option<Instant>,
+    /// With a write-ahead log in front: the first and last log sequence in the window. The commit uses the
+    /// last as its `txn` version, so a replay skips what is already in the table.
+    first_wal: Option<u64>,
+    last_wal: Option<u64>,
 }
 
 impl Window {
@@ -242,6 +246,8 @@ impl Window {
             items: 0,
             bytes: 0,
             opened: None,
+            first_wal: None,
+            last_wal: None,
         }
     }
 
@@ -250,6 +256,8 @@ impl Window {
         self.items = 0;
         self.bytes = 0;
         self.opened = None;
+        self.first_wal = None;
+        self.last_wal = None;
         (std::mem::take(&mut self.acks), items)
     }
 }
@@ -269,25 +277,54 @@ async fn table_task(
     signal: Signal,
 ) {
     let mut window = Window::new();
+    // With a write-ahead log: after a failed window, the first log sequence it held. Later entries are refused
+    // until the log sends that one again, so commits stay in sequence order and none is skipped as committed.
+    let mut gate: Option<u64> = None;
     loop {
         let deadline = window.opened.map(|t| t + limits.max_latency);
         let next = tokio::select! {
             batch = rx.recv() => batch,
             () = sleep_until(deadline) => {
-                commit(&mut sink, &mut window, &exporter, signal).await;
+                close_gate(&mut gate, commit(&mut sink, &mut window, &exporter, signal).await);
                 continue;
             }
         };
         let Some(batch) = next else { break };
         let bytes = batch.payload.encoded_len();
-        match sink.append(&batch.payload).await {
-            Ok(items) => {
+        let wal_sequence = batch.meta.wal_sequence();
+        if let Some(sequence) = wal_sequence {
+            match gate {
+                Some(first) if sequence > first => {
+                    batch.acks.resolve(Outcome::Retryable {
+                        reason: "an earlier write-ahead log entry of this table is being sent again first"
+                            .into(),
+                        retry_after: Some(RETRY_AFTER),
+                    });
+                    continue;
+                }
+                Some(_) => gate = None,
+                None => {}
+            }
+        }
+        let appended = match wal_sequence {
+            Some(sequence) => sink.append_sequenced(sequence, &batch.payload).await,
+            None => sink.append(&batch.payload).await.map(Some),
+        };
+        match appended {
+            // A replayed log entry the table already holds (committed before a crash): nothing to add.
+            Ok(None) => batch.acks.resolve(Outcome::Delivered),
+            Ok(Some(items)) => {
                 window.acks.push(batch.acks);
                 window.items += items;
                 window.bytes += bytes;
                 window.opened.get_or_insert_with(Instant::now);
+                if let Some(sequence) = wal_sequence {
+                    window.first_wal.get_or_insert(sequence);
+                    window.last_wal = Some(sequence);
+                }
             }
             Err(e) => {
+                close_gate(&mut gate, window.first_wal.or(wal_sequence));
                 // The whole window is gone: everyone in it must send again.
                 warn!(exporter = %exporter, table = sink.name(), error = %e,
                     "Writing to the Delta table failed; the batches of this commit window will be retried.");
@@ -305,10 +342,20 @@ async fn table_task(
             }
         }
         if window.items >= limits.max_rows || window.bytes >= limits.max_bytes {
-            commit(&mut sink, &mut window, &exporter, signal).await;
+            close_gate(
+                &mut gate,
+                commit(&mut sink, &mut window, &exporter, signal).await,
+            );
         }
     }
     commit(&mut sink, &mut window, &exporter, signal).await;
+}
+
+/// Remembers the first log sequence of a failed window (the lowest, if several failed).
+fn close_gate(gate: &mut Option<u64>, failed_from: Option<u64>) {
+    if let Some(first) = failed_from {
+        *gate = Some(gate.map_or(first, |g| g.min(first)));
+    }
 }
 
 fn retryable(e: &DeltaError) -> Outcome {
@@ -325,12 +372,20 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-async fn commit(sink: &mut TableSink, window: &mut Window, exporter: &ComponentId, signal: Signal) {
+/// Commits the window; returns its first write-ahead log sequence if it failed (see `table_task`'s gate).
+async fn commit(
+    sink: &mut TableSink,
+    window: &mut Window,
+    exporter: &ComponentId,
+    signal: Signal,
+) -> Option<u64> {
+    let (first_wal, last_wal) = (window.first_wal, window.last_wal);
     let (acks, items) = window.take();
     if acks.is_empty() && sink.window_rows() == 0 {
-        return;
+        return None;
     }
-    let sequence = sink.next_sequence();
+    // With a write-ahead log the transaction version is the log sequence of the window's last entry.
+    let sequence = last_wal.unwrap_or_else(|| sink.next_sequence());
     let outcome = match sink.commit(sequence).await {
         Ok(CommitOutcome::Committed {
             table_version,
@@ -354,8 +409,10 @@ async fn commit(sink: &mut TableSink, window: &mut Window, exporter: &ComponentI
             retryable(&e)
         }
     };
+    let failed = !matches!(outcome, Outcome::Delivered);
     record_export(exporter, signal, items, &outcome);
     resolve_all(acks, outcome);
+    if failed { first_wal } else { None }
 }
 
 /// Compacts one table on a schedule, next to the writer (compaction only rewrites committed files).
@@ -396,7 +453,7 @@ mod tests {
     use crate::sink::TableSpec;
     use otlake_core::batch::channel;
     use otlake_core::test_util::{batch_with_ack, sample_logs, sample_traces};
-    use otlake_core::{ComponentFactory, ExporterFactory};
+    use otlake_core::{ComponentFactory, ExporterFactory, Payload};
     use serde_json::json;
 
     fn id() -> ComponentId {
@@ -482,6 +539,49 @@ mod tests {
             .await
             .expect("logs");
         assert_eq!((spans.rows, logs.rows), (6, 4));
+    }
+
+    #[tokio::test]
+    async fn write_ahead_log_entries_commit_once_even_when_replayed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let numbered = |payload: Payload, sequence: u64| {
+            let (mut batch, ack) = batch_with_ack(payload);
+            batch.meta = std::sync::Arc::new(
+                otlake_core::RequestMeta::default().with_wal_sequence(sequence),
+            );
+            (batch, ack)
+        };
+        let run_once = |entries: Vec<(Payload, u64)>| {
+            let config = json!({"location": dir.path(), "max_latency": "50ms"});
+            async move {
+                let exporter = DeltaExporterFactory
+                    .build(&id(), &config, &[Signal::Traces])
+                    .expect("builds");
+                let (tx, rx) = channel("delta/test", 8);
+                let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+                for (payload, sequence) in entries {
+                    let (batch, ack) = numbered(payload, sequence);
+                    tx.send(batch).await.expect("send");
+                    assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
+                }
+                drop(tx);
+                run.await.expect("task").expect("clean run");
+            }
+        };
+        let traces = |n| Payload::from(sample_traces(1, n));
+        run_once(vec![(traces(2), 1_000), (traces(3), 1_001)]).await;
+        // A crash after the commit but before the log was truncated: the log replays both, then goes on.
+        run_once(vec![
+            (traces(2), 1_000),
+            (traces(3), 1_001),
+            (traces(4), 1_002),
+        ])
+        .await;
+        let location = dir.path().to_str().expect("utf-8");
+        let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+            .await
+            .expect("spans");
+        assert_eq!(spans.rows, 2 + 3 + 4, "each entry exactly once");
     }
 
     #[tokio::test]
