@@ -46,11 +46,11 @@ pub struct Load {
     handle: JoinHandle<Acked>,
 }
 
-fn id_hex(n: u64) -> String {
+pub fn id_hex(n: u64) -> String {
     format!("{n:016x}")
 }
 
-fn traces(first: u64) -> ExportTraceServiceRequest {
+pub fn traces(first: u64) -> ExportTraceServiceRequest {
     let spans = (first..first + PER_REQUEST)
         .map(|n| Span {
             trace_id: [n.to_be_bytes(), n.to_be_bytes()].concat(),
@@ -80,7 +80,7 @@ fn traces(first: u64) -> ExportTraceServiceRequest {
     }
 }
 
-fn logs(first: u64) -> ExportLogsServiceRequest {
+pub fn logs(first: u64) -> ExportLogsServiceRequest {
     let log_records = (first..first + PER_REQUEST)
         .map(|n| LogRecord {
             time_unix_nano: 1_760_000_000_000_000_000 + n,
@@ -108,7 +108,7 @@ fn logs(first: u64) -> ExportLogsServiceRequest {
 }
 
 /// POSTs a protobuf body; true only for HTTP 200 (a refused connection or a reset is not an answer).
-fn post(port: u16, path: &str, body: &[u8]) -> bool {
+pub fn post(port: u16, path: &str, body: &[u8]) -> bool {
     let answer = http_request(
         "POST",
         port,
@@ -204,12 +204,12 @@ pub fn kill_hard(daemon: &mut Daemon) {
 }
 
 /// Starts `config` (absolute paths, ports as placeholders) on `ports` with a fresh config directory.
-fn start_on(config: &str, ports: Ports) -> Daemon {
+pub fn start_on(config: &str, ports: Ports) -> Daemon {
     Daemon::start_in(config, tempfile::tempdir().expect("tempdir"), ports)
 }
 
 /// Ids in `column` of `table` with their row counts.
-fn ids_in(location: &std::path::Path, table: &str) -> BTreeMap<String, u64> {
+pub fn ids_in(location: &std::path::Path, table: &str) -> BTreeMap<String, u64> {
     query(
         location,
         &format!("SELECT span_id, count(*) AS n FROM {table} GROUP BY span_id"),
@@ -226,7 +226,7 @@ fn missing<'a>(acked: &'a BTreeSet<String>, present: &BTreeMap<String, u64>) -> 
         .collect()
 }
 
-fn wal_section(directory: &std::path::Path) -> String {
+pub fn wal_section(directory: &std::path::Path) -> String {
     format!(
         "    sending_queue:\n      storage: wal\n      directory: {}\n",
         directory.display()
@@ -310,7 +310,7 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing_acknowledged_in_delta() {
 }
 
 /// A downstream otlake writing every signal to a file (`{dir}/out.jsonl`, `{dir}` being absolute here).
-fn downstream_config(dir: &std::path::Path) -> String {
+pub fn downstream_config(dir: &std::path::Path) -> String {
     format!(
         "{OTLP_IN}exporters:\n  file:\n    path: {}/out.jsonl\nservice:\n  pipelines:\n    traces: {{receivers: [otlp], exporters: [file]}}\n    logs: {{receivers: [otlp], exporters: [file]}}\n{TELEMETRY}",
         dir.display()
@@ -318,7 +318,7 @@ fn downstream_config(dir: &std::path::Path) -> String {
 }
 
 /// Span ids and log span ids in the file exporter's output, with how often each appears.
-fn forwarded_ids(path: &std::path::Path) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+pub fn forwarded_ids(path: &std::path::Path) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
     let (mut spans, mut logs) = (BTreeMap::new(), BTreeMap::new());
     let hex = |v: &Value| v.as_str().map(|s| s.to_ascii_lowercase());
     for line in read_jsonl(path) {

@@ -14,3 +14,4 @@ mod sdk;
 mod shutdown;
 mod support;
 mod telemetry;
+mod wal;
