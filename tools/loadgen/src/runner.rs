@@ -338,3 +338,102 @@ async fn send_with_retries(
     tally.failed_requests += 1;
     tally.failed_items += items;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Protocol;
+    use axum::Router;
+    use axum::body::Bytes as Body;
+    use axum::routing::post;
+    use opentelemetry_proto::tonic::collector::logs::v1::{
+        ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    };
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+    use std::sync::Mutex;
+
+    /// A real OTLP/HTTP server on 127.0.0.1 that takes traces and refuses 10 records of every logs request
+    /// (partial success), remembering the span ids it accepted.
+    async fn server(seen: Arc<Mutex<Vec<String>>>) -> String {
+        let traces = post(move |body: Body| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let req = ExportTraceServiceRequest::decode(body).expect("decodes");
+                let mut seen = seen.lock().expect("lock");
+                for rs in req.resource_spans {
+                    for ss in rs.scope_spans {
+                        for s in ss.spans {
+                            seen.push(s.span_id.iter().map(|b| format!("{b:02x}")).collect());
+                        }
+                    }
+                }
+                Vec::new()
+            }
+        });
+        let logs = post(|body: Body| async move {
+            ExportLogsServiceRequest::decode(body).expect("decodes");
+            ExportLogsServiceResponse {
+                partial_success: Some(ExportLogsPartialSuccess {
+                    rejected_log_records: 10,
+                    error_message: "10 records too large".into(),
+                }),
+            }
+            .encode_to_vec()
+        });
+        let app = Router::new()
+            .route("/v1/traces", traces)
+            .route("/v1/logs", logs);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn partially_refused_requests_are_counted_and_kept_out_of_the_ack_log() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let endpoint = server(Arc::clone(&seen)).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let acks = dir.path().join("acks.txt");
+        let args = LoadgenArgs {
+            endpoint: Some(endpoint),
+            protocol: Protocol::Http,
+            signal: vec![Signal::Traces, Signal::Logs],
+            count: Some(450),
+            batch: 100,
+            ack_log: Some(acks.clone()),
+            ..Default::default()
+        };
+        let report = run(&args).await.expect("runs");
+        // 5 requests: traces 100, logs 100, traces 100, logs 100, traces 50 (the remainder).
+        assert_eq!((report.requests, report.items), (5, 450));
+        assert_eq!(report.partial_requests, 2);
+        assert_eq!(report.refused_items, 20);
+        assert_eq!(report.acked_items, 430);
+        assert!(!report.all_acknowledged());
+        assert!(
+            report
+                .errors
+                .iter()
+                .any(|(e, n)| e.contains("too large") && *n == 2)
+        );
+
+        let logged: Vec<String> = std::fs::read_to_string(&acks)
+            .expect("ack log")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let mut received = seen.lock().expect("lock").clone();
+        let mut logged_sorted = logged.clone();
+        received.sort();
+        logged_sorted.sort();
+        assert_eq!(logged.len(), 250, "only the fully accepted traces requests");
+        assert_eq!(
+            logged_sorted, received,
+            "the ack log holds exactly the spans the server took"
+        );
+    }
+}
