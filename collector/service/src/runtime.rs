@@ -61,6 +61,8 @@ pub enum RunError {
     },
     #[error("shutdown was not clean: {0} did not finish within the grace period")]
     Late(String),
+    #[error("a stage panicked: {0}")]
+    Panicked(String),
 }
 
 /// Runs `config` until `shutdown` completes (or a component fails), then shuts down cleanly.
@@ -304,14 +306,16 @@ impl Graph {
                 Ok(()) => info!(stage = %stage, "Stage stopped."),
             };
         tokio::pin!(shutdown);
-        let mut requested = true;
+        let mut panicked = None;
         tokio::select! {
             _ = &mut shutdown => info!("Shutdown requested: stopping receivers."),
             Some(joined) = tasks.join_next() => {
-                requested = false;
                 match joined {
                     Ok((stage, result)) => record(stage, result, false),
-                    Err(e) => error!(error = %e, "Stage panicked."),
+                    Err(e) => {
+                        error!(error = %e, "Stage panicked.");
+                        panicked = Some(e.to_string());
+                    }
                 }
                 info!("Shutting down the other stages.");
             }
@@ -325,7 +329,10 @@ impl Graph {
         loop {
             match tokio::time::timeout_at(deadline, tasks.join_next()).await {
                 Ok(Some(Ok((stage, result)))) => record(stage, result, true),
-                Ok(Some(Err(e))) => error!(error = %e, "Stage panicked during shutdown."),
+                Ok(Some(Err(e))) => {
+                    error!(error = %e, "Stage panicked during shutdown.");
+                    panicked.get_or_insert(e.to_string());
+                }
                 Ok(None) => break,
                 Err(_) => {
                     let names: Vec<String> = lock(&running).iter().cloned().collect();
@@ -342,8 +349,8 @@ impl Graph {
         if let Some(failure) = failure {
             return Err(failure);
         }
-        if !requested {
-            return Err(RunError::Late("a stage ended on its own".into()));
+        if let Some(panic) = panicked {
+            return Err(RunError::Panicked(panic));
         }
         match late {
             Some(names) => Err(RunError::Late(names)),
