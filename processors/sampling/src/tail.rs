@@ -72,8 +72,8 @@ struct OutGroup {
     meta: Arc<RequestMeta>,
     request: ExportTraceServiceRequest,
     acks: AckSet,
-    /// `Arc::as_ptr` of the shell behind each resource group of `request`, in order.
-    shells: Vec<usize>,
+    /// `Arc::as_ptr` of a shell → index of its resource group in `request`.
+    shells: HashMap<usize, usize>,
 }
 
 /// Kept spans on their way out, grouped by request metadata (so a later stage can still tell tenants apart).
@@ -83,46 +83,48 @@ struct Outgoing {
 }
 
 impl Outgoing {
-    /// Adds the kept spans of one trace (or one request's immediate spans) with their acknowledgements.
+    /// Adds the kept spans of one trace (or one request's immediate spans) with their acknowledgements, which
+    /// go with every group that receives some of the spans. `spans` is never empty (callers only add kept
+    /// spans); were it empty, nothing would have been handed over and the acknowledgements resolve as such.
     fn add(&mut self, spans: Vec<HeldSpan>, acks: AckSet) {
-        let mut by_group: Vec<(usize, Vec<HeldSpan>)> = Vec::new();
+        let mut used: Vec<usize> = Vec::new();
+        // Consecutive spans nearly always share their shell: look it up once per run.
+        let mut last: Option<(usize, usize, usize)> = None; // (shell key, group, resource index)
         for (shell, span) in spans {
-            let group = self.group_of(&shell.meta);
-            match by_group.iter_mut().find(|(g, _)| *g == group) {
-                Some((_, list)) => list.push((shell, span)),
-                None => by_group.push((group, vec![(shell, span)])),
-            }
-        }
-        // The acknowledgements go with every group holding some of these spans.
-        let mut acks = Some(acks);
-        let count = by_group.len();
-        for (n, (group, spans)) in by_group.into_iter().enumerate() {
-            let out = &mut self.groups[group];
-            let these = if n + 1 == count {
-                acks.take()
-            } else {
-                acks.clone()
-            };
-            out.acks.merge(these.unwrap_or_default());
-            for (shell, span) in spans {
-                let key = Arc::as_ptr(&shell) as usize;
-                let index = match out.shells.iter().position(|&p| p == key) {
-                    Some(i) => i,
-                    None => {
+            let key = Arc::as_ptr(&shell) as usize;
+            let (group, index) = match last {
+                Some((k, g, i)) if k == key => (g, i),
+                _ => {
+                    let g = self.group_of(&shell.meta);
+                    let out = &mut self.groups[g];
+                    let next = out.request.resource_spans.len();
+                    let i = *out.shells.entry(key).or_insert(next);
+                    if i == next {
                         let mut resource = shell.resource.clone();
                         let mut scope = shell.scope.clone();
                         scope.spans = Vec::new();
                         resource.scope_spans = vec![scope];
                         out.request.resource_spans.push(resource);
-                        out.shells.push(key);
-                        out.shells.len() - 1
                     }
-                };
-                out.request.resource_spans[index].scope_spans[0]
-                    .spans
-                    .push(span);
-            }
+                    if !used.contains(&g) {
+                        used.push(g);
+                    }
+                    last = Some((key, g, i));
+                    (g, i)
+                }
+            };
+            self.groups[group].request.resource_spans[index].scope_spans[0]
+                .spans
+                .push(span);
         }
+        let Some((&last_group, others)) = used.split_last() else {
+            acks.resolve(Outcome::Delivered);
+            return;
+        };
+        for &g in others {
+            self.groups[g].acks.merge(acks.clone());
+        }
+        self.groups[last_group].acks.merge(acks);
     }
 
     fn group_of(&mut self, meta: &Arc<RequestMeta>) -> usize {
@@ -137,7 +139,7 @@ impl Outgoing {
                     meta: Arc::clone(meta),
                     request: ExportTraceServiceRequest::default(),
                     acks: AckSet::new(),
-                    shells: Vec::new(),
+                    shells: HashMap::new(),
                 });
                 self.groups.len() - 1
             }
@@ -223,24 +225,35 @@ impl TailSampler {
                     .resource
                     .as_ref()
                     .map_or(&[][..], |r| &r.attributes);
-                for mut span in spans {
-                    let has_randomness = Randomness::of_trace_id(&span.trace_id).is_some();
-                    let id = trace_key(&span.trace_id);
-                    let late = self.decided.thresholds.get(&id).copied();
+                // Spans of one trace usually come together: one lookup per run of the same trace id.
+                let mut spans = spans.into_iter().peekable();
+                while let Some(first) = spans.next() {
+                    let id = trace_key(&first.trace_id);
+                    let has_randomness = Randomness::of_trace_id(&first.trace_id).is_some();
+                    let late = if has_randomness {
+                        self.decided.thresholds.get(&id).copied()
+                    } else {
+                        None
+                    };
+                    let run = std::iter::once(first).chain(std::iter::from_fn(|| {
+                        spans.next_if(|s| has_randomness && s.trace_id.as_slice() == id.as_slice())
+                    }));
                     if !has_randomness || late.is_some() {
-                        // Decided now: no trace to wait for, or its decision was already made.
-                        let mut own = TraceEvidence::default();
-                        rules.observe(&mut own, &span, resource);
-                        let threshold = late
-                            .map_or(rules.decide(&own), |t| t.min(rules.decide_rules_only(&own)));
-                        if keep_span(&mut span, threshold, settings) {
-                            immediate.push((Arc::clone(&shell), span));
-                        } else {
-                            dropped += 1;
+                        // Decided now, span by span: no trace to wait for, or its decision was made already.
+                        for mut span in run {
+                            let mut own = TraceEvidence::default();
+                            rules.observe(&mut own, &span, resource);
+                            let threshold = late.map_or(rules.decide(&own), |t| {
+                                t.min(rules.decide_rules_only(&own))
+                            });
+                            if keep_span(&mut span, threshold, settings) {
+                                immediate.push((Arc::clone(&shell), span));
+                            } else {
+                                dropped += 1;
+                            }
                         }
                         continue;
                     }
-                    let bytes = span.encoded_len();
                     let wait = self.wait;
                     let order = &mut self.order;
                     let trace = self.held.entry(id).or_insert_with(|| {
@@ -259,10 +272,13 @@ impl TailSampler {
                         trace.last_request = request_no;
                         trace.acks.merge(acks.clone());
                     }
-                    rules.observe(&mut trace.evidence, &span, resource);
-                    trace.bytes += bytes;
-                    self.held_bytes += bytes;
-                    trace.spans.push((Arc::clone(&shell), span));
+                    for span in run {
+                        let bytes = span.encoded_len();
+                        rules.observe(&mut trace.evidence, &span, resource);
+                        trace.bytes += bytes;
+                        self.held_bytes += bytes;
+                        trace.spans.push((Arc::clone(&shell), span));
+                    }
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! check (request above the line limit, no line over it), and requests holding one oversize record that is
 //! dropped or truncated. Run: `cargo bench -p otlake-processor-size-limit`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use otlake_core::proto::common::v1::{AnyValue, any_value};
 use otlake_core::test_util::{batch_with_ack, kv, sample_logs, sample_traces};
@@ -27,21 +27,23 @@ fn run(label: &str, config: serde_json::Value, template: Payload, requests: usiz
         .unzip();
     let mut out = Vec::new();
     let mut kept = 0usize;
-    let start = Instant::now();
+    // `busy`: time inside the processor; resolving and freeing what it emits is the exporter's part.
+    let mut busy = Duration::ZERO;
     for batch in batches {
+        let t = Instant::now();
         processor.process(batch, &mut out);
+        busy += t.elapsed();
         for b in out.drain(..) {
             kept += b.item_count();
             b.acks.resolve(Outcome::Delivered);
         }
     }
-    let elapsed = start.elapsed();
     drop(receivers);
     let items = (requests * per_request) as f64;
     println!(
-        "{label}: {requests} requests of {per_request} items ({bytes} B), {kept} kept, in {:.3} s: {:.2} M items/s",
-        elapsed.as_secs_f64(),
-        items / elapsed.as_secs_f64() / 1e6,
+        "{label}: {requests} requests of {per_request} items ({bytes} B), {kept} kept; processor {:.3} s = {:.2} M items/s",
+        busy.as_secs_f64(),
+        items / busy.as_secs_f64() / 1e6,
     );
 }
 
