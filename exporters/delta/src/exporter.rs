@@ -585,6 +585,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn after_a_failed_commit_later_log_entries_wait_for_the_failed_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let exporter = DeltaExporterFactory
+            .build(
+                &id(),
+                &json!({"location": dir.path(), "max_latency": "50ms"}),
+                &[Signal::Traces],
+            )
+            .expect("builds");
+        let (tx, rx) = channel("delta/test", 8);
+        let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+        let send = |n: usize, sequence: u64| {
+            let (mut batch, ack) = batch_with_ack(sample_traces(1, n));
+            batch.meta = std::sync::Arc::new(
+                otlake_core::RequestMeta::default().with_wal_sequence(sequence),
+            );
+            let tx = tx.clone();
+            async move {
+                tx.send(batch).await.expect("send");
+                ack.wait().await.outcome
+            }
+        };
+        assert_eq!(send(1, 10).await, Outcome::Delivered);
+        // The table's log becomes unwritable (a file where its directory was; chmod does not stop root).
+        let log = dir.path().join("otel_spans/_delta_log");
+        let parked = dir.path().join("otel_spans/_delta_log.parked");
+        std::fs::rename(&log, &parked).expect("park");
+        std::fs::write(&log, b"unwritable").expect("block");
+        assert!(matches!(send(2, 11).await, Outcome::Retryable { .. }));
+        std::fs::remove_file(&log).expect("unblock");
+        std::fs::rename(&parked, &log).expect("restore");
+        // Committing 12 now would make 11 look committed on its resend: 12 waits until 11 came again.
+        assert!(matches!(
+            send(4, 12).await,
+            Outcome::Retryable { reason, .. } if reason.contains("sent again first")
+        ));
+        assert_eq!(send(2, 11).await, Outcome::Delivered);
+        assert_eq!(send(4, 12).await, Outcome::Delivered);
+        drop(tx);
+        run.await.expect("task").expect("clean run");
+        let location = dir.path().to_str().expect("utf-8");
+        let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+            .await
+            .expect("spans");
+        assert_eq!(spans.rows, 1 + 2 + 4, "each entry once, none skipped");
+    }
+
+    #[tokio::test]
     async fn a_table_with_another_schema_stops_startup_naming_the_column() {
         let dir = tempfile::tempdir().expect("tempdir");
         let location = Location::parse(dir.path().to_str().expect("utf-8")).expect("location");
