@@ -166,29 +166,89 @@ impl Column for VariantColumn {
 
 /// An attribute map: `MAP<STRING,STRING>` (v1) or `VARIANT` (v2).
 pub(crate) enum AttrColumn {
-    Map(MapColumn),
-    Variant(VariantColumn),
+    Map(MapColumn, Repeat),
+    Variant(VariantColumn, Repeat),
+}
+
+/// The encoded form of the attributes that every row of a resource or scope group repeats, made once per
+/// group instead of once per row. Keyed by the address and length of the attribute slice, which identify it
+/// only while one request is borrowed: [`AttrColumn::forget`] runs at the end of each request.
+#[derive(Default)]
+pub(crate) struct Repeat {
+    key: Option<(usize, usize)>,
+    text: Vec<(String, Option<String>)>,
+    metadata: Vec<u8>,
+    value: Vec<u8>,
 }
 
 impl AttrColumn {
     pub(crate) fn new(encoding: Encoding) -> Self {
         match encoding {
-            Encoding::Text => AttrColumn::Map(MapColumn::new()),
-            Encoding::Variant => AttrColumn::Variant(VariantColumn::new()),
+            Encoding::Text => AttrColumn::Map(MapColumn::new(), Repeat::default()),
+            Encoding::Variant => AttrColumn::Variant(VariantColumn::new(), Repeat::default()),
         }
     }
 
     pub(crate) fn append(&mut self, attributes: &[KeyValue], scratch: &mut String) {
         match self {
-            AttrColumn::Map(m) => m.append(attributes, scratch),
-            AttrColumn::Variant(v) => v.append(Root::Attributes(attributes)),
+            AttrColumn::Map(m, _) => m.append(attributes, scratch),
+            AttrColumn::Variant(v, _) => v.append(Root::Attributes(attributes)),
+        }
+    }
+
+    /// Like `append`, for attributes that the following rows repeat (a resource's, a scope's): they are
+    /// encoded once and copied for each row.
+    pub(crate) fn append_repeated(&mut self, attributes: &[KeyValue], scratch: &mut String) {
+        let key = Some((attributes.as_ptr() as usize, attributes.len()));
+        match self {
+            AttrColumn::Map(m, repeat) => {
+                if repeat.key != key {
+                    repeat.key = key;
+                    repeat.text.clear();
+                    for (i, kv) in attributes.iter().enumerate() {
+                        if attributes[i + 1..].iter().any(|later| later.key == kv.key) {
+                            continue;
+                        }
+                        let text = kv
+                            .value
+                            .as_ref()
+                            .and_then(|v| encode::any_value_text(v, scratch))
+                            .map(str::to_owned);
+                        repeat.text.push((kv.key.clone(), text));
+                    }
+                }
+                for (k, v) in &repeat.text {
+                    m.keys.append_value(k);
+                    m.values.append_option(v.as_deref());
+                }
+                m.offsets.push(next_offset(m.keys.len()));
+                m.nulls.append_non_null();
+            }
+            AttrColumn::Variant(v, repeat) => {
+                if repeat.key != key {
+                    repeat.key = key;
+                    v.encoder.encode(Root::Attributes(attributes));
+                    repeat.metadata.clone_from(&v.encoder.metadata);
+                    repeat.value.clone_from(&v.encoder.value);
+                }
+                v.metadata.append_value(&repeat.metadata);
+                v.value.append_value(&repeat.value);
+                v.nulls.append_non_null();
+            }
+        }
+    }
+
+    /// Drops the repeated encoding (the request it was made from is no longer borrowed).
+    pub(crate) fn forget(&mut self) {
+        match self {
+            AttrColumn::Map(_, repeat) | AttrColumn::Variant(_, repeat) => repeat.key = None,
         }
     }
 
     pub(crate) fn append_null(&mut self) {
         match self {
-            AttrColumn::Map(m) => m.append_null(),
-            AttrColumn::Variant(v) => v.append_null(),
+            AttrColumn::Map(m, _) => m.append_null(),
+            AttrColumn::Variant(v, _) => v.append_null(),
         }
     }
 }
@@ -196,8 +256,8 @@ impl AttrColumn {
 impl Column for AttrColumn {
     fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
         match self {
-            AttrColumn::Map(m) => m.finish_as(data_type),
-            AttrColumn::Variant(v) => v.finish_as(data_type),
+            AttrColumn::Map(m, _) => m.finish_as(data_type),
+            AttrColumn::Variant(v, _) => v.finish_as(data_type),
         }
     }
 }
@@ -482,7 +542,7 @@ impl ResourceColumn {
     pub(crate) fn append(&mut self, resource: Option<&Resource>, scratch: &mut String) {
         match resource {
             Some(r) => {
-                self.attributes.append(&r.attributes, scratch);
+                self.attributes.append_repeated(&r.attributes, scratch);
                 self.dropped.append_value(r.dropped_attributes_count as i32);
                 self.nulls.append_non_null();
             }
@@ -492,6 +552,13 @@ impl ResourceColumn {
                 self.nulls.append_null();
             }
         }
+    }
+}
+
+impl ResourceColumn {
+    /// Call at the end of each request (see [`Repeat`]).
+    pub(crate) fn forget(&mut self) {
+        self.attributes.forget();
     }
 }
 
@@ -532,7 +599,7 @@ impl ScopeColumn {
             Some(s) => {
                 self.name.append_value(&s.name);
                 self.version.append_value(&s.version);
-                self.attributes.append(&s.attributes, scratch);
+                self.attributes.append_repeated(&s.attributes, scratch);
                 self.dropped.append_value(s.dropped_attributes_count as i32);
                 self.nulls.append_non_null();
             }
@@ -544,6 +611,13 @@ impl ScopeColumn {
                 self.nulls.append_null();
             }
         }
+    }
+}
+
+impl ScopeColumn {
+    /// Call at the end of each request (see [`Repeat`]).
+    pub(crate) fn forget(&mut self) {
+        self.attributes.forget();
     }
 }
 

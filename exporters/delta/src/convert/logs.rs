@@ -111,6 +111,8 @@ impl LogRows {
                 }
             }
         }
+        self.resource.forget();
+        self.scope.forget();
         self.rows - before
     }
 

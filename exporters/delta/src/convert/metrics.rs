@@ -606,6 +606,8 @@ impl MetricRows {
                 }
             }
         }
+        self.resource.forget();
+        self.scope.forget();
         self.rows - before
     }
 

@@ -172,6 +172,8 @@ impl SpanRows {
                 }
             }
         }
+        self.resource.forget();
+        self.scope.forget();
         self.rows - before
     }
 
