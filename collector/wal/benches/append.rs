@@ -23,9 +23,8 @@ async fn measure(concurrency: usize, spans: usize, fsync: bool) {
     };
     let (input, input_rx) = channel("wal/bench", 1024);
     let (output_tx, mut output) = channel("exporter/bench", WalStage::output_capacity());
-    let stage = tokio::spawn(
-        WalStage::new("delta".parse().expect("id"), &config).run(input_rx, output_tx),
-    );
+    let stage =
+        tokio::spawn(WalStage::new("delta".parse().expect("id"), &config).run(input_rx, output_tx));
     let destination = tokio::spawn(async move {
         while let Some(batch) = output.recv().await {
             batch.acks.resolve(Outcome::Delivered);

@@ -19,8 +19,9 @@ pub const DEFAULT_DIRECTORY: &str = "./data/wal";
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 /// 64 MiB segments: truncation deletes whole segments.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 64 << 20;
-/// 64 MiB of encoded payload handed to the exporter and not yet acknowledged by it.
-pub const DEFAULT_IN_FLIGHT_BYTES: u64 = 64 << 20;
+/// 32 MiB of encoded payload handed to the exporter and not yet acknowledged by it: decoded, about 96 MiB of
+/// the daemon's default 256 MiB memory budget, leaving room for new requests while a backlog drains.
+pub const DEFAULT_IN_FLIGHT_BYTES: u64 = 32 << 20;
 /// Acknowledge only what is fsynced.
 pub const DEFAULT_FSYNC: bool = true;
 /// The smallest segment (a segment is also capped at a quarter of `max_bytes`).
@@ -50,8 +51,9 @@ pub struct WalConfig {
     /// Size of one segment file (default 64MiB, at most a quarter of `max_bytes`).
     #[serde(deserialize_with = "otlake_core::config::byte_size::deserialize")]
     pub segment_size: u64,
-    /// Encoded bytes handed to the exporter and not yet acknowledged by it (default 64MiB): the memory the
-    /// log lets the exporter hold. Keep it above the exporter's commit window (Delta's `max_bytes`).
+    /// Encoded bytes handed to the exporter and not yet acknowledged by it (default 32MiB): the memory the
+    /// log lets the exporter hold (counted in the daemon's memory budget). Above the exporter's commit window
+    /// (Delta's `max_bytes`), windows commit by size; below it, by `max_latency`.
     #[serde(deserialize_with = "otlake_core::config::byte_size::deserialize")]
     pub in_flight_bytes: u64,
     /// `fdatasync` before acknowledging (default true). Off, an acknowledged request survives a killed

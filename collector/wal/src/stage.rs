@@ -16,7 +16,8 @@
 //!    resolves them `Retryable` and the stage keeps running;
 //! 3. the dispatcher hands entries to the exporter in sequence order, each numbered with its sequence in the
 //!    batch metadata ([`RequestMeta::wal_sequence`]) and carrying an acknowledgement of the stage's own, with
-//!    at most `in_flight_bytes` outstanding. A `Retryable` answer stops dispatching; once everything in flight
+//!    at most `in_flight_bytes` outstanding; that acknowledgement holds the entry's share of the daemon's
+//!    memory budget until the exporter answers, and the stage waits for answers when the budget is spent. A `Retryable` answer stops dispatching; once everything in flight
 //!    has answered and a backoff has passed, every entry not delivered is sent again in order (go-back-N),
 //!    which keeps an exporter's commits in sequence order (the Delta exporter relies on it);
 //! 4. when the input closes (shutdown), nothing new is dispatched: the exporter's input is closed so it
@@ -32,9 +33,11 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use otlake_core::batch::{BatchReceiver, BatchSender};
+use otlake_core::memory::EXPANSION;
 use otlake_core::telemetry::{WAL_BYTES, WAL_DAMAGED_BYTES, WAL_DROPPED, WAL_ENTRIES};
 use otlake_core::{
-    Ack, AckSet, Batch, ComponentError, ComponentId, Outcome, Payload, RequestMeta, Verdict,
+    Ack, AckSet, Batch, ComponentError, ComponentId, MemoryBudget, Outcome, Payload, RequestMeta,
+    Reservation, Verdict,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -52,7 +55,8 @@ const MAX_GROUP_BYTES: usize = 16 << 20;
 /// Entries handed to the exporter and not yet answered, at most (also the exporter channel's capacity).
 pub const MAX_IN_FLIGHT_ENTRIES: usize = 1024;
 /// Encoded bytes of appended entries kept in memory for the dispatcher; beyond, they are read back from disk.
-const MEMORY_BUDGET: u64 = 64 << 20;
+/// Kept entries also hold their decoded size in the daemon's memory budget, and are read back when it is spent.
+const MEMORY_BUDGET: u64 = 16 << 20;
 /// First and longest wait before sending again after the exporter answered retryable.
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -75,6 +79,8 @@ struct Appended {
     bytes: u64,
     /// The batch's payload, if the memory budget allowed keeping it (else it is read back from disk).
     payload: Option<Arc<Payload>>,
+    /// The payload's share of the daemon's memory budget, while it is kept.
+    reservation: Option<Reservation>,
     meta: Arc<RequestMeta>,
 }
 
@@ -94,6 +100,8 @@ struct Pending {
     meta: Option<Arc<RequestMeta>>,
     /// The payload counts against the writer's memory budget until first dispatched.
     in_budget: bool,
+    /// The kept payload's share of the daemon's memory budget; handed to the exporter's acknowledgement.
+    reservation: Option<Reservation>,
     state: State,
 }
 
@@ -194,6 +202,7 @@ fn report_recovery(exporter: &ComponentId, wal: &Wal, recovery: Recovery) -> Vec
             payload: None,
             meta: None,
             in_budget: false,
+            reservation: None,
             state: State::Waiting,
         })
         .collect()
@@ -337,7 +346,11 @@ impl Writer {
                 }
                 for (entry, batch) in entries.into_iter().zip(batches) {
                     let bytes = u64::from(entry.location.body_len);
-                    let keep = self.cached.load(Ordering::Relaxed) + bytes <= MEMORY_BUDGET;
+                    let reservation = (self.cached.load(Ordering::Relaxed) + bytes
+                        <= MEMORY_BUDGET)
+                        .then(|| MemoryBudget::global().try_reserve(bytes * EXPANSION))
+                        .flatten();
+                    let keep = reservation.is_some();
                     if keep {
                         self.cached.fetch_add(bytes, Ordering::Relaxed);
                     }
@@ -347,6 +360,7 @@ impl Writer {
                         location: entry.location,
                         bytes,
                         payload: keep.then(|| Arc::clone(&batch.payload)),
+                        reservation,
                         meta: Arc::clone(&batch.meta),
                     });
                     // Durable in the log: that is the acknowledgement point.
@@ -422,6 +436,7 @@ impl Dispatcher {
                         location: entry.location,
                         bytes: entry.bytes,
                         in_budget: entry.payload.is_some(),
+                        reservation: entry.reservation,
                         payload: entry.payload,
                         meta: Some(entry.meta),
                         state: State::Waiting,
@@ -452,23 +467,40 @@ impl Dispatcher {
             && (self.in_flight == 0 || self.in_flight_bytes < self.max_in_flight_bytes)
         {
             let index = self.next;
-            self.next += 1;
             if self.queue[index].state != State::Waiting {
+                self.next += 1;
                 continue;
             }
+            // What the exporter will hold counts in the daemon's memory budget until it answers. When the
+            // budget is spent, wait for answers; with nothing in flight, send anyway so the log always drains.
+            let reservation = match self.queue[index].reservation.take() {
+                Some(kept) => Some(kept),
+                None => {
+                    let wanted = self.queue[index].bytes * EXPANSION;
+                    match MemoryBudget::global().try_reserve(wanted) {
+                        Some(reserved) => Some(reserved),
+                        None if self.in_flight > 0 => return true,
+                        None => None,
+                    }
+                }
+            };
+            self.next += 1;
             let Some((payload, meta)) = self.load(index).await else {
                 continue;
             };
             let entry = &mut self.queue[index];
             let (ack, receiver) = Ack::new();
+            if let Some(reservation) = reservation {
+                ack.hold(reservation);
+            }
             let batch = Batch {
-                payload: Arc::clone(&payload),
+                payload,
                 acks: AckSet::single(ack),
                 meta: Arc::new((*meta).clone().with_wal_sequence(entry.sequence)),
             };
-            // Kept for a resend after a retryable answer; dropped once delivered.
-            entry.payload = Some(payload);
-            entry.meta = Some(meta);
+            // Only the exporter holds the payload now; a resend after a retryable answer reads it back.
+            entry.payload = None;
+            entry.meta = None;
             entry.state = State::InFlight;
             self.in_flight += 1;
             self.in_flight_bytes += entry.bytes;
@@ -563,10 +595,6 @@ impl Dispatcher {
                     self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
                 }
             }
-        }
-        if self.queue[index].state == State::Done {
-            self.queue[index].payload = None;
-            self.queue[index].meta = None;
         }
         self.pop_done();
     }
