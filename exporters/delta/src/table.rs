@@ -59,15 +59,6 @@ pub async fn open_or_create(
             message: format!("cannot create the table directory: {e}"),
         })?;
     }
-    // A fresh local location has no directory yet; delta-rs reports that as an error, not as "no table".
-    if url.scheme() == "file"
-        && let Ok(path) = url.to_file_path()
-    {
-        std::fs::create_dir_all(&path).map_err(|e| DeltaError::Incompatible {
-            table: name.to_owned(),
-            message: format!("cannot create {}: {e}", path.display()),
-        })?;
-    }
     if let Some(table) = load_table(name, url, storage_options).await? {
         check_layout(name, &table, schema)?;
         return Ok(table);
