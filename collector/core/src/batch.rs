@@ -211,3 +211,18 @@ impl Fanout {
         delivered_to_all
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_ahead_log_sequence_round_trips_and_client_metadata_has_none() {
+        let mut meta = RequestMeta::default();
+        meta.metadata.insert("x-tenant".into(), "a".into());
+        assert_eq!(meta.wal_sequence(), None);
+        let numbered = meta.clone().with_wal_sequence(1_763_840_000_000_042);
+        assert_eq!(numbered.wal_sequence(), Some(1_763_840_000_000_042));
+        assert_eq!(numbered.metadata["x-tenant"], "a");
+    }
+}
