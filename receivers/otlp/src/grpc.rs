@@ -5,6 +5,7 @@
 //! |---------------------------------|----------------------------------------------------------|
 //! | accepted                        | OK, `partial_success` when items were refused            |
 //! | retry (pipeline full, failure)  | `UNAVAILABLE`, with `google.rpc.RetryInfo` when a delay is known |
+//! | memory budget spent (not decoded) | `UNAVAILABLE` + `RetryInfo` 1s (see [`crate::admission`]) |
 //! | rejected                        | `INVALID_ARGUMENT`                                       |
 //! | no pipeline for the signal      | `UNIMPLEMENTED`                                          |
 //! | malformed protobuf              | `INVALID_ARGUMENT` (our codec)                           |
@@ -117,6 +118,12 @@ impl ExportKind for MetricsExport {
     }
 }
 
+/// A decoded request and its share of the memory budget (reserved by the codec before decoding).
+struct Admitted {
+    payload: Payload,
+    reservation: otlake_core::Reservation,
+}
+
 /// Hands decoded requests to [`Ingest`] and turns answers into gRPC results. Shared by the three services.
 struct Exports {
     ingest: Arc<Ingest>,
@@ -125,12 +132,16 @@ struct Exports {
 }
 
 impl Exports {
-    async fn export(&self, request: Request<Payload>) -> Result<Partial, Status> {
-        let (metadata, _, payload) = request.into_parts();
+    async fn export(&self, request: Request<Admitted>) -> Result<Partial, Status> {
+        let (metadata, _, admitted) = request.into_parts();
         let meta = self
             .include_metadata
             .then(|| crate::metadata::from_headers(&metadata.into_headers()));
-        match self.ingest.export(payload, meta).await {
+        let answer = self
+            .ingest
+            .export_held(admitted.payload, meta, Some(admitted.reservation))
+            .await;
+        match answer {
             Answer::Accepted {
                 rejected_items,
                 message,
@@ -143,18 +154,23 @@ impl Exports {
             Answer::Retry {
                 message,
                 retry_after,
-            } => Err(match retry_after {
-                Some(delay) => {
-                    let details = RpcStatus::new(Code::Unavailable, message.as_str())
-                        .with_retry_delay(delay)
-                        .encode_to_vec();
-                    Status::with_details(Code::Unavailable, message, Bytes::from(details))
-                }
-                None => Status::unavailable(message),
-            }),
+            } => Err(retry_status(message, retry_after)),
             Answer::Rejected { message } => Err(Status::invalid_argument(message)),
             Answer::NoPipeline { message } => Err(Status::unimplemented(message)),
         }
+    }
+}
+
+/// `UNAVAILABLE`, with `google.rpc.RetryInfo` when the delay is known.
+fn retry_status(message: String, retry_after: Option<std::time::Duration>) -> Status {
+    match retry_after {
+        Some(delay) => {
+            let details = RpcStatus::new(Code::Unavailable, message.as_str())
+                .with_retry_delay(delay)
+                .encode_to_vec();
+            Status::with_details(Code::Unavailable, message, Bytes::from(details))
+        }
+        None => Status::unavailable(message),
     }
 }
 
@@ -171,27 +187,45 @@ impl<K: ExportKind> Encoder for ResponseEncoder<K> {
     }
 }
 
-/// Decodes requests from one contiguous slice (see the module docs).
-struct RequestDecoder<K>(PhantomData<fn() -> K>);
+/// Decodes requests from one contiguous slice (see the module docs), after reserving their share of the
+/// memory budget: a spent budget answers `UNAVAILABLE` with `RetryInfo` before decoding.
+struct RequestDecoder<K> {
+    ingest: Arc<Ingest>,
+    kind: PhantomData<fn() -> K>,
+}
 
 impl<K: ExportKind> Decoder for RequestDecoder<K> {
-    type Item = Payload;
+    type Item = Admitted;
     type Error = Status;
 
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Payload>, Status> {
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Admitted>, Status> {
         // tonic hands over exactly one message; splitting it off its buffer copies nothing.
         let message = src.copy_to_bytes(src.remaining());
-        decode_off_reactor(message.len(), || decode_protobuf(K::SIGNAL, &message))
-            .map(Some)
-            .map_err(|err| Status::invalid_argument(err.to_string()))
+        let reservation = match self.ingest.admit(K::SIGNAL, message.len() as u64) {
+            Ok(reservation) => reservation,
+            Err(Answer::Retry {
+                message,
+                retry_after,
+            }) => return Err(retry_status(message, retry_after)),
+            Err(other) => return Err(Status::unavailable(format!("{other:?}"))),
+        };
+        let payload = decode_off_reactor(message.len(), || decode_protobuf(K::SIGNAL, &message))
+            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        Ok(Some(Admitted {
+            payload,
+            reservation,
+        }))
     }
 }
 
-struct ExportCodec<K>(PhantomData<fn() -> K>);
+struct ExportCodec<K> {
+    ingest: Arc<Ingest>,
+    kind: PhantomData<fn() -> K>,
+}
 
 impl<K: ExportKind> Codec for ExportCodec<K> {
     type Encode = K::Response;
-    type Decode = Payload;
+    type Decode = Admitted;
     type Encoder = ResponseEncoder<K>;
     type Decoder = RequestDecoder<K>;
 
@@ -200,7 +234,10 @@ impl<K: ExportKind> Codec for ExportCodec<K> {
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        RequestDecoder(PhantomData)
+        RequestDecoder {
+            ingest: Arc::clone(&self.ingest),
+            kind: PhantomData,
+        }
     }
 }
 
@@ -210,11 +247,11 @@ struct ExportMethod<K> {
     kind: PhantomData<fn() -> K>,
 }
 
-impl<K: ExportKind> UnaryService<Payload> for ExportMethod<K> {
+impl<K: ExportKind> UnaryService<Admitted> for ExportMethod<K> {
     type Response = K::Response;
     type Future = BoxFuture<Result<tonic::Response<K::Response>, Status>>;
 
-    fn call(&mut self, request: Request<Payload>) -> Self::Future {
+    fn call(&mut self, request: Request<Admitted>) -> Self::Future {
         let exports = Arc::clone(&self.exports);
         Box::pin(async move {
             let partial = exports.export(request).await?;
@@ -268,7 +305,11 @@ impl<K: ExportKind> tower::Service<http::Request<Body>> for ExportService<K> {
                 return Ok(status.into_http());
             }
             let limit = exports.max_message_bytes;
-            let mut grpc = tonic::server::Grpc::new(ExportCodec::<K>(PhantomData))
+            let codec = ExportCodec::<K> {
+                ingest: Arc::clone(&exports.ingest),
+                kind: PhantomData,
+            };
+            let mut grpc = tonic::server::Grpc::new(codec)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(limit);

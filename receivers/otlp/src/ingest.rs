@@ -11,8 +11,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use otlake_core::{Ack, AckSet, Batch, ComponentId, Fanout, Outcome, Payload, RequestMeta, Signal};
+use otlake_core::{
+    Ack, AckSet, Batch, ComponentId, Fanout, MemoryBudget, Outcome, Payload, RequestMeta,
+    Reservation, Signal,
+};
 
+use crate::admission::Admission;
 use crate::telemetry::ReceiverCounters;
 
 /// How a request ended, before it is put into gRPC or HTTP terms.
@@ -39,6 +43,7 @@ pub struct Ingest {
     id: ComponentId,
     outputs: HashMap<Signal, Fanout>,
     counters: ReceiverCounters,
+    admission: Admission,
 }
 
 impl Ingest {
@@ -49,11 +54,24 @@ impl Ingest {
             .into_iter()
             .map(|(signal, fanout)| (signal, fanout.with_queue_wait(queue_wait)))
             .collect();
+        let admission = Admission::new(&id, Arc::clone(MemoryBudget::global()));
         Ingest {
             id,
             outputs,
             counters,
+            admission,
         }
+    }
+
+    /// Admits requests against `budget` instead of the process-wide one (tests).
+    pub fn with_budget(mut self, budget: Arc<MemoryBudget>) -> Self {
+        self.admission = Admission::new(&self.id, budget);
+        self
+    }
+
+    /// Reserves a `signal` request's share of the memory budget before it is decoded (see [`Admission`]).
+    pub fn admit(&self, signal: Signal, wire_bytes: u64) -> Result<Reservation, Answer> {
+        self.admission.admit(signal, wire_bytes)
     }
 
     pub fn id(&self) -> &ComponentId {
@@ -62,6 +80,17 @@ impl Ingest {
 
     /// Sends one decoded request into `signal`'s pipelines and waits for its verdict.
     pub async fn export(&self, payload: Payload, meta: Option<RequestMeta>) -> Answer {
+        self.export_held(payload, meta, None).await
+    }
+
+    /// [`Ingest::export`] for a request admitted with `reservation`: its acknowledgement holds the reservation
+    /// until the verdict.
+    pub async fn export_held(
+        &self,
+        payload: Payload,
+        meta: Option<RequestMeta>,
+        reservation: Option<Reservation>,
+    ) -> Answer {
         let signal = payload.signal();
         let items = payload.item_count() as u64;
         let Some(fanout) = self.outputs.get(&signal) else {
@@ -78,6 +107,9 @@ impl Ingest {
             };
         }
         let (ack, verdict) = Ack::new();
+        if let Some(reservation) = reservation {
+            ack.hold(reservation);
+        }
         let mut batch = Batch::new(payload, AckSet::single(ack));
         if let Some(meta) = meta {
             batch.meta = Arc::new(meta);

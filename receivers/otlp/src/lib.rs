@@ -10,6 +10,7 @@
 //! ends), [`ingest`] (pipeline hand-off and verdict → answer), [`decode`] / [`json`] / [`decompress`] (bytes →
 //! payload), [`metadata`], [`rpc_status`], [`telemetry`].
 
+pub mod admission;
 pub mod config;
 pub mod decode;
 pub mod decompress;

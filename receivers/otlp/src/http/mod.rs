@@ -146,16 +146,41 @@ async fn serve(state: &HttpState, request: Request) -> Result<Response, RequestE
     let meta = state
         .include_metadata
         .then(|| crate::metadata::from_headers(headers));
-    let bytes = body::read_body(request.into_body(), length, state.max_request_bytes).await?;
     // A compressed body is weighed at four times its size: it has to be inflated before decoding.
-    let weight = match encoding {
-        Encoding::Identity => bytes.len(),
-        _ => bytes.len().saturating_mul(4),
-    };
+    let inflation = if encoding == Encoding::Identity { 1 } else { 4 };
+    // The memory budget is reserved before the body is read when its length is known (an oversized length is
+    // refused by `read_body` as 413 instead), else once it is read and before it is decoded.
+    let mut reservation = None;
+    if let Some(length) = length.filter(|&l| l <= state.max_request_bytes as u64) {
+        match state.ingest.admit(signal, length.saturating_mul(inflation)) {
+            Ok(held) => reservation = Some(held),
+            Err(refused) => {
+                let mut response = response::answer(signal, refused, format);
+                // The body stays unread: an HTTP/1.x connection cannot carry another request.
+                if request.version() <= Version::HTTP_11 {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+                }
+                return Ok(response);
+            }
+        }
+    }
+    let bytes = body::read_body(request.into_body(), length, state.max_request_bytes).await?;
+    if reservation.is_none() {
+        match state
+            .ingest
+            .admit(signal, (bytes.len() as u64).saturating_mul(inflation))
+        {
+            Ok(held) => reservation = Some(held),
+            Err(refused) => return Ok(response::answer(signal, refused, format)),
+        }
+    }
+    let weight = bytes.len().saturating_mul(inflation as usize);
     let payload = decode_off_reactor(weight, || {
         body::decode_body(signal, format, encoding, &bytes, state.max_request_bytes)
     })?;
     drop(bytes);
-    let answer = state.ingest.export(payload, meta).await;
+    let answer = state.ingest.export_held(payload, meta, reservation).await;
     Ok(response::answer(signal, answer, format))
 }
