@@ -121,16 +121,24 @@ pub fn resolve_table_url(location: &str, table: &str) -> Result<Url> {
     parsed.table_url(table)
 }
 
-/// The default writer id: stable for a given table URL and exporter id, so a restart finds its own
-/// transactions again. FNV-1a (64 bit) is used because its output never changes between Rust releases, unlike
-/// `std`'s hasher.
+/// The default writer id: stable for a given host, table URL and exporter id, so a restart finds its own
+/// transactions again, and sidecars of identical configuration on different hosts (pods) never share one.
+/// Several daemons writing one table from the same host must set `writer_id` themselves. FNV-1a (64 bit) is used
+/// because its output never changes between Rust releases, unlike `std`'s hasher.
 pub fn default_writer_id(table_url: &Url, exporter_id: &str) -> String {
+    writer_id_on_host(table_url, exporter_id, &host_name())
+}
+
+/// [`default_writer_id`] for a given host name.
+fn writer_id_on_host(table_url: &Url, exporter_id: &str, host: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in table_url
         .as_str()
         .bytes()
         .chain(std::iter::once(b'\n'))
         .chain(exporter_id.bytes())
+        .chain(std::iter::once(b'\n'))
+        .chain(host.bytes())
     {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
@@ -145,6 +153,15 @@ pub fn default_writer_id(table_url: &Url, exporter_id: &str) -> String {
             }
         })
         .collect()
+}
+
+/// This host's name (a Kubernetes pod's name): the kernel's, else `$HOSTNAME`, else empty.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// Registers delta-rs' object-store handlers for S3, Azure and GCS (feature `cloud`). delta-rs also does this
@@ -217,10 +234,15 @@ mod tests {
             default_writer_id(&a, "delta"),
             default_writer_id(&a, "delta/2")
         );
+        // Identical sidecars on two hosts (pods) never share a writer id.
+        assert_ne!(
+            writer_id_on_host(&a, "delta", "pod-1"),
+            writer_id_on_host(&a, "delta", "pod-2")
+        );
         // Pinned: a change here would make restarts lose track of their own commits.
         assert_eq!(
-            default_writer_id(&a, "delta/x"),
-            "otlake-delta_x-27eb20db45d2bb3c"
+            writer_id_on_host(&a, "delta/x", "pod-1"),
+            "otlake-delta_x-b442c161da302bc3"
         );
     }
 }
