@@ -110,3 +110,74 @@ fn the_embedded_default_writes_delta_tables_under_data() {
     );
     assert!(daemon.terminate(), "clean exit:\n{}", daemon.stderr());
 }
+
+/// Three otlake processes append to the same tables at once (each with its own writer id, as replicas on one
+/// host must): every acknowledged row is there, once.
+#[test]
+fn three_daemons_appending_to_one_table_lose_and_duplicate_nothing() {
+    let shared = tempfile::tempdir().expect("tempdir");
+    let location = shared.path().join("data");
+    let daemons: Vec<Daemon> = (0..3)
+        .map(|i| {
+            Daemon::start(&format!(
+                "{OTLP_IN}processors:\n  batch:\n    timeout: 50ms\nexporters:\n  delta:\n    location: {}\n    max_latency: 300ms\n    writer_id: replica-{i}\nservice:\n  pipelines:\n    traces: {{receivers: [otlp], processors: [batch], exporters: [delta]}}\n    logs: {{receivers: [otlp], processors: [batch], exporters: [delta]}}\n{TELEMETRY}",
+                location.display()
+            ))
+        })
+        .collect();
+    let senders: Vec<_> = daemons
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let port = d.ports.http;
+            std::thread::spawn(move || {
+                let tag = format!("replica-{i}");
+                (0..3)
+                    .map(|_| {
+                        sdk_send_acknowledged(
+                            "http",
+                            port,
+                            &[
+                                "--tag",
+                                &tag,
+                                "--spans",
+                                "25",
+                                "--logs",
+                                "5",
+                                "--no-metrics",
+                            ],
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let sent: Vec<Value> = senders
+        .into_iter()
+        .flat_map(|s| s.join().expect("sender"))
+        .collect();
+    let expectations = json!({
+        "spans": sent.iter().flat_map(|s| s["spans"].as_array().expect("spans").clone())
+            .map(|s| json!({"span_id": s["span_id"], "name": s["name"]}))
+            .collect::<Vec<_>>(),
+        "unique": ["spans"],
+    });
+    let file = shared.path().join("expect.json");
+    std::fs::write(&file, expectations.to_string()).expect("write");
+    check_tables(
+        &location,
+        &[
+            "--tables",
+            "spans,logs",
+            "--expect-spans",
+            "225",
+            "--expect-logs",
+            "45",
+            "--expect-json",
+            file.to_str().expect("utf8"),
+        ],
+    );
+    for mut d in daemons {
+        assert!(d.terminate(), "clean exit:\n{}", d.stderr());
+    }
+}
