@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use otlake_core::batch::channel;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
@@ -105,9 +106,12 @@ async fn client(addr: String, requests: usize, connections: usize, protocol: Str
         );
         tasks.push(tokio::spawn(async move {
             if protocol == "grpc" {
+                // As gRPC clients do (grpcio, tonic): without TCP_NODELAY every call waits on Nagle.
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
                 let channel = Client::builder(TokioExecutor::new())
                     .http2_only(true)
-                    .build_http::<tonic::body::Body>();
+                    .build::<_, tonic::body::Body>(connector);
                 let origin: http::Uri = format!("http://{addr}").parse().expect("uri");
                 let mut client = TraceServiceClient::with_origin(channel, origin);
                 for _ in 0..per_connection {

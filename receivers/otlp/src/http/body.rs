@@ -45,6 +45,12 @@ pub async fn read_body(
     }
 }
 
+/// Reads and drops up to `limit` bytes of a body that will not be decoded, one chunk at a time.
+pub async fn discard(body: axum::body::Body, limit: usize) {
+    let mut body = Limited::new(body, limit);
+    while let Some(Ok(_frame)) = body.frame().await {}
+}
+
 fn too_large(limit: usize) -> RequestError {
     RequestError::TooLarge(format!(
         "the request is larger than max_request_bytes ({limit} bytes)"

@@ -155,14 +155,11 @@ async fn serve(state: &HttpState, request: Request) -> Result<Response, RequestE
         match state.ingest.admit(signal, length.saturating_mul(inflation)) {
             Ok(held) => reservation = Some(held),
             Err(refused) => {
-                let mut response = response::answer(signal, refused, format);
-                // The body stays unread: an HTTP/1.x connection cannot carry another request.
-                if request.version() <= Version::HTTP_11 {
-                    response
-                        .headers_mut()
-                        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
-                }
-                return Ok(response);
+                // The body is read and thrown away chunk by chunk (nothing kept): the client hears its 503
+                // reliably (closing on an unread body can reset the connection before the answer arrives)
+                // and the connection can carry its retry.
+                body::discard(request.into_body(), state.max_request_bytes).await;
+                return Ok(response::answer(signal, refused, format));
             }
         }
     }

@@ -5,7 +5,7 @@
 //! |--------------------------------|------|------------------------|--------------------------|
 //! | accepted                       | 200  | –                      | `partial_success` if any |
 //! | retry (pipeline full, failure) | 503  | 14 `UNAVAILABLE`       | `Retry-After` (seconds)  |
-//! | memory budget spent (unread)   | 503  | 14 `UNAVAILABLE`       | `Retry-After: 1`, `Connection: close` (1.x) |
+//! | memory budget spent            | 503  | 14 `UNAVAILABLE`       | `Retry-After: 1`; body read and dropped, not decoded |
 //! | rejected                       | 400  | 3 `INVALID_ARGUMENT`   |                          |
 //! | no pipeline for the signal     | 404  | 12 `UNIMPLEMENTED`     |                          |
 //! | malformed body                 | 400  | 3 `INVALID_ARGUMENT`   |                          |
