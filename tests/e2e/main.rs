@@ -2,6 +2,7 @@
 //! HTTP), checked through what a user would look at (the exporters' output, status codes, the CLI's text).
 
 mod bad_input;
+mod burst;
 mod cli;
 mod crash;
 mod delta;
