@@ -8,7 +8,8 @@
 #
 # Output in bench/results/profile-<scenario>-<time>/: perf.data, self.txt (functions by self time),
 # children.txt (inclusive time), crates.txt (self time summed per crate). Needs perf (Debian linux-perf)
-# and /work/shared/bench (install-peers.sh). Environment: OTLAKE_BIN, SHARED_BENCH, FREQ (499).
+# and /work/shared/bench (install-peers.sh). Environment: OTLAKE_BIN, SHARED_BENCH, FREQ (499),
+# BATCH_TIMEOUT (10ms, as bench/contestants/otlake.sh), PRELOAD (an allocator .so to LD_PRELOAD).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -39,7 +40,7 @@ receivers:
 processors:
   batch:
     send_batch_size: 8192
-    timeout: 200ms
+    timeout: ${BATCH_TIMEOUT:-10ms}
 exporters:
 $EXP
 service:
@@ -54,12 +55,12 @@ service:
     health:
       endpoint: 127.0.0.1:14133
 CFG
-taskset -c 0 "$OTLAKE_BIN" run --config "$OUT/otlake.yaml" > "$OUT/otlake.log" 2>&1 &
+taskset -c 0 env ${PRELOAD:+LD_PRELOAD=$PRELOAD} "$OTLAKE_BIN" run --config "$OUT/otlake.yaml" > "$OUT/otlake.log" 2>&1 &
 PID=$!
 trap 'kill -TERM $PID 2>/dev/null || true; wait $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/14318) 2>/dev/null && break; sleep 0.1; done
 if [ "$SC" = http-drop ]; then
-  LOAD=(--h1 -c 16 -m 1 -d "$PAYLOADS/traces.pb" -H 'content-type: application/x-protobuf' http://127.0.0.1:14318/v1/traces)
+  LOAD=(--h1 -c 64 -m 1 -d "$PAYLOADS/traces.pb" -H 'content-type: application/x-protobuf' http://127.0.0.1:14318/v1/traces)
 else
   LOAD=(-c 8 -m 64 -d "$PAYLOADS/traces.grpc" -H 'content-type: application/grpc' -H 'te: trailers'
         http://127.0.0.1:14317/opentelemetry.proto.collector.trace.v1.TraceService/Export)

@@ -3,6 +3,8 @@
 #
 #   OTLAKE_BIN   the daemon (default: target/release/otlake of this repository)
 #   OTLAKE_BATCH_TIMEOUT  the batch processor's timeout (default 10ms; the peers use 200ms, see below)
+#   OTLAKE_BATCH_MAX_BYTES  the batch processor's send_batch_max_bytes (default: unset, the processor's 8MiB)
+#   OTLAKE_PRELOAD  a malloc .so to LD_PRELOAD (e.g. /usr/lib/x86_64-linux-gnu/libmimalloc.so.2), for experiments
 #   OTLAKE_TELEMETRY_PORTS  "METRICS HEALTH" ports of the daemon's own endpoints (default "14888 14133":
 #                not the defaults 8888/13133, which tests of other checkouts may use)
 #
@@ -47,7 +49,8 @@ receivers:
 processors:
   batch:
     send_batch_size: 8192
-    timeout: ${OTLAKE_BATCH_TIMEOUT:-10ms}
+    timeout: ${OTLAKE_BATCH_TIMEOUT:-10ms}${OTLAKE_BATCH_MAX_BYTES:+
+    send_batch_max_bytes: $OTLAKE_BATCH_MAX_BYTES}
 exporters:
 $exporter
 service:
@@ -68,5 +71,5 @@ service:
     health:
       endpoint: 127.0.0.1:$_OTLAKE_HEALTH_PORT
 CFG
-  echo "$OTLAKE_BIN run --config $RUN_DIR/otlake.yaml"
+  echo "${OTLAKE_PRELOAD:+env LD_PRELOAD=$OTLAKE_PRELOAD }$OTLAKE_BIN run --config $RUN_DIR/otlake.yaml"
 }
