@@ -14,7 +14,7 @@
 #   -r REPS (3)  -d SECONDS (10)  --rate N spans/s for fixed (50000)  -o DIR (results/delta-YYYYmmdd-HHMMSS)
 #   --max-latency D  the delta exporter's max_latency (default 500ms; the shipped default is 2s, which with a
 #                   fixed offered load keeps ~4x more spans in memory)
-# Environment: OTLAKE_BIN (target/release/otlake), SHARED_BENCH (/work/shared/bench), WARM (2),
+# Environment: OTLAKE_BIN (target/release/otlake), PRELOAD (a malloc .so to LD_PRELOAD, e.g. mimalloc), SHARED_BENCH (/work/shared/bench), WARM (2),
 #   SAT_GRPC ("-c 8 -m 128"), SAT_HTTP ("--h1 -c 512 -m 1"), FIX_GRPC ("-c 10 -m 64"), FIX_HTTP_CLIENTS (250),
 #   QUIET_WAIT (30), PRIO ("nice -n -15" as root), CONTESTANT_CPU (0), LOAD_CPU (1).
 # Output: DIR/results.tsv (the harness's columns), DIR/summary.md (the harness's summarize.py), DIR/runs/*.
@@ -149,7 +149,7 @@ CFG
   echo "date: $(date -u +%FT%TZ)"; echo "kernel: $(uname -r)"; echo "nproc: $(nproc)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
   echo "otlake: $("$OTLAKE_BIN" --version) ($OTLAKE_BIN, commit $(git -C "$REPO" rev-parse --short HEAD))"
-  echo "h2load: $(h2load --version)"; echo "proto=$PROTO reps=$REPS dur=${DUR}s warm=${WARM}s rate=$RATE max_latency=$MAX_LATENCY prio='$PRIO'"
+  echo "h2load: $(h2load --version)"; echo "preload: ${PRELOAD:-none}"; echo "proto=$PROTO reps=$REPS dur=${DUR}s warm=${WARM}s rate=$RATE max_latency=$MAX_LATENCY prio='$PRIO'"
   echo "SAT_GRPC=$SAT_GRPC SAT_HTTP=$SAT_HTTP FIX_GRPC=$FIX_GRPC FIX_HTTP_CLIENTS=$FIX_HTTP_CLIENTS"
 } > "$OUT/env.txt"
 cat "$OUT/env.txt"
@@ -182,7 +182,7 @@ run_idle() {
 run_load() {
   local load=$1 rep=$2 sc="$PROTO-traces-delta" rd=$OUT/runs/$PROTO.$load.$rep
   mkdir -p "$rd"; write_config "$rd"; quiet_wait
-  start_daemon "$rd" "$OTLAKE_BIN" run --config "$rd/otlake.yaml" || return 0
+  start_daemon "$rd" env ${PRELOAD:+LD_PRELOAD=$PRELOAD} "$OTLAKE_BIN" run --config "$rd/otlake.yaml" || return 0
   local url body hdr=() flags=() offered reqrate=$(( RATE / SPR )) smoke=ok
   if [ "$PROTO" = grpc ]; then
     url=http://127.0.0.1:$GRPC_PORT/opentelemetry.proto.collector.trace.v1.TraceService/Export
