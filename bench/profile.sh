@@ -9,7 +9,8 @@
 # Output in bench/results/profile-<scenario>-<time>/: perf.data, self.txt (functions by self time),
 # children.txt (inclusive time), crates.txt (self time summed per crate). Needs perf (Debian linux-perf)
 # and /work/shared/bench (install-peers.sh). Environment: OTLAKE_BIN, SHARED_BENCH, FREQ (499),
-# BATCH_TIMEOUT (10ms, as bench/contestants/otlake.sh), PRELOAD (an allocator .so to LD_PRELOAD).
+# BATCH_TIMEOUT (10ms, as bench/contestants/otlake.sh), PRELOAD (an allocator .so to LD_PRELOAD),
+# RATE (spans/s: a fixed load, h2load --rps over the same connections, instead of saturation).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -64,6 +65,10 @@ if [ "$SC" = http-drop ]; then
 else
   LOAD=(-c 8 -m 64 -d "$PAYLOADS/traces.grpc" -H 'content-type: application/grpc' -H 'te: trailers'
         http://127.0.0.1:14317/opentelemetry.proto.collector.trace.v1.TraceService/Export)
+fi
+if [ -n "${RATE:-}" ]; then
+  CONNS=8; [ "$SC" = http-drop ] && CONNS=64
+  LOAD=(--rps $(( (RATE / 100 + CONNS - 1) / CONNS )) "${LOAD[@]}")
 fi
 taskset -c 1 h2load -t 1 -D $((SECS + 4)) "${LOAD[@]}" > "$OUT/h2load.txt" 2>&1 &
 LG=$!
