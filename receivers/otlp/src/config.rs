@@ -1,6 +1,7 @@
 //! The receiver's YAML section: the OpenTelemetry Collector's `otlp` receiver keys (`protocols.grpc`,
 //! `protocols.http`, their `endpoint`s, `max_recv_msg_size_mib`, `include_metadata`, the HTTP url paths) plus
-//! otlake's `max_request_bytes` and `queue_wait`.
+//! otlake's `max_request_bytes` and `queue_wait`; `tls` per protocol ([`crate::tls`]) and `auth` for both
+//! ([`crate::auth`]).
 //!
 //! Parsing is [`otlake_core::parse_config`]; [`OtlpReceiverConfig::validate`] is pure and reports every problem
 //! at once. A protocol key that is present, even empty (`grpc:`), turns that protocol on with its defaults, as in
@@ -10,6 +11,9 @@ use std::time::Duration;
 
 use otlake_core::ConfigError;
 use serde::{Deserialize, Deserializer};
+
+use crate::auth::AuthConfig;
+use crate::tls::TlsServerConfig;
 
 /// Default gRPC endpoint: loopback, since otlake runs as a sidecar (the Collector also defaults to localhost).
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
@@ -38,6 +42,10 @@ pub struct OtlpReceiverConfig {
     /// (HTTP 503 / gRPC `UNAVAILABLE`). A duration (`2s`, `200ms`); `0s` never waits.
     #[serde(with = "humantime_serde")]
     pub queue_wait: Duration,
+    /// Bearer-token authentication of every request on both protocols; absent: every client is accepted.
+    /// Present but empty (`auth:`) is an error, never "off".
+    #[serde(deserialize_with = "listed_means_enabled")]
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for OtlpReceiverConfig {
@@ -46,6 +54,7 @@ impl Default for OtlpReceiverConfig {
             protocols: Protocols::default(),
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             queue_wait: DEFAULT_QUEUE_WAIT,
+            auth: None,
         }
     }
 }
@@ -72,6 +81,9 @@ pub struct GrpcConfig {
     pub max_recv_msg_size_mib: Option<u64>,
     /// Copy the request's headers (gRPC metadata) into the batch's metadata. Default `false`.
     pub include_metadata: bool,
+    /// Serve over TLS (absent: plain text, h2c). Present but empty (`tls:`) is an error, never plain text.
+    #[serde(deserialize_with = "listed_means_enabled")]
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for GrpcConfig {
@@ -80,6 +92,7 @@ impl Default for GrpcConfig {
             endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
             max_recv_msg_size_mib: None,
             include_metadata: false,
+            tls: None,
         }
     }
 }
@@ -98,6 +111,9 @@ pub struct HttpConfig {
     pub logs_url_path: String,
     /// Path of metric exports. Default `/v1/metrics`.
     pub metrics_url_path: String,
+    /// Serve over TLS (absent: plain text). Present but empty (`tls:`) is an error, never plain text.
+    #[serde(deserialize_with = "listed_means_enabled")]
+    pub tls: Option<TlsServerConfig>,
 }
 
 impl Default for HttpConfig {
@@ -108,6 +124,7 @@ impl Default for HttpConfig {
             traces_url_path: DEFAULT_TRACES_URL_PATH.to_owned(),
             logs_url_path: DEFAULT_LOGS_URL_PATH.to_owned(),
             metrics_url_path: DEFAULT_METRICS_URL_PATH.to_owned(),
+            tls: None,
         }
     }
 }
@@ -198,10 +215,16 @@ impl OtlpReceiverConfig {
                     "must be greater than 0 (leave it out to use max_request_bytes)",
                 ));
             }
+            if let Some(tls) = &grpc.tls {
+                tls.validate("protocols.grpc.tls", &mut errors);
+            }
         }
         if let Some(http) = &self.protocols.http {
             if let Err(message) = check_endpoint(&http.endpoint) {
                 errors.push(ConfigError::new("protocols.http.endpoint", message));
+            }
+            if let Some(tls) = &http.tls {
+                tls.validate("protocols.http.tls", &mut errors);
             }
             let paths = http.url_paths();
             for (i, (key, path)) in paths.iter().enumerate() {
@@ -230,6 +253,9 @@ impl OtlpReceiverConfig {
                     http.endpoint
                 ),
             ));
+        }
+        if let Some(auth) = &self.auth {
+            auth.validate(&mut errors);
         }
         if errors.is_empty() {
             Ok(())

@@ -8,9 +8,11 @@
 //!
 //! Layout: [`config`] (YAML keys), [`receiver`] (listeners and shutdown), [`grpc`] and [`http`] (the two front
 //! ends), [`ingest`] (pipeline hand-off and verdict → answer), [`decode`] / [`json`] / [`decompress`] (bytes →
-//! payload), [`metadata`], [`rpc_status`], [`telemetry`].
+//! payload), [`metadata`], [`rpc_status`], [`telemetry`]; access control: [`tls`] and [`tls_listener`] (TLS
+//! and mutual TLS on a listener), [`auth`] (bearer tokens, checked before a request is read).
 
 pub mod admission;
+pub mod auth;
 pub mod config;
 pub mod decode;
 pub mod decompress;
@@ -22,6 +24,8 @@ pub mod metadata;
 pub mod receiver;
 pub mod rpc_status;
 pub mod telemetry;
+pub mod tls;
+pub mod tls_listener;
 
 use otlake_core::{
     ComponentFactory, ComponentId, ConfigError, Receiver, ReceiverFactory, Signal, parse_config,

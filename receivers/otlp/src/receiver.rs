@@ -1,7 +1,8 @@
 //! The running receiver: binds the configured listeners, serves gRPC and HTTP until shutdown, then drains.
 //!
-//! Lifecycle: `build` only stores the configuration. `run` binds every listener first (a bind failure is
-//! [`ComponentError::Bind`] and nothing is served), publishes the bound addresses (useful with port 0), and
+//! Lifecycle: `build` only stores the configuration. `run` first reads the access files (TLS certificates and
+//! keys, the bearer-token file: a problem is [`ComponentError::Startup`] naming the key and the file), then
+//! binds every listener (a bind failure is [`ComponentError::Bind`] and nothing is served), publishes the bound addresses (useful with port 0), and
 //! serves both protocols in the same task. When `cx.shutdown` fires both servers stop accepting connections,
 //! tell open connections to finish (HTTP/1 closes after the current request, HTTP/2 sends GOAWAY), let every
 //! in-flight request get its verdict and its answer, and only then return; returning drops the last handle on
@@ -22,8 +23,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Authenticator;
 use crate::config::{OtlpReceiverConfig, bind_address};
 use crate::ingest::Ingest;
+use crate::tls::TlsServerConfig;
+use crate::tls_listener::TlsListener;
 
 /// Where a running receiver listens.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,9 +87,25 @@ async fn bind(endpoint: &str) -> Result<(TcpListener, SocketAddr), ComponentErro
     Ok((listener, local))
 }
 
-/// Serves `app` on `listener` until `shutdown` fires and every open connection has finished.
+/// The rustls configuration of a listener's `tls` section, read now (start-up).
+fn tls_config(
+    id: &otlake_core::ComponentId,
+    protocol: &str,
+    tls: Option<&TlsServerConfig>,
+) -> Result<Option<Arc<rustls::ServerConfig>>, ComponentError> {
+    tls.map(TlsServerConfig::server_config)
+        .transpose()
+        .map_err(|err| ComponentError::Startup {
+            context: format!("receiver {id}: protocols.{protocol}.tls"),
+            message: err.to_string(),
+        })
+}
+
+/// Serves `app` on `listener` (over TLS when `tls` is set) until `shutdown` fires and every open connection
+/// has finished.
 async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     app: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
@@ -93,9 +113,18 @@ async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    match tls {
+        Some(config) => {
+            axum::serve(TlsListener::new(listener, config), app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        }
+    }
 }
 
 #[async_trait]
@@ -104,6 +133,28 @@ impl Receiver for OtlpReceiver {
         let OtlpReceiver { config, bound } = *self;
         let id = cx.id.clone();
         let limit = usize::try_from(config.max_request_bytes).unwrap_or(usize::MAX);
+
+        // Read every access file before binding: a bad certificate or token file fails the start as a whole.
+        let grpc_tls = tls_config(
+            &id,
+            "grpc",
+            config.protocols.grpc.as_ref().and_then(|g| g.tls.as_ref()),
+        )?;
+        let http_tls = tls_config(
+            &id,
+            "http",
+            config.protocols.http.as_ref().and_then(|h| h.tls.as_ref()),
+        )?;
+        let authenticator = match &config.auth {
+            Some(auth) => {
+                let token = auth.token().map_err(|err| ComponentError::Startup {
+                    context: format!("receiver {id}"),
+                    message: err.to_string(),
+                })?;
+                Some(Authenticator::new(&id, token))
+            }
+            None => None,
+        };
 
         // Bind everything before serving anything: a port in use fails the start as a whole.
         let grpc = match &config.protocols.grpc {
@@ -118,19 +169,27 @@ impl Receiver for OtlpReceiver {
             grpc: grpc.as_ref().map(|(_, (_, addr))| *addr),
             http: http.as_ref().map(|(_, (_, addr))| *addr),
         };
-        tracing::info!(receiver = %id, grpc = ?addresses.grpc, http = ?addresses.http, "OTLP receiver listening.");
+        tracing::info!(receiver = %id, grpc = ?addresses.grpc, http = ?addresses.http,
+            grpc_tls = grpc_tls.is_some(), http_tls = http_tls.is_some(),
+            bearer_auth = authenticator.is_some(), "OTLP receiver listening.");
         bound.send_replace(Some(addresses));
 
         let ingest = Arc::new(Ingest::new(id.clone(), cx.outputs, config.queue_wait));
         let grpc_server = grpc.map(|(grpc, (listener, _))| {
             let limit = usize::try_from(grpc.max_message_bytes(config.max_request_bytes))
                 .unwrap_or(usize::MAX);
-            let app = crate::grpc::router(Arc::clone(&ingest), grpc.include_metadata, limit);
-            serve(listener, app, cx.shutdown.clone())
+            let mut app = crate::grpc::router(Arc::clone(&ingest), grpc.include_metadata, limit);
+            if let Some(authenticator) = &authenticator {
+                app = crate::auth::layer_grpc(app, Arc::clone(authenticator));
+            }
+            serve(listener, grpc_tls, app, cx.shutdown.clone())
         });
         let http_server = http.map(|(http, (listener, _))| {
-            let app = crate::http::router(Arc::clone(&ingest), http, limit);
-            serve(listener, app, cx.shutdown.clone())
+            let mut app = crate::http::router(Arc::clone(&ingest), http, limit);
+            if let Some(authenticator) = &authenticator {
+                app = crate::auth::layer_http(app, Arc::clone(authenticator), http);
+            }
+            serve(listener, http_tls, app, cx.shutdown.clone())
         });
         // From here on only the servers hold the pipelines; they let go when their last connection ends.
         drop(ingest);
