@@ -456,4 +456,88 @@ mod tests {
         assert!(text.contains("missing"), "{text}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[tokio::test]
+    async fn refusals_are_answered_and_counted_by_signal_and_never_reach_the_router() {
+        use crate::telemetry::tests::Counters;
+        use tower::ServiceExt;
+
+        let recorder = Counters::default();
+        let authenticator = metrics::with_local_recorder(&recorder, || {
+            Authenticator::new(&ComponentId::new("otlp"), BearerToken::new(TOKEN))
+        });
+        let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let inner = {
+            let reached = Arc::clone(&reached);
+            Router::new().fallback(move || {
+                reached.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { "served" }
+            })
+        };
+        let http = layer_http(
+            inner.clone(),
+            Arc::clone(&authenticator),
+            &HttpConfig::default(),
+        );
+        let grpc = layer_grpc(inner, authenticator);
+        let request = |path: &str, authorization: Option<&str>| {
+            let mut builder = http::Request::post(path);
+            if let Some(value) = authorization {
+                builder = builder.header(header::AUTHORIZATION, value);
+            }
+            builder.body(Body::empty()).expect("request")
+        };
+
+        let answer = http
+            .clone()
+            .oneshot(request("/v1/logs", None))
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+        let answer = http
+            .clone()
+            .oneshot(request("/elsewhere", Some("Bearer nope")))
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+        let answer = grpc
+            .clone()
+            .oneshot(request(
+                "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+                None,
+            ))
+            .await
+            .expect("answer");
+        assert_eq!(
+            answer
+                .headers()
+                .get("grpc-status")
+                .map(HeaderValue::as_bytes),
+            Some(&b"16"[..])
+        );
+        assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+        let bearer = format!("Bearer {TOKEN}");
+        let answer = http
+            .oneshot(request("/v1/logs", Some(&bearer)))
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        let refused = |signal: &str| {
+            recorder.get(&format!(
+                "{RECEIVER_REFUSED}{{receiver=otlp,signal={signal},reason=unauthenticated}}"
+            ))
+        };
+        assert_eq!(
+            [
+                refused("logs"),
+                refused("unknown"),
+                refused("metrics"),
+                refused("traces")
+            ],
+            [1, 1, 1, 0]
+        );
+    }
 }

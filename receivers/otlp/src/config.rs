@@ -408,4 +408,45 @@ mod tests {
             assert_eq!(config.validate(), Ok(()), "{good}");
         }
     }
+
+    #[test]
+    fn access_keys_parse_and_the_token_is_never_printed() {
+        let config = parse(json!({
+            "protocols": {
+                "grpc": {"tls": {"cert_file": "/c.pem", "key_file": "/c.key", "client_ca_file": "/ca.pem"}},
+                "http": {"tls": {"cert_file": "/c.pem", "key_file": "/c.key"}}
+            },
+            "auth": {"bearer_token": "s3cr3t-receiver-token"}
+        }))
+        .expect("valid");
+        assert_eq!(config.validate(), Ok(()));
+        let grpc_tls = config.protocols.grpc.as_ref().and_then(|g| g.tls.as_ref());
+        assert_eq!(
+            grpc_tls.and_then(|t| t.client_ca_file.as_deref()),
+            Some(std::path::Path::new("/ca.pem"))
+        );
+        let printed = format!("{config:?} {config:#?}");
+        assert!(!printed.contains("s3cr3t-receiver-token"), "{printed}");
+        assert!(printed.contains("bearer_token: Some(***)"), "{printed}");
+    }
+
+    #[test]
+    fn an_empty_tls_or_auth_section_is_an_error_never_off() {
+        let config =
+            parse(json!({"protocols": {"grpc": {"tls": null}, "http": {"tls": {}}}, "auth": null}))
+                .expect("parses");
+        let errors = config.validate().expect_err("invalid");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "protocols.grpc.tls.cert_file",
+                "protocols.grpc.tls.key_file",
+                "protocols.http.tls.cert_file",
+                "protocols.http.tls.key_file",
+                "auth",
+            ],
+            "{errors:?}"
+        );
+    }
 }

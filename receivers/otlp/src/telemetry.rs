@@ -73,7 +73,7 @@ impl ReceiverCounters {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use metrics::{Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
     use std::collections::BTreeMap;
@@ -82,10 +82,10 @@ mod tests {
 
     /// Keeps one atomic per counter key, printed as `name{label=value,...}`.
     #[derive(Default)]
-    struct Counters(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
+    pub(crate) struct Counters(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
 
     impl Counters {
-        fn get(&self, key: &str) -> u64 {
+        pub(crate) fn get(&self, key: &str) -> u64 {
             let map = self.0.lock().expect("lock");
             map.get(key).map_or(0, |c| c.load(Ordering::Relaxed))
         }
