@@ -160,3 +160,27 @@ async fn a_missing_certificate_file_fails_the_start_naming_it() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_silent_client_does_not_hold_up_the_others() {
+    let (outputs, seen) = delivering_pipelines();
+    let receiver = start(tls_config(false), outputs).await;
+
+    // Connections that never start their handshake (the handshake runs beside the accept loop).
+    let mut silent = Vec::new();
+    for _ in 0..4 {
+        silent.push(
+            tokio::net::TcpStream::connect(receiver.http_addr())
+                .await
+                .expect("connect"),
+        );
+    }
+    let answer = post_https(receiver.http_addr(), "ca.pem", Identity::None)
+        .await
+        .expect("served while silent connections wait");
+    assert_eq!(answer.status, http::StatusCode::OK, "{answer:?}");
+    assert_eq!(seen.count(), 1);
+
+    drop(silent);
+    receiver.stop().await.expect("clean stop");
+}
