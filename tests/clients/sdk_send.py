@@ -8,6 +8,11 @@ collector acknowledged, and prints one JSON object describing what it sent and h
 
 usage: sdk_send.py --protocol grpc|http --endpoint HOST:PORT [--spans N] [--logs N] [--tag TEXT]
        [--span-attr-bytes N] [--log-body-bytes N] [--timeout S]
+       [--certificate CA.pem [--server-name NAME] [--client-certificate CERT.pem --client-key KEY.pem]]
+       [--header NAME=VALUE ...]
+  --certificate turns on TLS (https:// or a secure gRPC channel) trusting that CA; --server-name is the name the
+  server certificate is checked against (default: the endpoint's host); --header adds a request header
+  (e.g. authorization=Bearer TOKEN) to every export.
 """
 import argparse
 import json
@@ -29,20 +34,57 @@ class Collect(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def exporters(protocol, endpoint, timeout):
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def exporters(protocol, endpoint, timeout, access=None):
+    """access (optional): dict with certificate, server_name, client_certificate, client_key, headers."""
+    access = access or {}
+    headers = access.get("headers") or None
+    tls = access.get("certificate") is not None
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         kw = dict(endpoint=f"http://{endpoint}", insecure=True, timeout=timeout)
+        if tls:
+            import grpc
+            key = access.get("client_key")
+            cert = access.get("client_certificate")
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=read_file(access["certificate"]),
+                private_key=read_file(key) if key else None,
+                certificate_chain=read_file(cert) if cert else None)
+            kw = dict(endpoint=f"https://{endpoint}", insecure=False, credentials=credentials, timeout=timeout)
+            if access.get("server_name"):
+                kw["channel_options"] = (("grpc.ssl_target_name_override", access["server_name"]),)
+        if headers:
+            kw["headers"] = headers
         return OTLPSpanExporter(**kw), OTLPLogExporter(**kw), OTLPMetricExporter(**kw)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     base = f"http://{endpoint}"
-    return (OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=timeout),
-            OTLPLogExporter(endpoint=f"{base}/v1/logs", timeout=timeout),
-            OTLPMetricExporter(endpoint=f"{base}/v1/metrics", timeout=timeout))
+    kw = dict(timeout=timeout)
+    if tls:
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment override a session's own CA
+        # file (psf/requests#3829): drop them so --certificate is the CA that is trusted.
+        import os
+        for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            os.environ.pop(var, None)
+        host = access.get("server_name") or endpoint.rsplit(":", 1)[0]
+        base = f"https://{host}:{endpoint.rsplit(':', 1)[1]}"
+        kw["certificate_file"] = access["certificate"]
+        if access.get("client_certificate"):
+            kw["client_certificate_file"] = access["client_certificate"]
+            kw["client_key_file"] = access["client_key"]
+    if headers:
+        kw["headers"] = headers
+    return (OTLPSpanExporter(endpoint=f"{base}/v1/traces", **kw),
+            OTLPLogExporter(endpoint=f"{base}/v1/logs", **kw),
+            OTLPMetricExporter(endpoint=f"{base}/v1/metrics", **kw))
 
 
 def make_spans(n, tag, attr_bytes, big_spans):
@@ -140,9 +182,17 @@ def main():
     ap.add_argument("--log-body-bytes", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=10)
     ap.add_argument("--only", choices=["traces", "logs"], help="send only this signal")
+    ap.add_argument("--certificate", help="CA file: use TLS and trust this CA")
+    ap.add_argument("--server-name", help="TLS: the name to check the server certificate against")
+    ap.add_argument("--client-certificate", help="TLS: client certificate (mutual TLS, with --client-key)")
+    ap.add_argument("--client-key", help="TLS: client private key")
+    ap.add_argument("--header", action="append", default=[], help="NAME=VALUE added to every export")
     a = ap.parse_args()
 
-    span_exp, log_exp, metric_exp = exporters(a.protocol, a.endpoint, a.timeout)
+    access = {"certificate": a.certificate, "server_name": a.server_name,
+              "client_certificate": a.client_certificate, "client_key": a.client_key,
+              "headers": dict(h.split("=", 1) for h in a.header)}
+    span_exp, log_exp, metric_exp = exporters(a.protocol, a.endpoint, a.timeout, access)
     out = {"spans": [], "logs": [], "metric_names": [], "results": {}}
     if a.only == "logs":
         a.spans = 0

@@ -1,6 +1,7 @@
 //! otlake's end-to-end suite: the real daemon, driven by real OTLP clients (the Python OpenTelemetry SDK, raw
 //! HTTP), checked through what a user would look at (the exporters' output, status codes, the CLI's text).
 
+mod access;
 mod bad_input;
 mod burst;
 mod cli;

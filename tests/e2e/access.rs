@@ -1,0 +1,239 @@
+//! Access control as a user deploys it: the receiver serves TLS on both protocols with a bearer token taken from
+//! the environment (`${env:OTLAKE_TOKEN}`); the real Python SDK exporters send over TLS with the token and
+//! their data lands; without the token they are refused, nothing of theirs lands, the refusal is counted; and
+//! the token appears in no output of the daemon (start-up logs, `otlake validate`, start-up errors).
+
+use std::process::Command;
+
+use crate::support::{
+    Daemon, OTLAKE, Ports, TELEMETRY, http_request, read_jsonl, sdk_send, workspace,
+};
+
+const TOKEN: &str = "e2e-access-T0KEN-4f1c9a";
+
+fn tls_dir() -> String {
+    workspace()
+        .join("exporters/otlp/tests/testdata/tls")
+        .display()
+        .to_string()
+}
+
+/// The receiver with TLS on both protocols and `auth.bearer_token: ${env:OTLAKE_TOKEN}`.
+fn secure_receiver() -> String {
+    let tls = format!(
+        "        tls:\n          cert_file: {dir}/server.pem\n          key_file: {dir}/server.key\n",
+        dir = tls_dir()
+    );
+    format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{{grpc}}\n{tls}      http:\n        endpoint: 127.0.0.1:{{http}}\n{tls}    auth:\n      bearer_token: ${{env:OTLAKE_TOKEN}}\n"
+    )
+}
+
+fn secure_config() -> String {
+    format!(
+        "{}exporters:\n  file:\n    path: {{dir}}/out.jsonl\nservice:\n  pipelines:\n    traces: {{receivers: [otlp], exporters: [file]}}\n    logs: {{receivers: [otlp], exporters: [file]}}\n    metrics: {{receivers: [otlp], exporters: [file]}}\n{TELEMETRY}",
+        secure_receiver()
+    )
+}
+
+fn start_with_token() -> Daemon {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = Ports::free();
+    let config = ports.fill(&secure_config().replace("{dir}", &dir.path().display().to_string()));
+    let config_path = dir.path().join("otlake.yaml");
+    std::fs::write(&config_path, config).expect("write config");
+    let mut command = Command::new(OTLAKE);
+    command
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .env("OTLAKE_TOKEN", TOKEN)
+        .env("RUST_LOG", "debug");
+    Daemon::from_command(command, dir, ports)
+}
+
+/// `sdk_send.py` over TLS (trusting the test CA, checking the name `localhost`), with `extra` arguments.
+fn send_tls(protocol: &str, port: u16, tag: &str, extra: &[&str]) -> serde_json::Value {
+    let endpoint = format!("127.0.0.1:{port}");
+    let ca = format!("{}/ca.pem", tls_dir());
+    let mut args = vec![
+        "--protocol",
+        protocol,
+        "--endpoint",
+        &endpoint,
+        "--certificate",
+        &ca,
+        "--server-name",
+        "localhost",
+        "--tag",
+        tag,
+        "--spans",
+        "6",
+        "--logs",
+        "4",
+        "--timeout",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    sdk_send(&args)
+}
+
+fn landed_span_ids(daemon: &Daemon) -> Vec<String> {
+    let mut ids = Vec::new();
+    for line in read_jsonl(&daemon.dir.path().join("out.jsonl")) {
+        for rs in line["resourceSpans"].as_array().into_iter().flatten() {
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                for s in ss["spans"].as_array().into_iter().flatten() {
+                    ids.push(s["spanId"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        }
+    }
+    ids
+}
+
+#[test]
+fn python_sdk_over_tls_with_the_token_lands_and_without_it_is_refused_and_counted() {
+    let mut daemon = start_with_token();
+    let header = format!("authorization=Bearer {TOKEN}");
+    let wrong = "authorization=Bearer not-the-token".to_owned();
+
+    let mut accepted = Vec::new();
+    let mut refused = Vec::new();
+    for (protocol, port) in [("grpc", daemon.ports.grpc), ("http", daemon.ports.http)] {
+        let sent = send_tls(
+            protocol,
+            port,
+            &format!("{protocol}-ok"),
+            &["--header", &header],
+        );
+        for (signal, result) in sent["results"].as_object().expect("results") {
+            assert_eq!(result, "SUCCESS", "{protocol} {signal} with the token");
+        }
+        accepted.push(sent);
+        for extra in [&[][..], &["--header", wrong.as_str()][..]] {
+            let sent = send_tls(protocol, port, &format!("{protocol}-denied"), extra);
+            for (signal, result) in sent["results"].as_object().expect("results") {
+                assert_eq!(
+                    result, "FAILURE",
+                    "{protocol} {signal} {extra:?} was accepted"
+                );
+            }
+            refused.push(sent);
+        }
+    }
+
+    let metrics = http_request("GET", daemon.ports.metrics, "/metrics", &[], b"")
+        .expect("metrics answer")
+        .text();
+    let unauthenticated: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("otlake_receiver_refused_items_total")
+                && l.contains("reason=\"unauthenticated\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    // Two refused runs per protocol, three signals each (the SDK does not retry an authentication failure).
+    assert!(unauthenticated >= 12.0, "refusals counted: {metrics}");
+
+    assert!(daemon.terminate(), "clean exit:\n{}", daemon.stderr());
+    let landed = landed_span_ids(&daemon);
+    for sent in &accepted {
+        for span in sent["spans"].as_array().expect("spans") {
+            let id = span["span_id"].as_str().expect("id");
+            assert_eq!(
+                landed.iter().filter(|l| *l == id).count(),
+                1,
+                "span {id} landed once"
+            );
+        }
+    }
+    for sent in &refused {
+        for span in sent["spans"].as_array().expect("spans") {
+            let id = span["span_id"].as_str().expect("id");
+            assert!(!landed.iter().any(|l| l == id), "refused span {id} landed");
+        }
+    }
+    let stderr = daemon.stderr();
+    assert!(stderr.contains("OTLP receiver listening"), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "the token was logged:\n{stderr}");
+}
+
+#[test]
+fn the_token_is_in_no_validate_output_or_start_up_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = Ports::free();
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, ports.fill(&text)).expect("write config");
+        path
+    };
+    let pipelines = "exporters:\n  debug:\nservice:\n  pipelines:\n    traces: {receivers: [otlp], exporters: [debug]}\n";
+
+    // Valid: `validate` says so without printing the token.
+    let valid = write(
+        "valid.yaml",
+        format!("{}{pipelines}{TELEMETRY}", secure_receiver()),
+    );
+    let out = Command::new(OTLAKE)
+        .args(["validate", "--config"])
+        .arg(&valid)
+        .env("OTLAKE_TOKEN", TOKEN)
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+
+    // Invalid token (a space: it cannot travel in a header) and an unknown key beside it: every problem is
+    // reported, and the token is not quoted.
+    let bad_token = "not valid T0KEN-with-space";
+    let invalid = write(
+        "invalid.yaml",
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:{{http}}\n    auth:\n      bearer_token: \"{bad_token}\"\n{pipelines}"
+        ),
+    );
+    let out = Command::new(OTLAKE)
+        .args(["validate", "--config"])
+        .arg(&invalid)
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("auth.bearer_token"), "names the key: {text}");
+    assert!(!text.contains("T0KEN"), "{text}");
+
+    // A missing certificate: `run` fails at start-up naming the file, without the token in any line.
+    let missing = write(
+        "missing.yaml",
+        format!("{}{pipelines}{TELEMETRY}", secure_receiver())
+            .replace("server.pem", "no-such-server.pem"),
+    );
+    let out = Command::new(OTLAKE)
+        .args(["run", "--config"])
+        .arg(&missing)
+        .env("OTLAKE_TOKEN", TOKEN)
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("no-such-server.pem") && text.contains("cert_file"),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN), "{text}");
+}
