@@ -6,7 +6,10 @@
 //! - AnyValue to text: a string as is; int, double and bool as their canonical text; arrays and kvlists as
 //!   JSON; bytes as base64 (inside JSON: a base64 string).
 //!
-//! Everything writes into a caller-owned `String` so that converting a batch allocates no string per value.
+//! Everything writes into a caller-owned `String` (or a stack buffer) so that converting a batch allocates no
+//! string per value, and nothing goes through `core::fmt` on the hot path: integers with `itoa`, doubles with
+//! `ryu` (the same shortest round-trip digits as `Display`, which is kept for the rare exponent case), ids
+//! through a byte → two hex digits table.
 
 use std::fmt::Write as _;
 
@@ -19,7 +22,32 @@ use otlake_core::proto::trace::v1::{span::SpanKind, status::StatusCode};
 
 use crate::config::SeverityNumberFormat;
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Every byte's two lowercase hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [DIGITS[i >> 4], DIGITS[i & 0x0f]];
+        i += 1;
+    }
+    table
+};
+
+/// The longest id [`hex_str`] formats on the stack (trace ids are 16 bytes, span ids 8).
+pub const MAX_STACK_ID: usize = 32;
+
+/// `id` as lowercase hex in `buf`, or `None` when it is empty or longer than [`MAX_STACK_ID`] bytes.
+pub fn hex_str<'a>(id: &[u8], buf: &'a mut [u8; 2 * MAX_STACK_ID]) -> Option<&'a str> {
+    if id.is_empty() || id.len() > MAX_STACK_ID {
+        return None;
+    }
+    for (pair, byte) in buf.chunks_exact_mut(2).zip(id) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
+    }
+    // Hex digits are ASCII: this cannot fail.
+    std::str::from_utf8(&buf[..2 * id.len()]).ok()
+}
 
 /// Writes `id` as lowercase hex into `out` (cleared first). Returns `false` for an empty id (written as NULL).
 pub fn hex_id(id: &[u8], out: &mut String) -> bool {
@@ -27,10 +55,11 @@ pub fn hex_id(id: &[u8], out: &mut String) -> bool {
     if id.is_empty() {
         return false;
     }
-    out.reserve(id.len() * 2);
-    for byte in id {
-        out.push(HEX[usize::from(byte >> 4)] as char);
-        out.push(HEX[usize::from(byte & 0x0f)] as char);
+    let mut buf = [0u8; 2 * MAX_STACK_ID];
+    for chunk in id.chunks(MAX_STACK_ID) {
+        if let Some(hex) = hex_str(chunk, &mut buf) {
+            out.push_str(hex);
+        }
     }
     true
 }
@@ -82,7 +111,7 @@ pub fn severity_number(value: i32, format: SeverityNumberFormat, out: &mut Strin
 
 fn number(value: i32, out: &mut String) -> &str {
     out.clear();
-    let _ = write!(out, "{value}");
+    out.push_str(itoa::Buffer::new().format(value));
     out.as_str()
 }
 
@@ -97,9 +126,7 @@ pub fn any_value_text<'a>(value: &'a AnyValue, out: &'a mut String) -> Option<&'
     match inner {
         Value::StringValue(_) => {}
         Value::BoolValue(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::IntValue(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::IntValue(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Value::DoubleValue(d) => push_double_text(*d, out),
         Value::BytesValue(bytes) => BASE64.encode_string(bytes, out),
         Value::ArrayValue(array) => push_json_array(&array.values, out),
@@ -119,7 +146,66 @@ fn push_double_text(d: f64, out: &mut String) {
     } else if d.is_infinite() {
         out.push_str(if d > 0.0 { "+Inf" } else { "-Inf" });
     } else {
+        push_finite_double(d, out);
+    }
+}
+
+const POW10: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
+
+/// The common case of attribute doubles (`0.7`, `0.95`, `1234.5`, `0.000125`): a value below 1e9 that has an
+/// exact shortest form with at most 6 decimals. For each `k` from 0 to 6, `m = round(d × 10^k)` is the only
+/// candidate with `k` decimals (the double spacing below 1e9 is finer than 10^-6, so two neighbours cannot
+/// both read back as `d`), and `m / 10^k == d`, a correctly rounded division of exact operands, is exactly
+/// "the text reads back as `d`". The first `k` that works gives the shortest text, the one `Display` writes.
+/// Returns `false` (writing nothing) otherwise.
+fn push_short_decimal(d: f64, out: &mut String) -> bool {
+    let magnitude = d.abs();
+    if !(magnitude < 1e9) {
+        return false;
+    }
+    for (k, &scale) in POW10.iter().enumerate() {
+        // Truncating `x + 0.5` rounds (below 1e15 the sum is exact enough), without libm's `round`.
+        let m = (magnitude * scale + 0.5) as u64;
+        if m as f64 / scale == magnitude {
+            if d.is_sign_negative() {
+                out.push('-');
+            }
+            let mut buffer = itoa::Buffer::new();
+            let digits = buffer.format(m);
+            if k == 0 {
+                out.push_str(digits);
+            } else if digits.len() > k {
+                let (int, frac) = digits.split_at(digits.len() - k);
+                out.push_str(int);
+                out.push('.');
+                out.push_str(frac);
+            } else {
+                out.push_str("0.");
+                for _ in digits.len()..k {
+                    out.push('0');
+                }
+                out.push_str(digits);
+            }
+            return true;
+        }
+    }
+    false
+}
+
+/// A finite double as `Display` writes it (shortest round-trip digits, never an exponent), through `ryu`,
+/// which finds digits as short, but writes `2.0` for 2 and `1e20` for large and tiny values (left to
+/// `Display`). The one difference left: when two shortest forms are equally close (`…087.625` as `.62` or
+/// `.63`), `ryu` may pick the other one; both read back as the same double.
+fn push_finite_double(d: f64, out: &mut String) {
+    if push_short_decimal(d, out) {
+        return;
+    }
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(d);
+    if text.contains('e') {
         let _ = write!(out, "{d}");
+    } else {
+        out.push_str(text.strip_suffix(".0").unwrap_or(text));
     }
 }
 
@@ -129,12 +215,10 @@ pub fn push_json_value(value: &AnyValue, out: &mut String) {
         None => out.push_str("null"),
         Some(Value::StringValue(s)) => push_json_string(s, out),
         Some(Value::BoolValue(b)) => out.push_str(if *b { "true" } else { "false" }),
-        Some(Value::IntValue(i)) => {
-            let _ = write!(out, "{i}");
-        }
+        Some(Value::IntValue(i)) => out.push_str(itoa::Buffer::new().format(*i)),
         Some(Value::DoubleValue(d)) => {
             if d.is_finite() {
-                let _ = write!(out, "{d}");
+                push_finite_double(*d, out);
             } else {
                 // JSON has no NaN or infinity: keep them as strings rather than write invalid JSON.
                 out.push('"');
@@ -166,12 +250,57 @@ fn push_json_array(values: &[AnyValue], out: &mut String) {
     out.push(']');
 }
 
+/// Whether `values` may hold a key twice. `false` is certain; `true` may be a false alarm (then the caller
+/// checks exactly). Sets one bit per key in a 1024-bit set, at a hash of its length and last 8 bytes: when no
+/// two keys share a bit (nine lists of 15 keys in ten), no key can repeat, for a few instructions per key
+/// instead of comparing every pair of keys.
+pub fn may_repeat_keys(values: &[KeyValue]) -> bool {
+    if values.len() < 2 {
+        return false;
+    }
+    let mut seen = [0u64; 16];
+    for kv in values {
+        let bit = key_hash(kv.key.as_bytes());
+        let (word, mask) = (bit >> 6, 1u64 << (bit & 63));
+        if seen[word] & mask != 0 {
+            return true;
+        }
+        seen[word] |= mask;
+    }
+    false
+}
+
+/// 10 bits of a key's length and last 8 bytes.
+#[inline]
+fn key_hash(key: &[u8]) -> usize {
+    let n = key.len();
+    let tail = match key
+        .get(n.saturating_sub(8)..)
+        .and_then(|t| <[u8; 8]>::try_from(t).ok())
+    {
+        Some(word) => u64::from_le_bytes(word),
+        None => key.iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b)),
+    };
+    ((tail ^ (n as u64) << 56).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize
+}
+
+/// Whether the key at `i` is given again later in `values` (only its last value is kept). `maybe` is
+/// [`may_repeat_keys`] of `values`.
+#[inline]
+pub fn superseded(values: &[KeyValue], i: usize, maybe: bool) -> bool {
+    maybe
+        && values[i + 1..]
+            .iter()
+            .any(|later| later.key == values[i].key)
+}
+
 /// A JSON object; a key given twice keeps its last value, as maps do.
 fn push_json_object(values: &[KeyValue], out: &mut String) {
     out.push('{');
     let mut first = true;
+    let maybe = may_repeat_keys(values);
     for (i, kv) in values.iter().enumerate() {
-        if values[i + 1..].iter().any(|later| later.key == kv.key) {
+        if superseded(values, i, maybe) {
             continue;
         }
         if !first {
@@ -296,6 +425,118 @@ mod tests {
         );
         let mut out = String::new();
         assert_eq!(any_value_text(&AnyValue { value: None }, &mut out), None);
+    }
+
+    #[test]
+    fn doubles_are_written_as_display_writes_them() {
+        let mut specials = vec![
+            0.0,
+            -0.0,
+            1.0,
+            2.0,
+            -2.5,
+            0.1,
+            0.95,
+            1e15,
+            1e16,
+            1e17,
+            1e20,
+            1e21,
+            1e22,
+            1e-5,
+            1e-6,
+            1e-7,
+            123456789.125,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            f64::EPSILON,
+        ];
+        // A deterministic spread of bit patterns over every exponent, and of short decimals and their
+        // neighbours (the short path's cases).
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            specials.push(f64::from_bits(x));
+            let decimal = (x % 2_000_000_000) as f64 / POW10[(x >> 40) as usize % 7];
+            specials.extend([
+                decimal,
+                f64::from_bits(decimal.to_bits() + 1),
+                -decimal / 3.0,
+            ]);
+        }
+        for d in [
+            0.7,
+            0.95,
+            -0.25,
+            1234.5,
+            0.000125,
+            0.001234,
+            7.0,
+            -0.0,
+            999_999_999.5,
+            0.1 + 0.2,
+        ] {
+            let mut out = String::new();
+            push_finite_double(d, &mut out);
+            assert_eq!(out, format!("{d}"));
+        }
+        let mut ties = 0;
+        for d in specials.into_iter().filter(|d| d.is_finite()) {
+            let mut out = String::new();
+            push_finite_double(d, &mut out);
+            let display = format!("{d}");
+            let mut short = String::new();
+            if push_short_decimal(d, &mut short) {
+                assert_eq!(short, display, "the short path is exact");
+            }
+            if out != display {
+                // Only a tie between two shortest forms: same length, same double.
+                ties += 1;
+                assert_eq!(out.len(), display.len(), "{out} vs {display}");
+                assert_eq!(out.parse::<f64>().ok(), Some(d), "{out} vs {display}");
+            }
+        }
+        assert!(ties < 100, "{ties} differences from Display");
+    }
+
+    #[test]
+    fn long_ids_are_hex_too() {
+        let mut out = String::new();
+        let id: Vec<u8> = (0..40).collect();
+        assert!(hex_id(&id, &mut out));
+        let expected: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(out, expected);
+        let mut buf = [0u8; 2 * MAX_STACK_ID];
+        assert_eq!(hex_str(&id, &mut buf), None, "too long for the stack");
+        assert_eq!(hex_str(&[0xde, 0xad], &mut buf), Some("dead"));
+    }
+
+    #[test]
+    fn repeated_keys_are_never_missed() {
+        let kv = |k: &str| KeyValue {
+            key: k.into(),
+            ..Default::default()
+        };
+        let distinct: Vec<KeyValue> = ["a", "b", "gen_ai.request.model", "gen_ai.response.model"]
+            .into_iter()
+            .map(kv)
+            .collect();
+        assert!(!may_repeat_keys(&distinct));
+        for (i, key) in ["a", "b", "gen_ai.request.model", "gen_ai.response.model"]
+            .into_iter()
+            .enumerate()
+        {
+            let mut with_repeat = distinct.clone();
+            with_repeat.push(kv(key));
+            assert!(may_repeat_keys(&with_repeat), "{key}");
+            assert!(superseded(&with_repeat, i, true));
+        }
+        let many: Vec<KeyValue> = (0..2000).map(|i| kv(&format!("k{i}"))).collect();
+        assert!(may_repeat_keys(&many), "more keys than bits: a false alarm");
+        assert!(!superseded(&many, 0, true), "which the exact check clears");
     }
 
     #[test]

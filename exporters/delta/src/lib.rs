@@ -17,6 +17,7 @@ pub mod error;
 pub mod exporter;
 pub mod location;
 pub mod maintenance;
+pub mod parquet_layout;
 pub mod schema;
 pub mod sink;
 pub mod table;

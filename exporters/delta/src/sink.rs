@@ -24,8 +24,7 @@ use std::collections::HashMap;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Transaction};
 use deltalake::logstore::LogStoreRef;
-use deltalake::parquet::basic::{Compression, ZstdLevel};
-use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::basic::ZstdLevel;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::table::state::DeltaTableState;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
@@ -37,6 +36,7 @@ use url::Url;
 use crate::config::{SchemaVersion, SeverityNumberFormat, TableKind};
 use crate::convert::{CHUNK_ROWS, Rows};
 use crate::error::{DeltaError, Result};
+use crate::parquet_layout::{ColumnRules, writer_properties};
 use crate::schema::TableSchema;
 use crate::table::open_or_create;
 
@@ -114,7 +114,7 @@ impl TableSink {
             .clone();
         let log_store = table.log_store();
         let committed = read_committed(&spec, &state, &log_store).await?;
-        let writer = new_writer(&spec, &table)?;
+        let writer = new_writer(&spec, &schema, &table)?;
         let rows = Rows::new(spec.kind, spec.version, spec.options.severity_number_format);
         debug!(table = %spec.name, app_id = %spec.app_id, committed = ?committed, "Table sink opened.");
         Ok(TableSink {
@@ -327,18 +327,22 @@ async fn read_committed(
     Ok(version.and_then(|v| u64::try_from(v).ok()))
 }
 
-fn new_writer(spec: &TableSpec, table: &deltalake::DeltaTable) -> Result<RecordBatchWriter> {
-    let level = ZstdLevel::try_new(spec.options.compression_level).map_err(|e| {
-        DeltaError::Incompatible {
-            table: spec.name.clone(),
-            message: format!("compression level: {e}"),
-        }
+fn new_writer(
+    spec: &TableSpec,
+    schema: &TableSchema,
+    table: &deltalake::DeltaTable,
+) -> Result<RecordBatchWriter> {
+    // Validated by the config; checked again here so a bad level is a start-up error, not a silent default.
+    ZstdLevel::try_new(spec.options.compression_level).map_err(|e| DeltaError::Incompatible {
+        table: spec.name.clone(),
+        message: format!("compression level: {e}"),
     })?;
-    let properties = WriterProperties::builder()
-        .set_created_by(format!("otlake {}", env!("CARGO_PKG_VERSION")))
-        .set_compression(Compression::ZSTD(level))
-        .set_max_row_group_row_count(Some(spec.options.row_group_size.max(1)))
-        .build();
+    let properties = writer_properties(
+        &schema.arrow,
+        spec.options.compression_level,
+        spec.options.row_group_size,
+        ColumnRules::default(),
+    );
     Ok(RecordBatchWriter::for_table(table)
         .map_err(|e| DeltaError::delta(&spec.name, "preparing a writer for", e))?
         .with_writer_properties(properties))

@@ -22,6 +22,7 @@ use otlake_core::proto::common::v1::{InstrumentationScope, KeyValue, any_value};
 use otlake_core::proto::metrics::v1::{Exemplar, exemplar};
 use otlake_core::proto::resource::v1::Resource;
 
+use super::presized::Presized;
 use super::variant::{Root, VariantEncoder};
 use crate::encode;
 
@@ -121,8 +122,8 @@ fn finish_named(
 
 /// A v2 `VARIANT` column (unshredded: `STRUCT<metadata BINARY, value BINARY>`).
 pub(crate) struct VariantColumn {
-    metadata: BinaryBuilder,
-    value: BinaryBuilder,
+    metadata: Presized<BinaryBuilder>,
+    value: Presized<BinaryBuilder>,
     nulls: NullBufferBuilder,
     encoder: VariantEncoder,
 }
@@ -130,8 +131,8 @@ pub(crate) struct VariantColumn {
 impl VariantColumn {
     pub(crate) fn new() -> Self {
         VariantColumn {
-            metadata: BinaryBuilder::new(),
-            value: BinaryBuilder::new(),
+            metadata: Presized::default(),
+            value: Presized::default(),
             nulls: NullBufferBuilder::new(0),
             encoder: VariantEncoder::default(),
         }
@@ -205,8 +206,9 @@ impl AttrColumn {
                 if repeat.key != key {
                     repeat.key = key;
                     repeat.text.clear();
+                    let maybe = encode::may_repeat_keys(attributes);
                     for (i, kv) in attributes.iter().enumerate() {
-                        if attributes[i + 1..].iter().any(|later| later.key == kv.key) {
+                        if encode::superseded(attributes, i, maybe) {
                             continue;
                         }
                         let text = kv
@@ -266,12 +268,12 @@ impl Column for AttrColumn {
 /// table's top-level `start_time_unix_nano` / `time_unix_nano`. Empty and unused for v1.
 pub(crate) struct V2Columns {
     enabled: bool,
-    record_id: StringBuilder,
-    time: TimestampMicrosecondBuilder,
-    date: Date32Builder,
-    service_name: StringBuilder,
-    start: Int64Builder,
-    point_time: Int64Builder,
+    record_id: Presized<StringBuilder>,
+    time: Presized<TimestampMicrosecondBuilder>,
+    date: Presized<Date32Builder>,
+    service_name: Presized<StringBuilder>,
+    start: Presized<Int64Builder>,
+    point_time: Presized<Int64Builder>,
 }
 
 const NANOS_PER_MICRO: u64 = 1_000;
@@ -281,12 +283,12 @@ impl V2Columns {
     pub(crate) fn new(encoding: Encoding) -> Self {
         V2Columns {
             enabled: encoding == Encoding::Variant,
-            record_id: StringBuilder::new(),
-            time: TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-            date: Date32Builder::new(),
-            service_name: StringBuilder::new(),
-            start: Int64Builder::new(),
-            point_time: Int64Builder::new(),
+            record_id: Presized::default(),
+            time: Presized::new(TimestampMicrosecondBuilder::new().with_timezone("UTC")),
+            date: Presized::default(),
+            service_name: Presized::default(),
+            start: Presized::default(),
+            point_time: Presized::default(),
         }
     }
 
@@ -379,7 +381,10 @@ pub(crate) fn child(fields: &Fields, i: usize) -> ArrowResult<&DataType> {
 }
 
 fn offset_buffer(offsets: &mut Vec<i32>) -> OffsetBuffer<i32> {
-    let taken = std::mem::replace(offsets, vec![0]);
+    // The next chunk likely has as many rows: room for them up front (4 bytes a row).
+    let mut next = Vec::with_capacity(offsets.len());
+    next.push(0);
+    let taken = std::mem::replace(offsets, next);
     OffsetBuffer::new(ScalarBuffer::from(taken))
 }
 
@@ -390,8 +395,8 @@ fn next_offset(len: usize) -> i32 {
 
 /// `MAP<STRING,STRING>` of attributes, with the v1 text encoding of values.
 pub(crate) struct MapColumn {
-    keys: StringBuilder,
-    values: StringBuilder,
+    keys: Presized<StringBuilder>,
+    values: Presized<StringBuilder>,
     offsets: Vec<i32>,
     nulls: NullBufferBuilder,
 }
@@ -399,8 +404,8 @@ pub(crate) struct MapColumn {
 impl MapColumn {
     pub(crate) fn new() -> Self {
         MapColumn {
-            keys: StringBuilder::new(),
-            values: StringBuilder::new(),
+            keys: Presized::default(),
+            values: Presized::default(),
             offsets: vec![0],
             nulls: NullBufferBuilder::new(0),
         }
@@ -408,8 +413,9 @@ impl MapColumn {
 
     /// Appends one map. A key given twice keeps its last value (a map cannot hold a key twice).
     pub(crate) fn append(&mut self, attributes: &[KeyValue], scratch: &mut String) {
+        let maybe = encode::may_repeat_keys(attributes);
         for (i, kv) in attributes.iter().enumerate() {
-            if attributes[i + 1..].iter().any(|later| later.key == kv.key) {
+            if encode::superseded(attributes, i, maybe) {
                 continue;
             }
             self.keys.append_value(&kv.key);
@@ -440,13 +446,9 @@ impl Column for MapColumn {
             )));
         };
         let entry_fields = struct_fields(entries_field.data_type())?;
-        let keys = self.keys.finish();
-        let values = self.values.finish();
-        let entries = StructArray::try_new(
-            entry_fields.clone(),
-            vec![Arc::new(keys), Arc::new(values)],
-            None,
-        )?;
+        let keys = self.keys.finish_as(child(entry_fields, 0)?)?;
+        let values = self.values.finish_as(child(entry_fields, 1)?)?;
+        let entries = StructArray::try_new(entry_fields.clone(), vec![keys, values], None)?;
         Ok(Arc::new(MapArray::try_new(
             entries_field.clone(),
             offset_buffer(&mut self.offsets),
@@ -506,7 +508,7 @@ impl<T: Column> Column for ListColumn<T> {
     }
 }
 
-impl ListColumn<Int64Builder> {
+impl ListColumn<Presized<Int64Builder>> {
     /// Appends a list of unsigned counts (bucket counts) as BIGINT.
     pub(crate) fn append_u64s(&mut self, values: &[u64]) {
         for v in values {
@@ -516,7 +518,7 @@ impl ListColumn<Int64Builder> {
     }
 }
 
-impl ListColumn<Float64Builder> {
+impl ListColumn<Presized<Float64Builder>> {
     pub(crate) fn append_f64s(&mut self, values: &[f64]) {
         self.values.append_slice(values);
         self.close(values.len());
@@ -526,7 +528,7 @@ impl ListColumn<Float64Builder> {
 /// `R = STRUCT<attributes, dropped_attributes_count>`.
 pub(crate) struct ResourceColumn {
     attributes: AttrColumn,
-    dropped: Int32Builder,
+    dropped: Presized<Int32Builder>,
     nulls: NullBufferBuilder,
 }
 
@@ -534,7 +536,7 @@ impl ResourceColumn {
     pub(crate) fn new(encoding: Encoding) -> Self {
         ResourceColumn {
             attributes: AttrColumn::new(encoding),
-            dropped: Int32Builder::new(),
+            dropped: Presized::default(),
             nulls: NullBufferBuilder::new(0),
         }
     }
@@ -576,20 +578,20 @@ impl Column for ResourceColumn {
 
 /// `S = STRUCT<name, version, attributes, dropped_attributes_count>`.
 pub(crate) struct ScopeColumn {
-    name: StringBuilder,
-    version: StringBuilder,
+    name: Presized<StringBuilder>,
+    version: Presized<StringBuilder>,
     attributes: AttrColumn,
-    dropped: Int32Builder,
+    dropped: Presized<Int32Builder>,
     nulls: NullBufferBuilder,
 }
 
 impl ScopeColumn {
     pub(crate) fn new(encoding: Encoding) -> Self {
         ScopeColumn {
-            name: StringBuilder::new(),
-            version: StringBuilder::new(),
+            name: Presized::default(),
+            version: Presized::default(),
             attributes: AttrColumn::new(encoding),
-            dropped: Int32Builder::new(),
+            dropped: Presized::default(),
             nulls: NullBufferBuilder::new(0),
         }
     }
@@ -637,7 +639,10 @@ impl Column for ScopeColumn {
 
 /// Appends an id as hex, or NULL when empty.
 pub(crate) fn append_id(builder: &mut StringBuilder, id: &[u8], scratch: &mut String) {
-    if encode::hex_id(id, scratch) {
+    let mut buf = [0u8; 2 * encode::MAX_STACK_ID];
+    if let Some(hex) = encode::hex_str(id, &mut buf) {
+        builder.append_value(hex);
+    } else if encode::hex_id(id, scratch) {
         builder.append_value(scratch.as_str());
     } else {
         builder.append_null();
@@ -646,20 +651,20 @@ pub(crate) fn append_id(builder: &mut StringBuilder, id: &[u8], scratch: &mut St
 
 /// One exemplar struct: `STRUCT<time_unix_nano, value, span_id, trace_id, filtered_attributes>`.
 pub(crate) struct ExemplarColumn {
-    time: Int64Builder,
-    value: Float64Builder,
-    span_id: StringBuilder,
-    trace_id: StringBuilder,
+    time: Presized<Int64Builder>,
+    value: Presized<Float64Builder>,
+    span_id: Presized<StringBuilder>,
+    trace_id: Presized<StringBuilder>,
     attributes: AttrColumn,
 }
 
 impl ExemplarColumn {
     pub(crate) fn new(encoding: Encoding) -> Self {
         ExemplarColumn {
-            time: Int64Builder::new(),
-            value: Float64Builder::new(),
-            span_id: StringBuilder::new(),
-            trace_id: StringBuilder::new(),
+            time: Presized::default(),
+            value: Presized::default(),
+            span_id: Presized::default(),
+            trace_id: Presized::default(),
             attributes: AttrColumn::new(encoding),
         }
     }

@@ -11,6 +11,7 @@ use super::columns::{
     ArrowResult, AttrColumn, Column, Encoding, ResourceColumn, ScopeColumn, V2Columns,
     VariantColumn, append_id, finish_batch,
 };
+use super::presized::Presized;
 use super::variant::Root;
 use crate::config::SeverityNumberFormat;
 use crate::encode;
@@ -19,28 +20,28 @@ use crate::encode;
 pub(crate) struct LogRows {
     rows: usize,
     severity_format: SeverityNumberFormat,
-    event_name: StringBuilder,
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
-    time: Int64Builder,
-    observed_time: Int64Builder,
-    severity_number: StringBuilder,
-    severity_text: StringBuilder,
+    event_name: Presized<StringBuilder>,
+    trace_id: Presized<StringBuilder>,
+    span_id: Presized<StringBuilder>,
+    time: Presized<Int64Builder>,
+    observed_time: Presized<Int64Builder>,
+    severity_number: Presized<StringBuilder>,
+    severity_text: Presized<StringBuilder>,
     body: Body,
     attributes: AttrColumn,
-    dropped_attributes: Int32Builder,
-    flags: Int32Builder,
+    dropped_attributes: Presized<Int32Builder>,
+    flags: Presized<Int32Builder>,
     resource: ResourceColumn,
-    resource_schema_url: StringBuilder,
+    resource_schema_url: Presized<StringBuilder>,
     scope: ScopeColumn,
-    log_schema_url: StringBuilder,
+    log_schema_url: Presized<StringBuilder>,
     v2: V2Columns,
     scratch: String,
 }
 
 /// The log body: text (v1) or a Variant of the AnyValue (v2).
 enum Body {
-    Text(StringBuilder),
+    Text(Presized<StringBuilder>),
     Variant(Box<VariantColumn>),
 }
 
@@ -61,24 +62,24 @@ impl LogRows {
         LogRows {
             rows: 0,
             severity_format,
-            event_name: StringBuilder::new(),
-            trace_id: StringBuilder::new(),
-            span_id: StringBuilder::new(),
-            time: Int64Builder::new(),
-            observed_time: Int64Builder::new(),
-            severity_number: StringBuilder::new(),
-            severity_text: StringBuilder::new(),
+            event_name: Presized::default(),
+            trace_id: Presized::default(),
+            span_id: Presized::default(),
+            time: Presized::default(),
+            observed_time: Presized::default(),
+            severity_number: Presized::default(),
+            severity_text: Presized::default(),
             body: match encoding {
-                Encoding::Text => Body::Text(StringBuilder::new()),
+                Encoding::Text => Body::Text(Presized::default()),
                 Encoding::Variant => Body::Variant(Box::new(VariantColumn::new())),
             },
             attributes: AttrColumn::new(encoding),
-            dropped_attributes: Int32Builder::new(),
-            flags: Int32Builder::new(),
+            dropped_attributes: Presized::default(),
+            flags: Presized::default(),
             resource: ResourceColumn::new(encoding),
-            resource_schema_url: StringBuilder::new(),
+            resource_schema_url: Presized::default(),
             scope: ScopeColumn::new(encoding),
-            log_schema_url: StringBuilder::new(),
+            log_schema_url: Presized::default(),
             v2: V2Columns::new(encoding),
             scratch: String::with_capacity(64),
         }

@@ -21,6 +21,7 @@ use super::columns::{
     ResourceColumn, ScopeColumn, V2Columns, child, finish_batch, finish_struct,
     finish_struct_named,
 };
+use super::presized::Presized;
 use crate::encode::{self, metric_type};
 
 fn opt_f64(builder: &mut Float64Builder, value: Option<f64>) {
@@ -32,14 +33,14 @@ struct NumberColumn {
     with_sum_fields: bool,
     /// v1 repeats the point times inside the struct; v2 has them as top-level columns.
     times: bool,
-    start: Int64Builder,
-    time: Int64Builder,
-    value: Float64Builder,
+    start: Presized<Int64Builder>,
+    time: Presized<Int64Builder>,
+    value: Presized<Float64Builder>,
     exemplars: ExemplarsColumn,
     attributes: AttrColumn,
-    flags: Int32Builder,
-    temporality: StringBuilder,
-    monotonic: BooleanBuilder,
+    flags: Presized<Int32Builder>,
+    temporality: Presized<StringBuilder>,
+    monotonic: Presized<BooleanBuilder>,
     nulls: NullBufferBuilder,
 }
 
@@ -48,14 +49,14 @@ impl NumberColumn {
         NumberColumn {
             with_sum_fields,
             times: encoding == Encoding::Text,
-            start: Int64Builder::new(),
-            time: Int64Builder::new(),
-            value: Float64Builder::new(),
+            start: Presized::default(),
+            time: Presized::default(),
+            value: Presized::default(),
             exemplars: ListColumn::new(ExemplarColumn::new(encoding)),
             attributes: AttrColumn::new(encoding),
-            flags: Int32Builder::new(),
-            temporality: StringBuilder::new(),
-            monotonic: BooleanBuilder::new(),
+            flags: Presized::default(),
+            temporality: Presized::default(),
+            monotonic: Presized::default(),
             nulls: NullBufferBuilder::new(0),
         }
     }
@@ -126,18 +127,18 @@ impl Column for NumberColumn {
 struct HistogramColumn {
     /// v1 repeats the point times inside the struct; v2 has them as top-level columns.
     times: bool,
-    start: Int64Builder,
-    time: Int64Builder,
-    count: Int64Builder,
-    sum: Float64Builder,
-    bucket_counts: ListColumn<Int64Builder>,
-    explicit_bounds: ListColumn<Float64Builder>,
+    start: Presized<Int64Builder>,
+    time: Presized<Int64Builder>,
+    count: Presized<Int64Builder>,
+    sum: Presized<Float64Builder>,
+    bucket_counts: ListColumn<Presized<Int64Builder>>,
+    explicit_bounds: ListColumn<Presized<Float64Builder>>,
     exemplars: ExemplarsColumn,
     attributes: AttrColumn,
-    flags: Int32Builder,
-    min: Float64Builder,
-    max: Float64Builder,
-    temporality: StringBuilder,
+    flags: Presized<Int32Builder>,
+    min: Presized<Float64Builder>,
+    max: Presized<Float64Builder>,
+    temporality: Presized<StringBuilder>,
     nulls: NullBufferBuilder,
 }
 
@@ -145,18 +146,18 @@ impl HistogramColumn {
     fn new(encoding: Encoding) -> Self {
         HistogramColumn {
             times: encoding == Encoding::Text,
-            start: Int64Builder::new(),
-            time: Int64Builder::new(),
-            count: Int64Builder::new(),
-            sum: Float64Builder::new(),
-            bucket_counts: ListColumn::new(Int64Builder::new()),
-            explicit_bounds: ListColumn::new(Float64Builder::new()),
+            start: Presized::default(),
+            time: Presized::default(),
+            count: Presized::default(),
+            sum: Presized::default(),
+            bucket_counts: ListColumn::new(Presized::default()),
+            explicit_bounds: ListColumn::new(Presized::default()),
             exemplars: ListColumn::new(ExemplarColumn::new(encoding)),
             attributes: AttrColumn::new(encoding),
-            flags: Int32Builder::new(),
-            min: Float64Builder::new(),
-            max: Float64Builder::new(),
-            temporality: StringBuilder::new(),
+            flags: Presized::default(),
+            min: Presized::default(),
+            max: Presized::default(),
+            temporality: Presized::default(),
             nulls: NullBufferBuilder::new(0),
         }
     }
@@ -225,16 +226,16 @@ impl Column for HistogramColumn {
 
 /// `STRUCT<offset: INT, bucket_counts: ARRAY<BIGINT>>`.
 struct BucketsColumn {
-    offset: Int32Builder,
-    counts: ListColumn<Int64Builder>,
+    offset: Presized<Int32Builder>,
+    counts: ListColumn<Presized<Int64Builder>>,
     nulls: NullBufferBuilder,
 }
 
 impl BucketsColumn {
     fn new() -> Self {
         BucketsColumn {
-            offset: Int32Builder::new(),
-            counts: ListColumn::new(Int64Builder::new()),
+            offset: Presized::default(),
+            counts: ListColumn::new(Presized::default()),
             nulls: NullBufferBuilder::new(0),
         }
     }
@@ -273,20 +274,20 @@ struct ExpHistogramColumn {
     /// v1 repeats the point times inside the struct; v2 has them as top-level columns.
     times: bool,
     attributes: AttrColumn,
-    start: Int64Builder,
-    time: Int64Builder,
-    count: Int64Builder,
-    sum: Float64Builder,
-    scale: Int32Builder,
-    zero_count: Int64Builder,
+    start: Presized<Int64Builder>,
+    time: Presized<Int64Builder>,
+    count: Presized<Int64Builder>,
+    sum: Presized<Float64Builder>,
+    scale: Presized<Int32Builder>,
+    zero_count: Presized<Int64Builder>,
     positive: BucketsColumn,
     negative: BucketsColumn,
-    flags: Int32Builder,
+    flags: Presized<Int32Builder>,
     exemplars: ExemplarsColumn,
-    min: Float64Builder,
-    max: Float64Builder,
-    zero_threshold: Float64Builder,
-    temporality: StringBuilder,
+    min: Presized<Float64Builder>,
+    max: Presized<Float64Builder>,
+    zero_threshold: Presized<Float64Builder>,
+    temporality: Presized<StringBuilder>,
     nulls: NullBufferBuilder,
 }
 
@@ -295,20 +296,20 @@ impl ExpHistogramColumn {
         ExpHistogramColumn {
             times: encoding == Encoding::Text,
             attributes: AttrColumn::new(encoding),
-            start: Int64Builder::new(),
-            time: Int64Builder::new(),
-            count: Int64Builder::new(),
-            sum: Float64Builder::new(),
-            scale: Int32Builder::new(),
-            zero_count: Int64Builder::new(),
+            start: Presized::default(),
+            time: Presized::default(),
+            count: Presized::default(),
+            sum: Presized::default(),
+            scale: Presized::default(),
+            zero_count: Presized::default(),
             positive: BucketsColumn::new(),
             negative: BucketsColumn::new(),
-            flags: Int32Builder::new(),
+            flags: Presized::default(),
             exemplars: ListColumn::new(ExemplarColumn::new(encoding)),
-            min: Float64Builder::new(),
-            max: Float64Builder::new(),
-            zero_threshold: Float64Builder::new(),
-            temporality: StringBuilder::new(),
+            min: Presized::default(),
+            max: Presized::default(),
+            zero_threshold: Presized::default(),
+            temporality: Presized::default(),
             nulls: NullBufferBuilder::new(0),
         }
     }
@@ -391,8 +392,8 @@ impl Column for ExpHistogramColumn {
 
 /// `STRUCT<quantile: DOUBLE, value: DOUBLE>`.
 struct QuantileColumn {
-    quantile: Float64Builder,
-    value: Float64Builder,
+    quantile: Presized<Float64Builder>,
+    value: Presized<Float64Builder>,
 }
 
 impl Column for QuantileColumn {
@@ -409,13 +410,13 @@ impl Column for QuantileColumn {
 struct SummaryColumn {
     /// v1 repeats the point times inside the struct; v2 has them as top-level columns.
     times: bool,
-    start: Int64Builder,
-    time: Int64Builder,
-    count: Int64Builder,
-    sum: Float64Builder,
+    start: Presized<Int64Builder>,
+    time: Presized<Int64Builder>,
+    count: Presized<Int64Builder>,
+    sum: Presized<Float64Builder>,
     quantiles: ListColumn<QuantileColumn>,
     attributes: AttrColumn,
-    flags: Int32Builder,
+    flags: Presized<Int32Builder>,
     nulls: NullBufferBuilder,
 }
 
@@ -423,16 +424,16 @@ impl SummaryColumn {
     fn new(encoding: Encoding) -> Self {
         SummaryColumn {
             times: encoding == Encoding::Text,
-            start: Int64Builder::new(),
-            time: Int64Builder::new(),
-            count: Int64Builder::new(),
-            sum: Float64Builder::new(),
+            start: Presized::default(),
+            time: Presized::default(),
+            count: Presized::default(),
+            sum: Presized::default(),
             quantiles: ListColumn::new(QuantileColumn {
-                quantile: Float64Builder::new(),
-                value: Float64Builder::new(),
+                quantile: Presized::default(),
+                value: Presized::default(),
             }),
             attributes: AttrColumn::new(encoding),
-            flags: Int32Builder::new(),
+            flags: Presized::default(),
             nulls: NullBufferBuilder::new(0),
         }
     }
@@ -499,10 +500,10 @@ enum Point<'a> {
 /// Builds record batches of the metrics table.
 pub(crate) struct MetricRows {
     rows: usize,
-    name: StringBuilder,
-    description: StringBuilder,
-    unit: StringBuilder,
-    metric_type: StringBuilder,
+    name: Presized<StringBuilder>,
+    description: Presized<StringBuilder>,
+    unit: Presized<StringBuilder>,
+    metric_type: Presized<StringBuilder>,
     gauge: NumberColumn,
     sum: NumberColumn,
     histogram: HistogramColumn,
@@ -510,9 +511,9 @@ pub(crate) struct MetricRows {
     summary: SummaryColumn,
     metadata: AttrColumn,
     resource: ResourceColumn,
-    resource_schema_url: StringBuilder,
+    resource_schema_url: Presized<StringBuilder>,
     scope: ScopeColumn,
-    metric_schema_url: StringBuilder,
+    metric_schema_url: Presized<StringBuilder>,
     v2: V2Columns,
     scratch: String,
 }
@@ -530,10 +531,10 @@ impl MetricRows {
     pub(crate) fn new(encoding: Encoding) -> Self {
         MetricRows {
             rows: 0,
-            name: StringBuilder::new(),
-            description: StringBuilder::new(),
-            unit: StringBuilder::new(),
-            metric_type: StringBuilder::new(),
+            name: Presized::default(),
+            description: Presized::default(),
+            unit: Presized::default(),
+            metric_type: Presized::default(),
             gauge: NumberColumn::new(false, encoding),
             sum: NumberColumn::new(true, encoding),
             histogram: HistogramColumn::new(encoding),
@@ -541,9 +542,9 @@ impl MetricRows {
             summary: SummaryColumn::new(encoding),
             metadata: AttrColumn::new(encoding),
             resource: ResourceColumn::new(encoding),
-            resource_schema_url: StringBuilder::new(),
+            resource_schema_url: Presized::default(),
             scope: ScopeColumn::new(encoding),
-            metric_schema_url: StringBuilder::new(),
+            metric_schema_url: Presized::default(),
             v2: V2Columns::new(encoding),
             scratch: String::with_capacity(64),
         }

@@ -9,6 +9,7 @@
 mod columns;
 mod logs;
 mod metrics;
+mod presized;
 mod spans;
 mod variant;
 

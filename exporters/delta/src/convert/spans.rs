@@ -11,14 +11,15 @@ use super::columns::{
     ArrowResult, AttrColumn, Column, Encoding, ListColumn, ResourceColumn, ScopeColumn, V2Columns,
     append_id, child, finish_batch, finish_struct,
 };
+use super::presized::Presized;
 use crate::encode;
 
 /// `STRUCT<time_unix_nano, name, attributes, dropped_attributes_count>`.
 struct EventColumn {
-    time: Int64Builder,
-    name: StringBuilder,
+    time: Presized<Int64Builder>,
+    name: Presized<StringBuilder>,
     attributes: AttrColumn,
-    dropped: Int32Builder,
+    dropped: Presized<Int32Builder>,
 }
 
 impl Column for EventColumn {
@@ -36,12 +37,12 @@ impl Column for EventColumn {
 
 /// `STRUCT<trace_id, span_id, trace_state, attributes, dropped_attributes_count, flags>`.
 struct LinkColumn {
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
-    trace_state: StringBuilder,
+    trace_id: Presized<StringBuilder>,
+    span_id: Presized<StringBuilder>,
+    trace_state: Presized<StringBuilder>,
     attributes: AttrColumn,
-    dropped: Int32Builder,
-    flags: Int32Builder,
+    dropped: Presized<Int32Builder>,
+    flags: Presized<Int32Builder>,
 }
 
 impl Column for LinkColumn {
@@ -61,8 +62,8 @@ impl Column for LinkColumn {
 
 /// `STRUCT<message, code>`.
 struct StatusColumn {
-    message: StringBuilder,
-    code: StringBuilder,
+    message: Presized<StringBuilder>,
+    code: Presized<StringBuilder>,
     nulls: NullBufferBuilder,
 }
 
@@ -81,26 +82,26 @@ impl Column for StatusColumn {
 /// Builds record batches of the spans table.
 pub(crate) struct SpanRows {
     rows: usize,
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
-    trace_state: StringBuilder,
-    parent_span_id: StringBuilder,
-    flags: Int32Builder,
-    name: StringBuilder,
-    kind: StringBuilder,
-    start: Int64Builder,
-    end: Int64Builder,
+    trace_id: Presized<StringBuilder>,
+    span_id: Presized<StringBuilder>,
+    trace_state: Presized<StringBuilder>,
+    parent_span_id: Presized<StringBuilder>,
+    flags: Presized<Int32Builder>,
+    name: Presized<StringBuilder>,
+    kind: Presized<StringBuilder>,
+    start: Presized<Int64Builder>,
+    end: Presized<Int64Builder>,
     attributes: AttrColumn,
-    dropped_attributes: Int32Builder,
+    dropped_attributes: Presized<Int32Builder>,
     events: ListColumn<EventColumn>,
-    dropped_events: Int32Builder,
+    dropped_events: Presized<Int32Builder>,
     links: ListColumn<LinkColumn>,
-    dropped_links: Int32Builder,
+    dropped_links: Presized<Int32Builder>,
     status: StatusColumn,
     resource: ResourceColumn,
-    resource_schema_url: StringBuilder,
+    resource_schema_url: Presized<StringBuilder>,
     scope: ScopeColumn,
-    span_schema_url: StringBuilder,
+    span_schema_url: Presized<StringBuilder>,
     v2: V2Columns,
     scratch: String,
 }
@@ -109,42 +110,42 @@ impl SpanRows {
     pub(crate) fn new(encoding: Encoding) -> Self {
         SpanRows {
             rows: 0,
-            trace_id: StringBuilder::new(),
-            span_id: StringBuilder::new(),
-            trace_state: StringBuilder::new(),
-            parent_span_id: StringBuilder::new(),
-            flags: Int32Builder::new(),
-            name: StringBuilder::new(),
-            kind: StringBuilder::new(),
-            start: Int64Builder::new(),
-            end: Int64Builder::new(),
+            trace_id: Presized::default(),
+            span_id: Presized::default(),
+            trace_state: Presized::default(),
+            parent_span_id: Presized::default(),
+            flags: Presized::default(),
+            name: Presized::default(),
+            kind: Presized::default(),
+            start: Presized::default(),
+            end: Presized::default(),
             attributes: AttrColumn::new(encoding),
-            dropped_attributes: Int32Builder::new(),
+            dropped_attributes: Presized::default(),
             events: ListColumn::new(EventColumn {
-                time: Int64Builder::new(),
-                name: StringBuilder::new(),
+                time: Presized::default(),
+                name: Presized::default(),
                 attributes: AttrColumn::new(encoding),
-                dropped: Int32Builder::new(),
+                dropped: Presized::default(),
             }),
-            dropped_events: Int32Builder::new(),
+            dropped_events: Presized::default(),
             links: ListColumn::new(LinkColumn {
-                trace_id: StringBuilder::new(),
-                span_id: StringBuilder::new(),
-                trace_state: StringBuilder::new(),
+                trace_id: Presized::default(),
+                span_id: Presized::default(),
+                trace_state: Presized::default(),
                 attributes: AttrColumn::new(encoding),
-                dropped: Int32Builder::new(),
-                flags: Int32Builder::new(),
+                dropped: Presized::default(),
+                flags: Presized::default(),
             }),
-            dropped_links: Int32Builder::new(),
+            dropped_links: Presized::default(),
             status: StatusColumn {
-                message: StringBuilder::new(),
-                code: StringBuilder::new(),
+                message: Presized::default(),
+                code: Presized::default(),
                 nulls: NullBufferBuilder::new(0),
             },
             resource: ResourceColumn::new(encoding),
-            resource_schema_url: StringBuilder::new(),
+            resource_schema_url: Presized::default(),
             scope: ScopeColumn::new(encoding),
-            span_schema_url: StringBuilder::new(),
+            span_schema_url: Presized::default(),
             v2: V2Columns::new(encoding),
             scratch: String::with_capacity(64),
         }

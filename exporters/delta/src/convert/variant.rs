@@ -146,10 +146,11 @@ impl VariantEncoder {
 
     /// An object; a key given twice keeps its last value; fields ordered by key.
     fn write_object(&self, kvs: &[KeyValue], out: &mut Vec<u8>) {
+        let maybe = crate::encode::may_repeat_keys(kvs);
         let mut fields: Vec<(usize, &KeyValue)> = kvs
             .iter()
             .enumerate()
-            .filter(|(i, kv)| !kvs[i + 1..].iter().any(|later| later.key == kv.key))
+            .filter(|(i, _)| !crate::encode::superseded(kvs, *i, maybe))
             .map(|(_, kv)| (self.key_id(&kv.key), kv))
             .collect();
         fields.sort_unstable_by_key(|(id, _)| *id);
