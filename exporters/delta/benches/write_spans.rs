@@ -234,6 +234,16 @@ fn parquet_settings(make: &dyn Fn(u64) -> Payload, total: usize) {
             ),
         ),
         (
+            "tuned but a dictionary for attribute keys, zstd 3",
+            tuned(
+                3,
+                ColumnRules {
+                    plain_attribute_keys: false,
+                    ..rules
+                },
+            ),
+        ),
+        (
             "tuned but all statistics, zstd 3",
             tuned(
                 3,
