@@ -161,6 +161,8 @@ mod tests {
             "parent_span_id",
             "start_time_unix_nano",
             "links.list.element.span_id",
+            "attributes.key_value.key",
+            "resource.attributes.key_value.key",
         ] {
             assert!(!props.dictionary_enabled(&path(unique)), "{unique}");
         }
@@ -168,7 +170,7 @@ mod tests {
             "name",
             "kind",
             "status.code",
-            "attributes.key_value.key",
+            "attributes.key_value.value",
             "trace_id",
         ] {
             assert!(props.dictionary_enabled(&path(repeated)), "{repeated}");
