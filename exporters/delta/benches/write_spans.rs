@@ -16,6 +16,7 @@
 
 #[path = "../tests/common/data.rs"]
 mod data;
+#[path = "common/harness_data.rs"]
 mod harness_data;
 
 use std::collections::HashMap;

@@ -160,7 +160,8 @@ const POW10: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
 /// Returns `false` (writing nothing) otherwise.
 fn push_short_decimal(d: f64, out: &mut String) -> bool {
     let magnitude = d.abs();
-    if !(magnitude < 1e9) {
+    // Callers pass finite values only (NaN would fail every check below anyway).
+    if magnitude >= 1e9 {
         return false;
     }
     for (k, &scale) in POW10.iter().enumerate() {

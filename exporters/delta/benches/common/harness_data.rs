@@ -29,20 +29,20 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.next_u64() % n
     }
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
         items[self.below(items.len() as u64) as usize]
     }
     fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
+        (0..n).map(|_| self.next_u64() as u8).collect()
     }
 }
 
@@ -88,7 +88,7 @@ fn span_attrs(rng: &mut Rng, model: &str, op: &str) -> Vec<KeyValue> {
         kv("gen_ai.usage.output_tokens", Value::IntValue(out)),
         kv(
             "gen_ai.response.id",
-            s(&format!("chatcmpl-{:016x}", rng.next())),
+            s(&format!("chatcmpl-{:016x}", rng.next_u64())),
         ),
         kv(
             "gen_ai.response.finish_reasons",
@@ -103,7 +103,10 @@ fn span_attrs(rng: &mut Rng, model: &str, op: &str) -> Vec<KeyValue> {
             s(&format!("api.{}.example", system(model))),
         ),
         kv("server.port", Value::IntValue(443)),
-        kv("session.id", s(&format!("sess-{:08x}", rng.next() as u32))),
+        kv(
+            "session.id",
+            s(&format!("sess-{:08x}", rng.next_u64() as u32)),
+        ),
         kv(
             "llm.cost_usd",
             Value::DoubleValue(((inp as f64 * 2.5 + out as f64 * 10.0) / 1e6 * 1e6).round() / 1e6),
