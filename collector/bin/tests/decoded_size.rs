@@ -156,9 +156,10 @@ fn the_reservation_covers_the_e2e_burst_request() {
     );
 }
 
-/// Measured 2026-11-22: e2e burst traces 2.38×, core sample logs 6.57× (36 wire bytes per record: the fixed
-/// per-record structs dominate), loadgen GenAI traces 3.40×, logs 2.60×, metrics 2.47×. A reservation by wire
-/// bytes alone cannot cover small items; see the memory notes in bench/RESULTS.md.
+/// Measured 2026-11-22 (three runs; the order the kinds run in moves a figure by up to ±0.3×): e2e burst traces
+/// 2.0-2.6×, core sample logs 4.8-6.6× (36 wire bytes per record: the fixed per-record structs dominate),
+/// loadgen GenAI traces 3.40×, logs 2.60×, metrics 2.47×. A reservation by wire bytes alone cannot cover small
+/// items: the receivers would need a per-item term (or EXPANSION 4 and a top-up after decoding).
 #[test]
 #[ignore = "known gap: EXPANSION = 3 undercounts GenAI traces (3.4×) and small log records (6.6×)"]
 fn the_reservation_covers_every_request_kind() {
