@@ -18,6 +18,7 @@ pub mod memory;
 pub mod payload;
 pub mod signal;
 pub mod telemetry;
+pub mod wire;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 
@@ -30,7 +31,7 @@ pub use component::{
 pub use config::{ConfigError, parse_config};
 pub use error::{ComponentError, Result};
 pub use memory::{MemoryBudget, Reservation};
-pub use payload::Payload;
+pub use payload::{ExportRequest, Payload, PayloadDecodeError};
 pub use signal::Signal;
 
 /// The OTLP protobuf types, re-exported so that every plugin uses the same version.
