@@ -18,9 +18,9 @@ pub mod memory;
 pub mod payload;
 pub mod signal;
 pub mod telemetry;
-pub mod wire;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
+pub mod wire;
 
 pub use ack::{Ack, AckReceiver, AckSet, Outcome, Verdict};
 pub use batch::{Batch, BatchReceiver, BatchSender, Fanout, RequestMeta};

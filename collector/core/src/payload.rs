@@ -18,11 +18,11 @@ use bytes::{Bytes, BytesMut};
 use prost::Message;
 
 use crate::Signal;
-use crate::wire::{self, Counts, WireError};
 use crate::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::proto::collector::trace::v1::ExportTraceServiceRequest;
 use crate::proto::metrics::v1::{Metric, metric};
+use crate::wire::{self, Counts, WireError};
 
 /// One decoded OTLP export request.
 #[derive(Clone, Debug, PartialEq)]
@@ -220,6 +220,16 @@ impl ExportRequest {
         }
     }
 
+    /// Appends the protobuf encoding to `buf`.
+    pub fn encode_into(&self, buf: &mut Vec<u8>) {
+        // Encoding into a Vec cannot fail: it grows as needed.
+        let _ = match self {
+            ExportRequest::Traces(r) => r.encode(buf),
+            ExportRequest::Logs(r) => r.encode(buf),
+            ExportRequest::Metrics(r) => r.encode(buf),
+        };
+    }
+
     /// Encodes as OTLP protobuf.
     pub fn encode_to_vec(&self) -> Vec<u8> {
         match self {
@@ -264,7 +274,6 @@ impl ExportRequest {
     }
 }
 
-
 /// The data a [`Batch`](crate::Batch) carries: one export request, in wire or decoded form (see the module docs).
 #[derive(Clone)]
 pub struct Payload {
@@ -294,7 +303,9 @@ impl Wire {
         Ok(match self.signal {
             Signal::Traces => ExportRequest::Traces(ExportTraceServiceRequest::decode(&mut buf)?),
             Signal::Logs => ExportRequest::Logs(ExportLogsServiceRequest::decode(&mut buf)?),
-            Signal::Metrics => ExportRequest::Metrics(ExportMetricsServiceRequest::decode(&mut buf)?),
+            Signal::Metrics => {
+                ExportRequest::Metrics(ExportMetricsServiceRequest::decode(&mut buf)?)
+            }
         })
     }
 
@@ -413,6 +424,19 @@ impl Payload {
         }
     }
 
+    /// Appends the request as OTLP protobuf to `buf` (a wire payload's chunks are copied, not re-encoded).
+    pub fn write_to(&self, buf: &mut Vec<u8>) {
+        buf.reserve(self.encoded_len());
+        match &self.form {
+            Form::Decoded(request) => request.encode_into(buf),
+            Form::Wire(wire) => {
+                for chunk in &wire.chunks {
+                    buf.extend_from_slice(chunk);
+                }
+            }
+        }
+    }
+
     /// Encodes as OTLP protobuf.
     pub fn encode_to_vec(&self) -> Vec<u8> {
         self.encoded().into()
@@ -490,7 +514,11 @@ impl Payload {
 
     /// Splits into parts of at most `max_items` items and about `max_bytes` encoded bytes each. A payload within
     /// both limits comes back whole, as the only part; splitting a wire payload decodes it.
-    pub fn split(self, max_items: usize, max_bytes: usize) -> Result<Vec<Payload>, PayloadDecodeError> {
+    pub fn split(
+        self,
+        max_items: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Payload>, PayloadDecodeError> {
         if self.item_count() <= max_items && self.encoded_len() <= max_bytes {
             return Ok(vec![self]);
         }
@@ -596,14 +624,20 @@ mod tests {
             assert_eq!(wire.item_count(), decoded.item_count());
             assert_eq!(wire.entry_count(), decoded.entry_count());
             assert_eq!(wire.encoded_len(), decoded.encoded_len());
-            assert_eq!(wire.request().expect("decodes"), decoded.request().expect("decoded"));
+            assert_eq!(
+                wire.request().expect("decodes"),
+                decoded.request().expect("decoded")
+            );
             assert!(!wire.is_wire(), "decoded once, kept");
         }
     }
 
     #[test]
     fn merging_wire_payloads_chains_bytes_and_equals_merging_decoded_ones() {
-        let (a, b) = (Payload::from(sample_logs(2, 3)), Payload::from(sample_logs(1, 5)));
+        let (a, b) = (
+            Payload::from(sample_logs(2, 3)),
+            Payload::from(sample_logs(1, 5)),
+        );
         let mut merged_wire = wire(&a);
         merged_wire.merge(wire(&b)).expect("same signal");
         assert!(merged_wire.is_wire(), "no decode to merge wire payloads");

@@ -366,7 +366,10 @@ static EXPONENTIAL_HISTOGRAM_DATA_POINT: Schema = Schema {
 };
 static BUCKETS: Schema = Schema {
     name: "Buckets",
-    fields: &[f(1, "offset", Varint), f(2, "bucket_counts", RepeatedVarint)],
+    fields: &[
+        f(1, "offset", Varint),
+        f(2, "bucket_counts", RepeatedVarint),
+    ],
 };
 static SUMMARY_DATA_POINT: Schema = Schema {
     name: "SummaryDataPoint",
@@ -471,7 +474,11 @@ impl<'a> Reader<'a> {
 }
 
 /// Checks the fields of one message. `depth_left` is prost's recursion budget for this message's fields.
-fn walk(schema: &'static Schema, reader: &mut Reader<'_>, depth_left: u32) -> Result<(), WireError> {
+fn walk(
+    schema: &'static Schema,
+    reader: &mut Reader<'_>,
+    depth_left: u32,
+) -> Result<(), WireError> {
     while !reader.is_empty() {
         let (tag, wire_type) = reader.key()?;
         match schema.fields.iter().find(|field| field.tag == tag) {
@@ -558,7 +565,12 @@ fn check_field(
 }
 
 /// Skips an unknown field as prost's `skip_field` does, groups and their recursion budget included.
-fn skip(wire_type: u64, tag: u32, reader: &mut Reader<'_>, depth_left: u32) -> Result<(), WireError> {
+fn skip(
+    wire_type: u64,
+    tag: u32,
+    reader: &mut Reader<'_>,
+    depth_left: u32,
+) -> Result<(), WireError> {
     if depth_left == 0 {
         return Err(WireError::new("recursion limit reached"));
     }
@@ -749,10 +761,17 @@ mod tests {
         for levels in 20..40 {
             let bytes = nested_logs(levels);
             let prost_ok = ExportLogsServiceRequest::decode(bytes.as_slice()).is_ok();
-            assert_eq!(validate(Signal::Logs, &bytes).is_ok(), prost_ok, "{levels} levels");
+            assert_eq!(
+                validate(Signal::Logs, &bytes).is_ok(),
+                prost_ok,
+                "{levels} levels"
+            );
             agreed_accept |= prost_ok;
             agreed_refuse |= !prost_ok;
         }
-        assert!(agreed_accept && agreed_refuse, "the range straddles the limit");
+        assert!(
+            agreed_accept && agreed_refuse,
+            "the range straddles the limit"
+        );
     }
 }

@@ -332,7 +332,11 @@ impl Rng {
 
 /// A plausible protobuf field: a random key (known tags more often) and a value of its wire type.
 fn random_field(rng: &mut Rng) -> Vec<u8> {
-    let tag = if rng.below(4) == 0 { rng.below(40) as u64 } else { 1 + rng.below(16) as u64 };
+    let tag = if rng.below(4) == 0 {
+        rng.below(40) as u64
+    } else {
+        1 + rng.below(16) as u64
+    };
     let wire_type = rng.below(6) as u64;
     let mut out = Vec::new();
     prost::encoding::encode_varint((tag << 3) | wire_type, &mut out);
@@ -408,9 +412,13 @@ fn mutate(rng: &mut Rng, seed: &[u8], others: &[Vec<u8>]) -> Vec<u8> {
 
 fn prost_decode(signal: Signal, bytes: &[u8]) -> Option<ExportRequest> {
     match signal {
-        Signal::Traces => ExportTraceServiceRequest::decode(bytes).ok().map(Into::into),
+        Signal::Traces => ExportTraceServiceRequest::decode(bytes)
+            .ok()
+            .map(Into::into),
         Signal::Logs => ExportLogsServiceRequest::decode(bytes).ok().map(Into::into),
-        Signal::Metrics => ExportMetricsServiceRequest::decode(bytes).ok().map(Into::into),
+        Signal::Metrics => ExportMetricsServiceRequest::decode(bytes)
+            .ok()
+            .map(Into::into),
     }
 }
 
@@ -457,14 +465,21 @@ fn validation_agrees_with_prost_on_every_field_and_on_mutations() {
             }
         }
         // Both verdicts are exercised, or the agreement would say little.
-        assert!(accepted > 500 && refused > 500, "{signal}: {accepted} accepted, {refused} refused");
+        assert!(
+            accepted > 500 && refused > 500,
+            "{signal}: {accepted} accepted, {refused} refused"
+        );
     }
 }
 
 #[test]
 fn every_signal_is_checked_against_the_others_bytes() {
     // A request of one signal sent to another's endpoint: field numbers overlap, the shapes do not.
-    for bytes in [traces().encode_to_vec(), logs().encode_to_vec(), metrics().encode_to_vec()] {
+    for bytes in [
+        traces().encode_to_vec(),
+        logs().encode_to_vec(),
+        metrics().encode_to_vec(),
+    ] {
         for signal in [Signal::Traces, Signal::Logs, Signal::Metrics] {
             check(signal, &bytes);
         }

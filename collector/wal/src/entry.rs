@@ -4,16 +4,14 @@
 //! body = signal: u8 (1 traces, 2 logs, 3 metrics) | pairs: u16 LE | (key_len: u16 LE, key, value_len: u32 LE, value)*
 //!        | ExportTraceServiceRequest / ExportLogsServiceRequest / ExportMetricsServiceRequest (protobuf)
 //! ```
-//! The payload is encoded straight into the log's write buffer (the one copy on the hot path) and decoded only
-//! when an entry must be read back from disk (replay, or a retry after the in-memory copy was let go).
+//! The payload is written straight into the log's write buffer (the one copy on the hot path: a payload still in
+//! its wire form is copied, not re-encoded) and read back, validated but not decoded, only when an entry must come
+//! from disk (replay, or a retry after the in-memory copy was let go).
 
 use std::collections::BTreeMap;
 
-use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
-use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
-use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
+use bytes::Bytes;
 use otlake_core::{Payload, RequestMeta, Signal};
-use prost::Message;
 
 fn signal_code(signal: Signal) -> u8 {
     match signal {
@@ -40,13 +38,7 @@ pub fn encode(payload: &Payload, meta: &RequestMeta, buf: &mut Vec<u8>) {
         buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
         buf.extend_from_slice(value.as_bytes());
     }
-    buf.reserve(payload.encoded_len());
-    // Encoding into a Vec cannot fail: it grows as needed.
-    let _ = match payload {
-        Payload::Traces(r) => r.encode(buf),
-        Payload::Logs(r) => r.encode(buf),
-        Payload::Metrics(r) => r.encode(buf),
-    };
+    payload.write_to(buf);
 }
 
 /// Why a body could not be decoded.
@@ -78,14 +70,15 @@ pub fn decode(body: &[u8]) -> Result<(Payload, RequestMeta), DecodeError> {
         let value = String::from_utf8_lossy(take(value_len)?).into_owned();
         metadata.insert(key, value);
     }
-    let bytes = rest;
-    let invalid = |e: prost::DecodeError| DecodeError(e.to_string());
-    let payload = match signal {
-        1 => Payload::Traces(ExportTraceServiceRequest::decode(bytes).map_err(invalid)?),
-        2 => Payload::Logs(ExportLogsServiceRequest::decode(bytes).map_err(invalid)?),
-        3 => Payload::Metrics(ExportMetricsServiceRequest::decode(bytes).map_err(invalid)?),
+    let signal = match signal {
+        1 => Signal::Traces,
+        2 => Signal::Logs,
+        3 => Signal::Metrics,
         other => return Err(DecodeError(format!("unknown signal code {other}"))),
     };
+    // Kept in wire form: a replay that only forwards never decodes.
+    let payload = Payload::from_wire(signal, Bytes::copy_from_slice(rest))
+        .map_err(|e| DecodeError(e.to_string()))?;
     Ok((payload, RequestMeta { metadata }))
 }
 

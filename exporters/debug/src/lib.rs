@@ -9,8 +9,9 @@ use std::io::Write;
 use async_trait::async_trait;
 use otlake_core::proto::common::v1::{AnyValue, any_value};
 use otlake_core::{
-    BatchReceiver, ComponentFactory, ComponentId, ConfigError, Exporter, ExporterContext,
-    ExporterFactory, Outcome, Payload, Signal, parse_config, telemetry,
+    BatchReceiver, ComponentFactory, ComponentId, ConfigError, ExportRequest, Exporter,
+    ExporterContext, ExporterFactory, Outcome, Payload, PayloadDecodeError, Signal, parse_config,
+    telemetry,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -83,14 +84,16 @@ impl Exporter for DebugExporter {
         cx: ExporterContext,
     ) -> otlake_core::Result<()> {
         while let Some(batch) = input.recv().await {
-            let text = render(&cx.id, &batch.payload, self.verbosity);
-            let outcome = match self
-                .out
-                .write_all(text.as_bytes())
-                .and_then(|_| self.out.flush())
-            {
-                Ok(()) => Outcome::Delivered,
-                Err(e) => Outcome::retryable(format!("debug exporter cannot write: {e}")),
+            let outcome = match render(&cx.id, &batch.payload, self.verbosity) {
+                Ok(text) => match self
+                    .out
+                    .write_all(text.as_bytes())
+                    .and_then(|_| self.out.flush())
+                {
+                    Ok(()) => Outcome::Delivered,
+                    Err(e) => Outcome::retryable(format!("debug exporter cannot write: {e}")),
+                },
+                Err(e) => Outcome::rejected(e.to_string()),
             };
             telemetry::record_export(&cx.id, batch.signal(), batch.item_count(), &outcome);
             batch.acks.resolve(outcome);
@@ -99,7 +102,12 @@ impl Exporter for DebugExporter {
     }
 }
 
-fn render(id: &ComponentId, payload: &Payload, verbosity: Verbosity) -> String {
+/// The text for one batch. `basic` reads only counts and sizes, so a payload in wire form stays undecoded.
+fn render(
+    id: &ComponentId,
+    payload: &Payload,
+    verbosity: Verbosity,
+) -> Result<String, PayloadDecodeError> {
     let signal = payload.signal();
     let mut text = format!(
         "{id}: {} {} ({} bytes)\n",
@@ -109,18 +117,18 @@ fn render(id: &ComponentId, payload: &Payload, verbosity: Verbosity) -> String {
     );
     match verbosity {
         Verbosity::Basic => {}
-        Verbosity::Normal => text.push_str(&item_lines(payload)),
+        Verbosity::Normal => text.push_str(&item_lines(payload.request()?)),
         Verbosity::Detailed => {
-            let json = match payload {
-                Payload::Traces(r) => serde_json::to_string_pretty(r),
-                Payload::Logs(r) => serde_json::to_string_pretty(r),
-                Payload::Metrics(r) => serde_json::to_string_pretty(r),
+            let json = match payload.request()? {
+                ExportRequest::Traces(r) => serde_json::to_string_pretty(r),
+                ExportRequest::Logs(r) => serde_json::to_string_pretty(r),
+                ExportRequest::Metrics(r) => serde_json::to_string_pretty(r),
             };
             text.push_str(&json.unwrap_or_else(|e| format!("<not printable: {e}>")));
             text.push('\n');
         }
     }
-    text
+    Ok(text)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -135,10 +143,10 @@ fn any_text(value: &Option<AnyValue>) -> String {
     }
 }
 
-fn item_lines(payload: &Payload) -> String {
+fn item_lines(request: &ExportRequest) -> String {
     let mut lines = String::new();
-    match payload {
-        Payload::Traces(r) => {
+    match request {
+        ExportRequest::Traces(r) => {
             for span in r
                 .resource_spans
                 .iter()
@@ -156,7 +164,7 @@ fn item_lines(payload: &Payload) -> String {
                 ));
             }
         }
-        Payload::Logs(r) => {
+        ExportRequest::Logs(r) => {
             for log in r
                 .resource_logs
                 .iter()
@@ -170,7 +178,7 @@ fn item_lines(payload: &Payload) -> String {
                 ));
             }
         }
-        Payload::Metrics(r) => {
+        ExportRequest::Metrics(r) => {
             for m in r
                 .resource_metrics
                 .iter()

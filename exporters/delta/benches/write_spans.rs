@@ -111,7 +111,9 @@ fn convert_only(requests: &[Payload], total: usize) {
     let mut converted = 0;
     'outer: loop {
         for request in requests {
-            converted += rows.append(request).unwrap_or(0);
+            converted += rows
+                .append(request.request().expect("decoded"))
+                .unwrap_or(0);
             if rows.len() >= CHUNK_ROWS {
                 std::hint::black_box(rows.finish(&schema.arrow).expect("finish"));
             }

@@ -173,7 +173,12 @@ impl TableSink {
     /// Converts `payload` into the current window; returns the number of rows added. On error the whole
     /// window is discarded (see the module docs).
     pub async fn append(&mut self, payload: &Payload) -> Result<usize> {
-        let Some(added) = self.rows.append(payload) else {
+        let request = payload.request().map_err(|e| DeltaError::Convert {
+            table: self.spec.name.clone(),
+            signal: payload.signal().as_str(),
+            message: e.to_string(),
+        })?;
+        let Some(added) = self.rows.append(request) else {
             return Err(DeltaError::Convert {
                 table: self.spec.name.clone(),
                 signal: payload.signal().as_str(),

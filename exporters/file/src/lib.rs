@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use otlake_core::{
-    BatchReceiver, ComponentError, ComponentFactory, ComponentId, ConfigError, Exporter,
-    ExporterContext, ExporterFactory, Outcome, Payload, Signal, parse_config, telemetry,
+    BatchReceiver, ComponentError, ComponentFactory, ComponentId, ConfigError, ExportRequest,
+    Exporter, ExporterContext, ExporterFactory, Outcome, Payload, Signal, parse_config, telemetry,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -137,12 +137,13 @@ impl Exporter for FileExporter {
 }
 
 /// One OTLP/JSON line (the spec's JSON mapping: camelCase, hex ids, integer enums).
-fn to_json(payload: &Payload) -> serde_json::Result<String> {
-    match payload {
-        Payload::Traces(r) => serde_json::to_string(r),
-        Payload::Logs(r) => serde_json::to_string(r),
-        Payload::Metrics(r) => serde_json::to_string(r),
-    }
+fn to_json(payload: &Payload) -> Result<String, String> {
+    let json = match payload.request().map_err(|e| e.to_string())? {
+        ExportRequest::Traces(r) => serde_json::to_string(r),
+        ExportRequest::Logs(r) => serde_json::to_string(r),
+        ExportRequest::Metrics(r) => serde_json::to_string(r),
+    };
+    json.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -129,7 +129,13 @@ pub fn split(batch: Batch, max_bytes: usize) -> Vec<Request> {
         return vec![Request::new(batch.payload, batch.acks)];
     }
     let (payload, acks, _meta) = batch.into_parts();
-    let parts = payload.split(usize::MAX, max_bytes);
+    let parts = match payload.split(usize::MAX, max_bytes) {
+        Ok(parts) => parts,
+        Err(e) => {
+            acks.resolve(Outcome::rejected(e.to_string()));
+            return Vec::new();
+        }
+    };
     let mut requests = Vec::with_capacity(parts.len());
     let count = parts.len();
     let mut acks = Some(acks);

@@ -9,12 +9,10 @@
 //!   requests whose items it holds (an acknowledgement whose request spans two parts is cloned into both), so
 //!   an export failure reaches every client whose data was in the failed part, and no client hears success for
 //!   data that was in another part;
-//! - no acknowledgement is ever resolved here.
+//! - no acknowledgement is resolved here, except for data that cannot be split because it does not decode
+//!   (refused, as every later stage would refuse it).
 
-use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
-use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
-use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
-use otlake_core::{AckSet, Payload};
+use otlake_core::{AckSet, Outcome, Payload};
 use tokio::time::Instant;
 
 /// When a pending batch is sent and how large a sent batch may be.
@@ -94,7 +92,7 @@ impl Pending {
         items: usize,
         bytes: usize,
     ) -> Result<(), (Payload, AckSet)> {
-        let entries = entry_count(&payload);
+        let entries = payload.entry_count();
         match &mut self.payload {
             None => self.payload = Some(payload),
             Some(merged) => {
@@ -148,7 +146,14 @@ impl Pending {
             return None;
         }
         let signal = payload.signal();
-        let parts = payload.split(limits.max_items, limits.max_bytes);
+        let parts = match payload.split(limits.max_items, limits.max_bytes) {
+            Ok(parts) => parts,
+            Err(e) => {
+                // Undecodable (see `PayloadDecodeError`): the same bytes would fail again, so refuse them.
+                merge_acks(self.contributions).resolve(Outcome::rejected(e.to_string()));
+                return None;
+            }
+        };
         if parts.is_empty() {
             // Resource or scope groups without any item: nothing worth sending, but the acknowledgements still
             // go downstream so that the exporter, not this processor, answers the clients.
@@ -158,7 +163,7 @@ impl Pending {
             });
             return None;
         }
-        let mut per_part = assign(parts.iter().map(entry_count), self.contributions);
+        let mut per_part = assign(parts.iter().map(Payload::entry_count), self.contributions);
         let mut parts: Vec<Payload> = parts;
         let mut tail = None;
         if keep_tail && parts.len() > 1 {
@@ -171,7 +176,7 @@ impl Pending {
             };
             if !limits.triggers(items, bytes) {
                 let contributions = per_part.pop().unwrap_or_default();
-                let entries = entry_count(&parts[last]);
+                let entries = parts[last].entry_count();
                 tail = parts.pop().map(|payload| Pending {
                     payload: Some(payload),
                     contributions,
@@ -241,26 +246,6 @@ fn assign(
 }
 
 /// Spans, log records or `Metric`s: the units a split never cuts.
-pub(crate) fn entry_count(payload: &Payload) -> usize {
-    match payload {
-        Payload::Traces(ExportTraceServiceRequest { resource_spans }) => resource_spans
-            .iter()
-            .flat_map(|rs| &rs.scope_spans)
-            .map(|ss| ss.spans.len())
-            .sum(),
-        Payload::Logs(ExportLogsServiceRequest { resource_logs }) => resource_logs
-            .iter()
-            .flat_map(|rl| &rl.scope_logs)
-            .map(|sl| sl.log_records.len())
-            .sum(),
-        Payload::Metrics(ExportMetricsServiceRequest { resource_metrics }) => resource_metrics
-            .iter()
-            .flat_map(|rm| &rm.scope_metrics)
-            .map(|sm| sm.metrics.len())
-            .sum(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

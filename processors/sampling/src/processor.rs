@@ -9,7 +9,7 @@
 //! `otlake_processor_dropped_items_total{reason="sampled_out"}`.
 
 use otlake_core::telemetry::PROCESSOR_DROPPED;
-use otlake_core::{Batch, ComponentId, Outcome, Payload, Processor, Signal};
+use otlake_core::{Batch, ComponentId, ExportRequest, Outcome, Processor, Signal};
 use tokio::time::Instant;
 
 use crate::config::SamplingConfig;
@@ -69,16 +69,24 @@ impl SamplingProcessor {
     }
 
     fn sample_logs(&mut self, mut batch: Batch, out: &mut Vec<Batch>) {
-        let needs_change = match &*batch.payload {
-            Payload::Logs(request) => !self.logs.keeps_everything() && self.logs.drops_any(request),
-            _ => false,
+        if self.logs.keeps_everything() {
+            out.push(batch);
+            return;
+        }
+        let needs_change = match batch.payload.request() {
+            Ok(ExportRequest::Logs(request)) => self.logs.drops_any(request),
+            Ok(_) => false,
+            Err(e) => {
+                batch.acks.resolve(Outcome::rejected(e.to_string()));
+                return;
+            }
         };
         if !needs_change {
             out.push(batch);
             return;
         }
-        let dropped = match batch.payload_mut() {
-            Payload::Logs(request) => self.logs.sample(request),
+        let dropped = match batch.payload_mut().request_mut() {
+            Ok(ExportRequest::Logs(request)) => self.logs.sample(request),
             _ => 0,
         };
         self.dropped.increment(dropped);
@@ -95,9 +103,15 @@ impl SamplingProcessor {
             out.push(batch);
             return;
         }
-        let dropped = match batch.payload_mut() {
-            Payload::Traces(request) => sample_request(request, &self.rules, self.settings),
-            _ => 0,
+        let dropped = match batch.payload_mut().request_mut() {
+            Ok(ExportRequest::Traces(request)) => {
+                sample_request(request, &self.rules, self.settings)
+            }
+            Ok(_) => 0,
+            Err(e) => {
+                batch.acks.resolve(Outcome::rejected(e.to_string()));
+                return;
+            }
         };
         self.dropped.increment(dropped);
         Self::pass_on(batch, dropped, out);

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlake_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use otlake_core::{AckSet, Batch, Outcome, Payload, RequestMeta};
+use otlake_core::{AckSet, Batch, ExportRequest, Outcome, Payload, RequestMeta};
 use prost::Message;
 use tokio::time::Instant;
 
@@ -149,7 +149,7 @@ impl Outgoing {
     fn emit(self, out: &mut Vec<Batch>) {
         for group in self.groups {
             out.push(Batch {
-                payload: Arc::new(Payload::Traces(group.request)),
+                payload: Arc::new(Payload::from(group.request)),
                 acks: group.acks,
                 meta: group.meta,
             });
@@ -201,13 +201,20 @@ impl TailSampler {
         self.requests += 1;
         let request_no = self.requests;
         let (payload, acks, meta) = batch.into_parts();
-        let Payload::Traces(request) = payload else {
-            out.push(Batch {
-                payload: Arc::new(payload),
-                acks,
-                meta,
-            });
-            return 0;
+        let request = match payload.into_request() {
+            Ok(ExportRequest::Traces(request)) => request,
+            Ok(other) => {
+                out.push(Batch {
+                    payload: Arc::new(Payload::from(other)),
+                    acks,
+                    meta,
+                });
+                return 0;
+            }
+            Err(e) => {
+                acks.resolve(Outcome::rejected(e.to_string()));
+                return 0;
+            }
         };
         let mut immediate = Vec::new();
         let mut dropped = 0u64;

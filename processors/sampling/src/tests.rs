@@ -14,8 +14,8 @@ use otlake_core::test_util::{
     CollectingExporter, ProcessorHarness, batch_with_ack, kv, sample_metrics, sample_traces,
 };
 use otlake_core::{
-    Batch, ComponentFactory, ComponentId, Exporter, ExporterContext, Outcome, Payload,
-    ProcessorFactory, Signal,
+    Batch, ComponentFactory, ComponentId, Exporter, ExporterContext, Outcome, ProcessorFactory,
+    Signal,
 };
 use serde_json::{Value, json};
 
@@ -103,8 +103,8 @@ fn logs(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
 fn spans_of(batches: &[Batch]) -> Vec<Span> {
     batches
         .iter()
-        .flat_map(|b| match &*b.payload {
-            Payload::Traces(r) => r
+        .flat_map(|b| match b.payload.request().expect("decodes") {
+            otlake_core::ExportRequest::Traces(r) => r
                 .resource_spans
                 .iter()
                 .flat_map(|rs| &rs.scope_spans)
@@ -324,7 +324,7 @@ fn every_log_of_a_kept_trace_is_kept() {
     let (batch, _rx) = batch_with_ack(logs(records));
     log_sampler.process(batch);
     let out = log_sampler.take();
-    let Payload::Logs(kept) = &*out[0].payload else {
+    let Ok(otlake_core::ExportRequest::Logs(kept)) = out[0].payload.request() else {
         panic!("logs");
     };
     let kept_records: Vec<&LogRecord> = kept

@@ -4,7 +4,7 @@
 //! copied when something really changes), then [`apply`] drops or truncates the offending records and leaves
 //! every other record exactly as it was. Resource and scope groups emptied by a drop are removed.
 
-use otlake_core::Payload;
+use otlake_core::ExportRequest;
 use otlake_core::payload::data_point_count;
 use otlake_core::proto::logs::v1::LogRecord;
 use otlake_core::proto::metrics::v1::{Metric, metric};
@@ -71,10 +71,10 @@ impl Report {
 }
 
 /// Whether any record of `payload` is over a limit.
-pub(crate) fn needs_change(payload: &Payload, limits: &Limits, checks: Checks) -> bool {
+pub(crate) fn needs_change(payload: &ExportRequest, limits: &Limits, checks: Checks) -> bool {
     let over = |size: usize| size > limits.max_record;
     match payload {
-        Payload::Traces(r) => {
+        ExportRequest::Traces(r) => {
             checks.records
                 && r.resource_spans
                     .iter()
@@ -82,7 +82,7 @@ pub(crate) fn needs_change(payload: &Payload, limits: &Limits, checks: Checks) -
                     .flat_map(|ss| &ss.spans)
                     .any(|s| over(s.encoded_len()))
         }
-        Payload::Logs(r) => r
+        ExportRequest::Logs(r) => r
             .resource_logs
             .iter()
             .flat_map(|rl| &rl.scope_logs)
@@ -91,7 +91,7 @@ pub(crate) fn needs_change(payload: &Payload, limits: &Limits, checks: Checks) -
                 (checks.lines && log_line(l).is_some_and(|line| line.len() > limits.max_line))
                     || (checks.records && over(l.encoded_len()))
             }),
-        Payload::Metrics(r) => {
+        ExportRequest::Metrics(r) => {
             checks.records
                 && r.resource_metrics
                     .iter()
@@ -117,9 +117,14 @@ fn metric_over(m: &Metric, limit: usize) -> bool {
 }
 
 /// Drops or truncates the records of `payload` that are over a limit.
-pub(crate) fn apply(payload: &mut Payload, limits: &Limits, checks: Checks, report: &mut Report) {
+pub(crate) fn apply(
+    payload: &mut ExportRequest,
+    limits: &Limits,
+    checks: Checks,
+    report: &mut Report,
+) {
     match payload {
-        Payload::Traces(r) => {
+        ExportRequest::Traces(r) => {
             r.resource_spans.retain_mut(|rs| {
                 let had = !rs.scope_spans.is_empty();
                 rs.scope_spans.retain_mut(|ss| {
@@ -131,7 +136,7 @@ pub(crate) fn apply(payload: &mut Payload, limits: &Limits, checks: Checks, repo
                 !(had && rs.scope_spans.is_empty())
             });
         }
-        Payload::Logs(r) => {
+        ExportRequest::Logs(r) => {
             r.resource_logs.retain_mut(|rl| {
                 let had = !rl.scope_logs.is_empty();
                 rl.scope_logs.retain_mut(|sl| {
@@ -143,7 +148,7 @@ pub(crate) fn apply(payload: &mut Payload, limits: &Limits, checks: Checks, repo
                 !(had && rl.scope_logs.is_empty())
             });
         }
-        Payload::Metrics(r) => {
+        ExportRequest::Metrics(r) => {
             r.resource_metrics.retain_mut(|rm| {
                 let had = !rm.scope_metrics.is_empty();
                 rm.scope_metrics.retain_mut(|sm| {

@@ -96,13 +96,35 @@ impl Processor for SizeLimitProcessor {
             records: size > self.limits.max_record,
             lines: batch.signal() == Signal::Logs && size > self.limits.max_line,
         };
-        if !(checks.records || checks.lines) || !needs_change(&batch.payload, &self.limits, checks)
-        {
+        if !(checks.records || checks.lines) {
             out.push(batch);
             return;
         }
+        // Only a request large enough to hold an oversize record is decoded to look.
+        let needed = batch
+            .payload
+            .request()
+            .map(|request| needs_change(request, &self.limits, checks));
+        match needed {
+            Ok(false) => {
+                out.push(batch);
+                return;
+            }
+            Ok(true) => {}
+            Err(e) => {
+                batch.acks.resolve(Outcome::rejected(e.to_string()));
+                return;
+            }
+        }
         let mut report = Report::default();
-        apply(batch.payload_mut(), &self.limits, checks, &mut report);
+        let Ok(request) = batch.payload_mut().request_mut() else {
+            // Decoded just above, so it cannot fail here; a batch is never passed on unchecked.
+            batch
+                .acks
+                .resolve(Outcome::rejected("request does not decode"));
+            return;
+        };
+        apply(request, &self.limits, checks, &mut report);
         self.count(&report);
         if let Some(message) = &report.record_message {
             batch.acks.reject_items(report.rejected_records, message);

@@ -50,8 +50,8 @@ fn logs_with_big_middle(line_bytes: usize) -> ExportLogsServiceRequest {
 }
 
 fn spans(payload: &Payload) -> Vec<Span> {
-    match payload {
-        Payload::Traces(r) => r
+    match payload.request().expect("decodes") {
+        otlake_core::ExportRequest::Traces(r) => r
             .resource_spans
             .iter()
             .flat_map(|rs| &rs.scope_spans)
@@ -62,8 +62,8 @@ fn spans(payload: &Payload) -> Vec<Span> {
 }
 
 fn logs(payload: &Payload) -> Vec<LogRecord> {
-    match payload {
-        Payload::Logs(r) => r
+    match payload.request().expect("decodes") {
+        otlake_core::ExportRequest::Logs(r) => r
             .resource_logs
             .iter()
             .flat_map(|rl| &rl.scope_logs)
@@ -281,7 +281,7 @@ async fn an_oversize_data_point_is_rejected_and_its_empty_metric_removed() {
         Outcome::Delivered,
     )
     .await;
-    let Payload::Metrics(kept) = &*emitted[0] else {
+    let Ok(otlake_core::ExportRequest::Metrics(kept)) = emitted[0].request() else {
         panic!("metrics");
     };
     let metrics = &kept.resource_metrics[0].scope_metrics[0].metrics;

@@ -1,17 +1,14 @@
 //! Request bytes → [`Payload`]: the one place a request is decoded, for both encodings OTLP/HTTP allows.
 //!
-//! - Protobuf: prost's owned decode. It is the receive path's largest CPU cost (every string and id becomes its
-//!   own allocation); a faster decoder (views borrowing from the request buffer) replaces [`decode_protobuf`]
-//!   alone. Invalid UTF-8 in a string field is a decode error, as the protobuf spec requires.
+//! - Protobuf: validated, not decoded ([`otlake_core::wire`]): the request travels on in its wire form and only
+//!   a stage that reads the data decodes it. Validation refuses exactly what prost's decoder refuses (invalid
+//!   UTF-8 in a string field included, as the protobuf spec requires), so a later decode cannot fail.
 //! - JSON (OTLP/JSON): see [`crate::json`].
 //!
 //! Errors name the signal's message and, from prost or serde, the field that was wrong.
 
-use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
-use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
-use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
+use bytes::Bytes;
 use otlake_core::{Payload, Signal};
-use prost::Message;
 
 /// How a request body is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +24,7 @@ pub enum DecodeError {
     Protobuf {
         message: &'static str,
         #[source]
-        source: prost::DecodeError,
+        source: otlake_core::wire::WireError,
     },
     #[error("invalid JSON: {0}")]
     JsonSyntax(#[source] serde_json::Error),
@@ -49,25 +46,18 @@ pub fn message_name(signal: Signal) -> &'static str {
 }
 
 /// Decodes one export request of `signal` in `format`.
-pub fn decode(signal: Signal, format: Format, bytes: &[u8]) -> Result<Payload, DecodeError> {
+pub fn decode(signal: Signal, format: Format, bytes: Bytes) -> Result<Payload, DecodeError> {
     match format {
         Format::Protobuf => decode_protobuf(signal, bytes),
-        Format::Json => crate::json::decode_json(signal, bytes),
+        Format::Json => crate::json::decode_json(signal, &bytes),
     }
 }
 
-/// Decodes an OTLP protobuf export request (the hot path: see the module docs).
-pub fn decode_protobuf(signal: Signal, bytes: &[u8]) -> Result<Payload, DecodeError> {
-    let wrap = |source| DecodeError::Protobuf {
+/// Validates an OTLP protobuf export request and keeps it in wire form (the hot path: see the module docs).
+pub fn decode_protobuf(signal: Signal, bytes: Bytes) -> Result<Payload, DecodeError> {
+    Payload::from_wire(signal, bytes).map_err(|source| DecodeError::Protobuf {
         message: message_name(signal),
         source,
-    };
-    Ok(match signal {
-        Signal::Traces => Payload::Traces(ExportTraceServiceRequest::decode(bytes).map_err(wrap)?),
-        Signal::Logs => Payload::Logs(ExportLogsServiceRequest::decode(bytes).map_err(wrap)?),
-        Signal::Metrics => {
-            Payload::Metrics(ExportMetricsServiceRequest::decode(bytes).map_err(wrap)?)
-        }
     })
 }
 
@@ -99,16 +89,22 @@ mod tests {
             Payload::from(sample_logs(2, 3)),
             Payload::from(sample_metrics(2)),
         ] {
-            let decoded = decode(payload.signal(), Format::Protobuf, &payload.encode_to_vec())
-                .expect("decodes");
+            let decoded =
+                decode(payload.signal(), Format::Protobuf, payload.encoded()).expect("decodes");
+            assert!(decoded.is_wire(), "validated, not decoded");
+            assert_eq!(decoded.item_count(), payload.item_count());
             assert_eq!(decoded, payload);
         }
     }
 
     #[test]
     fn malformed_protobuf_names_the_message() {
-        let err =
-            decode(Signal::Logs, Format::Protobuf, b"\x0a\xff\xff\xff").expect_err("malformed");
+        let err = decode(
+            Signal::Logs,
+            Format::Protobuf,
+            Bytes::from_static(b"\x0a\xff\xff\xff"),
+        )
+        .expect_err("malformed");
         let text = err.to_string();
         assert!(
             text.contains("invalid protobuf in ExportLogsServiceRequest"),
@@ -120,13 +116,15 @@ mod tests {
     fn invalid_utf8_in_a_string_field_is_refused() {
         let mut request = sample_traces(1, 1);
         request.resource_spans[0].scope_spans[0].spans[0].name = "NAME".into();
+        use prost::Message;
         let mut bytes = request.encode_to_vec();
         let at = bytes
             .windows(4)
             .position(|w| w == b"NAME")
             .expect("name is in the encoding");
         bytes[at] = 0xff;
-        let err = decode(Signal::Traces, Format::Protobuf, &bytes).expect_err("invalid UTF-8");
+        let err =
+            decode(Signal::Traces, Format::Protobuf, bytes.into()).expect_err("invalid UTF-8");
         assert!(err.to_string().contains("UTF-8"), "{err}");
     }
 }

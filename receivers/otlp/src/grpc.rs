@@ -209,8 +209,10 @@ impl<K: ExportKind> Decoder for RequestDecoder<K> {
             }) => return Err(retry_status(message, retry_after)),
             Err(other) => return Err(Status::unavailable(format!("{other:?}"))),
         };
-        let payload = decode_off_reactor(message.len(), || decode_protobuf(K::SIGNAL, &message))
-            .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        let payload = decode_off_reactor(message.len(), || {
+            decode_protobuf(K::SIGNAL, message.clone())
+        })
+        .map_err(|err| Status::invalid_argument(err.to_string()))?;
         Ok(Some(Admitted {
             payload,
             reservation,

@@ -26,9 +26,9 @@ pub fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Payload, DecodeError>
     let mut value: Value = serde_json::from_slice(bytes).map_err(DecodeError::JsonSyntax)?;
     camel_case_keys(&mut value);
     Ok(match signal {
-        Signal::Traces => Payload::Traces(typed::<ExportTraceServiceRequest>(signal, value)?),
-        Signal::Logs => Payload::Logs(typed::<ExportLogsServiceRequest>(signal, value)?),
-        Signal::Metrics => Payload::Metrics(typed::<ExportMetricsServiceRequest>(signal, value)?),
+        Signal::Traces => Payload::from(typed::<ExportTraceServiceRequest>(signal, value)?),
+        Signal::Logs => Payload::from(typed::<ExportLogsServiceRequest>(signal, value)?),
+        Signal::Metrics => Payload::from(typed::<ExportMetricsServiceRequest>(signal, value)?),
     })
 }
 
@@ -92,6 +92,7 @@ fn to_camel(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use otlake_core::ExportRequest;
     use otlake_core::proto::common::v1::any_value::Value as AnyValue;
     use serde_json::json;
 
@@ -113,7 +114,7 @@ mod tests {
             "attributes": [{"key": "gen_ai.request_model", "value": {"string_value": "m_1"}}]
         }]}]}]});
         let payload = decode_json(Signal::Logs, body.to_string().as_bytes()).expect("decodes");
-        let Payload::Logs(request) = payload else {
+        let Ok(ExportRequest::Logs(request)) = payload.request() else {
             panic!("logs")
         };
         let record = &request.resource_logs[0].scope_logs[0].log_records[0];
@@ -139,9 +140,8 @@ mod tests {
                     {"key": "b", "value": {"bytesValue": "AQID"}}
                 ]
             }]}]}]});
-            let Payload::Logs(request) =
-                decode_json(Signal::Logs, body.to_string().as_bytes()).expect("decodes")
-            else {
+            let payload = decode_json(Signal::Logs, body.to_string().as_bytes()).expect("decodes");
+            let Ok(ExportRequest::Logs(request)) = payload.request() else {
                 panic!("logs")
             };
             let record = &request.resource_logs[0].scope_logs[0].log_records[0];

@@ -84,16 +84,16 @@ fn seeds() -> Vec<Seed> {
     let mut seeds = Vec::new();
     for payload in payloads {
         let signal = payload.signal();
-        let json = match &payload {
-            Payload::Traces(r) => serde_json::to_vec(r),
-            Payload::Logs(r) => serde_json::to_vec(r),
-            Payload::Metrics(r) => serde_json::to_vec(r),
+        let json = match payload.request().expect("decoded") {
+            otlake_core::ExportRequest::Traces(r) => serde_json::to_vec(r),
+            otlake_core::ExportRequest::Logs(r) => serde_json::to_vec(r),
+            otlake_core::ExportRequest::Metrics(r) => serde_json::to_vec(r),
         }
         .expect("seed JSON");
         // Both seeds must decode, or the fuzzer would only exercise the first error path.
-        decode(signal, Format::Json, &json).expect("JSON seed decodes");
+        decode(signal, Format::Json, json.clone().into()).expect("JSON seed decodes");
         let protobuf = payload.encode_to_vec();
-        decode(signal, Format::Protobuf, &protobuf).expect("protobuf seed decodes");
+        decode(signal, Format::Protobuf, protobuf.clone().into()).expect("protobuf seed decodes");
         seeds.push(Seed {
             signal,
             format: Format::Protobuf,
@@ -258,10 +258,22 @@ fn mutated_bodies_decode_or_fail_cleanly() {
             mutate(&mut rng, &seeds, &mut body, Format::Protobuf);
         }
         let result = catch_unwind(AssertUnwindSafe(|| {
-            decode_body(signal, format, encoding, &body, LIMIT)
+            decode_body(
+                signal,
+                format,
+                encoding,
+                &bytes::Bytes::from(body.clone()),
+                LIMIT,
+            )
         }));
         match result {
-            Ok(Ok(_)) => ok += 1,
+            Ok(Ok(payload)) => {
+                // Accepted in wire form: the decode a later stage does must succeed too.
+                if let Err(err) = payload.request() {
+                    panic!("iteration {iteration}: accepted but does not decode: {err}");
+                }
+                ok += 1
+            }
             Ok(Err(err)) => {
                 let text = err.to_string();
                 assert!(!text.is_empty(), "iteration {iteration}: an empty error");

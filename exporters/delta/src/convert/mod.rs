@@ -16,7 +16,7 @@ mod variant;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::error::ArrowError;
 use deltalake::arrow::record_batch::RecordBatch;
-use otlake_core::Payload;
+use otlake_core::ExportRequest;
 
 use crate::config::{SchemaVersion, SeverityNumberFormat, TableKind};
 
@@ -62,11 +62,11 @@ impl Rows {
 
     /// Appends the items of `payload`; returns how many rows were added. A payload of another signal adds
     /// nothing and returns `None` (a routing bug, reported by the caller).
-    pub fn append(&mut self, payload: &Payload) -> Option<usize> {
-        match (&mut self.0, payload) {
-            (Inner::Spans(r), Payload::Traces(req)) => Some(r.append(req)),
-            (Inner::Logs(r), Payload::Logs(req)) => Some(r.append(req)),
-            (Inner::Metrics(r), Payload::Metrics(req)) => Some(r.append(req)),
+    pub fn append(&mut self, request: &ExportRequest) -> Option<usize> {
+        match (&mut self.0, request) {
+            (Inner::Spans(r), ExportRequest::Traces(req)) => Some(r.append(req)),
+            (Inner::Logs(r), ExportRequest::Logs(req)) => Some(r.append(req)),
+            (Inner::Metrics(r), ExportRequest::Metrics(req)) => Some(r.append(req)),
             _ => None,
         }
     }
@@ -87,13 +87,16 @@ mod tests {
     use crate::schema::TableSchema;
     use deltalake::arrow::array::{Array, AsArray, MapArray, StructArray};
     use deltalake::arrow::datatypes::Int64Type;
+    use otlake_core::Payload;
     use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value::Value};
     use otlake_core::test_util::{kv, sample_logs, sample_metrics, sample_traces};
 
     fn finish(kind: TableKind, payload: Payload) -> RecordBatch {
         let schema = TableSchema::new(kind, SchemaVersion::V1).expect("schema");
         let mut rows = Rows::new(kind, SchemaVersion::V1, SeverityNumberFormat::Number);
-        let added = rows.append(&payload).expect("right signal");
+        let added = rows
+            .append(payload.request().expect("decoded"))
+            .expect("right signal");
         assert_eq!(added, payload.item_count());
         let batch = rows.finish(&schema.arrow).expect("finish");
         assert!(rows.is_empty(), "finish empties the builder");
@@ -249,7 +252,7 @@ mod tests {
             SchemaVersion::V1,
             SeverityNumberFormat::Number,
         );
-        assert_eq!(rows.append(&Payload::from(sample_logs(1, 1))), None);
+        assert_eq!(rows.append(&ExportRequest::from(sample_logs(1, 1))), None);
         assert!(rows.is_empty());
     }
 }

@@ -154,8 +154,8 @@ impl SendingQueue for MemoryQueue {
 mod tests {
     use std::time::Duration;
 
+    use otlake_core::Outcome;
     use otlake_core::test_util::{batch_with_ack, sample_logs};
-    use otlake_core::{Outcome, Payload};
 
     use super::*;
 
@@ -228,7 +228,7 @@ mod tests {
             .pop()
             .await
             .expect("what was queued is still handed out");
-        assert!(matches!(*lease.payload, Payload::Logs(_)));
+        assert_eq!(lease.payload.signal(), otlake_core::Signal::Logs);
         assert!(queue.pop().await.is_none());
     }
 }

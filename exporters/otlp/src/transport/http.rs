@@ -19,7 +19,7 @@ use reqwest::{StatusCode, Url};
 use otlake_core::proto::collector::logs::v1::ExportLogsServiceResponse;
 use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceResponse;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceResponse;
-use otlake_core::{Payload, Signal};
+use otlake_core::{ExportRequest, Payload, Signal};
 
 use super::rpc_status::RpcStatus;
 use super::{Accepted, PartialSuccess, SendError, Transport};
@@ -105,13 +105,22 @@ impl HttpTransport {
 impl Transport for HttpTransport {
     fn encode(&self, payload: &Payload) -> Result<Bytes, SendError> {
         let body = match self.encoding {
-            Encoding::Proto => payload.encode_to_vec(),
-            Encoding::Json => match payload {
-                Payload::Traces(r) => serde_json::to_vec(r),
-                Payload::Logs(r) => serde_json::to_vec(r),
-                Payload::Metrics(r) => serde_json::to_vec(r),
+            // A payload still in wire form is sent as received: no encode, and no copy when uncompressed.
+            Encoding::Proto if self.compression == Compression::None => {
+                return Ok(payload.encoded());
             }
-            .map_err(|e| SendError::permanent(format!("cannot encode as OTLP/JSON: {e}")))?,
+            Encoding::Proto => payload.encode_to_vec(),
+            Encoding::Json => {
+                let request = payload
+                    .request()
+                    .map_err(|e| SendError::permanent(e.to_string()))?;
+                match request {
+                    ExportRequest::Traces(r) => serde_json::to_vec(r),
+                    ExportRequest::Logs(r) => serde_json::to_vec(r),
+                    ExportRequest::Metrics(r) => serde_json::to_vec(r),
+                }
+                .map_err(|e| SendError::permanent(format!("cannot encode as OTLP/JSON: {e}")))?
+            }
         };
         let body = compress(self.compression, body)
             .map_err(|e| SendError::permanent(format!("cannot compress the request: {e}")))?;

@@ -145,8 +145,8 @@ pub async fn free_port() -> SocketAddr {
 
 /// The span ids of a trace payload, in order: what "intact" is checked on, with the payload equality.
 pub fn span_ids(payload: &Payload) -> Vec<Vec<u8>> {
-    match payload {
-        Payload::Traces(r) => r
+    match payload.request().expect("decodes") {
+        otlake_core::ExportRequest::Traces(r) => r
             .resource_spans
             .iter()
             .flat_map(|rs| &rs.scope_spans)

@@ -39,7 +39,7 @@ async fn delivers_intact_with_metadata_and_acks_only_after_the_server_answered()
     assert_eq!(verdict.outcome, Outcome::Delivered);
     let received = server.recorder.received();
     assert_eq!(received.len(), 1);
-    assert_eq!(received[0].payload, Payload::Traces(sent));
+    assert_eq!(received[0].payload, Payload::from(sent));
     assert_eq!(received[0].headers["authorization"], "Bearer t0ken");
     exporter.stop().await;
 }
@@ -143,7 +143,7 @@ async fn a_destination_that_is_down_gets_the_data_once_it_is_up() {
     let server = GrpcServer::start_on(addr).await;
     let verdict = tokio::time::timeout(WAIT, pending).await.expect("resolves");
     assert_eq!(verdict.outcome, Outcome::Delivered);
-    assert_eq!(server.recorder.received()[0].payload, Payload::Traces(sent));
+    assert_eq!(server.recorder.received()[0].payload, Payload::from(sent));
     exporter.stop().await;
 }
 
@@ -221,7 +221,7 @@ async fn gzip_zstd_and_none_all_decode_on_the_server() {
         );
         exporter.stop().await;
         let last = server.recorder.received().pop().expect("received");
-        assert_eq!(last.payload, Payload::Traces(sent), "{compression}");
+        assert_eq!(last.payload, Payload::from(sent), "{compression}");
         let encoding = last
             .headers
             .get("grpc-encoding")
@@ -247,6 +247,6 @@ async fn a_connection_broken_mid_request_is_retried() {
     assert_eq!(verdict(ack).await.outcome, Outcome::Delivered);
     let received = server.recorder.received();
     assert_eq!(received.len(), 2, "the broken attempt, then the retry");
-    assert_eq!(received[1].payload, Payload::Traces(sent));
+    assert_eq!(received[1].payload, Payload::from(sent));
     exporter.stop().await;
 }

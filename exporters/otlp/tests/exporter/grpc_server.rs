@@ -88,7 +88,7 @@ impl TraceService for TraceSink {
             path: "/opentelemetry.proto.collector.trace.v1.TraceService/Export".into(),
             headers,
             decoded_len: message.encoded_len(),
-            payload: Payload::Traces(message),
+            payload: Payload::from(message),
         });
         let reply = self.replies.lock().expect("lock").pop_front();
         match reply {

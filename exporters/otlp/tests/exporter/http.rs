@@ -43,7 +43,7 @@ async fn delivers_intact_with_headers_and_acks_only_after_the_server_answered() 
     assert_eq!(received.len(), 1);
     let request = &received[0];
     assert_eq!(request.path, "/v1/traces");
-    assert_eq!(request.payload, Payload::Traces(sent));
+    assert_eq!(request.payload, Payload::from(sent));
     assert_eq!(request.headers["x-mlflow-experiment-id"], "42");
     assert_eq!(request.headers["authorization"], "Bearer t0ken");
     assert_eq!(request.headers["content-type"], "application/x-protobuf");
@@ -131,7 +131,7 @@ async fn a_destination_that_is_down_gets_the_data_once_it_is_up() {
     let received = server.recorder.received();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].path, "/v1/logs");
-    assert_eq!(received[0].payload, Payload::Logs(sent));
+    assert_eq!(received[0].payload, Payload::from(sent));
     exporter.stop().await;
 }
 
@@ -259,11 +259,11 @@ async fn gzip_zstd_and_json_bodies_decode_on_the_server() {
         }
         let payloads: Vec<_> = last_two.iter().map(|r| r.payload.clone()).collect();
         assert!(
-            payloads.contains(&Payload::Traces(traces)),
+            payloads.contains(&Payload::from(traces)),
             "{compression}/{encoding} traces intact"
         );
         assert!(
-            payloads.contains(&Payload::Logs(logs)),
+            payloads.contains(&Payload::from(logs)),
             "{compression}/{encoding} logs intact"
         );
     }
@@ -365,7 +365,7 @@ async fn a_307_is_followed_with_the_body_and_a_302_is_not_taken_for_delivery() {
     let received = server.recorder.received();
     assert_eq!(received.len(), 2);
     assert_eq!(received[1].path, "/moved/v1/traces");
-    assert_eq!(received[1].payload, Payload::Traces(sent));
+    assert_eq!(received[1].payload, Payload::from(sent));
 
     let (batch, ack) = batch_with_ack(sample_traces(1, 2));
     exporter.input.send(batch).await.expect("running");

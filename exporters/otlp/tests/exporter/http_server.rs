@@ -175,11 +175,11 @@ async fn handle_http(
         }
     }
     let payload = if path.ends_with("traces") {
-        Payload::Traces(parse::<ExportTraceServiceRequest>(&raw, json))
+        Payload::from(parse::<ExportTraceServiceRequest>(&raw, json))
     } else if path.ends_with("logs") {
-        Payload::Logs(parse::<ExportLogsServiceRequest>(&raw, json))
+        Payload::from(parse::<ExportLogsServiceRequest>(&raw, json))
     } else {
-        Payload::Metrics(parse::<ExportMetricsServiceRequest>(&raw, json))
+        Payload::from(parse::<ExportMetricsServiceRequest>(&raw, json))
     };
     let signal = payload.signal();
     state.recorder.record(Received {

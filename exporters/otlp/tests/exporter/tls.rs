@@ -148,7 +148,7 @@ async fn grpc_over_tls_with_a_client_certificate() {
     assert_eq!(verdict(ack).await.outcome, Outcome::Delivered);
     assert_eq!(
         server.recorder.received()[0].payload,
-        otlake_core::Payload::Traces(sent)
+        otlake_core::Payload::from(sent)
     );
     exporter.stop().await;
 }

@@ -2,7 +2,7 @@
 //! a `Content-Length` over the limit is refused without reading a byte, a body without one is cut off as soon
 //! as it passes the limit, and a compressed body is refused as soon as its decompressed size passes it.
 //!
-//! Buffers: an uncompressed body is decoded straight from the bytes hyper received (a single chunk is not even
+//! Buffers: an uncompressed protobuf body travels on as the bytes hyper received (a single chunk is not even
 //! copied). A compressed body is decompressed into a per-thread buffer that is reused by the next request on
 //! the same worker thread; decompression and decoding run without an `.await` in between, so the buffer is
 //! never held across a suspension point. Buffers that grew past [`KEEP_BUFFER_BYTES`] are released, so one
@@ -62,12 +62,12 @@ pub fn decode_body(
     signal: Signal,
     format: Format,
     encoding: Encoding,
-    body: &[u8],
+    body: &Bytes,
     limit: usize,
 ) -> Result<Payload, RequestError> {
     let bad = |err: crate::decode::DecodeError| RequestError::BadRequest(err.to_string());
     if encoding == Encoding::Identity {
-        return decode(signal, format, body).map_err(bad);
+        return decode(signal, format, body.clone()).map_err(bad);
     }
     DECOMPRESSED.with(|cell| {
         // Re-entrancy is impossible (no await, no callback into this module), but never panic on it.
@@ -78,7 +78,13 @@ pub fn decode_body(
             Err(_) => &mut fresh,
         };
         let result = match decompress_into(encoding, body, limit, buffer) {
-            Ok(()) => decode(signal, format, buffer).map_err(bad),
+            // A protobuf request travels on in wire form, so it leaves the reused buffer as a copy; JSON is
+            // decoded from the buffer itself.
+            Ok(()) => match format {
+                Format::Protobuf => decode(signal, format, Bytes::copy_from_slice(buffer)),
+                Format::Json => crate::json::decode_json(signal, buffer),
+            }
+            .map_err(bad),
             Err(DecompressError::TooLarge { limit }) => Err(too_large(limit)),
             Err(err @ DecompressError::Corrupt { .. }) => {
                 Err(RequestError::BadRequest(err.to_string()))
