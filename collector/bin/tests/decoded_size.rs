@@ -40,13 +40,13 @@ fn rss_anon() -> usize {
 }
 
 fn traces(bytes: &[u8]) -> Payload {
-    Payload::Traces(ExportTraceServiceRequest::decode(bytes).expect("decodes"))
+    Payload::from(ExportTraceServiceRequest::decode(bytes).expect("decodes"))
 }
 fn logs(bytes: &[u8]) -> Payload {
-    Payload::Logs(ExportLogsServiceRequest::decode(bytes).expect("decodes"))
+    Payload::from(ExportLogsServiceRequest::decode(bytes).expect("decodes"))
 }
 fn metrics(bytes: &[u8]) -> Payload {
-    Payload::Metrics(ExportMetricsServiceRequest::decode(bytes).expect("decodes"))
+    Payload::from(ExportMetricsServiceRequest::decode(bytes).expect("decodes"))
 }
 
 /// The e2e burst's request (tests/e2e/burst.rs): 200 sample spans, each with a 230-byte padding attribute.
