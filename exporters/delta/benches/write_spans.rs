@@ -194,7 +194,9 @@ fn parquet_settings(make: &dyn Fn(u64) -> Payload, total: usize) {
     let mut converted = 0;
     let mut i = 0;
     while converted < total {
-        converted += rows.append(&make(i)).unwrap_or(0);
+        converted += rows
+            .append(make(i).request().expect("decoded"))
+            .unwrap_or(0);
         i += 1;
         if rows.len() >= CHUNK_ROWS {
             batches.push(rows.finish(&schema.arrow).expect("finish"));
