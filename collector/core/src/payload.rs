@@ -502,13 +502,25 @@ impl Payload {
             wire.counts.entries += more.counts.entries;
             return Ok(());
         }
-        let theirs = match other.clone().into_request() {
-            Ok(request) => request,
-            Err(_) => return Err(other),
-        };
+        if self.request_mut().is_err() {
+            return Err(other);
+        }
+        let theirs = other.into_request_or_back()?;
         match self.request_mut() {
-            Ok(mine) => mine.merge(theirs).map_err(|_| other),
-            Err(_) => Err(other),
+            Ok(mine) => mine.merge(theirs).map_err(Payload::from),
+            Err(_) => Err(Payload::from(theirs)),
+        }
+    }
+
+    /// The decoded request, or the payload itself, unchanged, if it does not decode.
+    fn into_request_or_back(mut self) -> Result<ExportRequest, Payload> {
+        // `request_mut` leaves a payload that fails to decode as it was.
+        if self.request_mut().is_err() {
+            return Err(self);
+        }
+        match self.form {
+            Form::Decoded(request) => Ok(request),
+            Form::Wire(_) => unreachable!("converted by request_mut"),
         }
     }
 
