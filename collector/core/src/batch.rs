@@ -152,6 +152,11 @@ impl BatchReceiver {
         Some(batch)
     }
 
+    /// Whether no batch is waiting right now.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
     /// Like `recv` but never waits.
     pub fn try_recv(&mut self) -> Option<Batch> {
         let batch = self.rx.try_recv().ok()?;

@@ -5,7 +5,8 @@
 //! - A [`Receiver`] runs until its shutdown token fires, then stops accepting, answers what is in flight and
 //!   returns; dropping its [`Fanout`]s is what lets the pipelines drain.
 //! - A [`Processor`] is synchronous and owned by one pipeline task, which also owns its timers: the task calls
-//!   `on_tick` at `next_deadline` and `flush` when the input closes. Processors never spawn tasks.
+//!   `on_tick` at `next_deadline`, `on_idle` (if it `wants_idle`) when its input runs dry, and `flush` when the
+//!   input closes. Processors never spawn tasks.
 //! - An [`Exporter`] runs until its input closes (every pipeline feeding it has drained), then makes what it
 //!   holds durable, resolves the acknowledgements and returns.
 
@@ -107,6 +108,16 @@ pub trait Processor: Send {
 
     /// Pushes out everything held: the input has closed and the daemon is stopping.
     fn flush(&mut self, _out: &mut Vec<Batch>) {}
+
+    /// Whether the pipeline should call `on_idle`. Watching for an idle input costs the pipeline task a
+    /// yield per batch, so only processors that act on it opt in.
+    fn wants_idle(&self) -> bool {
+        false
+    }
+
+    /// The pipeline's input has nothing waiting, even after letting every ready sender run: no more data is
+    /// on its way right now. A processor holding data back for company may send it.
+    fn on_idle(&mut self, _out: &mut Vec<Batch>) {}
 }
 
 /// Sends data out of the daemon and resolves acknowledgements once it is durable there.

@@ -247,6 +247,11 @@ impl ProcessorHarness {
         self.processor.flush(&mut self.emitted);
     }
 
+    /// Calls `on_idle` as the pipeline does when its input has run dry.
+    pub fn idle(&mut self) {
+        self.processor.on_idle(&mut self.emitted);
+    }
+
     /// Takes what was emitted so far.
     pub fn take(&mut self) -> Vec<Batch> {
         std::mem::take(&mut self.emitted)

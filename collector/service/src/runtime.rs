@@ -372,6 +372,7 @@ async fn run_pipeline(
     mut input: BatchReceiver,
     outputs: Vec<BatchSender>,
 ) {
+    let watch_idle = processors.iter().any(|p| p.wants_idle());
     loop {
         let deadline = processors.iter().filter_map(|p| p.next_deadline()).min();
         let produced = tokio::select! {
@@ -382,6 +383,14 @@ async fn run_pipeline(
             _ = sleep_until(deadline) => tick(&mut processors, Instant::now()),
         };
         deliver(produced, &outputs).await;
+        if watch_idle && input.is_empty() {
+            // A sender woken together with this task may not have run yet (tokio runs the task a send wakes
+            // first): step aside once so that requests arriving in the same instant are batched together.
+            tokio::task::yield_now().await;
+            if input.is_empty() {
+                deliver(idle(&mut processors), &outputs).await;
+            }
+        }
     }
     // Input closed: flush each processor in order, pushing what it releases through the ones after it.
     let mut produced = Vec::new();
@@ -423,6 +432,19 @@ fn tick(processors: &mut [Box<dyn Processor>], now: Instant) -> Vec<Batch> {
         if processors[i].next_deadline().is_some_and(|d| d <= now) {
             let mut released = Vec::new();
             processors[i].on_tick(now, &mut released);
+            produced.extend(push_through(processors, i + 1, released));
+        }
+    }
+    produced
+}
+
+/// Gives every processor that watches for it the news that the input has run dry, in order.
+fn idle(processors: &mut [Box<dyn Processor>]) -> Vec<Batch> {
+    let mut produced = Vec::new();
+    for i in 0..processors.len() {
+        if processors[i].wants_idle() {
+            let mut released = Vec::new();
+            processors[i].on_idle(&mut released);
             produced.extend(push_through(processors, i + 1, released));
         }
     }

@@ -108,9 +108,10 @@ impl Exporter for TestExporter {
     }
 }
 
-/// A processor that holds every batch until it is flushed (like a batch processor with an endless timeout).
+/// A processor that holds every batch until it is flushed (like a batch processor with an endless timeout),
+/// or, with `{when_idle: true}`, until the pipeline's input runs dry.
 struct HoldFactory;
-struct Hold(Vec<Batch>);
+struct Hold(Vec<Batch>, bool);
 impl ComponentFactory for HoldFactory {
     fn type_name(&self) -> &'static str {
         "hold"
@@ -129,10 +130,11 @@ impl ProcessorFactory for HoldFactory {
     fn build(
         &self,
         _: &ComponentId,
-        _: &Value,
+        config: &Value,
         _: Signal,
     ) -> Result<Box<dyn Processor>, ConfigError> {
-        Ok(Box::new(Hold(Vec::new())))
+        let when_idle = config["when_idle"].as_bool().unwrap_or(false);
+        Ok(Box::new(Hold(Vec::new(), when_idle)))
     }
 }
 impl Processor for Hold {
@@ -140,6 +142,12 @@ impl Processor for Hold {
         self.0.push(batch);
     }
     fn flush(&mut self, out: &mut Vec<Batch>) {
+        out.append(&mut self.0);
+    }
+    fn wants_idle(&self) -> bool {
+        self.1
+    }
+    fn on_idle(&mut self, out: &mut Vec<Batch>) {
         out.append(&mut self.0);
     }
 }
@@ -230,6 +238,25 @@ async fn shutdown_flushes_held_data_to_the_exporter_before_exiting() {
     let (verdict, result) = tokio::join!(pending, stopped);
     assert_eq!(verdict.outcome, Outcome::Delivered);
     result.expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_processor_watching_for_idle_input_releases_held_data_without_a_timer() {
+    let yaml = format!(
+        "receivers: {{test_in: }}\nprocessors: {{hold: {{when_idle: true}}}}\nexporters: {{test_out: }}\nservice:\n  pipelines:\n    traces: {{receivers: [test_in], processors: [hold], exporters: [test_out]}}\n{TELEMETRY_OFF}"
+    );
+    let h = Harness::start(&yaml);
+    // Nothing else arrives, so the pipeline tells the processor its input is idle and the data goes out: every
+    // client is answered while the daemon keeps running (the bound only keeps a broken build from hanging).
+    let first = h.send().await;
+    let second = h.send().await;
+    for pending in [first, second] {
+        let verdict = tokio::time::timeout(Duration::from_secs(30), pending.wait())
+            .await
+            .expect("answered while running, without shutdown");
+        assert_eq!(verdict.outcome, Outcome::Delivered);
+    }
+    h.stop().await.expect("clean stop");
 }
 
 #[tokio::test]

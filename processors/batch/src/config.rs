@@ -19,6 +19,8 @@ pub const DEFAULT_SEND_BATCH_MAX_SIZE: usize = 0;
 pub const DEFAULT_SEND_BATCH_MAX_BYTES: u64 = 8 << 20;
 /// Default for `metadata_cardinality_limit` (the Collector's).
 pub const DEFAULT_METADATA_CARDINALITY_LIMIT: usize = 1000;
+/// Default for `send_when_idle`: off, so batches fill as in the Collector.
+pub const DEFAULT_SEND_WHEN_IDLE: bool = false;
 
 /// `processors.batch` in the YAML.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -41,6 +43,12 @@ pub struct BatchConfig {
     /// Most distinct combinations of `metadata_keys` values with data pending at once; data of a further
     /// combination is sent on its own, unbatched, rather than refused.
     pub metadata_cardinality_limit: usize,
+    /// Also send whatever is pending as soon as no further request is waiting in the pipeline's input, instead
+    /// of holding it for `timeout`. Every client of otlake waits for the export of its data, so a client that
+    /// sends again only once answered (an SDK's batch exporter, a closed-loop load) otherwise waits `timeout`
+    /// each time; with this on, requests that arrive together still travel together, and a lone request leaves
+    /// at once. Costs smaller batches under light load.
+    pub send_when_idle: bool,
 }
 
 impl Default for BatchConfig {
@@ -52,6 +60,7 @@ impl Default for BatchConfig {
             send_batch_max_bytes: DEFAULT_SEND_BATCH_MAX_BYTES,
             metadata_keys: Vec::new(),
             metadata_cardinality_limit: DEFAULT_METADATA_CARDINALITY_LIMIT,
+            send_when_idle: DEFAULT_SEND_WHEN_IDLE,
         }
     }
 }
@@ -137,6 +146,7 @@ mod tests {
         assert_eq!(config.send_batch_max_bytes, 8 * 1024 * 1024);
         assert!(config.metadata_keys.is_empty());
         assert_eq!(config.metadata_cardinality_limit, 1000);
+        assert!(!config.send_when_idle);
         assert_eq!(config.validate(), Ok(()));
     }
 
@@ -149,6 +159,7 @@ mod tests {
             "send_batch_max_bytes": "1MiB",
             "metadata_keys": ["X-Tenant"],
             "metadata_cardinality_limit": 10,
+            "send_when_idle": true,
         }))
         .expect("valid");
         assert_eq!(
@@ -160,6 +171,7 @@ mod tests {
                 send_batch_max_bytes: 1 << 20,
                 metadata_keys: vec!["X-Tenant".into()],
                 metadata_cardinality_limit: 10,
+                send_when_idle: true,
             }
         );
         assert_eq!(config.validate(), Ok(()));

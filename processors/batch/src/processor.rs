@@ -1,6 +1,7 @@
 //! The `batch` processor: groups requests per signal (and per tenant, with `metadata_keys`) and sends them
 //! when `send_batch_size` items or `send_batch_max_bytes` bytes are pending, or `timeout` after the first one
-//! arrived, splitting anything above `send_batch_max_size` / the byte cap.
+//! arrived, or (with `send_when_idle`) when the pipeline's input runs dry, splitting anything above
+//! `send_batch_max_size` / the byte cap.
 //!
 //! Lifecycle: built per pipeline, driven by the pipeline task (`process`, `on_tick` at `next_deadline`,
 //! `flush` when the input closes). Dropped with data pending (a crash path), the pending requests' unresolved
@@ -35,6 +36,7 @@ pub struct BatchProcessor {
     signal: Signal,
     limits: Limits,
     timeout: Duration,
+    send_when_idle: bool,
     /// Lower-case, as the receiver stores header names.
     metadata_keys: Vec<String>,
     cardinality_limit: usize,
@@ -53,6 +55,7 @@ impl BatchProcessor {
                 max_bytes: config.max_bytes(),
             },
             timeout: config.timeout,
+            send_when_idle: config.send_when_idle,
             metadata_keys: config
                 .metadata_keys
                 .iter()
@@ -179,6 +182,16 @@ impl Processor for BatchProcessor {
             let mut drained = Vec::new();
             group.pending.drain_all(&self.limits, &mut drained);
             Self::emit(drained, &group.meta, out);
+        }
+    }
+
+    fn wants_idle(&self) -> bool {
+        self.send_when_idle
+    }
+
+    fn on_idle(&mut self, out: &mut Vec<Batch>) {
+        if self.send_when_idle {
+            self.flush(out);
         }
     }
 

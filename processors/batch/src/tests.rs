@@ -156,6 +156,44 @@ async fn sends_on_timeout_and_not_before() {
     assert_eq!(rx.wait().await.outcome, Outcome::Delivered);
 }
 
+#[tokio::test]
+async fn send_when_idle_sends_what_arrived_together_as_one_batch() {
+    let mut h = harness(
+        json!({"timeout": "1h", "send_when_idle": true}),
+        Signal::Traces,
+    );
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let (batch, rx) = batch_with_ack(sample_traces(1, 2));
+        h.process(batch);
+        clients.push(rx);
+    }
+    assert!(
+        h.take().is_empty(),
+        "nothing leaves while requests keep coming"
+    );
+    h.idle();
+    let sent = h.take();
+    assert_eq!(sent.len(), 1, "the three requests travel together");
+    assert_eq!(sent[0].item_count(), 6);
+    assert_eq!(sent[0].acks.len(), 3);
+    assert_eq!(h.next_deadline(), None, "nothing is left pending");
+    for batch in sent {
+        batch.acks.resolve(Outcome::Delivered);
+    }
+    for rx in clients {
+        assert_eq!(rx.wait().await.outcome, Outcome::Delivered);
+    }
+
+    // Off (the default): idleness changes nothing, the batch waits for its timeout.
+    let mut h = harness(json!({"timeout": "1h"}), Signal::Traces);
+    let (batch, _rx) = batch_with_ack(sample_traces(1, 2));
+    h.process(batch);
+    h.idle();
+    assert!(h.take().is_empty());
+    assert!(h.next_deadline().is_some());
+}
+
 #[test]
 fn zero_timeout_sends_every_request_at_once() {
     let mut h = harness(json!({"timeout": "0s"}), Signal::Traces);
