@@ -172,24 +172,49 @@ impl TableSink {
 
     /// Converts `payload` into the current window; returns the number of rows added. On error the whole
     /// window is discarded (see the module docs).
+    ///
+    /// A payload still in its wire form is converted straight from its bytes where the table has a wire path
+    /// (spans): no decoded copy is made, nor kept in the payload. Otherwise it is decoded (once, cached in the
+    /// payload) and converted from prost's types.
     pub async fn append(&mut self, payload: &Payload) -> Result<usize> {
-        let request = payload.request().map_err(|e| DeltaError::Convert {
-            table: self.spec.name.clone(),
-            signal: payload.signal().as_str(),
-            message: e.to_string(),
-        })?;
-        let Some(added) = self.rows.append(request) else {
-            return Err(DeltaError::Convert {
-                table: self.spec.name.clone(),
-                signal: payload.signal().as_str(),
-                message: format!("this table takes {}", self.spec.kind.signal()),
-            });
+        let added = match self.convert(payload) {
+            Ok(added) => added,
+            Err(message) => {
+                self.discard_broken();
+                return Err(DeltaError::Convert {
+                    table: self.spec.name.clone(),
+                    signal: payload.signal().as_str(),
+                    message,
+                });
+            }
         };
         self.window_rows += added;
         if self.rows.len() >= CHUNK_ROWS {
             self.write_chunk().await?;
         }
         Ok(added)
+    }
+
+    fn convert(&mut self, payload: &Payload) -> std::result::Result<usize, String> {
+        if payload.signal() != self.spec.kind.signal() {
+            return Err(format!("this table takes {}", self.spec.kind.signal()));
+        }
+        if payload.is_wire() {
+            // One buffer: a single chunk as is, several (merged requests) concatenated, which is a valid
+            // request too.
+            let bytes = payload.encoded();
+            if let Some(added) = self
+                .rows
+                .append_wire(payload.signal(), &bytes)
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(added);
+            }
+        }
+        let request = payload.request().map_err(|e| e.to_string())?;
+        self.rows
+            .append(request)
+            .ok_or_else(|| format!("this table takes {}", self.spec.kind.signal()))
     }
 
     /// Like [`append`](Self::append), for a write-ahead log replaying numbered entries: an entry whose
@@ -234,6 +259,18 @@ impl TableSink {
     pub fn discard(&mut self) {
         // Finishing against our own schema cannot fail in a way that matters here: the rows are dropped.
         let _ = self.rows.finish(&self.schema.arrow);
+        self.writer.reset();
+        self.window_rows = 0;
+    }
+
+    /// Drops the current window after a conversion error, which may have left the builders with part of a
+    /// request: they are replaced rather than finished.
+    fn discard_broken(&mut self) {
+        self.rows = Rows::new(
+            self.spec.kind,
+            self.spec.version,
+            self.spec.options.severity_number_format,
+        );
         self.writer.reset();
         self.window_rows = 0;
     }

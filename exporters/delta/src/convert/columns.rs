@@ -24,6 +24,7 @@ use otlake_core::proto::resource::v1::Resource;
 
 use super::presized::Presized;
 use super::variant::{Root, VariantEncoder};
+use super::wire_attrs::{self, AttrList};
 use crate::encode;
 
 pub(crate) type ArrowResult<T> = Result<T, ArrowError>;
@@ -194,6 +195,19 @@ impl AttrColumn {
         match self {
             AttrColumn::Map(m, _) => m.append(attributes, scratch),
             AttrColumn::Variant(v, _) => v.append(Root::Attributes(attributes)),
+        }
+    }
+
+    /// Like `append`, for attributes read from the wire.
+    pub(crate) fn append_refs(&mut self, list: &AttrList<'_>, scratch: &mut String) {
+        match self {
+            AttrColumn::Map(m, _) => m.append_refs(list, scratch),
+            AttrColumn::Variant(v, _) => {
+                v.encoder.encode_refs(list);
+                v.metadata.append_value(&v.encoder.metadata);
+                v.value.append_value(&v.encoder.value);
+                v.nulls.append_non_null();
+            }
         }
     }
 
@@ -424,6 +438,24 @@ impl MapColumn {
                 .as_ref()
                 .and_then(|v| encode::any_value_text(v, scratch))
             {
+                Some(text) => self.values.append_value(text),
+                None => self.values.append_null(),
+            }
+        }
+        self.offsets.push(next_offset(self.keys.len()));
+        self.nulls.append_non_null();
+    }
+
+    /// Like `append`, for attributes read from the wire.
+    pub(crate) fn append_refs(&mut self, list: &AttrList<'_>, scratch: &mut String) {
+        let attrs = &list.attrs;
+        let maybe = wire_attrs::may_repeat_keys(attrs);
+        for (i, attr) in attrs.iter().enumerate() {
+            if wire_attrs::superseded(attrs, i, maybe) {
+                continue;
+            }
+            self.keys.append_value(attr.key);
+            match wire_attrs::value_text(attr.value, &list.owned, scratch) {
                 Some(text) => self.values.append_value(text),
                 None => self.values.append_null(),
             }

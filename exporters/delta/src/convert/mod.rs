@@ -12,11 +12,13 @@ mod metrics;
 mod presized;
 mod spans;
 mod variant;
+mod wire_attrs;
 
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::error::ArrowError;
 use deltalake::arrow::record_batch::RecordBatch;
-use otlake_core::ExportRequest;
+use otlake_core::wire::WireError;
+use otlake_core::{ExportRequest, Signal};
 
 use crate::config::{SchemaVersion, SeverityNumberFormat, TableKind};
 
@@ -68,6 +70,23 @@ impl Rows {
             (Inner::Logs(r), ExportRequest::Logs(req)) => Some(r.append(req)),
             (Inner::Metrics(r), ExportRequest::Metrics(req)) => Some(r.append(req)),
             _ => None,
+        }
+    }
+
+    /// Appends the items of a validated wire request of `signal` straight from its bytes, without decoding it
+    /// into prost's types; returns how many rows were added, or `Ok(None)` when this table has no wire path
+    /// for `signal` (logs and metrics for now, and another signal's table): decode and `append` instead.
+    ///
+    /// On `Err` (bytes that prost would not decode either) some rows of the request may have been appended
+    /// and the builder is no longer consistent: the caller drops it (and its window) and starts a new one.
+    pub fn append_wire(
+        &mut self,
+        signal: Signal,
+        bytes: &[u8],
+    ) -> Result<Option<usize>, WireError> {
+        match (&mut self.0, signal) {
+            (Inner::Spans(r), Signal::Traces) => r.append_wire(bytes).map(Some),
+            _ => Ok(None),
         }
     }
 

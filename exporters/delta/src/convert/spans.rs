@@ -1,4 +1,7 @@
-//! Spans → rows of the spans table (v1), one row per span, resource and scope repeated on every row.
+//! Spans → rows of the spans table (v1 and v2), one row per span, resource and scope repeated on every row:
+//! from decoded requests here, from wire bytes in [`wire`].
+
+mod wire;
 
 use deltalake::arrow::array::NullBufferBuilder;
 use deltalake::arrow::array::{ArrayRef, Int32Builder, Int64Builder, StringBuilder};

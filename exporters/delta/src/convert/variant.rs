@@ -7,6 +7,8 @@
 
 use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value::Value};
 
+use super::wire_attrs::{AttrList, ValueRef};
+
 const VERSION: u8 = 1;
 const SORTED_STRINGS: u8 = 1 << 4;
 
@@ -41,6 +43,10 @@ fn push_le(out: &mut Vec<u8>, value: usize, width: usize) {
 #[derive(Default)]
 pub(crate) struct VariantEncoder {
     keys: Vec<String>,
+    /// Scratch of `encode_refs`: attribute indices, the object body and its offsets.
+    order: Vec<usize>,
+    body: Vec<u8>,
+    offsets: Vec<usize>,
     pub(crate) metadata: Vec<u8>,
     pub(crate) value: Vec<u8>,
 }
@@ -74,21 +80,62 @@ impl VariantEncoder {
     }
 
     fn write_metadata(&mut self) {
-        let total: usize = self.keys.iter().map(String::len).sum();
-        let offset_width = width(total.max(self.keys.len()));
-        self.metadata.clear();
-        self.metadata
-            .push(VERSION | SORTED_STRINGS | (((offset_width - 1) as u8) << 6));
-        push_le(&mut self.metadata, self.keys.len(), offset_width);
-        let mut offset = 0;
-        push_le(&mut self.metadata, 0, offset_width);
-        for key in &self.keys {
-            offset += key.len();
-            push_le(&mut self.metadata, offset, offset_width);
+        write_metadata(
+            self.keys.iter().map(String::as_str),
+            self.keys.len(),
+            &mut self.metadata,
+        );
+    }
+
+    /// Like `encode(Root::Attributes(..))`, for attributes read from the wire (byte for byte the same
+    /// encoding: the differential tests hold it to that).
+    pub(crate) fn encode_refs(&mut self, list: &AttrList<'_>) {
+        if list.owned.iter().any(has_object) {
+            // Rare: key-value lists nested in a value add their keys to the dictionary; take the owned path.
+            let kvs: Vec<KeyValue> = list.attrs.iter().map(|a| list.to_owned_kv(a)).collect();
+            self.encode(Root::Attributes(&kvs));
+            return;
         }
-        for key in &self.keys {
-            self.metadata.extend_from_slice(key.as_bytes());
+        let attrs = &list.attrs;
+        // The distinct keys, sorted, each with its last occurrence (a key given twice keeps its last value):
+        // they are both the dictionary and the object's fields, field i having key id i.
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.extend(0..attrs.len());
+        order.sort_unstable_by(|&a, &b| attrs[a].key.cmp(attrs[b].key).then(b.cmp(&a)));
+        order.dedup_by(|later, kept| attrs[*later].key == attrs[*kept].key);
+        write_metadata(
+            order.iter().map(|&i| attrs[i].key),
+            order.len(),
+            &mut self.metadata,
+        );
+        let mut body = std::mem::take(&mut self.body);
+        let mut offsets = std::mem::take(&mut self.offsets);
+        body.clear();
+        offsets.clear();
+        for &i in &order {
+            offsets.push(body.len());
+            match attrs[i].value {
+                ValueRef::Owned(at) => match list.owned.get(at) {
+                    Some(value) => self.write_value(value, &mut body),
+                    None => body.push(NULL << 2 | PRIMITIVE),
+                },
+                scalar => write_scalar(scalar, &mut body),
+            }
         }
+        offsets.push(body.len());
+        self.value.clear();
+        write_object_from(
+            0..order.len(),
+            order.len(),
+            order.len(),
+            &offsets,
+            &body,
+            &mut self.value,
+        );
+        self.order = order;
+        self.body = body;
+        self.offsets = offsets;
     }
 
     fn key_id(&self, key: &str) -> usize {
@@ -100,28 +147,9 @@ impl VariantEncoder {
 
     fn write_value(&self, value: &AnyValue, out: &mut Vec<u8>) {
         match &value.value {
-            None => out.push(NULL << 2 | PRIMITIVE),
-            Some(Value::StringValue(s)) => write_string(s, out),
-            Some(Value::BoolValue(b)) => out.push((if *b { TRUE } else { FALSE }) << 2 | PRIMITIVE),
-            Some(Value::IntValue(i)) => {
-                out.push(INT64 << 2 | PRIMITIVE);
-                out.extend_from_slice(&i.to_le_bytes());
-            }
-            Some(Value::DoubleValue(d)) => {
-                out.push(DOUBLE << 2 | PRIMITIVE);
-                out.extend_from_slice(&d.to_le_bytes());
-            }
-            Some(Value::BytesValue(bytes)) => {
-                out.push(BINARY << 2 | PRIMITIVE);
-                push_le(out, bytes.len(), 4);
-                out.extend_from_slice(bytes);
-            }
             Some(Value::ArrayValue(array)) => self.write_array(&array.values, out),
             Some(Value::KvlistValue(list)) => self.write_object(&list.values, out),
-            Some(Value::StringValueStrindex(index)) => {
-                out.push(INT64 << 2 | PRIMITIVE);
-                out.extend_from_slice(&i64::from(*index).to_le_bytes());
-            }
+            scalar => write_scalar(ValueRef::scalar(scalar.as_ref()), out),
         }
     }
 
@@ -164,20 +192,97 @@ impl VariantEncoder {
             }
         }
         offsets.push(body.len());
-        let is_large = fields.len() > 0xff;
-        let id_width = width(self.keys.len().saturating_sub(1));
-        let offset_width = width(body.len());
-        let header =
-            (u8::from(is_large) << 4) | (((id_width - 1) as u8) << 2) | (offset_width - 1) as u8;
-        out.push(header << 2 | OBJECT);
-        push_le(out, fields.len(), if is_large { 4 } else { 1 });
-        for (id, _) in &fields {
-            push_le(out, *id, id_width);
+        write_object_from(
+            fields.iter().map(|(id, _)| *id),
+            fields.len(),
+            self.keys.len(),
+            &offsets,
+            &body,
+            out,
+        );
+    }
+}
+
+/// The metadata of a row: its `count` keys, sorted and distinct.
+fn write_metadata<'k>(
+    keys: impl Iterator<Item = &'k str> + Clone,
+    count: usize,
+    out: &mut Vec<u8>,
+) {
+    let total: usize = keys.clone().map(str::len).sum();
+    let offset_width = width(total.max(count));
+    out.clear();
+    out.push(VERSION | SORTED_STRINGS | (((offset_width - 1) as u8) << 6));
+    push_le(out, count, offset_width);
+    let mut offset = 0;
+    push_le(out, 0, offset_width);
+    for key in keys.clone() {
+        offset += key.len();
+        push_le(out, offset, offset_width);
+    }
+    for key in keys {
+        out.extend_from_slice(key.as_bytes());
+    }
+}
+
+/// An object of `fields` fields from their key ids (ascending), the offsets of their values in `body` (plus
+/// the end) and the values; `keys` is the size of the row's dictionary.
+fn write_object_from(
+    ids: impl Iterator<Item = usize>,
+    fields: usize,
+    keys: usize,
+    offsets: &[usize],
+    body: &[u8],
+    out: &mut Vec<u8>,
+) {
+    let is_large = fields > 0xff;
+    let id_width = width(keys.saturating_sub(1));
+    let offset_width = width(body.len());
+    let header =
+        (u8::from(is_large) << 4) | (((id_width - 1) as u8) << 2) | (offset_width - 1) as u8;
+    out.push(header << 2 | OBJECT);
+    push_le(out, fields, if is_large { 4 } else { 1 });
+    for id in ids {
+        push_le(out, id, id_width);
+    }
+    for &o in offsets {
+        push_le(out, o, offset_width);
+    }
+    out.extend_from_slice(body);
+}
+
+/// A value without children (an array or object value is `ValueRef::Owned`, written by `write_value`).
+fn write_scalar(value: ValueRef<'_>, out: &mut Vec<u8>) {
+    match value {
+        ValueRef::Empty | ValueRef::Owned(_) => out.push(NULL << 2 | PRIMITIVE),
+        ValueRef::Str(s) => write_string(s, out),
+        ValueRef::Bool(b) => out.push((if b { TRUE } else { FALSE }) << 2 | PRIMITIVE),
+        ValueRef::Int(i) => {
+            out.push(INT64 << 2 | PRIMITIVE);
+            out.extend_from_slice(&i.to_le_bytes());
         }
-        for o in offsets {
-            push_le(out, o, offset_width);
+        ValueRef::Double(d) => {
+            out.push(DOUBLE << 2 | PRIMITIVE);
+            out.extend_from_slice(&d.to_le_bytes());
         }
-        out.extend_from_slice(&body);
+        ValueRef::Bytes(bytes) => {
+            out.push(BINARY << 2 | PRIMITIVE);
+            push_le(out, bytes.len(), 4);
+            out.extend_from_slice(bytes);
+        }
+        ValueRef::Strindex(index) => {
+            out.push(INT64 << 2 | PRIMITIVE);
+            out.extend_from_slice(&i64::from(index).to_le_bytes());
+        }
+    }
+}
+
+/// Whether a value holds a key-value list anywhere (whose keys go into the row's dictionary).
+fn has_object(value: &AnyValue) -> bool {
+    match &value.value {
+        Some(Value::KvlistValue(_)) => true,
+        Some(Value::ArrayValue(array)) => array.values.iter().any(has_object),
+        _ => false,
     }
 }
 

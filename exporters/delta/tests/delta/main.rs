@@ -11,3 +11,4 @@ mod faults;
 mod maintenance;
 mod object_stores;
 mod roundtrip;
+mod wire_differential;

@@ -1,0 +1,262 @@
+//! Attributes read straight from OTLP wire bytes: keys and values borrowed from the request's buffer, for the
+//! wire path of the converters (see `spans/wire.rs`).
+//!
+//! An attribute list is collected into an [`AttrList`] (reused between lists: no allocation per attribute) and
+//! then appended to a column, which writes it exactly as the decoded path writes the same `&[KeyValue]`:
+//! scalar values go through the same text and Variant rules, and a value that nests (an array or a key-value
+//! list, or a `KeyValue` that gives its value twice) is decoded with prost, the reference, into an owned
+//! `AnyValue` of the list. Nested values are rare enough (a `finish_reasons` array per GenAI span) for that to
+//! cost little, and it leaves the JSON and nested Variant rules in one place.
+//!
+//! Every function refuses what prost refuses (wire types of known fields, UTF-8, recursion limit), so bytes
+//! that do not decode give an error here too.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value::Value};
+use otlake_core::wire::{FieldCursor, Part, WireError, WireValue};
+use prost::Message as _;
+
+use crate::encode;
+
+/// One attribute value, borrowed from the wire.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum ValueRef<'a> {
+    /// No value (written as NULL).
+    Empty,
+    Str(&'a str),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Bytes(&'a [u8]),
+    Strindex(i32),
+    /// A nested value decoded with prost: its index in [`AttrList::owned`].
+    Owned(usize),
+}
+
+impl<'a> ValueRef<'a> {
+    /// The borrowed form of a decoded value without children (arrays and key-value lists give `Empty`: the
+    /// caller handles them).
+    pub(crate) fn scalar(value: Option<&'a Value>) -> Self {
+        match value {
+            None | Some(Value::ArrayValue(_) | Value::KvlistValue(_)) => ValueRef::Empty,
+            Some(Value::StringValue(s)) => ValueRef::Str(s),
+            Some(Value::BoolValue(b)) => ValueRef::Bool(*b),
+            Some(Value::IntValue(i)) => ValueRef::Int(*i),
+            Some(Value::DoubleValue(d)) => ValueRef::Double(*d),
+            Some(Value::BytesValue(bytes)) => ValueRef::Bytes(bytes),
+            Some(Value::StringValueStrindex(index)) => ValueRef::Strindex(*index),
+        }
+    }
+}
+
+/// One attribute: its key and value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct AttrRef<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) value: ValueRef<'a>,
+}
+
+/// The attributes of one span, event or link, in wire order.
+#[derive(Default)]
+pub(crate) struct AttrList<'a> {
+    pub(crate) attrs: Vec<AttrRef<'a>>,
+    /// The nested values, decoded.
+    pub(crate) owned: Vec<AnyValue>,
+}
+
+impl<'a> AttrList<'a> {
+    pub(crate) fn clear(&mut self) {
+        self.attrs.clear();
+        self.owned.clear();
+    }
+
+    /// The attribute as the decoded request holds it (the rare owned paths only).
+    pub(crate) fn to_owned_kv(&self, attr: &AttrRef<'_>) -> KeyValue {
+        let any = |value: Value| Some(AnyValue { value: Some(value) });
+        let value = match attr.value {
+            ValueRef::Owned(at) => self.owned.get(at).cloned(),
+            ValueRef::Empty => None,
+            ValueRef::Str(s) => any(Value::StringValue(s.to_owned())),
+            ValueRef::Bool(b) => any(Value::BoolValue(b)),
+            ValueRef::Int(i) => any(Value::IntValue(i)),
+            ValueRef::Double(d) => any(Value::DoubleValue(d)),
+            ValueRef::Bytes(bytes) => any(Value::BytesValue(bytes.to_vec())),
+            ValueRef::Strindex(index) => any(Value::StringValueStrindex(index)),
+        };
+        KeyValue {
+            key: attr.key.to_owned(),
+            value,
+            ..Default::default()
+        }
+    }
+
+    /// Reads one `KeyValue` message (`body`, whose fields `kv` walks) and appends it.
+    pub(crate) fn read_key_value(
+        &mut self,
+        mut kv: FieldCursor<'a>,
+        body: &'a [u8],
+    ) -> Result<(), WireError> {
+        let fields = kv;
+        let mut key = "";
+        let mut value = ValueRef::Empty;
+        let mut nested = false;
+        while let Some((tag, field)) = kv.next_field()? {
+            match tag {
+                1 => key = string(field)?,
+                2 => nested |= read_any_value(fields.enter(message(field)?)?, &mut value)?,
+                3 => {
+                    varint(field)?;
+                }
+                _ => {}
+            }
+        }
+        if nested {
+            // Decoded by prost, after the check that prost would accept it at this depth of the request.
+            fields.validate_as(Part::KeyValue)?;
+            let decoded = KeyValue::decode(body).map_err(|_| wire_error("does not decode"))?;
+            value = ValueRef::Owned(self.owned.len());
+            self.owned.push(decoded.value.unwrap_or_default());
+        }
+        self.attrs.push(AttrRef { key, value });
+        Ok(())
+    }
+}
+
+/// Reads one `AnyValue` into `value` (a later field replaces an earlier one, as prost merges a oneof of
+/// scalars). Returns whether it holds an array or key-value list (which the caller decodes with prost).
+fn read_any_value<'a>(
+    mut fields: FieldCursor<'a>,
+    value: &mut ValueRef<'a>,
+) -> Result<bool, WireError> {
+    let mut nested = false;
+    while let Some((tag, field)) = fields.next_field()? {
+        *value = match tag {
+            1 => ValueRef::Str(string(field)?),
+            2 => ValueRef::Bool(varint(field)? != 0),
+            3 => ValueRef::Int(varint(field)? as i64),
+            4 => ValueRef::Double(f64::from_bits(fixed64(field)?)),
+            5 | 6 => {
+                message(field)?;
+                nested = true;
+                ValueRef::Empty
+            }
+            7 => ValueRef::Bytes(bytes(field)?),
+            8 => ValueRef::Strindex(varint(field)? as i32),
+            _ => continue,
+        };
+    }
+    Ok(nested)
+}
+
+/// The v1 text of a value (see [`encode::any_value_text`], which it defers to), or `None` for NULL.
+pub(crate) fn value_text<'s>(
+    value: ValueRef<'s>,
+    owned: &'s [AnyValue],
+    out: &'s mut String,
+) -> Option<&'s str> {
+    let decoded = |value: Value, out: &'s mut String| {
+        encode::any_value_text(&AnyValue { value: Some(value) }, out)?;
+        Some(out.as_str())
+    };
+    match value {
+        ValueRef::Empty => None,
+        ValueRef::Str(s) => Some(s),
+        ValueRef::Bytes(bytes) => {
+            out.clear();
+            BASE64.encode_string(bytes, out);
+            Some(out.as_str())
+        }
+        ValueRef::Owned(at) => encode::any_value_text(owned.get(at)?, out),
+        // No heap: these `AnyValue`s live on the stack.
+        ValueRef::Bool(b) => decoded(Value::BoolValue(b), out),
+        ValueRef::Int(i) => decoded(Value::IntValue(i), out),
+        ValueRef::Double(d) => decoded(Value::DoubleValue(d), out),
+        ValueRef::Strindex(index) => decoded(Value::StringValueStrindex(index), out),
+    }
+}
+
+/// Whether `attrs` may hold a key twice: `false` is certain, `true` may be a false alarm (then
+/// [`superseded`] checks exactly). One bit per key in a 1024-bit set (as [`encode::may_repeat_keys`]).
+pub(crate) fn may_repeat_keys(attrs: &[AttrRef<'_>]) -> bool {
+    if attrs.len() < 2 {
+        return false;
+    }
+    let mut seen = [0u64; 16];
+    for attr in attrs {
+        let key = attr.key.as_bytes();
+        let tail = key
+            .iter()
+            .rev()
+            .take(8)
+            .fold(0u64, |acc, b| acc << 8 | u64::from(*b));
+        let bit =
+            ((tail ^ (key.len() as u64) << 56).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
+        let (word, mask) = (bit >> 6, 1u64 << (bit & 63));
+        if seen[word] & mask != 0 {
+            return true;
+        }
+        seen[word] |= mask;
+    }
+    false
+}
+
+/// Whether the key at `i` is given again later in `attrs` (only its last value is kept).
+#[inline]
+pub(crate) fn superseded(attrs: &[AttrRef<'_>], i: usize, maybe: bool) -> bool {
+    maybe && attrs[i + 1..].iter().any(|later| later.key == attrs[i].key)
+}
+
+pub(crate) fn wire_error(reason: &'static str) -> WireError {
+    WireError {
+        path: String::new(),
+        reason,
+    }
+}
+
+fn wrong_wire_type() -> WireError {
+    wire_error("invalid wire type")
+}
+
+/// A nested message's bytes.
+#[inline]
+pub(crate) fn message(field: WireValue<'_>) -> Result<&[u8], WireError> {
+    match field {
+        WireValue::LengthDelimited(body) => Ok(body),
+        _ => Err(wrong_wire_type()),
+    }
+}
+
+#[inline]
+pub(crate) fn bytes(field: WireValue<'_>) -> Result<&[u8], WireError> {
+    message(field)
+}
+
+#[inline]
+pub(crate) fn string(field: WireValue<'_>) -> Result<&str, WireError> {
+    std::str::from_utf8(message(field)?).map_err(|_| wire_error("invalid UTF-8 in a string field"))
+}
+
+#[inline]
+pub(crate) fn varint(field: WireValue<'_>) -> Result<u64, WireError> {
+    match field {
+        WireValue::Varint(v) => Ok(v),
+        _ => Err(wrong_wire_type()),
+    }
+}
+
+#[inline]
+pub(crate) fn fixed64(field: WireValue<'_>) -> Result<u64, WireError> {
+    match field {
+        WireValue::Fixed64(v) => Ok(v),
+        _ => Err(wrong_wire_type()),
+    }
+}
+
+#[inline]
+pub(crate) fn fixed32(field: WireValue<'_>) -> Result<u32, WireError> {
+    match field {
+        WireValue::Fixed32(v) => Ok(v),
+        _ => Err(wrong_wire_type()),
+    }
+}
