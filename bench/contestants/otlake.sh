@@ -5,6 +5,9 @@
 #   OTLAKE_BATCH_TIMEOUT  the batch processor's timeout (default 10ms; the peers use 200ms, see below)
 #   OTLAKE_BATCH_MAX_BYTES  the batch processor's send_batch_max_bytes (default: unset, the processor's 8MiB)
 #   OTLAKE_SEND_WHEN_IDLE  the batch processor's send_when_idle (default true, see below)
+#   OTLAKE_WAL   a directory: put the exporter behind a write-ahead log there (sending_queue.storage: wal), so a
+#                client is answered once its request is in the log rather than once exported (default: unset)
+#   OTLAKE_WAL_FSYNC  the log's fsync (default true; false survives kill -9 but not a power loss)
 #   OTLAKE_PRELOAD  a malloc .so to LD_PRELOAD (e.g. /usr/lib/x86_64-linux-gnu/libmimalloc.so.2), for experiments
 #   OTLAKE_TELEMETRY_PORTS  "METRICS HEALTH" ports of the daemon's own endpoints (default "14888 14133":
 #                not the defaults 8888/13133, which tests of other checkouts may use)
@@ -36,6 +39,14 @@ contestant_cmd() {
     endpoint: $SINK_URL
     encoding: proto
     compression: $EXPORT_COMPRESSION"
+    if [ -n "${OTLAKE_WAL:-}" ]; then
+      rm -rf "$OTLAKE_WAL"
+      exporter="$exporter
+    sending_queue:
+      storage: wal
+      directory: $OTLAKE_WAL
+      fsync: ${OTLAKE_WAL_FSYNC:-true}"
+    fi
   else
     exporter="  debug:
     verbosity: basic"
