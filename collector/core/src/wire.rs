@@ -651,9 +651,52 @@ impl<'a> FieldCursor<'a> {
     /// The next field: its number and value, or `None` at the end of the message.
     #[inline]
     pub fn next_field(&mut self) -> Result<Option<(u32, WireValue<'a>)>, WireError> {
-        if self.bytes.is_empty() {
+        let bytes = self.bytes;
+        let Some(&key) = bytes.first() else {
             return Ok(None);
+        };
+        // The common case inline: a one-byte key (fields 1 to 15) and, for varints and lengths, a one-byte
+        // value. Anything else, errors included, takes the general path.
+        if (8..0x80).contains(&key) {
+            let tag = u32::from(key >> 3);
+            match u64::from(key & 7) {
+                LENGTH_DELIMITED => {
+                    if let Some(&len) = bytes.get(1)
+                        && len < 0x80
+                        && let Some(body) = bytes.get(2..2 + usize::from(len))
+                    {
+                        self.bytes = &bytes[2 + usize::from(len)..];
+                        return Ok(Some((tag, WireValue::LengthDelimited(body))));
+                    }
+                }
+                VARINT => {
+                    if let Some(&value) = bytes.get(1)
+                        && value < 0x80
+                    {
+                        self.bytes = &bytes[2..];
+                        return Ok(Some((tag, WireValue::Varint(u64::from(value)))));
+                    }
+                }
+                FIXED64 => {
+                    if let Some(word) = bytes.get(1..9).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+                        self.bytes = &bytes[9..];
+                        return Ok(Some((tag, WireValue::Fixed64(u64::from_le_bytes(word)))));
+                    }
+                }
+                FIXED32 => {
+                    if let Some(word) = bytes.get(1..5).and_then(|w| <[u8; 4]>::try_from(w).ok()) {
+                        self.bytes = &bytes[5..];
+                        return Ok(Some((tag, WireValue::Fixed32(u32::from_le_bytes(word)))));
+                    }
+                }
+                _ => {}
+            }
         }
+        self.next_field_general()
+    }
+
+    #[inline(never)]
+    fn next_field_general(&mut self) -> Result<Option<(u32, WireValue<'a>)>, WireError> {
         let mut reader = Reader(self.bytes);
         let (tag, wire_type) = reader.key()?;
         let value = match wire_type {
