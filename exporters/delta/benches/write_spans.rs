@@ -12,7 +12,12 @@
 //! - `BENCH_PHASES` (`convert,write`): `convert` = proto → Arrow only; `write` = convert + Parquet + commits;
 //!   `parquet` = Parquet encoding alone of the same record batches under several writer settings (time and
 //!   file size, per-column sizes with `BENCH_COLUMNS=1`). For instruction counts run one phase under
-//!   `valgrind --tool=callgrind` with a smaller `BENCH_SPANS`.
+//!   `valgrind --tool=callgrind` with a smaller `BENCH_SPANS`;
+//! - `BENCH_FORM` (`wire`): the payloads the convert and write phases get. `wire` = validated protobuf bytes
+//!   as the receivers hand them on, converted straight from the bytes; `wire-decode` = the same payloads
+//!   decoded with prost first (`Payload::request`) and converted from the structs, the path before the wire
+//!   path, decode and drop of the structs included; `decoded` = payloads built as structs (no decode counted);
+//! - `BENCH_SCHEMA` (`v1`): `v1` or `v2`.
 
 #[path = "../tests/common/data.rs"]
 mod data;
@@ -26,7 +31,7 @@ use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::WriterProperties;
-use otlake_core::Payload;
+use otlake_core::{Payload, Signal};
 use otlake_exporter_delta::config::{SchemaVersion, TableKind};
 use otlake_exporter_delta::convert::{CHUNK_ROWS, Rows};
 use otlake_exporter_delta::location::Location;
@@ -76,22 +81,65 @@ fn main() {
     };
     // `BENCH_DISTINCT` (100) distinct requests of 100 spans, cycled by the convert and write phases.
     let distinct: u64 = env_or("BENCH_DISTINCT", 100);
-    let requests: Vec<Payload> = (0..distinct).map(make).collect();
+    let form: String = env_or("BENCH_FORM", "wire".to_owned());
+    let version = match env_or("BENCH_SCHEMA", "v1".to_owned()).as_str() {
+        "v2" => SchemaVersion::V2,
+        _ => SchemaVersion::V1,
+    };
+    let requests: Vec<Payload> = (0..distinct)
+        .map(|i| {
+            let decoded = make(i);
+            match form.as_str() {
+                "decoded" => decoded,
+                _ => Payload::from_wire(Signal::Traces, decoded.encode_to_vec().into())
+                    .expect("valid"),
+            }
+        })
+        .collect();
+    let form = Form::parse(&form);
     let request_bytes: usize =
         requests.iter().map(Payload::encoded_len).sum::<usize>() / requests.len();
     println!(
-        "data {data}: requests of {} spans, {request_bytes} bytes OTLP",
+        "data {data}: requests of {} spans, {request_bytes} bytes OTLP, form {form:?}, schema {version:?}",
         requests[0].item_count()
     );
     for phase in phases.split(',') {
         match phase {
-            "convert" => convert_only(&requests, total),
-            "write" => write_through_sink(&requests, total),
+            "convert" => convert_only(&requests, total, form, version),
+            "write" => write_through_sink(&requests, total, form, version),
             "parquet" => parquet_settings(&make, total),
             other => println!("unknown phase {other}"),
         }
     }
     println!("peak RSS: {:.0} MB", peak_rss_mb());
+}
+
+/// How the convert and write phases see the payloads (see `BENCH_FORM`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Form {
+    Wire,
+    WireDecode,
+    Decoded,
+}
+
+impl Form {
+    fn parse(text: &str) -> Form {
+        match text {
+            "wire-decode" => Form::WireDecode,
+            "decoded" => Form::Decoded,
+            _ => Form::Wire,
+        }
+    }
+
+    /// The payload to hand on: a fresh clone of a wire payload (never decoded), decoded first for
+    /// `wire-decode` (what the sink did before the wire path); a decoded one as it is.
+    fn prepare(self, payload: &Payload) -> Payload {
+        let fresh = payload.clone();
+        if self == Form::WireDecode {
+            fresh.request().expect("decodes");
+        }
+        fresh
+    }
 }
 
 fn report(what: &str, spans: usize, cpu: f64, wall: f64) {
@@ -104,16 +152,14 @@ fn report(what: &str, spans: usize, cpu: f64, wall: f64) {
 
 /// Proto → Arrow alone, chunk by chunk as the sink does.
 #[inline(never)]
-fn convert_only(requests: &[Payload], total: usize) {
-    let schema = TableSchema::new(TableKind::Spans, SchemaVersion::V1).expect("schema");
-    let mut rows = Rows::new(TableKind::Spans, SchemaVersion::V1, Default::default());
+fn convert_only(requests: &[Payload], total: usize, form: Form, version: SchemaVersion) {
+    let schema = TableSchema::new(TableKind::Spans, version).expect("schema");
+    let mut rows = Rows::new(TableKind::Spans, version, Default::default());
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     let mut converted = 0;
     'outer: loop {
         for request in requests {
-            converted += rows
-                .append(request.request().expect("decoded"))
-                .unwrap_or(0);
+            converted += convert_one(&mut rows, request, form);
             if rows.len() >= CHUNK_ROWS {
                 std::hint::black_box(rows.finish(&schema.arrow).expect("finish"));
             }
@@ -124,16 +170,33 @@ fn convert_only(requests: &[Payload], total: usize) {
     }
     std::hint::black_box(rows.finish(&schema.arrow).expect("finish"));
     report(
-        "convert only",
+        &format!("convert only ({form:?})"),
         converted,
         cpu_seconds() - cpu0,
         t0.elapsed().as_secs_f64(),
     );
 }
 
+/// One payload into `rows` as the sink converts it (a function of its own for callgrind:
+/// `--toggle-collect='*convert_one*'`).
+#[inline(never)]
+fn convert_one(rows: &mut Rows, request: &Payload, form: Form) -> usize {
+    match form {
+        Form::Wire => rows
+            .append_wire(Signal::Traces, &request.encoded())
+            .expect("valid")
+            .expect("wire path"),
+        Form::WireDecode | Form::Decoded => {
+            let payload = form.prepare(request);
+            rows.append(payload.request().expect("decoded"))
+                .unwrap_or(0)
+        }
+    }
+}
+
 /// Convert + Parquet (zstd 3) + Delta commits, through `TableSink`.
 #[inline(never)]
-fn write_through_sink(requests: &[Payload], total: usize) {
+fn write_through_sink(requests: &[Payload], total: usize, form: Form, version: SchemaVersion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -146,7 +209,7 @@ fn write_through_sink(requests: &[Payload], total: usize) {
             name: "otel_spans".to_owned(),
             url: location.table_url("otel_spans").expect("url"),
             kind: TableKind::Spans,
-            version: SchemaVersion::V1,
+            version,
             storage_options: HashMap::new(),
             app_id: "bench".to_owned(),
             options: SinkOptions::default(),
@@ -157,7 +220,8 @@ fn write_through_sink(requests: &[Payload], total: usize) {
         let mut commits = 0;
         'outer: loop {
             for request in requests {
-                written += sink.append(request).await.expect("append");
+                let payload = form.prepare(request);
+                written += sink.append(&payload).await.expect("append");
                 if sink.window_rows() >= COMMIT_EVERY {
                     sink.commit(sink.next_sequence()).await.expect("commit");
                     commits += 1;
@@ -172,7 +236,7 @@ fn write_through_sink(requests: &[Payload], total: usize) {
         let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
         let bytes: u64 = walk(dir.path());
         report(
-            &format!("convert + write + {commits} commits"),
+            &format!("convert + write + {commits} commits ({form:?})"),
             written,
             cpu,
             wall,

@@ -455,7 +455,7 @@ impl MapColumn {
                 continue;
             }
             self.keys.append_value(attr.key);
-            match wire_attrs::value_text(attr.value, &list.owned, scratch) {
+            match wire_attrs::value_text(attr.value, list, scratch) {
                 Some(text) => self.values.append_value(text),
                 None => self.values.append_null(),
             }

@@ -120,6 +120,12 @@ impl VariantEncoder {
                     Some(value) => self.write_value(value, &mut body),
                     None => body.push(NULL << 2 | PRIMITIVE),
                 },
+                ValueRef::Array { start, len } => {
+                    let values = &list.elems[start..start + len];
+                    write_array_from(values.len(), &mut body, |i, out| {
+                        write_scalar(values[i], out)
+                    });
+                }
                 scalar => write_scalar(scalar, &mut body),
             }
         }
@@ -154,22 +160,9 @@ impl VariantEncoder {
     }
 
     fn write_array(&self, values: &[AnyValue], out: &mut Vec<u8>) {
-        let mut body = Vec::new();
-        let mut offsets = Vec::with_capacity(values.len() + 1);
-        offsets.push(0);
-        for v in values {
-            self.write_value(v, &mut body);
-            offsets.push(body.len());
-        }
-        let is_large = values.len() > 0xff;
-        let offset_width = width(body.len());
-        let header = (u8::from(is_large) << 2) | (offset_width - 1) as u8;
-        out.push(header << 2 | ARRAY);
-        push_le(out, values.len(), if is_large { 4 } else { 1 });
-        for o in offsets {
-            push_le(out, o, offset_width);
-        }
-        out.extend_from_slice(&body);
+        write_array_from(values.len(), out, |i, body| {
+            self.write_value(&values[i], body)
+        });
     }
 
     /// An object; a key given twice keeps its last value; fields ordered by key.
@@ -201,6 +194,26 @@ impl VariantEncoder {
             out,
         );
     }
+}
+
+/// An array of `len` values, value `i` written by `write(i, ..)`.
+fn write_array_from(len: usize, out: &mut Vec<u8>, mut write: impl FnMut(usize, &mut Vec<u8>)) {
+    let mut body = Vec::new();
+    let mut offsets = Vec::with_capacity(len + 1);
+    offsets.push(0);
+    for i in 0..len {
+        write(i, &mut body);
+        offsets.push(body.len());
+    }
+    let is_large = len > 0xff;
+    let offset_width = width(body.len());
+    let header = (u8::from(is_large) << 2) | (offset_width - 1) as u8;
+    out.push(header << 2 | ARRAY);
+    push_le(out, len, if is_large { 4 } else { 1 });
+    for o in offsets {
+        push_le(out, o, offset_width);
+    }
+    out.extend_from_slice(&body);
 }
 
 /// The metadata of a row: its `count` keys, sorted and distinct.
@@ -254,7 +267,9 @@ fn write_object_from(
 /// A value without children (an array or object value is `ValueRef::Owned`, written by `write_value`).
 fn write_scalar(value: ValueRef<'_>, out: &mut Vec<u8>) {
     match value {
-        ValueRef::Empty | ValueRef::Owned(_) => out.push(NULL << 2 | PRIMITIVE),
+        ValueRef::Empty | ValueRef::Array { .. } | ValueRef::Owned(_) => {
+            out.push(NULL << 2 | PRIMITIVE)
+        }
         ValueRef::Str(s) => write_string(s, out),
         ValueRef::Bool(b) => out.push((if b { TRUE } else { FALSE }) << 2 | PRIMITIVE),
         ValueRef::Int(i) => {

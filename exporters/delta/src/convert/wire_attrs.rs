@@ -13,7 +13,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value::Value};
+use otlake_core::proto::common::v1::{AnyValue, ArrayValue, KeyValue, any_value::Value};
 use otlake_core::wire::{FieldCursor, Part, WireError, WireValue};
 use prost::Message as _;
 
@@ -30,7 +30,12 @@ pub(crate) enum ValueRef<'a> {
     Double(f64),
     Bytes(&'a [u8]),
     Strindex(i32),
-    /// A nested value decoded with prost: its index in [`AttrList::owned`].
+    /// An array of values without children: `len` values from `start` in [`AttrList::elems`].
+    Array {
+        start: usize,
+        len: usize,
+    },
+    /// Another nested value, decoded with prost: its index in [`AttrList::owned`].
     Owned(usize),
 }
 
@@ -61,13 +66,16 @@ pub(crate) struct AttrRef<'a> {
 #[derive(Default)]
 pub(crate) struct AttrList<'a> {
     pub(crate) attrs: Vec<AttrRef<'a>>,
-    /// The nested values, decoded.
+    /// The values of the arrays in `attrs`.
+    pub(crate) elems: Vec<ValueRef<'a>>,
+    /// The other nested values, decoded.
     pub(crate) owned: Vec<AnyValue>,
 }
 
 impl<'a> AttrList<'a> {
     pub(crate) fn clear(&mut self) {
         self.attrs.clear();
+        self.elems.clear();
         self.owned.clear();
     }
 
@@ -76,6 +84,18 @@ impl<'a> AttrList<'a> {
         let any = |value: Value| Some(AnyValue { value: Some(value) });
         let value = match attr.value {
             ValueRef::Owned(at) => self.owned.get(at).cloned(),
+            ValueRef::Array { start, len } => {
+                let values = self.elems[start..start + len]
+                    .iter()
+                    .map(|&value| AnyValue {
+                        value: self
+                            .to_owned_kv(&AttrRef { key: "", value })
+                            .value
+                            .and_then(|v| v.value),
+                    })
+                    .collect();
+                any(Value::ArrayValue(ArrayValue { values }))
+            }
             ValueRef::Empty => None,
             ValueRef::Str(s) => any(Value::StringValue(s.to_owned())),
             ValueRef::Bool(b) => any(Value::BoolValue(b)),
@@ -104,7 +124,10 @@ impl<'a> AttrList<'a> {
         while let Some((tag, field)) = kv.next_field()? {
             match tag {
                 1 => key = string(field)?,
-                2 => nested |= read_any_value(fields.enter(message(field)?)?, &mut value)?,
+                2 => {
+                    let any = fields.enter(message(field)?)?;
+                    nested |= read_any_value(any, &mut value, &mut self.elems)?;
+                }
                 3 => {
                     varint(field)?;
                 }
@@ -124,35 +147,83 @@ impl<'a> AttrList<'a> {
 }
 
 /// Reads one `AnyValue` into `value` (a later field replaces an earlier one, as prost merges a oneof of
-/// scalars). Returns whether it holds an array or key-value list (which the caller decodes with prost).
+/// scalars); an array of values without children goes into `elems`. Returns whether the value needs prost:
+/// a key-value list, an array holding arrays or lists, or an array merged into an array.
 fn read_any_value<'a>(
+    mut fields: FieldCursor<'a>,
+    value: &mut ValueRef<'a>,
+    elems: &mut Vec<ValueRef<'a>>,
+) -> Result<bool, WireError> {
+    let outer = fields;
+    let mut nested = false;
+    while let Some((tag, field)) = fields.next_field()? {
+        if tag == 5 {
+            let body = message(field)?;
+            if matches!(value, ValueRef::Array { .. }) {
+                nested = true;
+                continue;
+            }
+            let mut array = outer.enter(body)?;
+            let array_fields = array;
+            let start = elems.len();
+            while let Some((tag, field)) = array.next_field()? {
+                if tag == 1 {
+                    let mut element = ValueRef::Empty;
+                    nested |= read_scalar(array_fields.enter(message(field)?)?, &mut element)?;
+                    elems.push(element);
+                }
+            }
+            *value = ValueRef::Array {
+                start,
+                len: elems.len() - start,
+            };
+        } else {
+            nested |= read_scalar_field(tag, field, value)?;
+        }
+    }
+    Ok(nested)
+}
+
+/// Reads an `AnyValue` that should have no children (an array element). Returns whether it has some.
+fn read_scalar<'a>(
     mut fields: FieldCursor<'a>,
     value: &mut ValueRef<'a>,
 ) -> Result<bool, WireError> {
     let mut nested = false;
     while let Some((tag, field)) = fields.next_field()? {
-        *value = match tag {
-            1 => ValueRef::Str(string(field)?),
-            2 => ValueRef::Bool(varint(field)? != 0),
-            3 => ValueRef::Int(varint(field)? as i64),
-            4 => ValueRef::Double(f64::from_bits(fixed64(field)?)),
-            5 | 6 => {
-                message(field)?;
-                nested = true;
-                ValueRef::Empty
-            }
-            7 => ValueRef::Bytes(bytes(field)?),
-            8 => ValueRef::Strindex(varint(field)? as i32),
-            _ => continue,
-        };
+        nested |= read_scalar_field(tag, field, value)?;
     }
     Ok(nested)
+}
+
+/// One field of an `AnyValue` other than an array; `true` for a key-value list (or array) left unread.
+#[inline]
+fn read_scalar_field<'a>(
+    tag: u32,
+    field: WireValue<'a>,
+    value: &mut ValueRef<'a>,
+) -> Result<bool, WireError> {
+    *value = match tag {
+        1 => ValueRef::Str(string(field)?),
+        2 => ValueRef::Bool(varint(field)? != 0),
+        3 => ValueRef::Int(varint(field)? as i64),
+        4 => ValueRef::Double(f64::from_bits(fixed64(field)?)),
+        5 | 6 => {
+            message(field)?;
+            *value = ValueRef::Empty;
+            return Ok(true);
+        }
+        7 => ValueRef::Bytes(bytes(field)?),
+        8 => ValueRef::Strindex(varint(field)? as i32),
+        _ => return Ok(false),
+    };
+    Ok(false)
 }
 
 /// The v1 text of a value (see [`encode::any_value_text`], which it defers to), or `None` for NULL.
 pub(crate) fn value_text<'s>(
     value: ValueRef<'s>,
-    owned: &'s [AnyValue],
+    list: &'s AttrList<'_>,
     out: &'s mut String,
 ) -> Option<&'s str> {
     let decoded = |value: Value, out: &'s mut String| {
@@ -167,8 +238,40 @@ pub(crate) fn value_text<'s>(
             BASE64.encode_string(bytes, out);
             Some(out.as_str())
         }
-        ValueRef::Owned(at) => encode::any_value_text(owned.get(at)?, out),
+        ValueRef::Owned(at) => encode::any_value_text(list.owned.get(at)?, out),
+        ValueRef::Array { start, len } => {
+            out.clear();
+            out.push('[');
+            for (i, element) in list.elems[start..start + len].iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_scalar(*element, out);
+            }
+            out.push(']');
+            Some(out.as_str())
+        }
         // No heap: these `AnyValue`s live on the stack.
+        ValueRef::Bool(b) => decoded(Value::BoolValue(b), out),
+        ValueRef::Int(i) => decoded(Value::IntValue(i), out),
+        ValueRef::Double(d) => decoded(Value::DoubleValue(d), out),
+        ValueRef::Strindex(index) => decoded(Value::StringValueStrindex(index), out),
+    }
+}
+
+/// A value without children as JSON, as [`encode::push_json_value`] writes it.
+fn push_json_scalar(value: ValueRef<'_>, out: &mut String) {
+    let decoded = |value: Value, out: &mut String| {
+        encode::push_json_value(&AnyValue { value: Some(value) }, out);
+    };
+    match value {
+        ValueRef::Empty | ValueRef::Array { .. } | ValueRef::Owned(_) => out.push_str("null"),
+        ValueRef::Str(s) => encode::push_json_string(s, out),
+        ValueRef::Bytes(bytes) => {
+            out.push('"');
+            BASE64.encode_string(bytes, out);
+            out.push('"');
+        }
         ValueRef::Bool(b) => decoded(Value::BoolValue(b), out),
         ValueRef::Int(i) => decoded(Value::IntValue(i), out),
         ValueRef::Double(d) => decoded(Value::DoubleValue(d), out),

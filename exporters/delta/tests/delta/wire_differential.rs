@@ -92,6 +92,32 @@ fn attributes() -> Vec<KeyValue> {
                 }],
             }),
         ),
+        kv(
+            "arr",
+            ArrayValue(ArrayValueMsg {
+                values: vec![
+                    AnyValue {
+                        value: Some(BytesValue(vec![9, 8])),
+                    },
+                    AnyValue {
+                        value: Some(DoubleValue(f64::NAN)),
+                    },
+                    AnyValue {
+                        value: Some(DoubleValue(-0.125)),
+                    },
+                    AnyValue {
+                        value: Some(BoolValue(false)),
+                    },
+                    AnyValue {
+                        value: Some(StringValueStrindex(-1)),
+                    },
+                    AnyValue {
+                        value: Some(StringValue("q\"\t".into())),
+                    },
+                ],
+            }),
+        ),
+        kv("arr.empty", ArrayValue(ArrayValueMsg { values: vec![] })),
         kv("r", StringValueStrindex(3)),
         KeyValue {
             key: "empty".into(),
@@ -581,6 +607,34 @@ fn unusual_but_valid_encodings_are_read_as_prost_reads_them() {
         .encode_to_vec(),
     ));
     span.extend(field(9, &nested));
+    // An attribute whose value is an array given twice (merged: the elements of both).
+    let array = |v: i64| {
+        AnyValue {
+            value: Some(any_value::Value::ArrayValue(ArrayValueMsg {
+                values: vec![AnyValue {
+                    value: Some(any_value::Value::IntValue(v)),
+                }],
+            })),
+        }
+        .encode_to_vec()
+    };
+    span.extend(field(
+        9,
+        &[
+            field(1, b"arrays"),
+            field(2, &array(1)),
+            field(2, &array(2)),
+        ]
+        .concat(),
+    ));
+    span.extend(field(
+        9,
+        &[
+            field(1, b"arrays.one"),
+            field(2, &[array(1), array(2)].concat()),
+        ]
+        .concat(),
+    ));
     // A scalar AnyValue field given twice inside one AnyValue: the last wins.
     let mut scalar_twice = AnyValue {
         value: Some(any_value::Value::IntValue(1)),
