@@ -676,6 +676,11 @@ impl<'a> FieldCursor<'a> {
                         self.bytes = &bytes[2..];
                         return Ok(Some((tag, WireValue::Varint(u64::from(value)))));
                     }
+                    // A longer varint (token counts, ports): the key is read already.
+                    let mut reader = Reader(&bytes[1..]);
+                    let value = reader.varint()?;
+                    self.bytes = reader.0;
+                    return Ok(Some((tag, WireValue::Varint(value))));
                 }
                 FIXED64 => {
                     if let Some(word) = bytes.get(1..9).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
