@@ -70,10 +70,13 @@ pub(crate) struct AttrList<'a> {
     pub(crate) elems: Vec<ValueRef<'a>>,
     /// The other nested values, decoded.
     pub(crate) owned: Vec<AnyValue>,
+    /// The attributes of the list before (see [`known_str`]).
+    previous: Vec<AttrRef<'a>>,
 }
 
 impl<'a> AttrList<'a> {
     pub(crate) fn clear(&mut self) {
+        std::mem::swap(&mut self.previous, &mut self.attrs);
         self.attrs.clear();
         self.elems.clear();
         self.owned.clear();
@@ -121,12 +124,20 @@ impl<'a> AttrList<'a> {
         let mut key = "";
         let mut value = ValueRef::Empty;
         let mut nested = false;
+        let previous = self.previous.get(self.attrs.len()).copied();
         while let Some((tag, field)) = kv.next_field()? {
             match tag {
-                1 => key = string(field)?,
+                1 => key = known_str(previous.map(|p| p.key), message(field)?)?,
                 2 => {
                     let any = fields.enter(message(field)?)?;
-                    nested |= read_any_value(any, &mut value, &mut self.elems)?;
+                    let previous = match previous {
+                        Some(AttrRef {
+                            value: ValueRef::Str(s),
+                            ..
+                        }) => Some(s),
+                        _ => None,
+                    };
+                    nested |= read_any_value(any, &mut value, &mut self.elems, previous)?;
                 }
                 3 => {
                     varint(field)?;
@@ -153,6 +164,7 @@ fn read_any_value<'a>(
     mut fields: FieldCursor<'a>,
     value: &mut ValueRef<'a>,
     elems: &mut Vec<ValueRef<'a>>,
+    previous: Option<&'a str>,
 ) -> Result<bool, WireError> {
     let outer = fields;
     let mut nested = false;
@@ -178,7 +190,7 @@ fn read_any_value<'a>(
                 len: elems.len() - start,
             };
         } else {
-            nested |= read_scalar_field(tag, field, value)?;
+            nested |= read_scalar_field(tag, field, value, previous)?;
         }
     }
     Ok(nested)
@@ -191,7 +203,7 @@ fn read_scalar<'a>(
 ) -> Result<bool, WireError> {
     let mut nested = false;
     while let Some((tag, field)) = fields.next_field()? {
-        nested |= read_scalar_field(tag, field, value)?;
+        nested |= read_scalar_field(tag, field, value, None)?;
     }
     Ok(nested)
 }
@@ -202,9 +214,10 @@ fn read_scalar_field<'a>(
     tag: u32,
     field: WireValue<'a>,
     value: &mut ValueRef<'a>,
+    previous: Option<&'a str>,
 ) -> Result<bool, WireError> {
     *value = match tag {
-        1 => ValueRef::Str(string(field)?),
+        1 => ValueRef::Str(known_str(previous, message(field)?)?),
         2 => ValueRef::Bool(varint(field)? != 0),
         3 => ValueRef::Int(varint(field)? as i64),
         4 => ValueRef::Double(f64::from_bits(fixed64(field)?)),
@@ -218,6 +231,17 @@ fn read_scalar_field<'a>(
         _ => return Ok(false),
     };
     Ok(false)
+}
+
+/// `raw` as a string. Lists repeat their keys (and often values) at the same places from one span to the
+/// next: when `raw` holds the same bytes as `previous`, a string already checked, that one is taken instead
+/// of checking `raw`'s UTF-8 again (a comparison costs a fraction of the check). Same bytes, same string.
+#[inline]
+fn known_str<'a>(previous: Option<&'a str>, raw: &'a [u8]) -> Result<&'a str, WireError> {
+    match previous {
+        Some(known) if known.as_bytes() == raw => Ok(known),
+        _ => std::str::from_utf8(raw).map_err(|_| wire_error("invalid UTF-8 in a string field")),
+    }
 }
 
 /// The v1 text of a value (see [`encode::any_value_text`], which it defers to), or `None` for NULL.
