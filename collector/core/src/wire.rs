@@ -632,6 +632,7 @@ pub enum Part {
     Resource,
     InstrumentationScope,
     KeyValue,
+    AnyValue,
 }
 
 impl<'a> FieldCursor<'a> {
@@ -748,6 +749,7 @@ impl<'a> FieldCursor<'a> {
             Part::Resource => &RESOURCE,
             Part::InstrumentationScope => &SCOPE,
             Part::KeyValue => &KEY_VALUE,
+            Part::AnyValue => &ANY_VALUE,
         };
         walk(schema, &mut Reader(self.bytes), self.depth_left)
     }
