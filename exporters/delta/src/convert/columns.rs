@@ -24,7 +24,7 @@ use otlake_core::proto::resource::v1::Resource;
 
 use super::presized::Presized;
 use super::variant::{Root, VariantEncoder};
-use super::wire_attrs::{self, AttrList};
+use super::wire_attrs::{self, AttrList, ValueRef};
 use crate::encode;
 
 pub(crate) type ArrowResult<T> = Result<T, ArrowError>;
@@ -141,6 +141,14 @@ impl VariantColumn {
 
     pub(crate) fn append(&mut self, root: Root<'_>) {
         self.encoder.encode(root);
+        self.metadata.append_value(&self.encoder.metadata);
+        self.value.append_value(&self.encoder.value);
+        self.nulls.append_non_null();
+    }
+
+    /// Like `append(Root::Value(..))`, for a value read from the wire.
+    pub(crate) fn append_value_ref(&mut self, value: ValueRef<'_>, list: &AttrList<'_>) {
+        self.encoder.encode_value_ref(value, list);
         self.metadata.append_value(&self.encoder.metadata);
         self.value.append_value(&self.encoder.value);
         self.nulls.append_non_null();

@@ -1,5 +1,8 @@
-//! Log records → rows of the logs table (v1). The body becomes text by the AnyValue rules: a string as is,
-//! numbers and booleans as text, arrays and maps as JSON, bytes as base64; an absent body is NULL.
+//! Log records → rows of the logs table (v1 and v2). The body becomes text by the AnyValue rules (v1): a
+//! string as is, numbers and booleans as text, arrays and maps as JSON, bytes as base64; an absent body is
+//! NULL. From decoded requests here, from wire bytes in [`wire`].
+
+mod wire;
 
 use deltalake::arrow::array::{Int32Builder, Int64Builder, StringBuilder};
 use deltalake::arrow::datatypes::SchemaRef;

@@ -13,6 +13,7 @@ mod presized;
 mod spans;
 mod variant;
 mod wire_attrs;
+mod wire_groups;
 
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::error::ArrowError;
@@ -75,7 +76,7 @@ impl Rows {
 
     /// Appends the items of a validated wire request of `signal` straight from its bytes, without decoding it
     /// into prost's types; returns how many rows were added, or `Ok(None)` when this table has no wire path
-    /// for `signal` (logs and metrics for now, and another signal's table): decode and `append` instead.
+    /// for `signal` (metrics for now, and another signal's table): decode and `append` instead.
     ///
     /// On `Err` (bytes that prost would not decode either) some rows of the request may have been appended
     /// and the builder is no longer consistent: the caller drops it (and its window) and starts a new one.
@@ -86,6 +87,7 @@ impl Rows {
     ) -> Result<Option<usize>, WireError> {
         match (&mut self.0, signal) {
             (Inner::Spans(r), Signal::Traces) => r.append_wire(bytes).map(Some),
+            (Inner::Logs(r), Signal::Logs) => r.append_wire(bytes).map(Some),
             _ => Ok(None),
         }
     }

@@ -144,6 +144,29 @@ impl VariantEncoder {
         self.offsets = offsets;
     }
 
+    /// Like `encode(Root::Value(..))`, for a value read from the wire (a log body), whose arrays and
+    /// decoded values are in `list`.
+    pub(crate) fn encode_value_ref(&mut self, value: ValueRef<'_>, list: &AttrList<'_>) {
+        if let ValueRef::Owned(at) = value {
+            let empty = AnyValue::default();
+            self.encode(Root::Value(list.owned.get(at).unwrap_or(&empty)));
+            return;
+        }
+        // No children that are objects: no keys.
+        self.keys.clear();
+        self.write_metadata();
+        self.value.clear();
+        match value {
+            ValueRef::Array { start, len } => {
+                let values = &list.elems[start..start + len];
+                write_array_from(values.len(), &mut self.value, |i, out| {
+                    write_scalar(values[i], out)
+                });
+            }
+            scalar => write_scalar(scalar, &mut self.value),
+        }
+    }
+
     fn key_id(&self, key: &str) -> usize {
         // Every key was collected before encoding, so it is found.
         self.keys

@@ -114,6 +114,22 @@ impl<'a> AttrList<'a> {
         }
     }
 
+    /// Reads one `AnyValue` message (a log body) into `value`, keeping arrays in this list. Returns whether
+    /// it needs prost (see [`AttrList::push_owned`]).
+    pub(crate) fn read_value(
+        &mut self,
+        any: FieldCursor<'a>,
+        value: &mut ValueRef<'a>,
+    ) -> Result<bool, WireError> {
+        read_any_value(any, value, &mut self.elems, None)
+    }
+
+    /// Keeps a value decoded with prost; returns its reference.
+    pub(crate) fn push_owned(&mut self, value: AnyValue) -> ValueRef<'a> {
+        self.owned.push(value);
+        ValueRef::Owned(self.owned.len() - 1)
+    }
+
     /// Reads one `KeyValue` message (`body`, whose fields `kv` walks) and appends it.
     pub(crate) fn read_key_value(
         &mut self,

@@ -10,11 +10,13 @@ use std::collections::HashMap;
 
 use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::record_batch::RecordBatch;
+use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlake_core::proto::common::v1::{
     AnyValue, ArrayValue as ArrayValueMsg, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
     any_value,
 };
+use otlake_core::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use otlake_core::proto::resource::v1::Resource;
 use otlake_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use otlake_core::test_util::sample_traces;
@@ -415,8 +417,9 @@ fn mutate(rng: &mut Rng, seed: &[u8], others: &[Vec<u8>]) -> Vec<u8> {
     bytes
 }
 
-/// Builders and schemas for both paths, one pair per schema version.
+/// Builders and schemas for both paths, of one table and schema version.
 struct Pair {
+    kind: TableKind,
     version: SchemaVersion,
     schema: TableSchema,
     wire: Rows,
@@ -425,10 +428,16 @@ struct Pair {
 
 impl Pair {
     fn new(version: SchemaVersion) -> Self {
-        let rows = || Rows::new(TableKind::Spans, version, SeverityNumberFormat::Number);
+        Pair::of(TableKind::Spans, version)
+    }
+
+    fn of(kind: TableKind, version: SchemaVersion) -> Self {
+        // Severity names (not numbers) for logs: one more rule that must agree.
+        let rows = || Rows::new(kind, version, SeverityNumberFormat::Name);
         Pair {
+            kind,
             version,
-            schema: TableSchema::new(TableKind::Spans, version).expect("schema"),
+            schema: TableSchema::new(kind, version).expect("schema"),
             wire: rows(),
             decoded: rows(),
         }
@@ -438,23 +447,31 @@ impl Pair {
     /// must refuse them too (tried on a builder of its own, which a refusal may leave with part of the
     /// request: the sink drops such a builder with its window).
     fn append(&mut self, bytes: &[u8]) -> Result<usize, String> {
-        match ExportTraceServiceRequest::decode(bytes) {
+        let (signal, decoded) = match self.kind {
+            TableKind::Logs => (
+                Signal::Logs,
+                ExportLogsServiceRequest::decode(bytes).map(ExportRequest::Logs),
+            ),
+            _ => (
+                Signal::Traces,
+                ExportTraceServiceRequest::decode(bytes).map(ExportRequest::Traces),
+            ),
+        };
+        match decoded {
             Ok(request) => {
-                let spans = ExportRequest::Traces(request);
-                let decoded = self.decoded.append(&spans).expect("spans table");
+                let decoded = self.decoded.append(&request).expect("right table");
                 let wire = self
                     .wire
-                    .append_wire(Signal::Traces, bytes)
+                    .append_wire(signal, bytes)
                     .unwrap_or_else(|e| panic!("prost decodes it but the wire path says: {e}"))
-                    .expect("the spans table has a wire path");
+                    .expect("the table has a wire path");
                 assert_eq!(wire, decoded, "rows added");
-                assert_eq!(wire, spans.item_count());
+                assert_eq!(wire, request.item_count());
                 Ok(wire)
             }
             Err(e) => {
-                let mut scratch =
-                    Rows::new(TableKind::Spans, self.version, SeverityNumberFormat::Number);
-                let wire = scratch.append_wire(Signal::Traces, bytes);
+                let mut scratch = Rows::new(self.kind, self.version, SeverityNumberFormat::Name);
+                let wire = scratch.append_wire(signal, bytes);
                 assert!(
                     wire.is_err(),
                     "prost refuses it ({e}) but the wire path accepts it"
@@ -723,6 +740,7 @@ fn mutated_bytes_are_refused_as_prost_refuses_them_or_read_as_prost_reads_them()
 #[test]
 fn truncated_requests_are_errors_not_panics() {
     let bytes = full_request().encode_to_vec();
+    let log_bytes = full_logs().encode_to_vec();
     let mut refused = 0;
     for cut in (0..bytes.len()).step_by(7) {
         let mut rows = Rows::new(
@@ -731,6 +749,14 @@ fn truncated_requests_are_errors_not_panics() {
             SeverityNumberFormat::Number,
         );
         let wire = rows.append_wire(Signal::Traces, &bytes[..cut]);
+        let mut logs = Rows::new(
+            TableKind::Logs,
+            SchemaVersion::V2,
+            SeverityNumberFormat::Number,
+        );
+        let logs_wire = logs.append_wire(Signal::Logs, &log_bytes[..cut.min(log_bytes.len())]);
+        let logs_prost = ExportLogsServiceRequest::decode(&log_bytes[..cut.min(log_bytes.len())]);
+        assert_eq!(logs_wire.is_ok(), logs_prost.is_ok(), "logs cut at {cut}");
         let prost = ExportTraceServiceRequest::decode(&bytes[..cut]);
         assert_eq!(wire.is_ok(), prost.is_ok(), "cut at {cut}");
         refused += usize::from(wire.is_err());
@@ -768,14 +794,15 @@ fn a_merged_wire_payload_converts_like_the_merged_decoded_one() {
 }
 
 #[test]
-fn other_signals_have_no_wire_path_yet() {
+fn metrics_and_other_signals_have_no_wire_path_yet() {
     let logs = otlake_core::test_util::sample_logs(1, 1).encode_to_vec();
+    let metrics = otlake_core::test_util::sample_metrics(1).encode_to_vec();
     let mut rows = Rows::new(
-        TableKind::Logs,
+        TableKind::Metrics,
         SchemaVersion::V1,
         SeverityNumberFormat::Number,
     );
-    assert_eq!(rows.append_wire(Signal::Logs, &logs), Ok(None));
+    assert_eq!(rows.append_wire(Signal::Metrics, &metrics), Ok(None));
     let mut spans = Rows::new(
         TableKind::Spans,
         SchemaVersion::V1,
@@ -846,4 +873,228 @@ async fn read_parquet(sink: &TableSink) -> RecordBatch {
         .expect("reader");
     let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
     deltalake::arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat")
+}
+
+/// A log record that sets every field.
+fn full_record(i: u64, body: Option<AnyValue>) -> LogRecord {
+    LogRecord {
+        time_unix_nano: 1_700_000_000_000_000_000 + i,
+        observed_time_unix_nano: 1_700_000_000_000_000_500 + i,
+        severity_number: (i % 26) as i32,
+        severity_text: "INFO".into(),
+        body,
+        attributes: attributes(),
+        dropped_attributes_count: 3,
+        flags: 257,
+        trace_id: vec![i as u8; 16],
+        span_id: vec![7; 8],
+        event_name: "gen_ai.choice".into(),
+    }
+}
+
+/// Bodies of every kind (each attribute value of `attributes()`, an empty AnyValue, none), records without
+/// times (v2 takes the observed time), several resources and scopes (one absent each).
+fn full_logs() -> ExportLogsServiceRequest {
+    let mut records: Vec<LogRecord> = attributes()
+        .into_iter()
+        .enumerate()
+        .map(|(i, kv)| full_record(i as u64, kv.value))
+        .collect();
+    records.push(full_record(90, Some(AnyValue { value: None })));
+    records.push(full_record(91, None));
+    records.push(LogRecord::default());
+    let mut untimed = full_record(92, any(any_value::Value::IntValue(5)));
+    untimed.time_unix_nano = 0;
+    records.push(untimed);
+    let half = records.split_off(records.len() / 2);
+    ExportLogsServiceRequest {
+        resource_logs: vec![
+            ResourceLogs {
+                resource: resource(),
+                scope_logs: vec![
+                    ScopeLogs {
+                        scope: scope(),
+                        log_records: records,
+                        schema_url: "s".into(),
+                    },
+                    ScopeLogs::default(),
+                ],
+                schema_url: "r".into(),
+            },
+            ResourceLogs {
+                resource: None,
+                scope_logs: vec![ScopeLogs {
+                    scope: None,
+                    log_records: half,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            },
+        ],
+    }
+}
+
+fn random_logs(rng: &mut Rng) -> ExportLogsServiceRequest {
+    let pool = attributes();
+    let records = (0..1 + rng.below(5))
+        .map(|i| {
+            let body = match rng.below(4) {
+                0 => None,
+                _ => pool[rng.below(pool.len())].value.clone(),
+            };
+            let mut record = full_record(i as u64, body);
+            record.attributes = (0..rng.below(6))
+                .map(|_| pool[rng.below(pool.len())].clone())
+                .collect();
+            if rng.below(2) == 0 {
+                record.trace_id.clear();
+            }
+            record
+        })
+        .collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: if rng.below(4) == 0 { None } else { resource() },
+            scope_logs: vec![ScopeLogs {
+                scope: if rng.below(4) == 0 { None } else { scope() },
+                log_records: records,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+fn log_seeds() -> Vec<(String, ExportLogsServiceRequest)> {
+    let mut seeds = vec![
+        ("full logs".to_owned(), full_logs()),
+        (
+            "sample_logs".to_owned(),
+            otlake_core::test_util::sample_logs(2, 3),
+        ),
+        ("mixed logs".to_owned(), data::mixed_logs(0, 16)),
+        (
+            "empty request".to_owned(),
+            ExportLogsServiceRequest::default(),
+        ),
+    ];
+    let mut rng = Rng(0x5eed_0003);
+    for i in 0..40 {
+        seeds.push((format!("random logs {i}"), random_logs(&mut rng)));
+    }
+    seeds
+}
+
+#[test]
+fn wire_log_rows_equal_decoded_log_rows() {
+    for version in VERSIONS {
+        let mut pair = Pair::of(TableKind::Logs, version);
+        for (name, request) in log_seeds() {
+            pair.append(&request.encode_to_vec()).expect("valid");
+            pair.assert_equal(&format!("{name}, {version:?}"));
+        }
+        for (name, request) in log_seeds() {
+            pair.append(&request.encode_to_vec()).expect("valid");
+            pair.append(&full_logs().encode_to_vec()).expect("valid");
+            pair.assert_equal(&format!("{name} and more in one chunk, {version:?}"));
+        }
+    }
+}
+
+/// Bodies given twice (merged as prost merges them), fields out of order, unknown fields.
+#[test]
+fn unusual_log_encodings_are_read_as_prost_reads_them() {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    let field = |tag: u32, body: &[u8]| {
+        let mut out = Vec::new();
+        encode_key(tag, WireType::LengthDelimited, &mut out);
+        encode_varint(body.len() as u64, &mut out);
+        out.extend_from_slice(body);
+        out
+    };
+    let any_bytes = |v: any_value::Value| AnyValue { value: Some(v) }.encode_to_vec();
+    let array = |v: i64| {
+        any_bytes(any_value::Value::ArrayValue(ArrayValueMsg {
+            values: vec![AnyValue {
+                value: Some(any_value::Value::IntValue(v)),
+            }],
+        }))
+    };
+    let bodies: Vec<Vec<Vec<u8>>> = vec![
+        // A string then an int: the int.
+        vec![
+            any_bytes(any_value::Value::StringValue("s".into())),
+            any_bytes(any_value::Value::IntValue(3)),
+        ],
+        // A value then an empty AnyValue: the value stays.
+        vec![any_bytes(any_value::Value::BoolValue(true)), Vec::new()],
+        // An empty AnyValue alone: an empty body (NULL text, Variant null).
+        vec![Vec::new()],
+        // Two arrays: merged.
+        vec![array(1), array(2)],
+        // An array then a string: the string.
+        vec![
+            array(1),
+            any_bytes(any_value::Value::StringValue("s".into())),
+        ],
+        // A key-value list then a double.
+        vec![
+            any_bytes(any_value::Value::KvlistValue(KeyValueList {
+                values: vec![kv("k", any_value::Value::IntValue(1))],
+            })),
+            any_bytes(any_value::Value::DoubleValue(2.5)),
+        ],
+    ];
+    let mut records = Vec::new();
+    for (i, body) in bodies.iter().enumerate() {
+        let mut record = full_record(i as u64, None).encode_to_vec();
+        for b in body {
+            record.extend(field(5, b));
+        }
+        record.extend(field(12, b"renamed"));
+        record.extend(field(99, b"unknown"));
+        records.extend(field(2, &record));
+    }
+    let mut scope_logs = records;
+    scope_logs.extend(field(1, &scope().expect("scope").encode_to_vec()));
+    let mut resource_logs = field(2, &scope_logs);
+    resource_logs.extend(field(1, &resource().expect("resource").encode_to_vec()));
+    let request = field(1, &resource_logs);
+    for version in VERSIONS {
+        let mut pair = Pair::of(TableKind::Logs, version);
+        assert_eq!(pair.append(&request), Ok(bodies.len()));
+        let batch = pair.assert_equal(&format!("unusual log encodings, {version:?}"));
+        let name = batch.column_by_name("event_name").expect("event_name");
+        assert_eq!(name.as_string::<i32>().value(0), "renamed");
+    }
+}
+
+#[test]
+fn mutated_log_bytes_are_refused_as_prost_refuses_them_or_read_as_prost_reads_them() {
+    let seeds: Vec<Vec<u8>> = log_seeds()
+        .into_iter()
+        .take(12)
+        .map(|(_, r)| r.encode_to_vec())
+        .collect();
+    let mut rng = Rng(0x5eed_0004);
+    let (mut accepted, mut refused) = (0, 0);
+    for version in VERSIONS {
+        let mut pair = Pair::of(TableKind::Logs, version);
+        for i in 0..2000 {
+            let seed = &seeds[rng.below(seeds.len())];
+            let bytes = mutate(&mut rng, seed, &seeds);
+            match pair.append(&bytes) {
+                Ok(_) => accepted += 1,
+                Err(_) => refused += 1,
+            }
+            if i % 16 == 0 {
+                pair.assert_equal(&format!("log mutations up to {i}, {version:?}"));
+            }
+        }
+        pair.assert_equal(&format!("the last log mutations, {version:?}"));
+    }
+    assert!(
+        accepted > 400 && refused > 400,
+        "the mutations exercise both verdicts: {accepted} accepted, {refused} refused"
+    );
 }

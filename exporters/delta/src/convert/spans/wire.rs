@@ -1,26 +1,21 @@
 //! Spans straight from wire bytes: walks a validated `ExportTraceServiceRequest` with
 //! [`otlake_core::wire::FieldCursor`] and appends to the same builders as [`SpanRows::append`], borrowing
-//! strings and ids from the buffer. No prost struct is built for spans, events, links, statuses or scalar
-//! attributes; `Resource` and `InstrumentationScope` are decoded with prost once per group (they are per
-//! group, not per span), nested attribute values as `wire_attrs` explains.
+//! strings and ids from the buffer. No prost struct is built for spans, events, links, statuses or attributes
+//! with scalar values (or arrays of them); `Resource` and `InstrumentationScope` are decoded with prost once
+//! per group (`wire_groups`), other nested attribute values as `wire_attrs` explains.
 //!
 //! Semantics are prost's, field for field, as the differential tests check against the decoded path: a scalar
 //! field given twice keeps its last value, repeated fields append, a message field given twice merges, unknown
 //! fields are skipped, and whatever prost refuses is an error here (wire types of known fields, UTF-8,
-//! lengths, recursion limit). Resource and scope fields may come after the spans of their group (field order
-//! is free on the wire), so each group is walked twice: once for its own fields, once for its children.
+//! lengths, recursion limit).
 //!
 //! On error the rows appended so far are not rolled back: see [`crate::convert::Rows::append_wire`].
 
-use otlake_core::proto::common::v1::InstrumentationScope;
-use otlake_core::proto::resource::v1::Resource;
-use otlake_core::wire::{FieldCursor, Part, WireError};
-use prost::Message as _;
+use otlake_core::wire::{FieldCursor, WireError};
 
 use super::super::columns::append_id;
-use super::super::wire_attrs::{
-    AttrList, bytes, fixed32, fixed64, message, string, varint, wire_error,
-};
+use super::super::wire_attrs::{AttrList, bytes, fixed32, fixed64, message, string, varint};
+use super::super::wire_groups::{Group, WireItems, walk_request};
 use super::SpanRows;
 use crate::encode;
 
@@ -50,123 +45,45 @@ struct Lists<'a> {
     item: AttrList<'a>,
 }
 
+/// The spans of one request going into a [`SpanRows`].
+struct SpanItems<'r, 'a> {
+    rows: &'r mut SpanRows,
+    lists: Lists<'a>,
+}
+
+impl<'a> WireItems<'a> for SpanItems<'_, 'a> {
+    fn append_item(&mut self, span: FieldCursor<'a>, group: &Group<'_>) -> Result<(), WireError> {
+        let rows = &mut *self.rows;
+        let start = rows.append_span_wire(span, &mut self.lists)?;
+        rows.v2.append(start, group.resource);
+        rows.resource.append(group.resource, &mut rows.scratch);
+        rows.resource_schema_url
+            .append_value(group.resource_schema_url);
+        rows.scope.append(group.scope, &mut rows.scratch);
+        rows.span_schema_url.append_value(group.scope_schema_url);
+        rows.rows += 1;
+        Ok(())
+    }
+
+    fn end_resource(&mut self) {
+        self.rows.resource.forget();
+    }
+
+    fn end_scope(&mut self) {
+        self.rows.scope.forget();
+    }
+}
+
 impl SpanRows {
     /// Appends every span of a wire request; returns how many.
     pub(crate) fn append_wire(&mut self, request: &[u8]) -> Result<usize, WireError> {
         let before = self.rows;
-        let mut lists = Lists::default();
-        let top = FieldCursor::new(request);
-        let mut fields = top;
-        while let Some((tag, field)) = fields.next_field()? {
-            if tag == 1 {
-                self.append_resource_spans(top.enter(message(field)?)?, &mut lists)?;
-            }
-        }
+        let mut items = SpanItems {
+            rows: self,
+            lists: Lists::default(),
+        };
+        walk_request(request, &mut items)?;
         Ok(self.rows - before)
-    }
-
-    fn append_resource_spans<'a>(
-        &mut self,
-        group: FieldCursor<'a>,
-        lists: &mut Lists<'a>,
-    ) -> Result<(), WireError> {
-        let mut resource: Option<Resource> = None;
-        let mut schema_url = "";
-        let mut fields = group;
-        while let Some((tag, field)) = fields.next_field()? {
-            match tag {
-                1 => {
-                    let body = message(field)?;
-                    group.enter(body)?.validate_as(Part::Resource)?;
-                    resource
-                        .get_or_insert_with(Resource::default)
-                        .merge(body)
-                        .map_err(|_| wire_error("a Resource does not decode"))?;
-                }
-                2 => {
-                    message(field)?;
-                }
-                3 => schema_url = string(field)?,
-                _ => {}
-            }
-        }
-        let mut fields = group;
-        let result = loop {
-            match fields.next_field() {
-                Ok(Some((2, field))) => {
-                    if let Err(e) =
-                        message(field)
-                            .and_then(|body| group.enter(body))
-                            .and_then(|scope| {
-                                self.append_scope_spans(scope, resource.as_ref(), schema_url, lists)
-                            })
-                    {
-                        break Err(e);
-                    }
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
-        // The repeated encoding of the resource's attributes is keyed by their address: `resource` is dropped
-        // here, and the next group's may land at the same address.
-        self.resource.forget();
-        result
-    }
-
-    fn append_scope_spans<'a>(
-        &mut self,
-        group: FieldCursor<'a>,
-        resource: Option<&Resource>,
-        resource_schema_url: &str,
-        lists: &mut Lists<'a>,
-    ) -> Result<(), WireError> {
-        let mut scope: Option<InstrumentationScope> = None;
-        let mut schema_url = "";
-        let mut fields = group;
-        while let Some((tag, field)) = fields.next_field()? {
-            match tag {
-                1 => {
-                    let body = message(field)?;
-                    group.enter(body)?.validate_as(Part::InstrumentationScope)?;
-                    scope
-                        .get_or_insert_with(InstrumentationScope::default)
-                        .merge(body)
-                        .map_err(|_| wire_error("an InstrumentationScope does not decode"))?;
-                }
-                2 => {
-                    message(field)?;
-                }
-                3 => schema_url = string(field)?,
-                _ => {}
-            }
-        }
-        let mut fields = group;
-        let result = loop {
-            match fields.next_field() {
-                Ok(Some((2, field))) => {
-                    let start = match message(field)
-                        .and_then(|body| group.enter(body))
-                        .and_then(|span| self.append_span_wire(span, lists))
-                    {
-                        Ok(start) => start,
-                        Err(e) => break Err(e),
-                    };
-                    self.v2.append(start, resource);
-                    self.resource.append(resource, &mut self.scratch);
-                    self.resource_schema_url.append_value(resource_schema_url);
-                    self.scope.append(scope.as_ref(), &mut self.scratch);
-                    self.span_schema_url.append_value(schema_url);
-                    self.rows += 1;
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => break Ok(()),
-                Err(e) => break Err(e),
-            }
-        };
-        self.scope.forget();
-        result
     }
 
     /// Appends one span's own columns; returns its start time (for the v2 columns).
