@@ -137,10 +137,28 @@ impl<'a> AttrList<'a> {
         body: &'a [u8],
     ) -> Result<(), WireError> {
         let fields = kv;
+        let previous = self.previous.get(self.attrs.len()).copied();
+        if kv.depth_left() > 0
+            && let Some((key, value)) = common_key_value(body)
+        {
+            let previous_value = match previous {
+                Some(AttrRef {
+                    value: ValueRef::Str(s),
+                    ..
+                }) => Some(s),
+                _ => None,
+            };
+            let key = known_str(previous.map(|p| p.key), key)?;
+            let value = match value {
+                Common::Str(raw) => ValueRef::Str(known_str(previous_value, raw)?),
+                Common::Value(value) => value,
+            };
+            self.attrs.push(AttrRef { key, value });
+            return Ok(());
+        }
         let mut key = "";
         let mut value = ValueRef::Empty;
         let mut nested = false;
-        let previous = self.previous.get(self.attrs.len()).copied();
         while let Some((tag, field)) = kv.next_field()? {
             match tag {
                 1 => key = known_str(previous.map(|p| p.key), message(field)?)?,
@@ -171,6 +189,60 @@ impl<'a> AttrList<'a> {
         self.attrs.push(AttrRef { key, value });
         Ok(())
     }
+}
+
+/// The value of a [`common_key_value`], a string still to check.
+enum Common<'a> {
+    Str(&'a [u8]),
+    Value(ValueRef<'a>),
+}
+
+/// The layout of nearly every attribute, read without the general field reader: a key field, then a value
+/// field holding one scalar field, nothing else, all lengths and keys one byte, varints of up to 9 bytes (which
+/// cannot overflow). Anything else (including every malformed input) gives `None` and takes the general path,
+/// so the result is the general path's whenever this one answers.
+#[inline]
+fn common_key_value(body: &[u8]) -> Option<(&[u8], Common<'_>)> {
+    let [0x0a, key_len, rest @ ..] = body else {
+        return None;
+    };
+    let key_len = usize::from(*key_len);
+    if key_len >= 0x80 {
+        return None;
+    }
+    let (key, rest) = rest.split_at_checked(key_len)?;
+    let [0x12, value_len, any @ ..] = rest else {
+        return None;
+    };
+    if *value_len >= 0x80 || any.len() != usize::from(*value_len) {
+        return None;
+    }
+    let value = match any {
+        [0x0a, len, text @ ..] if usize::from(*len) == text.len() && *len < 0x80 => {
+            Common::Str(text)
+        }
+        [0x10, varint @ ..] => Common::Value(ValueRef::Bool(short_varint(varint)? != 0)),
+        [0x18, varint @ ..] => Common::Value(ValueRef::Int(short_varint(varint)? as i64)),
+        [0x21, word @ ..] => Common::Value(ValueRef::Double(f64::from_bits(u64::from_le_bytes(
+            <[u8; 8]>::try_from(word).ok()?,
+        )))),
+        _ => return None,
+    };
+    Some((key, value))
+}
+
+/// A varint that is exactly `bytes`, of at most 9 bytes.
+#[inline]
+fn short_varint(bytes: &[u8]) -> Option<u64> {
+    let (last, head) = bytes.split_last()?;
+    if *last >= 0x80 || head.len() >= 9 || head.iter().any(|b| *b < 0x80) {
+        return None;
+    }
+    let value = head
+        .iter()
+        .enumerate()
+        .fold(0u64, |acc, (i, b)| acc | u64::from(b & 0x7f) << (7 * i));
+    Some(value | u64::from(*last) << (7 * head.len()))
 }
 
 /// Reads one `AnyValue` into `value` (a later field replaces an earlier one, as prost merges a oneof of
