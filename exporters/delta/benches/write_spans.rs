@@ -8,7 +8,8 @@
 //! Environment:
 //! - `BENCH_SPANS` (1000000): spans per phase;
 //! - `BENCH_DATA` (`harness`): `harness` = shaped like the peer harness's payload (15 attributes per span,
-//!   random ids, every request different), `genai` = the tests' GenAI traces (events, links, errors);
+//!   random ids, every request different), `genai` = the tests' GenAI traces (events, links, errors), `logs` =
+//!   the tests' log records (bodies of every kind; "spans" in the output are then log records; no `parquet`);
 //! - `BENCH_PHASES` (`convert,write`): `convert` = proto → Arrow only; `write` = convert + Parquet + commits;
 //!   `parquet` = Parquet encoding alone of the same record batches under several writer settings (time and
 //!   file size, per-column sizes with `BENCH_COLUMNS=1`). For instruction counts run one phase under
@@ -31,7 +32,7 @@ use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::WriterProperties;
-use otlake_core::{Payload, Signal};
+use otlake_core::Payload;
 use otlake_exporter_delta::config::{SchemaVersion, TableKind};
 use otlake_exporter_delta::convert::{CHUNK_ROWS, Rows};
 use otlake_exporter_delta::location::Location;
@@ -77,6 +78,7 @@ fn main() {
     let phases: String = env_or("BENCH_PHASES", "convert,write".to_owned());
     let make = |i: u64| match data.as_str() {
         "genai" => Payload::from(data::genai_traces(i * 25, 25, 3)),
+        "logs" => Payload::from(data::mixed_logs(i * 100, 100)),
         _ => Payload::from(harness_data::harness_traces(i)),
     };
     // `BENCH_DISTINCT` (100) distinct requests of 100 spans, cycled by the convert and write phases.
@@ -91,7 +93,7 @@ fn main() {
             let decoded = make(i);
             match form.as_str() {
                 "decoded" => decoded,
-                _ => Payload::from_wire(Signal::Traces, decoded.encode_to_vec().into())
+                _ => Payload::from_wire(decoded.signal(), decoded.encode_to_vec().into())
                     .expect("valid"),
             }
         })
@@ -107,7 +109,7 @@ fn main() {
         match phase {
             "convert" => convert_only(&requests, total, form, version),
             "write" => write_through_sink(&requests, total, form, version),
-            "parquet" => parquet_settings(&make, total),
+            "parquet" if data != "logs" => parquet_settings(&make, total),
             other => println!("unknown phase {other}"),
         }
     }
@@ -153,8 +155,9 @@ fn report(what: &str, spans: usize, cpu: f64, wall: f64) {
 /// Proto → Arrow alone, chunk by chunk as the sink does.
 #[inline(never)]
 fn convert_only(requests: &[Payload], total: usize, form: Form, version: SchemaVersion) {
-    let schema = TableSchema::new(TableKind::Spans, version).expect("schema");
-    let mut rows = Rows::new(TableKind::Spans, version, Default::default());
+    let kind = TableKind::for_signal(requests[0].signal());
+    let schema = TableSchema::new(kind, version).expect("schema");
+    let mut rows = Rows::new(kind, version, Default::default());
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     let mut converted = 0;
     'outer: loop {
@@ -183,7 +186,7 @@ fn convert_only(requests: &[Payload], total: usize, form: Form, version: SchemaV
 fn convert_one(rows: &mut Rows, request: &Payload, form: Form) -> usize {
     match form {
         Form::Wire => rows
-            .append_wire(Signal::Traces, &request.encoded())
+            .append_wire(request.signal(), &request.encoded())
             .expect("valid")
             .expect("wire path"),
         Form::WireDecode | Form::Decoded => {
@@ -208,7 +211,7 @@ fn write_through_sink(requests: &[Payload], total: usize, form: Form, version: S
         let spec = TableSpec {
             name: "otel_spans".to_owned(),
             url: location.table_url("otel_spans").expect("url"),
-            kind: TableKind::Spans,
+            kind: TableKind::for_signal(requests[0].signal()),
             version,
             storage_options: HashMap::new(),
             app_id: "bench".to_owned(),

@@ -174,8 +174,8 @@ impl TableSink {
     /// window is discarded (see the module docs).
     ///
     /// A payload still in its wire form is converted straight from its bytes where the table has a wire path
-    /// (spans): no decoded copy is made, nor kept in the payload. Otherwise it is decoded (once, cached in the
-    /// payload) and converted from prost's types.
+    /// (spans, logs): no decoded copy is made, nor kept in the payload. Otherwise it is decoded (once, cached
+    /// in the payload) and converted from prost's types.
     pub async fn append(&mut self, payload: &Payload) -> Result<usize> {
         let added = match self.convert(payload) {
             Ok(added) => added,
