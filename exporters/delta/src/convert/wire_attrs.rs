@@ -475,3 +475,72 @@ pub(crate) fn fixed32(field: WireValue<'_>) -> Result<u32, WireError> {
         _ => Err(wrong_wire_type()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otlake_core::proto::common::v1::any_value::Value;
+
+    fn kv_bytes(key: &str, value: Option<Value>) -> Vec<u8> {
+        KeyValue {
+            key: key.into(),
+            value: value.map(|v| AnyValue { value: Some(v) }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+
+    /// Reads one `KeyValue` through `read_key_value` (which tries the common layout first).
+    fn read(body: &[u8]) -> Result<AttrRef<'_>, WireError> {
+        let mut list = AttrList::default();
+        list.read_key_value(FieldCursor::new(body), body)?;
+        Ok(list.attrs[0])
+    }
+
+    #[test]
+    fn the_common_layout_reads_like_the_general_path() {
+        let cases = [
+            Value::StringValue("v".into()),
+            Value::BoolValue(true),
+            Value::IntValue(1),
+            Value::IntValue(300),
+            Value::IntValue(i64::MAX),
+            Value::IntValue(-1),
+            Value::DoubleValue(0.5),
+        ];
+        for value in cases {
+            let body = kv_bytes("k", Some(value.clone()));
+            let expected = ValueRef::scalar(Some(&value));
+            assert_eq!(read(&body).expect("valid").value, expected, "{value:?}");
+            // Negative ints (10-byte varints) are left to the general path, the others are read here.
+            let common = common_key_value(&body).is_some();
+            assert_eq!(
+                common,
+                !matches!(value, Value::IntValue(i) if i < 0),
+                "{value:?}"
+            );
+        }
+        for odd in [
+            kv_bytes("k", None),
+            kv_bytes("k", Some(Value::BytesValue(vec![1]))),
+            kv_bytes(&"k".repeat(200), Some(Value::IntValue(1))),
+            [kv_bytes("k", Some(Value::IntValue(1))), vec![0x18, 1]].concat(),
+        ] {
+            assert!(common_key_value(&odd).is_none(), "general path for {odd:?}");
+            read(&odd).expect("valid");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_even_when_it_looks_like_the_previous_key() {
+        let mut list = AttrList::default();
+        let good = kv_bytes("k\u{e9}", Some(Value::IntValue(1)));
+        list.read_key_value(FieldCursor::new(&good), &good)
+            .expect("valid");
+        list.clear();
+        let mut bad = good.clone();
+        bad[3] = 0xff; // the first byte of "é"
+        assert!(list.read_key_value(FieldCursor::new(&bad), &bad).is_err());
+        assert!(KeyValue::decode(bad.as_slice()).is_err(), "prost agrees");
+    }
+}
