@@ -206,7 +206,7 @@ impl TableSink {
             if let Some(added) = self
                 .rows
                 .append_wire(payload.signal(), &bytes)
-                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("the request's protobuf does not parse: {e}"))?
             {
                 return Ok(added);
             }

@@ -854,6 +854,60 @@ async fn the_sink_writes_wire_payloads_without_decoding_them() {
     assert_batches_equal(&tables[0].1, &tables[1].1, "tables written by the sink");
 }
 
+/// A conversion error discards the whole window (the exporter answers every batch of it `Retryable`, so none
+/// of its rows may reach the table later), and the sink takes new rows afterwards.
+#[tokio::test]
+async fn a_conversion_error_discards_the_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = Location::parse(dir.path().to_str().expect("utf-8")).expect("location");
+    location.prepare().expect("prepare");
+    let mut sink = TableSink::open(TableSpec {
+        name: "spans".to_owned(),
+        url: location.table_url("spans").expect("url"),
+        kind: TableKind::Spans,
+        version: SchemaVersion::V2,
+        storage_options: HashMap::new(),
+        app_id: "test".to_owned(),
+        options: SinkOptions::default(),
+    })
+    .await
+    .expect("open");
+    let spans = |r: ExportTraceServiceRequest| {
+        Payload::from_wire(Signal::Traces, r.encode_to_vec().into()).expect("valid")
+    };
+    sink.append(&spans(full_request())).await.expect("append");
+    assert!(sink.window_rows() > 0);
+    let logs = Payload::from_wire(
+        Signal::Logs,
+        otlake_core::test_util::sample_logs(1, 1)
+            .encode_to_vec()
+            .into(),
+    )
+    .expect("valid");
+    let err = sink
+        .append(&logs)
+        .await
+        .expect_err("logs into the spans table");
+    assert!(err.to_string().contains("this table takes traces"), "{err}");
+    assert_eq!(sink.window_rows(), 0, "the window is gone");
+    assert_eq!(
+        sink.commit(1).await.expect("commit"),
+        otlake_exporter_delta::CommitOutcome::Empty
+    );
+    let added = sink
+        .append(&spans(sample_traces(1, 3)))
+        .await
+        .expect("append after the error");
+    assert_eq!(added, 3);
+    assert_eq!(
+        sink.commit(1).await.expect("commit"),
+        otlake_exporter_delta::CommitOutcome::Committed {
+            table_version: 1,
+            rows: 3
+        }
+    );
+}
+
 /// Every row of a local table (its Parquet files, in file name order: one file here).
 async fn read_parquet(sink: &TableSink) -> RecordBatch {
     use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
