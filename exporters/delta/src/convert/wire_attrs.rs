@@ -363,9 +363,14 @@ pub(crate) fn value_text<'s>(
             out.push(']');
             Some(out.as_str())
         }
+        // As `any_value_text` writes them, without building an `AnyValue` for the two most common kinds.
+        ValueRef::Bool(b) => Some(if b { "true" } else { "false" }),
+        ValueRef::Int(i) => {
+            out.clear();
+            out.push_str(itoa::Buffer::new().format(i));
+            Some(out.as_str())
+        }
         // No heap: these `AnyValue`s live on the stack.
-        ValueRef::Bool(b) => decoded(Value::BoolValue(b), out),
-        ValueRef::Int(i) => decoded(Value::IntValue(i), out),
         ValueRef::Double(d) => decoded(Value::DoubleValue(d), out),
         ValueRef::Strindex(index) => decoded(Value::StringValueStrindex(index), out),
     }
