@@ -392,6 +392,16 @@ impl Payload {
         matches!(&self.form, Form::Wire(wire) if wire.decoded.get().is_none())
     }
 
+    /// The protobuf chunks of a wire payload (each a whole export request; together, in order, the payload), or
+    /// `None` for a decoded one. For a reader that walks the bytes itself without copying merged requests into
+    /// one buffer.
+    pub fn wire_chunks(&self) -> Option<&[Bytes]> {
+        match &self.form {
+            Form::Wire(wire) => Some(&wire.chunks),
+            Form::Decoded(_) => None,
+        }
+    }
+
     /// Spans, log records or metric data points.
     pub fn item_count(&self) -> usize {
         match &self.form {

@@ -199,17 +199,19 @@ impl TableSink {
         if payload.signal() != self.spec.kind.signal() {
             return Err(format!("this table takes {}", self.spec.kind.signal()));
         }
-        if payload.is_wire() {
-            // One buffer: a single chunk as is, several (merged requests) concatenated, which is a valid
-            // request too.
-            let bytes = payload.encoded();
-            if let Some(added) = self
-                .rows
-                .append_wire(payload.signal(), &bytes)
-                .map_err(|e| format!("the request's protobuf does not parse: {e}"))?
-            {
-                return Ok(added);
+        let signal = payload.signal();
+        if payload.is_wire() && self.rows.takes_wire(signal) {
+            // Chunk by chunk (each a whole request; merged requests are their concatenation), so a batch of
+            // merged requests is not copied into one buffer first. On an error the caller discards the window.
+            let mut added = 0;
+            for chunk in payload.wire_chunks().unwrap_or_default() {
+                added += self
+                    .rows
+                    .append_wire(signal, chunk)
+                    .map_err(|e| format!("the request's protobuf does not parse: {e}"))?
+                    .unwrap_or(0);
             }
+            return Ok(added);
         }
         let request = payload.request().map_err(|e| e.to_string())?;
         self.rows

@@ -74,6 +74,14 @@ impl Rows {
         }
     }
 
+    /// Whether [`append_wire`](Self::append_wire) reads this signal's bytes itself (spans and log records).
+    pub fn takes_wire(&self, signal: Signal) -> bool {
+        matches!(
+            (&self.0, signal),
+            (Inner::Spans(_), Signal::Traces) | (Inner::Logs(_), Signal::Logs)
+        )
+    }
+
     /// Appends the items of a validated wire request of `signal` straight from its bytes, without decoding it
     /// into prost's types; returns how many rows were added, or `Ok(None)` when this table has no wire path
     /// for `signal` (metrics for now, and another signal's table): decode and `append` instead.
