@@ -327,20 +327,25 @@ async fn table_task(
                 }
             }
             Err(e) => {
-                close_gate(&mut gate, window.first_wal.or(wal_sequence));
-                // The whole window is gone: everyone in it must send again.
+                // The whole window is gone: everyone in it must send again. This batch too, unless it is what
+                // failed and would fail again (data that does not convert): then it is refused, or its client
+                // would retry it forever and take every neighbour's window down with it each time.
+                let outcome = retryable(&e);
+                let own = if e.is_retryable() {
+                    outcome.clone()
+                } else {
+                    Outcome::rejected(e.to_string())
+                };
+                // A refused log entry is not sent again, so it cannot reopen the gate.
+                let own_sequence = wal_sequence.filter(|_| e.is_retryable());
+                close_gate(&mut gate, window.first_wal.or(own_sequence));
                 warn!(exporter = %exporter, table = sink.name(), error = %e,
                     "Writing to the Delta table failed; the batches of this commit window will be retried.");
-                let (mut acks, items) = window.take();
-                acks.push(batch.acks);
-                let outcome = retryable(&e);
-                record_export(
-                    &exporter,
-                    signal,
-                    items + batch.payload.item_count(),
-                    &outcome,
-                );
+                let (acks, items) = window.take();
+                record_export(&exporter, signal, items, &outcome);
+                record_export(&exporter, signal, batch.payload.item_count(), &own);
                 resolve_all(acks, outcome);
+                batch.acks.resolve(own);
                 continue;
             }
         }
@@ -664,5 +669,57 @@ mod tests {
             message.contains("otel_spans") && message.contains("column `"),
             "{message}"
         );
+    }
+
+    #[tokio::test]
+    async fn data_that_does_not_convert_is_refused_and_its_window_neighbours_retried() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let location = Location::parse(dir.path().to_str().expect("utf-8")).expect("location");
+        location.prepare().expect("prepare");
+        let sink = TableSink::open(TableSpec {
+            name: "otel_spans".to_owned(),
+            url: location.table_url("otel_spans").expect("url"),
+            kind: TableKind::Spans,
+            version: SchemaVersion::V1,
+            storage_options: HashMap::new(),
+            app_id: "x".to_owned(),
+            options: SinkOptions::default(),
+        })
+        .await
+        .expect("create");
+        let limits = Limits {
+            max_rows: usize::MAX,
+            max_bytes: usize::MAX,
+            max_latency: Duration::from_secs(3600),
+        };
+        let (tx, rx) = mpsc::channel(4);
+        let task = tokio::spawn(table_task(sink, rx, limits, id(), Signal::Traces));
+        let (neighbour, neighbour_ack) = batch_with_ack(sample_traces(1, 2));
+        // Log records reaching the spans table: they can never convert there (a wiring bug stands in for any
+        // data the table cannot take).
+        let (broken, broken_ack) = batch_with_ack(sample_logs(1, 1));
+        tx.send(neighbour).await.expect("send");
+        tx.send(broken).await.expect("send");
+        assert!(
+            matches!(broken_ack.wait().await.outcome, Outcome::Rejected { .. }),
+            "sending it again would fail again"
+        );
+        assert!(
+            matches!(
+                neighbour_ack.wait().await.outcome,
+                Outcome::Retryable { .. }
+            ),
+            "its window was discarded, so it must be sent again"
+        );
+        let (later, later_ack) = batch_with_ack(sample_traces(1, 3));
+        tx.send(later).await.expect("send");
+        drop(tx);
+        task.await.expect("task");
+        assert_eq!(later_ack.wait().await.outcome, Outcome::Delivered);
+        let location = dir.path().to_str().expect("utf-8");
+        let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+            .await
+            .expect("spans");
+        assert_eq!(spans.rows, 3, "only the batch sent after the error");
     }
 }
