@@ -228,9 +228,9 @@ impl AttrColumn {
                 if repeat.key != key {
                     repeat.key = key;
                     repeat.text.clear();
-                    let maybe = encode::may_repeat_keys(attributes);
+                    let repeats = encode::key_repeats(attributes);
                     for (i, kv) in attributes.iter().enumerate() {
-                        if encode::superseded(attributes, i, maybe) {
+                        if encode::superseded(attributes, i, &repeats) {
                             continue;
                         }
                         let text = kv
@@ -435,9 +435,9 @@ impl MapColumn {
 
     /// Appends one map. A key given twice keeps its last value (a map cannot hold a key twice).
     pub(crate) fn append(&mut self, attributes: &[KeyValue], scratch: &mut String) {
-        let maybe = encode::may_repeat_keys(attributes);
+        let repeats = encode::key_repeats(attributes);
         for (i, kv) in attributes.iter().enumerate() {
-            if encode::superseded(attributes, i, maybe) {
+            if encode::superseded(attributes, i, &repeats) {
                 continue;
             }
             self.keys.append_value(&kv.key);
@@ -457,9 +457,9 @@ impl MapColumn {
     /// Like `append`, for attributes read from the wire.
     pub(crate) fn append_refs(&mut self, list: &AttrList<'_>, scratch: &mut String) {
         let attrs = &list.attrs;
-        let maybe = wire_attrs::may_repeat_keys(attrs);
+        let repeats = wire_attrs::key_repeats(attrs);
         for (i, attr) in attrs.iter().enumerate() {
-            if wire_attrs::superseded(attrs, i, maybe) {
+            if wire_attrs::superseded(attrs, i, &repeats) {
                 continue;
             }
             self.keys.append_value(attr.key);

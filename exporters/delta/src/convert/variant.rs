@@ -190,11 +190,11 @@ impl VariantEncoder {
 
     /// An object; a key given twice keeps its last value; fields ordered by key.
     fn write_object(&self, kvs: &[KeyValue], out: &mut Vec<u8>) {
-        let maybe = crate::encode::may_repeat_keys(kvs);
+        let repeats = crate::encode::key_repeats(kvs);
         let mut fields: Vec<(usize, &KeyValue)> = kvs
             .iter()
             .enumerate()
-            .filter(|(i, _)| !crate::encode::superseded(kvs, *i, maybe))
+            .filter(|(i, _)| !crate::encode::superseded(kvs, *i, &repeats))
             .map(|(_, kv)| (self.key_id(&kv.key), kv))
             .collect();
         fields.sort_unstable_by_key(|(id, _)| *id);

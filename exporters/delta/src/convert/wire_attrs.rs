@@ -396,35 +396,17 @@ fn push_json_scalar(value: ValueRef<'_>, out: &mut String) {
     }
 }
 
-/// Whether `attrs` may hold a key twice: `false` is certain, `true` may be a false alarm (then
-/// [`superseded`] checks exactly). One bit per key in a 1024-bit set (as [`encode::may_repeat_keys`]).
-pub(crate) fn may_repeat_keys(attrs: &[AttrRef<'_>]) -> bool {
-    if attrs.len() < 2 {
-        return false;
-    }
-    let mut seen = [0u64; 16];
-    for attr in attrs {
-        let key = attr.key.as_bytes();
-        let tail = key
-            .iter()
-            .rev()
-            .take(8)
-            .fold(0u64, |acc, b| acc << 8 | u64::from(*b));
-        let bit =
-            ((tail ^ (key.len() as u64) << 56).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) as usize;
-        let (word, mask) = (bit >> 6, 1u64 << (bit & 63));
-        if seen[word] & mask != 0 {
-            return true;
-        }
-        seen[word] |= mask;
-    }
-    false
+/// [`KeyRepeats`](encode::KeyRepeats) of attributes read from the wire.
+pub(crate) fn key_repeats(attrs: &[AttrRef<'_>]) -> encode::KeyRepeats {
+    encode::KeyRepeats::of(attrs.iter().map(|attr| attr.key.as_bytes()))
 }
 
 /// Whether the key at `i` is given again later in `attrs` (only its last value is kept).
 #[inline]
-pub(crate) fn superseded(attrs: &[AttrRef<'_>], i: usize, maybe: bool) -> bool {
-    maybe && attrs[i + 1..].iter().any(|later| later.key == attrs[i].key)
+pub(crate) fn superseded(attrs: &[AttrRef<'_>], i: usize, repeats: &encode::KeyRepeats) -> bool {
+    repeats.superseded(i, || {
+        attrs[i + 1..].iter().any(|later| later.key == attrs[i].key)
+    })
 }
 
 pub(crate) fn wire_error(reason: &'static str) -> WireError {
