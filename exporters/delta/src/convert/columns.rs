@@ -369,6 +369,66 @@ impl V2Columns {
     }
 }
 
+/// The columns a row of the spans or logs table takes from its resource and scope group: `resource`,
+/// `resource_schema_url`, `instrumentation_scope`, the item's schema URL (`span_schema_url`,
+/// `log_schema_url`), and the v2 columns. One place for both tables and both readers (decoded and wire).
+pub(crate) struct GroupColumns {
+    resource: ResourceColumn,
+    resource_schema_url: Presized<StringBuilder>,
+    scope: ScopeColumn,
+    item_schema_url: Presized<StringBuilder>,
+    /// The name of the item's schema URL column.
+    item_schema_url_name: &'static str,
+    v2: V2Columns,
+}
+
+impl GroupColumns {
+    pub(crate) fn new(encoding: Encoding, item_schema_url_name: &'static str) -> Self {
+        GroupColumns {
+            resource: ResourceColumn::new(encoding),
+            resource_schema_url: Presized::default(),
+            scope: ScopeColumn::new(encoding),
+            item_schema_url: Presized::default(),
+            item_schema_url_name,
+            v2: V2Columns::new(encoding),
+        }
+    }
+
+    /// The group columns of one row; `time` is the item's time for the v2 columns.
+    pub(crate) fn append(
+        &mut self,
+        time: u64,
+        resource: (Option<&Resource>, &str),
+        scope: (Option<&InstrumentationScope>, &str),
+        scratch: &mut String,
+    ) {
+        self.v2.append(time, resource.0);
+        self.resource.append(resource.0, scratch);
+        self.resource_schema_url.append_value(resource.1);
+        self.scope.append(scope.0, scratch);
+        self.item_schema_url.append_value(scope.1);
+    }
+
+    /// A resource group ended: forget the encoding kept for its `Resource` (keyed by its address).
+    pub(crate) fn forget_resource(&mut self) {
+        self.resource.forget();
+    }
+
+    /// A scope group ended: forget the encoding kept for its scope (keyed by its address).
+    pub(crate) fn forget_scope(&mut self) {
+        self.scope.forget();
+    }
+
+    /// Adds these columns, by name, to those a record batch is finished from.
+    pub(crate) fn add<'a>(&'a mut self, columns: &mut Vec<(&'a str, &'a mut dyn Column)>) {
+        columns.push(("resource", &mut self.resource));
+        columns.push(("resource_schema_url", &mut self.resource_schema_url));
+        columns.push(("instrumentation_scope", &mut self.scope));
+        columns.push((self.item_schema_url_name, &mut self.item_schema_url));
+        self.v2.add(columns, false);
+    }
+}
+
 /// The child fields of a struct data type.
 pub(crate) fn struct_fields(data_type: &DataType) -> ArrowResult<&Fields> {
     match data_type {

@@ -11,8 +11,7 @@ use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlake_core::proto::logs::v1::LogRecord;
 
 use super::columns::{
-    ArrowResult, AttrColumn, Column, Encoding, ResourceColumn, ScopeColumn, V2Columns,
-    VariantColumn, append_id, finish_batch,
+    ArrowResult, AttrColumn, Column, Encoding, GroupColumns, VariantColumn, append_id, finish_batch,
 };
 use super::presized::Presized;
 use super::variant::Root;
@@ -34,11 +33,7 @@ pub(crate) struct LogRows {
     attributes: AttrColumn,
     dropped_attributes: Presized<Int32Builder>,
     flags: Presized<Int32Builder>,
-    resource: ResourceColumn,
-    resource_schema_url: Presized<StringBuilder>,
-    scope: ScopeColumn,
-    log_schema_url: Presized<StringBuilder>,
-    v2: V2Columns,
+    group: GroupColumns,
     scratch: String,
 }
 
@@ -79,11 +74,7 @@ impl LogRows {
             attributes: AttrColumn::new(encoding),
             dropped_attributes: Presized::default(),
             flags: Presized::default(),
-            resource: ResourceColumn::new(encoding),
-            resource_schema_url: Presized::default(),
-            scope: ScopeColumn::new(encoding),
-            log_schema_url: Presized::default(),
-            v2: V2Columns::new(encoding),
+            group: GroupColumns::new(encoding, "log_schema_url"),
             scratch: String::with_capacity(64),
         }
     }
@@ -105,18 +96,18 @@ impl LogRows {
                     } else {
                         record.observed_time_unix_nano
                     };
-                    self.v2.append(time, rl.resource.as_ref());
-                    self.resource
-                        .append(rl.resource.as_ref(), &mut self.scratch);
-                    self.resource_schema_url.append_value(&rl.schema_url);
-                    self.scope.append(sl.scope.as_ref(), &mut self.scratch);
-                    self.log_schema_url.append_value(&sl.schema_url);
+                    self.group.append(
+                        time,
+                        (rl.resource.as_ref(), &rl.schema_url),
+                        (sl.scope.as_ref(), &sl.schema_url),
+                        &mut self.scratch,
+                    );
                     self.rows += 1;
                 }
             }
         }
-        self.resource.forget();
-        self.scope.forget();
+        self.group.forget_resource();
+        self.group.forget_scope();
         self.rows - before
     }
 
@@ -169,12 +160,8 @@ impl LogRows {
             ("attributes", &mut self.attributes),
             ("dropped_attributes_count", &mut self.dropped_attributes),
             ("flags", &mut self.flags),
-            ("resource", &mut self.resource),
-            ("resource_schema_url", &mut self.resource_schema_url),
-            ("instrumentation_scope", &mut self.scope),
-            ("log_schema_url", &mut self.log_schema_url),
         ];
-        self.v2.add(&mut columns, false);
+        self.group.add(&mut columns);
         finish_batch(schema, columns)
     }
 }

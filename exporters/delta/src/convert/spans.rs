@@ -11,8 +11,8 @@ use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlake_core::proto::trace::v1::Span;
 
 use super::columns::{
-    ArrowResult, AttrColumn, Column, Encoding, ListColumn, ResourceColumn, ScopeColumn, V2Columns,
-    append_id, child, finish_batch, finish_struct,
+    ArrowResult, AttrColumn, Column, Encoding, GroupColumns, ListColumn, append_id, child,
+    finish_batch, finish_struct,
 };
 use super::presized::Presized;
 use crate::encode;
@@ -101,11 +101,7 @@ pub(crate) struct SpanRows {
     links: ListColumn<LinkColumn>,
     dropped_links: Presized<Int32Builder>,
     status: StatusColumn,
-    resource: ResourceColumn,
-    resource_schema_url: Presized<StringBuilder>,
-    scope: ScopeColumn,
-    span_schema_url: Presized<StringBuilder>,
-    v2: V2Columns,
+    group: GroupColumns,
     scratch: String,
 }
 
@@ -145,11 +141,7 @@ impl SpanRows {
                 code: Presized::default(),
                 nulls: NullBufferBuilder::new(0),
             },
-            resource: ResourceColumn::new(encoding),
-            resource_schema_url: Presized::default(),
-            scope: ScopeColumn::new(encoding),
-            span_schema_url: Presized::default(),
-            v2: V2Columns::new(encoding),
+            group: GroupColumns::new(encoding, "span_schema_url"),
             scratch: String::with_capacity(64),
         }
     }
@@ -165,19 +157,18 @@ impl SpanRows {
             for ss in &rs.scope_spans {
                 for span in &ss.spans {
                     self.append_span(span);
-                    self.v2
-                        .append(span.start_time_unix_nano, rs.resource.as_ref());
-                    self.resource
-                        .append(rs.resource.as_ref(), &mut self.scratch);
-                    self.resource_schema_url.append_value(&rs.schema_url);
-                    self.scope.append(ss.scope.as_ref(), &mut self.scratch);
-                    self.span_schema_url.append_value(&ss.schema_url);
+                    self.group.append(
+                        span.start_time_unix_nano,
+                        (rs.resource.as_ref(), &rs.schema_url),
+                        (ss.scope.as_ref(), &ss.schema_url),
+                        &mut self.scratch,
+                    );
                     self.rows += 1;
                 }
             }
         }
-        self.resource.forget();
-        self.scope.forget();
+        self.group.forget_resource();
+        self.group.forget_scope();
         self.rows - before
     }
 
@@ -258,12 +249,8 @@ impl SpanRows {
             ("links", &mut self.links),
             ("dropped_links_count", &mut self.dropped_links),
             ("status", &mut self.status),
-            ("resource", &mut self.resource),
-            ("resource_schema_url", &mut self.resource_schema_url),
-            ("instrumentation_scope", &mut self.scope),
-            ("span_schema_url", &mut self.span_schema_url),
         ];
-        self.v2.add(&mut columns, false);
+        self.group.add(&mut columns);
         finish_batch(schema, columns)
     }
 }

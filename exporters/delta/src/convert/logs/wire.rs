@@ -46,22 +46,22 @@ impl<'a> WireItems<'a> for LogItems<'_, 'a> {
     fn append_item(&mut self, record: FieldCursor<'a>, group: &Group<'_>) -> Result<(), WireError> {
         let rows = &mut *self.rows;
         let time = rows.append_record_wire(record, &mut self.attributes, &mut self.body)?;
-        rows.v2.append(time, group.resource);
-        rows.resource.append(group.resource, &mut rows.scratch);
-        rows.resource_schema_url
-            .append_value(group.resource_schema_url);
-        rows.scope.append(group.scope, &mut rows.scratch);
-        rows.log_schema_url.append_value(group.scope_schema_url);
+        rows.group.append(
+            time,
+            (group.resource, group.resource_schema_url),
+            (group.scope, group.scope_schema_url),
+            &mut rows.scratch,
+        );
         rows.rows += 1;
         Ok(())
     }
 
     fn end_resource(&mut self) {
-        self.rows.resource.forget();
+        self.rows.group.forget_resource();
     }
 
     fn end_scope(&mut self) {
-        self.rows.scope.forget();
+        self.rows.group.forget_scope();
     }
 }
 

@@ -55,22 +55,22 @@ impl<'a> WireItems<'a> for SpanItems<'_, 'a> {
     fn append_item(&mut self, span: FieldCursor<'a>, group: &Group<'_>) -> Result<(), WireError> {
         let rows = &mut *self.rows;
         let start = rows.append_span_wire(span, &mut self.lists)?;
-        rows.v2.append(start, group.resource);
-        rows.resource.append(group.resource, &mut rows.scratch);
-        rows.resource_schema_url
-            .append_value(group.resource_schema_url);
-        rows.scope.append(group.scope, &mut rows.scratch);
-        rows.span_schema_url.append_value(group.scope_schema_url);
+        rows.group.append(
+            start,
+            (group.resource, group.resource_schema_url),
+            (group.scope, group.scope_schema_url),
+            &mut rows.scratch,
+        );
         rows.rows += 1;
         Ok(())
     }
 
     fn end_resource(&mut self) {
-        self.rows.resource.forget();
+        self.rows.group.forget_resource();
     }
 
     fn end_scope(&mut self) {
-        self.rows.scope.forget();
+        self.rows.group.forget_scope();
     }
 }
 
