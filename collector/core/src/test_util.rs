@@ -257,3 +257,105 @@ impl ProcessorHarness {
         std::mem::take(&mut self.emitted)
     }
 }
+
+/// Seeded mutation of protobuf bytes, for the fuzz-style tests of every crate that reads OTLP (the wire
+/// validator, the receivers, the Delta wire reader): the same sequence every run, so a failure reproduces
+/// from its iteration number.
+pub mod fuzz {
+    /// xorshift64*: deterministic, no dependency.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        #[allow(clippy::should_implement_trait)]
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        /// A number in `0..n` (0 for `n` = 0).
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// A plausible protobuf field: a random key (known tags more often) and a value of its wire type.
+    pub fn random_field(rng: &mut Rng) -> Vec<u8> {
+        let tag = if rng.below(4) == 0 {
+            rng.below(40) as u64
+        } else {
+            1 + rng.below(16) as u64
+        };
+        let wire_type = rng.below(6) as u64;
+        let mut out = Vec::new();
+        prost::encoding::encode_varint((tag << 3) | wire_type, &mut out);
+        match wire_type {
+            0 => prost::encoding::encode_varint(rng.next() >> rng.below(64), &mut out),
+            1 => out.extend_from_slice(&rng.next().to_le_bytes()),
+            2 => {
+                let len = rng.below(6);
+                prost::encoding::encode_varint(len as u64, &mut out);
+                out.extend((0..len).map(|_| rng.next() as u8));
+            }
+            // A group, closed half of the time.
+            3 if rng.below(2) == 0 => prost::encoding::encode_varint((tag << 3) | 4, &mut out),
+            5 => out.extend_from_slice(&(rng.next() as u32).to_le_bytes()),
+            _ => {}
+        }
+        out
+    }
+
+    /// 1 to 3 edits of `seed`: bit flips, byte changes, inserted fields, cut, repeated or spliced ranges (from
+    /// `others`), truncation.
+    pub fn mutate(rng: &mut Rng, seed: &[u8], others: &[Vec<u8>]) -> Vec<u8> {
+        let mut bytes = seed.to_vec();
+        for _ in 0..1 + rng.below(3) {
+            let len = bytes.len();
+            match rng.below(9) {
+                0 if len > 0 => {
+                    let at = rng.below(len);
+                    bytes[at] ^= 1 << rng.below(8);
+                }
+                1 if len > 0 => {
+                    let at = rng.below(len);
+                    bytes[at] = rng.next() as u8;
+                }
+                2 => {
+                    let at = rng.below(len + 1);
+                    let field = random_field(rng);
+                    bytes.splice(at..at, field);
+                }
+                3 if len > 0 => {
+                    let from = rng.below(len);
+                    let to = (from + 1 + rng.below(16)).min(len);
+                    bytes.drain(from..to);
+                }
+                4 => bytes.truncate(rng.below(len + 1)),
+                5 if len > 0 => {
+                    let from = rng.below(len);
+                    let to = (from + 1 + rng.below(64)).min(len);
+                    let copy = bytes[from..to].to_vec();
+                    let at = rng.below(len + 1);
+                    bytes.splice(at..at, copy);
+                }
+                6 if !others.is_empty() => {
+                    let other = &others[rng.below(others.len())];
+                    if !other.is_empty() {
+                        let from = rng.below(other.len());
+                        let to = (from + 1 + rng.below(128)).min(other.len());
+                        let at = rng.below(len + 1);
+                        bytes.splice(at..at, other[from..to].iter().copied());
+                    }
+                }
+                7 if len > 0 => {
+                    // A length prefix or varint byte pushed to a boundary value.
+                    let at = rng.below(len);
+                    bytes[at] = [0x00, 0x01, 0x7f, 0x80, 0xff][rng.below(5)];
+                }
+                _ => bytes.extend(random_field(rng)),
+            }
+        }
+        bytes
+    }
+}

@@ -19,25 +19,12 @@ use otlake_receiver_otlp::http::body::decode_body;
 use prost::Message;
 use serde_json::json;
 
+use otlake_core::test_util::fuzz::Rng;
 use support::*;
 
 const DECODE_ITERATIONS: usize = 20_000;
 const HTTP_ITERATIONS: usize = 400;
 const LIMIT: usize = 4 << 20;
-
-/// xorshift64*: deterministic, so a failure reproduces from its iteration number.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 const JSON_FRAGMENTS: &[&str] = &[
     "{",
