@@ -29,21 +29,9 @@ use otlake_exporter_delta::schema::TableSchema;
 use otlake_exporter_delta::{SinkOptions, TableSink, TableSpec};
 use prost::Message;
 
-use crate::data;
+use crate::data::{self, any, kv};
 
 const VERSIONS: [SchemaVersion; 2] = [SchemaVersion::V1, SchemaVersion::V2];
-
-fn any(value: any_value::Value) -> Option<AnyValue> {
-    Some(AnyValue { value: Some(value) })
-}
-
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: any(value),
-        ..Default::default()
-    }
-}
 
 /// Attributes of every value kind: nested arrays and lists (with a list inside an array), bytes, doubles
 /// that print in every way, strings that need JSON escapes and a long one (a long Variant string), an empty
@@ -467,19 +455,22 @@ fn wire_rows_equal_decoded_rows_on_every_field_and_random_requests() {
     }
 }
 
+/// A length-delimited field `tag` holding `body`, written by hand (for encodings no prost encoder writes).
+fn field(tag: u32, body: &[u8]) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    let mut out = Vec::new();
+    encode_key(tag, WireType::LengthDelimited, &mut out);
+    encode_varint(body.len() as u64, &mut out);
+    out.extend_from_slice(body);
+    out
+}
+
 /// Bytes that prost reads the same way but no prost encoder writes: fields out of order (a resource and
 /// schema URLs after the spans), scalar fields given twice (the last wins), messages given twice (merged),
 /// an attribute value given twice, unknown fields and groups everywhere.
 #[test]
 fn unusual_but_valid_encodings_are_read_as_prost_reads_them() {
     use prost::encoding::{WireType, encode_key, encode_varint};
-    let field = |tag: u32, body: &[u8]| {
-        let mut out = Vec::new();
-        encode_key(tag, WireType::LengthDelimited, &mut out);
-        encode_varint(body.len() as u64, &mut out);
-        out.extend_from_slice(body);
-        out
-    };
     let unknown = {
         let mut out = Vec::new();
         encode_key(99, WireType::StartGroup, &mut out);
@@ -968,14 +959,6 @@ fn wire_log_rows_equal_decoded_log_rows() {
 /// Bodies given twice (merged as prost merges them), fields out of order, unknown fields.
 #[test]
 fn unusual_log_encodings_are_read_as_prost_reads_them() {
-    use prost::encoding::{WireType, encode_key, encode_varint};
-    let field = |tag: u32, body: &[u8]| {
-        let mut out = Vec::new();
-        encode_key(tag, WireType::LengthDelimited, &mut out);
-        encode_varint(body.len() as u64, &mut out);
-        out.extend_from_slice(body);
-        out
-    };
     let any_bytes = |v: any_value::Value| AnyValue { value: Some(v) }.encode_to_vec();
     let array = |v: i64| {
         any_bytes(any_value::Value::ArrayValue(ArrayValueMsg {
