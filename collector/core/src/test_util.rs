@@ -258,6 +258,21 @@ impl ProcessorHarness {
     }
 }
 
+/// An encoded trace request whose one span name is not UTF-8 (its first byte made 0xff): what a receiver
+/// must refuse as prost would.
+pub fn traces_with_invalid_utf8() -> Vec<u8> {
+    use prost::Message;
+    let mut request = sample_traces(1, 1);
+    request.resource_spans[0].scope_spans[0].spans[0].name = "NAME".into();
+    let mut bytes = request.encode_to_vec();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"NAME")
+        .expect("the name is in the encoding");
+    bytes[at] = 0xff;
+    bytes
+}
+
 /// Seeded mutation of protobuf bytes, for the fuzz-style tests of every crate that reads OTLP (the wire
 /// validator, the receivers, the Delta wire reader): the same sequence every run, so a failure reproduces
 /// from its iteration number.

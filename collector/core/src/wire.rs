@@ -914,14 +914,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let mut request = sample_traces(1, 1);
-        request.resource_spans[0].scope_spans[0].spans[0].name = "NAME".into();
-        let mut bytes = request.encode_to_vec();
-        let at = bytes
-            .windows(4)
-            .position(|w| w == b"NAME")
-            .expect("name is in the encoding");
-        bytes[at] = 0xff;
+        let bytes = crate::test_util::traces_with_invalid_utf8();
         let err = validate(Signal::Traces, &bytes).expect_err("invalid UTF-8");
         assert_eq!(
             err.to_string(),

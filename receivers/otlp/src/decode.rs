@@ -114,15 +114,7 @@ mod tests {
 
     #[test]
     fn invalid_utf8_in_a_string_field_is_refused() {
-        let mut request = sample_traces(1, 1);
-        request.resource_spans[0].scope_spans[0].spans[0].name = "NAME".into();
-        use prost::Message;
-        let mut bytes = request.encode_to_vec();
-        let at = bytes
-            .windows(4)
-            .position(|w| w == b"NAME")
-            .expect("name is in the encoding");
-        bytes[at] = 0xff;
+        let bytes = otlake_core::test_util::traces_with_invalid_utf8();
         let err =
             decode(Signal::Traces, Format::Protobuf, bytes.into()).expect_err("invalid UTF-8");
         assert!(err.to_string().contains("UTF-8"), "{err}");
