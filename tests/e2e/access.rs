@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use crate::support::{
-    Daemon, OTLAKE, Ports, TELEMETRY, http_request, read_jsonl, sdk_send, workspace,
+    Daemon, OTLAKE, Ports, TELEMETRY, http_request, output_text, read_jsonl, sdk_send, workspace,
 };
 
 const TOKEN: &str = "e2e-access-T0KEN-4f1c9a";
@@ -175,18 +175,13 @@ fn the_token_is_in_no_validate_output_or_start_up_error() {
         "valid.yaml",
         format!("{}{pipelines}{TELEMETRY}", secure_receiver()),
     );
-    let out = Command::new(OTLAKE)
-        .args(["validate", "--config"])
-        .arg(&valid)
-        .env("OTLAKE_TOKEN", TOKEN)
-        .output()
-        .expect("runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, text) = output_text(
+        Command::new(OTLAKE)
+            .args(["validate", "--config"])
+            .arg(&valid)
+            .env("OTLAKE_TOKEN", TOKEN),
     );
-    assert!(out.status.success(), "{text}");
+    assert!(ok, "{text}");
     assert!(!text.contains(TOKEN), "{text}");
 
     // Invalid token (a space: it cannot travel in a header) and an unknown key beside it: every problem is
@@ -198,17 +193,12 @@ fn the_token_is_in_no_validate_output_or_start_up_error() {
             "receivers:\n  otlp:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:{{http}}\n    auth:\n      bearer_token: \"{bad_token}\"\n{pipelines}"
         ),
     );
-    let out = Command::new(OTLAKE)
-        .args(["validate", "--config"])
-        .arg(&invalid)
-        .output()
-        .expect("runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, text) = output_text(
+        Command::new(OTLAKE)
+            .args(["validate", "--config"])
+            .arg(&invalid),
     );
-    assert!(!out.status.success(), "{text}");
+    assert!(!ok, "{text}");
     assert!(text.contains("auth.bearer_token"), "names the key: {text}");
     assert!(!text.contains("T0KEN"), "{text}");
 
@@ -218,19 +208,14 @@ fn the_token_is_in_no_validate_output_or_start_up_error() {
         format!("{}{pipelines}{TELEMETRY}", secure_receiver())
             .replace("server.pem", "no-such-server.pem"),
     );
-    let out = Command::new(OTLAKE)
-        .args(["run", "--config"])
-        .arg(&missing)
-        .env("OTLAKE_TOKEN", TOKEN)
-        .env("RUST_LOG", "debug")
-        .output()
-        .expect("runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (ok, text) = output_text(
+        Command::new(OTLAKE)
+            .args(["run", "--config"])
+            .arg(&missing)
+            .env("OTLAKE_TOKEN", TOKEN)
+            .env("RUST_LOG", "debug"),
     );
-    assert!(!out.status.success(), "{text}");
+    assert!(!ok, "{text}");
     assert!(
         text.contains("no-such-server.pem") && text.contains("cert_file"),
         "{text}"

@@ -4,19 +4,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{OTLAKE, workspace};
+use crate::support::{OTLAKE, output_text, workspace};
 
 fn otlake(args: &[&str]) -> (bool, String) {
-    let out = Command::new(OTLAKE)
-        .args(args)
-        .output()
-        .expect("otlake runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    output_text(Command::new(OTLAKE).args(args))
 }
 
 fn yaml_files(dir: &str) -> Vec<PathBuf> {

@@ -17,6 +17,17 @@ pub fn workspace() -> PathBuf {
         .expect("workspace exists")
 }
 
+/// Runs `command` to its end: whether it succeeded, and its stdout then stderr as one text.
+pub fn output_text(command: &mut Command) -> (bool, String) {
+    let out = command.output().expect("the command runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
