@@ -387,7 +387,8 @@ impl Payload {
         }
     }
 
-    /// Whether the payload is still in its wire form and not decoded yet (tests and benchmarks).
+    /// Whether the payload is still in its wire form and not decoded yet (a reader of the bytes may then skip
+    /// the decode; see `wire_chunks`).
     pub fn is_wire(&self) -> bool {
         matches!(&self.form, Form::Wire(wire) if wire.decoded.get().is_none())
     }
