@@ -140,6 +140,8 @@ fn main() -> ExitCode {
             let name = config_name(config.as_deref());
             let errors = match load(config.as_deref()) {
                 Ok(loaded) => otlake_service::validate(&loaded, &registry())
+                    .err()
+                    .unwrap_or_default()
                     .iter()
                     .map(ToString::to_string)
                     .collect(),

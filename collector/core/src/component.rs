@@ -1,4 +1,4 @@
-//! The plugin API: component ids, the three object-safe component traits and their factories.
+//! The plugin API: component ids and the three object-safe component traits (their factories: [`crate::factory`]).
 //!
 //! Lifecycle, as in the OpenTelemetry Collector: a factory's `validate` is pure (no I/O), `build` does no I/O,
 //! and I/O starts in `run`. A built component that is dropped without running must clean up nothing.
@@ -15,11 +15,10 @@ use std::fmt;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Batch, BatchReceiver, ConfigError, Fanout, Result, Signal};
+use crate::{Batch, BatchReceiver, Fanout, Result, Signal};
 
 /// `type[/name]`: the YAML key of a component, e.g. `otlp` or `delta/spans`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -124,46 +123,6 @@ pub trait Processor: Send {
 #[async_trait]
 pub trait Exporter: Send {
     async fn run(self: Box<Self>, input: BatchReceiver, cx: ExporterContext) -> Result<()>;
-}
-
-/// What every factory tells about its component type.
-pub trait ComponentFactory: Send + Sync {
-    /// The YAML type name (`otlp`, `batch`, `delta`, ...).
-    fn type_name(&self) -> &'static str;
-    /// The signals the component can handle.
-    fn signals(&self) -> &'static [Signal];
-    /// One line for `otlake components`.
-    fn description(&self) -> &'static str;
-    /// Checks a configuration without any I/O; reports every problem, with its path inside the component.
-    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>>;
-    /// Addresses the component will listen on (to find two receivers on one port before binding).
-    fn listen_addresses(&self, _config: &Value) -> Vec<String> {
-        Vec::new()
-    }
-}
-
-pub trait ReceiverFactory: ComponentFactory {
-    fn build(&self, id: &ComponentId, config: &Value) -> Result<Box<dyn Receiver>, ConfigError>;
-}
-
-pub trait ProcessorFactory: ComponentFactory {
-    /// One instance per pipeline; `signal` is that pipeline's.
-    fn build(
-        &self,
-        id: &ComponentId,
-        config: &Value,
-        signal: Signal,
-    ) -> Result<Box<dyn Processor>, ConfigError>;
-}
-
-pub trait ExporterFactory: ComponentFactory {
-    /// One instance per id, shared by every pipeline that lists it; `signals` are those pipelines' signals.
-    fn build(
-        &self,
-        id: &ComponentId,
-        config: &Value,
-        signals: &[Signal],
-    ) -> Result<Box<dyn Exporter>, ConfigError>;
 }
 
 #[cfg(test)]

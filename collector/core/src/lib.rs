@@ -7,13 +7,15 @@
 //! without a verdict counts as retryable, so a bug shows up as a client retry, never as a false success.
 //!
 //! Components are plugins: each implements one of the object-safe traits in [`component`] and is built by a
-//! factory registered under its YAML type name. Plugins depend on this crate only.
+//! typed factory ([`factory`]) from its config, validated once; the service registers factories under their
+//! YAML type names. Plugins depend on this crate only.
 
 pub mod ack;
 pub mod batch;
 pub mod component;
 pub mod config;
 pub mod error;
+pub mod factory;
 pub mod memory;
 pub mod payload;
 pub mod signal;
@@ -24,12 +26,13 @@ pub mod wire;
 
 pub use ack::{Ack, AckReceiver, AckSet, Outcome, Verdict};
 pub use batch::{Batch, BatchReceiver, BatchSender, Fanout, RequestMeta};
-pub use component::{
-    ComponentFactory, ComponentId, Exporter, ExporterContext, ExporterFactory, Processor,
-    ProcessorFactory, Receiver, ReceiverContext, ReceiverFactory,
-};
+pub use component::{ComponentId, Exporter, ExporterContext, Processor, Receiver, ReceiverContext};
 pub use config::{ConfigError, parse_config};
 pub use error::{ComponentError, Result};
+pub use factory::{
+    DynExporterFactory, DynFactory, DynProcessorFactory, DynReceiverFactory, ExporterFactory,
+    Factory, ProcessorFactory, ReceiverFactory, ValidatedConfig,
+};
 pub use memory::{MemoryBudget, Reservation};
 pub use payload::{ExportRequest, Payload, PayloadDecodeError};
 pub use signal::Signal;

@@ -18,8 +18,8 @@ use crate::proto::metrics::v1::{
 use crate::proto::resource::v1::Resource;
 use crate::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
 use crate::{
-    Ack, AckReceiver, AckSet, Batch, BatchReceiver, Exporter, ExporterContext, Outcome, Payload,
-    Processor,
+    Ack, AckReceiver, AckSet, Batch, BatchReceiver, ComponentId, ConfigError, DynExporterFactory,
+    DynProcessorFactory, Exporter, ExporterContext, Outcome, Payload, Processor, Signal,
 };
 
 /// A string attribute.
@@ -256,6 +256,28 @@ impl ProcessorHarness {
     pub fn take(&mut self) -> Vec<Batch> {
         std::mem::take(&mut self.emitted)
     }
+}
+
+/// Validates `section` and builds a processor from it, as the service does for one pipeline.
+pub fn build_processor(
+    factory: &dyn DynProcessorFactory,
+    section: &serde_json::Value,
+    signal: Signal,
+) -> Result<Box<dyn Processor>, Vec<ConfigError>> {
+    let config = factory.validate(section)?;
+    let id = ComponentId::new(factory.type_name());
+    factory.build(&id, &config, signal).map_err(|e| vec![e])
+}
+
+/// Validates `section` and builds an exporter from it for `signals`, as the service does.
+pub fn build_exporter(
+    factory: &dyn DynExporterFactory,
+    section: &serde_json::Value,
+    signals: &[Signal],
+) -> Result<Box<dyn Exporter>, Vec<ConfigError>> {
+    let config = factory.validate(section)?;
+    let id = ComponentId::new(factory.type_name());
+    factory.build(&id, config, signals).map_err(|e| vec![e])
 }
 
 /// An encoded trace request whose one span name is not UTF-8 (its first byte made 0xff): what a receiver

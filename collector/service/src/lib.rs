@@ -21,4 +21,4 @@ pub mod validate;
 pub use config::{Config, LoadError, PipelineId};
 pub use registry::Registry;
 pub use runtime::{RunError, run};
-pub use validate::{ValidationError, validate};
+pub use validate::{Validated, ValidationError, validate};

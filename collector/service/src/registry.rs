@@ -3,14 +3,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use otlake_core::{ComponentFactory, ExporterFactory, ProcessorFactory, ReceiverFactory, Signal};
+use otlake_core::{
+    DynExporterFactory, DynFactory, DynProcessorFactory, DynReceiverFactory, ExporterFactory,
+    ProcessorFactory, ReceiverFactory, Signal,
+};
 
 /// Receivers, processors and exporters by type name.
 #[derive(Default, Clone)]
 pub struct Registry {
-    pub(crate) receivers: BTreeMap<&'static str, Arc<dyn ReceiverFactory>>,
-    pub(crate) processors: BTreeMap<&'static str, Arc<dyn ProcessorFactory>>,
-    pub(crate) exporters: BTreeMap<&'static str, Arc<dyn ExporterFactory>>,
+    pub(crate) receivers: BTreeMap<&'static str, Arc<dyn DynReceiverFactory>>,
+    pub(crate) processors: BTreeMap<&'static str, Arc<dyn DynProcessorFactory>>,
+    pub(crate) exporters: BTreeMap<&'static str, Arc<dyn DynExporterFactory>>,
 }
 
 /// One line of `otlake components`.
@@ -27,27 +30,27 @@ impl Registry {
         Self::default()
     }
 
-    pub fn with_receiver(mut self, factory: impl ReceiverFactory + 'static) -> Self {
+    pub fn with_receiver(mut self, factory: impl ReceiverFactory) -> Self {
         self.receivers
-            .insert(factory.type_name(), Arc::new(factory));
+            .insert(DynFactory::type_name(&factory), Arc::new(factory));
         self
     }
 
-    pub fn with_processor(mut self, factory: impl ProcessorFactory + 'static) -> Self {
+    pub fn with_processor(mut self, factory: impl ProcessorFactory) -> Self {
         self.processors
-            .insert(factory.type_name(), Arc::new(factory));
+            .insert(DynFactory::type_name(&factory), Arc::new(factory));
         self
     }
 
-    pub fn with_exporter(mut self, factory: impl ExporterFactory + 'static) -> Self {
+    pub fn with_exporter(mut self, factory: impl ExporterFactory) -> Self {
         self.exporters
-            .insert(factory.type_name(), Arc::new(factory));
+            .insert(DynFactory::type_name(&factory), Arc::new(factory));
         self
     }
 
     /// Every registered component, receivers first.
     pub fn components(&self) -> Vec<ComponentInfo> {
-        fn info(kind: &'static str, f: &dyn ComponentFactory) -> ComponentInfo {
+        fn info(kind: &'static str, f: &dyn DynFactory) -> ComponentInfo {
             ComponentInfo {
                 kind,
                 type_name: f.type_name(),

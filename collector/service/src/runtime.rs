@@ -4,8 +4,8 @@
 //!  receiver ──Fanout──> [pipeline channel] ─> pipeline task (processors in order) ──share──> [exporter channel] ─> exporter
 //! ```
 //! - An exporter whose section has `sending_queue: {storage: wal}` gets a write-ahead log in front of it
-//!   (`[wal channel] ─> wal/<id> ─> [exporter channel]`, see `otlake_wal`): the log's keys are taken out of
-//!   the section before the exporter's factory sees it, and the pipelines feed the log instead.
+//!   (`[wal channel] ─> wal/<id> ─> [exporter channel]`, see `otlake_wal`): validation took the log's keys out
+//!   of the section before the exporter's factory saw it, and the pipelines feed the log instead.
 //! - Receivers and exporters: one instance per id, shared by every pipeline that lists them. Processors: one
 //!   instance per pipeline, owned by that pipeline's task, which also owns their timers.
 //! - Build order: exporters, then pipelines, then receivers; so everything downstream runs before data arrives.
@@ -26,7 +26,7 @@ use otlake_core::{
     Batch, ComponentError, ComponentId, ConfigError, ExporterContext, Fanout, Outcome, Processor,
     ReceiverContext, Signal,
 };
-use otlake_wal::{WalStage, split_exporter_config};
+use otlake_wal::WalStage;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +35,7 @@ use tracing::{error, info, warn};
 use crate::config::{Config, PipelineId, component_id};
 use crate::registry::Registry;
 use crate::telemetry;
-use crate::validate::{ValidationError, validate};
+use crate::validate::{Validated, ValidationError, validate};
 
 /// Batches waiting in front of a pipeline (one per received request).
 const PIPELINE_QUEUE: usize = 256;
@@ -71,15 +71,12 @@ pub async fn run(
     registry: &Registry,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let errors = validate(&config, registry);
-    if !errors.is_empty() {
-        return Err(RunError::Invalid(errors));
-    }
+    let validated = validate(&config, registry).map_err(RunError::Invalid)?;
     otlake_core::MemoryBudget::global().set_limit(config.service.memory_limit);
     // Telemetry first: metric handles bind to the recorder installed when they are created.
     let health = telemetry::Health::default();
     let _telemetry = telemetry::start(&config, health.clone()).await?;
-    let graph = build(&config, registry).map_err(RunError::Invalid)?;
+    let graph = build(&config, validated, registry).map_err(RunError::Invalid)?;
     graph
         .run(config.service.telemetry.shutdown_grace, health, shutdown)
         .await
@@ -114,7 +111,13 @@ type BuiltReceiver = (
     ComponentId,
 );
 
-fn build(config: &Config, registry: &Registry) -> Result<Graph, Vec<ValidationError>> {
+/// Builds every component from its validated config; what can still fail here are checks that need the
+/// wiring (an `otlphttp` exporter without a URL for a signal a pipeline sends it).
+fn build(
+    config: &Config,
+    mut validated: Validated,
+    registry: &Registry,
+) -> Result<Graph, Vec<ValidationError>> {
     let mut errors = Vec::new();
     let mut report = |section: &str, key: &str, e: ConfigError| {
         let e = e.under(&format!("{section}.{key}"));
@@ -140,17 +143,10 @@ fn build(config: &Config, registry: &Registry) -> Result<Graph, Vec<ValidationEr
         let id = component_id(key);
         let signals: Vec<Signal> = signals.iter().copied().collect();
         let factory = &registry.exporters[id.kind.as_str()];
-        // A write-ahead log asked for in `sending_queue` is the service's stage; the exporter gets the rest.
-        let (section, wal) = match split_exporter_config(&config.exporters[*key]) {
-            Ok(split) => split,
-            Err(problems) => {
-                for e in problems {
-                    report("exporters", key, e);
-                }
-                continue;
-            }
+        let Some((typed, wal)) = validated.exporters.remove(*key) else {
+            continue; // validation reported it
         };
-        match factory.build(&id, &section, &signals) {
+        match factory.build(&id, typed, &signals) {
             Ok(exporter) => {
                 let stage = format!("exporter/{key}");
                 match wal {
@@ -181,7 +177,10 @@ fn build(config: &Config, registry: &Registry) -> Result<Graph, Vec<ValidationEr
         for key in &p.processors {
             let id = component_id(key);
             let factory = &registry.processors[id.kind.as_str()];
-            match factory.build(&id, &config.processors[key], pid.signal) {
+            let Some(typed) = validated.processors.get(key) else {
+                continue; // validation reported it
+            };
+            match factory.build(&id, typed, pid.signal) {
                 Ok(processor) => processors.push(processor),
                 Err(e) => report("processors", key, e),
             }
@@ -215,7 +214,10 @@ fn build(config: &Config, registry: &Registry) -> Result<Graph, Vec<ValidationEr
     for (key, outputs) in receiver_outputs {
         let id = component_id(key);
         let factory = &registry.receivers[id.kind.as_str()];
-        match factory.build(&id, &config.receivers[key]) {
+        let Some(typed) = validated.receivers.remove(key) else {
+            continue; // validation reported it
+        };
+        match factory.build(&id, typed) {
             Ok(receiver) => {
                 let outputs = outputs
                     .into_iter()

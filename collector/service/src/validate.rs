@@ -1,11 +1,13 @@
 //! Checks a loaded [`Config`] against the [`Registry`] and reports every problem at once, each with its YAML
 //! path and (where it can be found) its line. `otlake validate` prints these; `otlake run` refuses to start on
-//! them with the same text.
+//! them with the same text. A config that passes comes back as [`Validated`]: every component's typed config,
+//! which the runtime builds from without parsing anything again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use otlake_core::{ComponentFactory, ComponentId, Signal};
+use otlake_core::{ComponentId, DynFactory, Signal, ValidatedConfig};
+use otlake_wal::WalConfig;
 
 use crate::config::{Config, PipelineId};
 use crate::registry::Registry;
@@ -53,8 +55,17 @@ impl Kind {
     }
 }
 
+/// Every component section of a valid config, parsed and checked by its factory, by YAML key.
+#[derive(Debug, Default)]
+pub struct Validated {
+    pub(crate) receivers: BTreeMap<String, ValidatedConfig>,
+    pub(crate) processors: BTreeMap<String, ValidatedConfig>,
+    /// An exporter's own config, and the write-ahead log its `sending_queue` asks for (the service's stage).
+    pub(crate) exporters: BTreeMap<String, (ValidatedConfig, Option<WalConfig>)>,
+}
+
 impl Registry {
-    fn factory(&self, kind: Kind, type_name: &str) -> Option<&dyn ComponentFactory> {
+    fn factory(&self, kind: Kind, type_name: &str) -> Option<&dyn DynFactory> {
         match kind {
             Kind::Receiver => self.receivers.get(type_name).map(|f| f.as_ref() as _),
             Kind::Processor => self.processors.get(type_name).map(|f| f.as_ref() as _),
@@ -71,8 +82,9 @@ impl Registry {
     }
 }
 
-/// Every problem in `config`; empty when it can run.
-pub fn validate(config: &Config, registry: &Registry) -> Vec<ValidationError> {
+/// The typed configs of every component in `config`, or every problem that keeps it from running.
+pub fn validate(config: &Config, registry: &Registry) -> Result<Validated, Vec<ValidationError>> {
+    let mut validated = Validated::default();
     let mut errors = Vec::new();
     let mut push = |path: String, message: String| {
         let line = config.line_of(&path);
@@ -111,10 +123,11 @@ pub fn validate(config: &Config, registry: &Registry) -> Vec<ValidationError> {
                 );
                 continue;
             };
-            // Exporters: a write-ahead log in `sending_queue` is validated here; the exporter sees the rest.
-            let value = match kind {
+            // Exporters: a write-ahead log in `sending_queue` is the service's stage, validated here; the
+            // exporter sees the rest of its section.
+            let (section, wal) = match kind {
                 Kind::Exporter => match otlake_wal::split_exporter_config(value) {
-                    Ok((section, _)) => section,
+                    Ok(split) => split,
                     Err(problems) => {
                         for problem in problems {
                             let problem = problem.under(&path);
@@ -123,12 +136,25 @@ pub fn validate(config: &Config, registry: &Registry) -> Vec<ValidationError> {
                         continue;
                     }
                 },
-                _ => value.clone(),
+                _ => (value.clone(), None),
             };
-            if let Err(problems) = factory.validate(&value) {
-                for problem in problems {
-                    let problem = problem.under(&path);
-                    push(problem.path, problem.message);
+            match factory.validate(&section) {
+                Ok(typed) => {
+                    let key = key.clone();
+                    match kind {
+                        Kind::Receiver => validated.receivers.insert(key, typed),
+                        Kind::Processor => validated.processors.insert(key, typed),
+                        Kind::Exporter => validated
+                            .exporters
+                            .insert(key, (typed, wal))
+                            .map(|(typed, _)| typed),
+                    };
+                }
+                Err(problems) => {
+                    for problem in problems {
+                        let problem = problem.under(&path);
+                        push(problem.path, problem.message);
+                    }
                 }
             }
         }
@@ -231,12 +257,12 @@ pub fn validate(config: &Config, registry: &Registry) -> Vec<ValidationError> {
             }
         }
     };
-    for (key, value) in &config.receivers {
+    for (key, typed) in &validated.receivers {
         let Ok(id) = key.parse::<ComponentId>() else {
             continue;
         };
-        if let Some(factory) = registry.factory(Kind::Receiver, &id.kind) {
-            for address in factory.listen_addresses(value) {
+        if let Some(factory) = registry.receivers.get(id.kind.as_str()) {
+            for address in factory.listen_addresses(typed) {
                 claim(address, format!("receivers.{key}"), &mut push);
             }
         }
@@ -255,7 +281,11 @@ pub fn validate(config: &Config, registry: &Registry) -> Vec<ValidationError> {
             &mut push,
         );
     }
-    errors
+    if errors.is_empty() {
+        Ok(validated)
+    } else {
+        Err(errors)
+    }
 }
 
 fn join(signals: &[Signal]) -> String {

@@ -8,8 +8,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use otlake_core::test_util::sample_traces;
 use otlake_core::{
-    Ack, AckReceiver, AckSet, Batch, BatchReceiver, ComponentFactory, ComponentId, ConfigError,
-    Exporter, ExporterContext, ExporterFactory, Outcome, Processor, ProcessorFactory, Receiver,
+    Ack, AckReceiver, AckSet, Batch, BatchReceiver, ComponentId, ConfigError, Exporter,
+    ExporterContext, ExporterFactory, Factory, Outcome, Processor, ProcessorFactory, Receiver,
     ReceiverContext, ReceiverFactory, Signal,
 };
 use otlake_service::{Config, Registry, RunError};
@@ -22,7 +22,9 @@ type Inbox = Arc<Mutex<Option<mpsc::Receiver<Batch>>>>;
 struct TestReceiverFactory(Inbox);
 struct TestReceiver(mpsc::Receiver<Batch>);
 
-impl ComponentFactory for TestReceiverFactory {
+impl Factory for TestReceiverFactory {
+    // Test components read their settings straight from the section.
+    type Config = Value;
     fn type_name(&self) -> &'static str {
         "test_in"
     }
@@ -32,12 +34,9 @@ impl ComponentFactory for TestReceiverFactory {
     fn description(&self) -> &'static str {
         "test"
     }
-    fn validate(&self, _: &Value) -> Result<(), Vec<ConfigError>> {
-        Ok(())
-    }
 }
 impl ReceiverFactory for TestReceiverFactory {
-    fn build(&self, _: &ComponentId, _: &Value) -> Result<Box<dyn Receiver>, ConfigError> {
+    fn build(&self, _: &ComponentId, _: Value) -> Result<Box<dyn Receiver>, ConfigError> {
         let rx = self.0.lock().expect("lock").take().expect("built once");
         Ok(Box::new(TestReceiver(rx)))
     }
@@ -60,7 +59,9 @@ impl Receiver for TestReceiver {
 /// An exporter resolving with the outcome named in its config (`delivered`, `retryable`, `hang`).
 struct TestExporterFactory;
 struct TestExporter(String);
-impl ComponentFactory for TestExporterFactory {
+impl Factory for TestExporterFactory {
+    // Test components read their settings straight from the section.
+    type Config = Value;
     fn type_name(&self) -> &'static str {
         "test_out"
     }
@@ -70,15 +71,12 @@ impl ComponentFactory for TestExporterFactory {
     fn description(&self) -> &'static str {
         "test"
     }
-    fn validate(&self, _: &Value) -> Result<(), Vec<ConfigError>> {
-        Ok(())
-    }
 }
 impl ExporterFactory for TestExporterFactory {
     fn build(
         &self,
         _: &ComponentId,
-        config: &Value,
+        config: Value,
         _: &[Signal],
     ) -> Result<Box<dyn Exporter>, ConfigError> {
         Ok(Box::new(TestExporter(
@@ -112,7 +110,9 @@ impl Exporter for TestExporter {
 /// or, with `{when_idle: true}`, until the pipeline's input runs dry.
 struct HoldFactory;
 struct Hold(Vec<Batch>, bool);
-impl ComponentFactory for HoldFactory {
+impl Factory for HoldFactory {
+    // Test components read their settings straight from the section.
+    type Config = Value;
     fn type_name(&self) -> &'static str {
         "hold"
     }
@@ -121,9 +121,6 @@ impl ComponentFactory for HoldFactory {
     }
     fn description(&self) -> &'static str {
         "test"
-    }
-    fn validate(&self, _: &Value) -> Result<(), Vec<ConfigError>> {
-        Ok(())
     }
 }
 impl ProcessorFactory for HoldFactory {
@@ -313,7 +310,7 @@ async fn write_ahead_log_settings_are_validated_with_their_path() {
         .with_receiver(TestReceiverFactory(Arc::new(Mutex::new(None))))
         .with_exporter(TestExporterFactory);
     // The log's keys are checked by the service; any other key stays for the exporter to judge.
-    let errors = otlake_service::validate(&config, &registry);
+    let errors = otlake_service::validate(&config, &registry).expect_err("invalid");
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].path, "exporters.test_out.sending_queue.max_bytes");
     assert!(errors[0].line.is_some(), "{errors:?}");

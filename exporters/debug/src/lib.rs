@@ -9,12 +9,10 @@ use std::io::Write;
 use async_trait::async_trait;
 use otlake_core::proto::common::v1::{AnyValue, any_value};
 use otlake_core::{
-    BatchReceiver, ComponentFactory, ComponentId, ConfigError, ExportRequest, Exporter,
-    ExporterContext, ExporterFactory, Outcome, Payload, PayloadDecodeError, Signal, parse_config,
-    telemetry,
+    BatchReceiver, ComponentId, ConfigError, ExportRequest, Exporter, ExporterContext,
+    ExporterFactory, Factory, Outcome, Payload, PayloadDecodeError, Signal, telemetry,
 };
 use serde::Deserialize;
-use serde_json::Value;
 
 /// `exporters.debug:`
 #[derive(Debug, Default, Deserialize)]
@@ -39,7 +37,9 @@ pub enum Verbosity {
 
 pub struct DebugExporterFactory;
 
-impl ComponentFactory for DebugExporterFactory {
+impl Factory for DebugExporterFactory {
+    type Config = DebugConfig;
+
     fn type_name(&self) -> &'static str {
         "debug"
     }
@@ -49,21 +49,15 @@ impl ComponentFactory for DebugExporterFactory {
     fn description(&self) -> &'static str {
         "writes a summary, one line per item, or every field to stderr"
     }
-    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        parse_config::<DebugConfig>(config)
-            .map(drop)
-            .map_err(|e| vec![e])
-    }
 }
 
 impl ExporterFactory for DebugExporterFactory {
     fn build(
         &self,
         _id: &ComponentId,
-        config: &Value,
+        config: DebugConfig,
         _signals: &[Signal],
     ) -> Result<Box<dyn Exporter>, ConfigError> {
-        let config: DebugConfig = parse_config(config)?;
         Ok(Box::new(DebugExporter {
             verbosity: config.verbosity,
             out: Box::new(std::io::stderr()),
@@ -199,8 +193,10 @@ fn item_lines(request: &ExportRequest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use otlake_core::DynExporterFactory;
     use otlake_core::batch::channel;
-    use otlake_core::test_util::{batch_with_ack, sample_logs, sample_traces};
+    use otlake_core::test_util::{batch_with_ack, build_exporter, sample_logs, sample_traces};
+    use serde_json::Value;
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -217,7 +213,7 @@ mod tests {
 
     #[test]
     fn config_accepts_collector_keys_and_refuses_others() {
-        let f = DebugExporterFactory;
+        let f: &dyn DynExporterFactory = &DebugExporterFactory;
         assert!(
             f.validate(&serde_json::json!({"verbosity": "detailed", "sampling_initial": 5}))
                 .is_ok()
@@ -240,14 +236,9 @@ mod tests {
     #[tokio::test]
     async fn lifecycle_built_dropped_and_run_on_a_closed_input() {
         let id = ComponentId::new("debug");
-        drop(
-            DebugExporterFactory
-                .build(&id, &Value::Null, &Signal::ALL)
-                .expect("builds"),
-        );
-        let exporter = DebugExporterFactory
-            .build(&id, &Value::Null, &Signal::ALL)
-            .expect("builds");
+        drop(build_exporter(&DebugExporterFactory, &Value::Null, &Signal::ALL).expect("builds"));
+        let exporter =
+            build_exporter(&DebugExporterFactory, &Value::Null, &Signal::ALL).expect("builds");
         let (tx, rx) = channel("test", 1);
         drop(tx);
         exporter

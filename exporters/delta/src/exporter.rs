@@ -460,8 +460,8 @@ mod tests {
     use crate::config::SchemaVersion;
     use crate::sink::TableSpec;
     use otlake_core::batch::channel;
-    use otlake_core::test_util::{batch_with_ack, sample_logs, sample_traces};
-    use otlake_core::{ComponentFactory, ExporterFactory, Payload};
+    use otlake_core::test_util::{batch_with_ack, build_exporter, sample_logs, sample_traces};
+    use otlake_core::{DynExporterFactory, Payload};
     use serde_json::json;
 
     fn id() -> ComponentId {
@@ -470,7 +470,7 @@ mod tests {
 
     #[test]
     fn factory_validates_and_builds_without_io() {
-        let factory = DeltaExporterFactory;
+        let factory: &dyn DynExporterFactory = &DeltaExporterFactory;
         assert_eq!(factory.type_name(), "delta");
         factory
             .validate(&serde_json::Value::Null)
@@ -484,13 +484,12 @@ mod tests {
             .expect_err("unknown key");
         assert_eq!(unknown[0].path, "max_lantecy");
         // Building touches nothing: a location that cannot exist is only used when running.
-        let exporter = factory
-            .build(
-                &id(),
-                &json!({"location": "/proc/otlake-never"}),
-                &Signal::ALL,
-            )
-            .expect("builds");
+        let exporter = build_exporter(
+            factory,
+            &json!({"location": "/proc/otlake-never"}),
+            &Signal::ALL,
+        )
+        .expect("builds");
         drop(exporter);
         assert!(!std::path::Path::new("/proc/otlake-never").exists());
     }
@@ -498,13 +497,12 @@ mod tests {
     #[tokio::test]
     async fn runs_with_an_input_that_closes_at_once_and_creates_the_tables() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let exporter = DeltaExporterFactory
-            .build(
-                &id(),
-                &json!({"location": dir.path()}),
-                &[Signal::Traces, Signal::Logs],
-            )
-            .expect("builds");
+        let exporter = build_exporter(
+            &DeltaExporterFactory,
+            &json!({"location": dir.path()}),
+            &[Signal::Traces, Signal::Logs],
+        )
+        .expect("builds");
         let (tx, rx) = channel("delta/test", 1);
         drop(tx);
         exporter
@@ -522,13 +520,12 @@ mod tests {
     #[tokio::test]
     async fn acks_resolve_delivered_after_the_commit() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let exporter = DeltaExporterFactory
-            .build(
-                &id(),
-                &json!({"location": dir.path(), "max_latency": "50ms"}),
-                &Signal::ALL,
-            )
-            .expect("builds");
+        let exporter = build_exporter(
+            &DeltaExporterFactory,
+            &json!({"location": dir.path(), "max_latency": "50ms"}),
+            &Signal::ALL,
+        )
+        .expect("builds");
         let (tx, rx) = channel("delta/test", 4);
         let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
         let (traces, traces_ack) = batch_with_ack(sample_traces(2, 3));
@@ -562,8 +559,7 @@ mod tests {
         let run_once = |entries: Vec<(Payload, u64)>| {
             let config = json!({"location": dir.path(), "max_latency": "50ms"});
             async move {
-                let exporter = DeltaExporterFactory
-                    .build(&id(), &config, &[Signal::Traces])
+                let exporter = build_exporter(&DeltaExporterFactory, &config, &[Signal::Traces])
                     .expect("builds");
                 let (tx, rx) = channel("delta/test", 8);
                 let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
@@ -595,13 +591,12 @@ mod tests {
     #[tokio::test]
     async fn after_a_failed_commit_later_log_entries_wait_for_the_failed_one() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let exporter = DeltaExporterFactory
-            .build(
-                &id(),
-                &json!({"location": dir.path(), "max_latency": "50ms"}),
-                &[Signal::Traces],
-            )
-            .expect("builds");
+        let exporter = build_exporter(
+            &DeltaExporterFactory,
+            &json!({"location": dir.path(), "max_latency": "50ms"}),
+            &[Signal::Traces],
+        )
+        .expect("builds");
         let (tx, rx) = channel("delta/test", 8);
         let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
         let send = |n: usize, sequence: u64| {
@@ -656,9 +651,12 @@ mod tests {
             options: SinkOptions::default(),
         };
         drop(TableSink::open(spec).await.expect("create"));
-        let exporter = DeltaExporterFactory
-            .build(&id(), &json!({"location": dir.path()}), &[Signal::Traces])
-            .expect("builds");
+        let exporter = build_exporter(
+            &DeltaExporterFactory,
+            &json!({"location": dir.path()}),
+            &[Signal::Traces],
+        )
+        .expect("builds");
         let (_tx, rx) = channel("delta/test", 1);
         let err = exporter
             .run(rx, ExporterContext { id: id() })

@@ -22,10 +22,7 @@ pub mod schema;
 pub mod sink;
 pub mod table;
 
-use otlake_core::{
-    ComponentFactory, ComponentId, ConfigError, Exporter, ExporterFactory, Signal, parse_config,
-};
-use serde_json::Value;
+use otlake_core::{ComponentId, ConfigError, Exporter, ExporterFactory, Factory, Signal};
 
 pub use config::DeltaExporterConfig;
 pub use error::DeltaError;
@@ -38,15 +35,9 @@ pub use sink::{CommitOutcome, SinkOptions, TableSink, TableSpec};
 /// Builds `delta` exporters.
 pub struct DeltaExporterFactory;
 
-impl DeltaExporterFactory {
-    fn parse(config: &Value) -> Result<DeltaExporterConfig, Vec<ConfigError>> {
-        let parsed: DeltaExporterConfig = parse_config(config).map_err(|e| vec![e])?;
-        parsed.validate()?;
-        Ok(parsed)
-    }
-}
+impl Factory for DeltaExporterFactory {
+    type Config = DeltaExporterConfig;
 
-impl ComponentFactory for DeltaExporterFactory {
     fn type_name(&self) -> &'static str {
         "delta"
     }
@@ -59,8 +50,8 @@ impl ComponentFactory for DeltaExporterFactory {
         "Writes spans, logs and metrics to Delta Lake tables shaped like the Unity Catalog OTel tables"
     }
 
-    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        Self::parse(config).map(|_| ())
+    fn validate(&self, config: &DeltaExporterConfig) -> Result<(), Vec<ConfigError>> {
+        config.validate()
     }
 }
 
@@ -68,20 +59,9 @@ impl ExporterFactory for DeltaExporterFactory {
     fn build(
         &self,
         _id: &ComponentId,
-        config: &Value,
+        config: DeltaExporterConfig,
         signals: &[Signal],
     ) -> Result<Box<dyn Exporter>, ConfigError> {
-        let config = Self::parse(config).map_err(|mut errors| {
-            let first = errors.remove(0);
-            if errors.is_empty() {
-                first
-            } else {
-                ConfigError::new(
-                    first.path.clone(),
-                    format!("{} (and {} more problems)", first.message, errors.len()),
-                )
-            }
-        })?;
         Ok(Box::new(DeltaExporter::new(config, signals)))
     }
 }

@@ -8,11 +8,10 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use otlake_core::{
-    BatchReceiver, ComponentError, ComponentFactory, ComponentId, ConfigError, ExportRequest,
-    Exporter, ExporterContext, ExporterFactory, Outcome, Payload, Signal, parse_config, telemetry,
+    BatchReceiver, ComponentError, ComponentId, ConfigError, ExportRequest, Exporter,
+    ExporterContext, ExporterFactory, Factory, Outcome, Payload, Signal, telemetry,
 };
 use serde::Deserialize;
-use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
 /// `exporters.file:`
@@ -52,7 +51,9 @@ impl FileConfig {
 
 pub struct FileExporterFactory;
 
-impl ComponentFactory for FileExporterFactory {
+impl Factory for FileExporterFactory {
+    type Config = FileConfig;
+
     fn type_name(&self) -> &'static str {
         "file"
     }
@@ -62,10 +63,8 @@ impl ComponentFactory for FileExporterFactory {
     fn description(&self) -> &'static str {
         "appends OTLP/JSON lines to a file, fsynced before the acknowledgement"
     }
-    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        parse_config::<FileConfig>(config)
-            .map_err(|e| vec![e])?
-            .validate()
+    fn validate(&self, config: &FileConfig) -> Result<(), Vec<ConfigError>> {
+        config.validate()
     }
 }
 
@@ -73,11 +72,9 @@ impl ExporterFactory for FileExporterFactory {
     fn build(
         &self,
         _id: &ComponentId,
-        config: &Value,
+        config: FileConfig,
         _signals: &[Signal],
     ) -> Result<Box<dyn Exporter>, ConfigError> {
-        let config: FileConfig = parse_config(config)?;
-        config.validate().map_err(|mut e| e.remove(0))?;
         Ok(Box::new(FileExporter {
             path: PathBuf::from(config.path),
         }))
@@ -149,23 +146,24 @@ fn to_json(payload: &Payload) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use otlake_core::DynExporterFactory;
     use otlake_core::batch::channel;
     use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
-    use otlake_core::test_util::{batch_with_ack, sample_metrics, sample_traces};
+    use otlake_core::test_util::{batch_with_ack, build_exporter, sample_metrics, sample_traces};
+    use serde_json::Value;
 
     fn build(path: &std::path::Path) -> Box<dyn Exporter> {
-        FileExporterFactory
-            .build(
-                &ComponentId::new("file"),
-                &serde_json::json!({"path": path}),
-                &Signal::ALL,
-            )
-            .expect("valid config")
+        build_exporter(
+            &FileExporterFactory,
+            &serde_json::json!({"path": path}),
+            &Signal::ALL,
+        )
+        .expect("valid config")
     }
 
     #[test]
     fn config_requires_a_path_and_refuses_unknown_keys() {
-        let f = FileExporterFactory;
+        let f: &dyn DynExporterFactory = &FileExporterFactory;
         let err = f.validate(&Value::Null).expect_err("no path");
         assert_eq!(err[0].path, "path");
         assert!(

@@ -1,10 +1,6 @@
 //! The two factories: `otlp` (gRPC) and `otlphttp`. Both validate without I/O and build without I/O.
 
-use serde_json::Value;
-
-use otlake_core::{
-    ComponentFactory, ComponentId, ConfigError, Exporter, ExporterFactory, Signal, parse_config,
-};
+use otlake_core::{ComponentId, ConfigError, Exporter, ExporterFactory, Factory, Signal};
 
 use crate::config::{GrpcExporterConfig, HttpExporterConfig};
 use crate::exporter::{Destination, OtlpExporter};
@@ -15,36 +11,9 @@ pub struct OtlpFactory;
 /// `exporters.otlphttp`: OTLP/HTTP (protobuf or JSON) to one destination.
 pub struct OtlpHttpFactory;
 
-fn parse_grpc(config: &Value) -> Result<GrpcExporterConfig, Vec<ConfigError>> {
-    let parsed: GrpcExporterConfig = parse_config(config).map_err(|e| vec![e])?;
-    let errors = parsed.validate();
-    if errors.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(errors)
-    }
-}
+impl Factory for OtlpFactory {
+    type Config = GrpcExporterConfig;
 
-fn parse_http(config: &Value) -> Result<HttpExporterConfig, Vec<ConfigError>> {
-    let parsed: HttpExporterConfig = parse_config(config).map_err(|e| vec![e])?;
-    let errors = parsed.validate();
-    if errors.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(errors)
-    }
-}
-
-/// `build` may only return one error; the service validated first, so this is the first of the list.
-fn first(mut errors: Vec<ConfigError>) -> ConfigError {
-    if errors.is_empty() {
-        ConfigError::new("", "invalid configuration")
-    } else {
-        errors.swap_remove(0)
-    }
-}
-
-impl ComponentFactory for OtlpFactory {
     fn type_name(&self) -> &'static str {
         "otlp"
     }
@@ -57,8 +26,8 @@ impl ComponentFactory for OtlpFactory {
         "OTLP/gRPC to one destination (gateway, Collector, vendor), with queue, retry and TLS"
     }
 
-    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        parse_grpc(config).map(|_| ())
+    fn validate(&self, config: &GrpcExporterConfig) -> Result<(), Vec<ConfigError>> {
+        errors_or_ok(config.validate())
     }
 }
 
@@ -66,10 +35,9 @@ impl ExporterFactory for OtlpFactory {
     fn build(
         &self,
         _id: &ComponentId,
-        config: &Value,
+        config: GrpcExporterConfig,
         signals: &[Signal],
     ) -> Result<Box<dyn Exporter>, ConfigError> {
-        let config = parse_grpc(config).map_err(first)?;
         Ok(Box::new(OtlpExporter::new(
             Destination::Grpc(config),
             signals,
@@ -77,7 +45,9 @@ impl ExporterFactory for OtlpFactory {
     }
 }
 
-impl ComponentFactory for OtlpHttpFactory {
+impl Factory for OtlpHttpFactory {
+    type Config = HttpExporterConfig;
+
     fn type_name(&self) -> &'static str {
         "otlphttp"
     }
@@ -90,8 +60,8 @@ impl ComponentFactory for OtlpHttpFactory {
         "OTLP/HTTP (protobuf or JSON) to one destination (gateway, MLflow, managed ingest), with queue, retry and TLS"
     }
 
-    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        parse_http(config).map(|_| ())
+    fn validate(&self, config: &HttpExporterConfig) -> Result<(), Vec<ConfigError>> {
+        errors_or_ok(config.validate())
     }
 }
 
@@ -99,10 +69,9 @@ impl ExporterFactory for OtlpHttpFactory {
     fn build(
         &self,
         _id: &ComponentId,
-        config: &Value,
+        config: HttpExporterConfig,
         signals: &[Signal],
     ) -> Result<Box<dyn Exporter>, ConfigError> {
-        let config = parse_http(config).map_err(first)?;
         // Every signal the exporter carries needs a URL; only `build` knows which ones it carries.
         for &signal in signals {
             config.url_for(signal)?;
@@ -111,5 +80,13 @@ impl ExporterFactory for OtlpHttpFactory {
             Destination::Http(config),
             signals,
         )))
+    }
+}
+
+fn errors_or_ok(errors: Vec<ConfigError>) -> Result<(), Vec<ConfigError>> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
     }
 }

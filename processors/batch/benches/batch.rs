@@ -6,14 +6,14 @@
 
 use std::time::{Duration, Instant};
 
-use otlake_core::test_util::{batch_with_ack, sample_logs, sample_traces};
-use otlake_core::{ComponentId, Outcome, Payload, ProcessorFactory, Signal};
+use otlake_core::test_util::{batch_with_ack, build_processor, sample_logs, sample_traces};
+use otlake_core::{Outcome, Payload, Signal};
 use otlake_processor_batch::BatchProcessorFactory;
 use serde_json::json;
 
 fn run(label: &str, config: serde_json::Value, signal: Signal, make: impl Fn() -> Payload) {
     const REQUESTS: usize = 20_000;
-    let processor = BatchProcessorFactory.build(&ComponentId::new("batch"), &config, signal);
+    let processor = build_processor(&BatchProcessorFactory, &config, signal);
     let Ok(mut processor) = processor else {
         eprintln!("invalid bench config");
         return;

@@ -15,10 +15,7 @@ mod processor;
 #[cfg(test)]
 mod tests;
 
-use otlake_core::{
-    ComponentFactory, ComponentId, ConfigError, Processor, ProcessorFactory, Signal, parse_config,
-};
-use serde_json::Value;
+use otlake_core::{ComponentId, ConfigError, Factory, Processor, ProcessorFactory, Signal};
 
 pub use config::BatchConfig;
 pub use processor::BatchProcessor;
@@ -26,7 +23,9 @@ pub use processor::BatchProcessor;
 /// Builds `batch` processors.
 pub struct BatchProcessorFactory;
 
-impl ComponentFactory for BatchProcessorFactory {
+impl Factory for BatchProcessorFactory {
+    type Config = BatchConfig;
+
     fn type_name(&self) -> &'static str {
         "batch"
     }
@@ -39,10 +38,8 @@ impl ComponentFactory for BatchProcessorFactory {
         "Groups requests into batches by items, bytes or time; every client hears its exporter's verdict"
     }
 
-    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        parse_config::<BatchConfig>(config)
-            .map_err(|e| vec![e])?
-            .validate()
+    fn validate(&self, config: &BatchConfig) -> Result<(), Vec<ConfigError>> {
+        config.validate()
     }
 }
 
@@ -50,13 +47,9 @@ impl ProcessorFactory for BatchProcessorFactory {
     fn build(
         &self,
         id: &ComponentId,
-        config: &Value,
+        config: &BatchConfig,
         signal: Signal,
     ) -> Result<Box<dyn Processor>, ConfigError> {
-        let config: BatchConfig = parse_config(config)?;
-        if let Err(mut errors) = config.validate() {
-            return Err(errors.remove(0));
-        }
-        Ok(Box::new(BatchProcessor::new(id.clone(), &config, signal)))
+        Ok(Box::new(BatchProcessor::new(id.clone(), config, signal)))
     }
 }

@@ -5,22 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use otlake_core::batch::channel;
+use otlake_core::test_util::build_processor;
 use otlake_core::test_util::{
     CollectingExporter, ProcessorHarness, batch_with_ack, sample_logs, sample_metrics,
     sample_traces,
 };
 use otlake_core::{
-    Batch, ComponentFactory, ComponentId, Exporter, ExporterContext, Outcome, ProcessorFactory,
-    RequestMeta, Signal,
+    Batch, ComponentId, DynFactory, Exporter, ExporterContext, Outcome, RequestMeta, Signal,
 };
 use serde_json::{Value, json};
 
 use crate::BatchProcessorFactory;
 
 fn harness(config: Value, signal: Signal) -> ProcessorHarness {
-    let processor = BatchProcessorFactory
-        .build(&ComponentId::new("batch"), &config, signal)
-        .expect("valid config");
+    let processor = build_processor(&BatchProcessorFactory, &config, signal).expect("valid config");
     ProcessorHarness::new(processor)
 }
 
@@ -37,7 +35,7 @@ fn with_tenant(mut batch: Batch, tenant: &str) -> Batch {
 #[test]
 fn factory_validates_defaults_and_rejects_unknown_keys() {
     assert_eq!(BatchProcessorFactory.type_name(), "batch");
-    assert_eq!(BatchProcessorFactory.validate(&Value::Null), Ok(()));
+    assert!(BatchProcessorFactory.validate(&Value::Null).is_ok());
     let errors = BatchProcessorFactory
         .validate(&json!({"timout": "1s"}))
         .expect_err("typo");
@@ -50,9 +48,8 @@ fn factory_validates_defaults_and_rejects_unknown_keys() {
 
 #[tokio::test]
 async fn lifecycle_built_and_dropped_or_flushed_empty() {
-    let processor = BatchProcessorFactory
-        .build(&ComponentId::new("batch"), &Value::Null, Signal::Traces)
-        .expect("defaults");
+    let processor =
+        build_processor(&BatchProcessorFactory, &Value::Null, Signal::Traces).expect("defaults");
     drop(processor);
 
     let mut h = harness(Value::Null, Signal::Traces);

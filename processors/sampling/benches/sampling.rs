@@ -10,8 +10,8 @@ use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlake_core::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use otlake_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
-use otlake_core::test_util::{batch_with_ack, kv};
-use otlake_core::{ComponentId, Outcome, Payload, ProcessorFactory, Signal};
+use otlake_core::test_util::{batch_with_ack, build_processor, kv};
+use otlake_core::{Outcome, Payload, Signal};
 use otlake_processor_sampling::SamplingProcessorFactory;
 use serde_json::json;
 
@@ -104,9 +104,7 @@ fn log_request(ids: &mut Ids) -> Payload {
 }
 
 fn run(label: &str, config: serde_json::Value, signal: Signal, tick_every: usize) {
-    let Ok(mut processor) =
-        SamplingProcessorFactory.build(&ComponentId::new("sampling"), &config, signal)
-    else {
+    let Ok(mut processor) = build_processor(&SamplingProcessorFactory, &config, signal) else {
         eprintln!("invalid bench config");
         return;
     };

@@ -185,9 +185,10 @@ pub struct SamplingConfig {
     pub sampling_percentage: f64,
     /// Hex digits of precision of the sampling threshold (1-14).
     pub sampling_precision: u8,
-    /// `equalizing` (default) or `proportional`: how an incoming `th` combines with ours. `hash_seed` is not
-    /// supported (see `hash_seed`).
-    pub mode: Mode,
+    /// `equalizing` or `proportional`: how an incoming `th` combines with ours. Absent, the factory's default:
+    /// `equalizing` for `sampling`, `proportional` for `probabilistic_sampler` (as in the Collector).
+    /// `hash_seed` is not supported (see `hash_seed`).
+    pub mode: Option<Mode>,
     /// Drop spans whose randomness is unknown (no valid trace id) unless kept at 100%; `false` keeps them.
     pub fail_closed: bool,
     /// Not supported: otlake samples consistently by trace id (OTEP 235), so every instance agrees without a
@@ -206,7 +207,7 @@ impl Default for SamplingConfig {
         SamplingConfig {
             sampling_percentage: DEFAULT_SAMPLING_PERCENTAGE,
             sampling_precision: DEFAULT_SAMPLING_PRECISION,
-            mode: Mode::default(),
+            mode: None,
             fail_closed: true,
             hash_seed: None,
             rules: Vec::new(),
@@ -240,7 +241,7 @@ impl SamplingConfig {
                 format!("must be 1-14 hex digits, got {}", self.sampling_precision),
             ));
         }
-        if self.mode == Mode::HashSeed {
+        if self.mode == Some(Mode::HashSeed) {
             errors.push(ConfigError::new(
                 "mode",
                 "`hash_seed` mode is not supported: otlake samples consistently by trace id (OTEP 235); \
@@ -327,7 +328,7 @@ mod tests {
         assert_eq!(config, SamplingConfig::default());
         assert_eq!(config.sampling_percentage, 100.0);
         assert_eq!(config.sampling_precision, 4);
-        assert_eq!(config.mode, Mode::Equalizing);
+        assert_eq!(config.mode, None, "the factory's default");
         assert!(config.fail_closed);
         assert!(config.rules.is_empty());
         assert_eq!(config.logs.min_severity.number(), Ok(13));
@@ -357,7 +358,7 @@ mod tests {
         .expect("valid");
         assert_eq!(config.sampling_percentage, 12.5);
         assert_eq!(config.sampling_precision, 6);
-        assert_eq!(config.mode, Mode::Proportional);
+        assert_eq!(config.mode, Some(Mode::Proportional));
         assert!(!config.fail_closed);
         assert_eq!(config.rules.len(), 3);
         assert_eq!(config.rules[0].status_code, Some(StatusMatch::Error));

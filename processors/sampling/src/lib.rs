@@ -23,41 +23,19 @@ mod tests;
 pub mod threshold;
 mod tracestate;
 
-use otlake_core::{
-    ComponentFactory, ComponentId, ConfigError, Processor, ProcessorFactory, Signal, parse_config,
-};
-use serde_json::Value;
+use otlake_core::{ComponentId, ConfigError, Factory, Processor, ProcessorFactory, Signal};
 
 pub use config::{Mode, SamplingConfig};
 pub use processor::SamplingProcessor;
 
 const SIGNALS: &[Signal] = &Signal::ALL;
 
-fn parse(config: &Value, default_mode: Mode) -> Result<SamplingConfig, ConfigError> {
-    let mut parsed: SamplingConfig = parse_config(config)?;
-    if config.get("mode").is_none() {
-        parsed.mode = default_mode;
-    }
-    Ok(parsed)
-}
-
-fn build(
-    id: &ComponentId,
-    config: &Value,
-    signal: Signal,
-    default_mode: Mode,
-) -> Result<Box<dyn Processor>, ConfigError> {
-    let config = parse(config, default_mode)?;
-    if let Err(mut errors) = config.validate() {
-        return Err(errors.remove(0));
-    }
-    Ok(Box::new(SamplingProcessor::new(id, &config, signal)))
-}
-
 /// Builds `sampling` processors (default `mode: equalizing`).
 pub struct SamplingProcessorFactory;
 
-impl ComponentFactory for SamplingProcessorFactory {
+impl Factory for SamplingProcessorFactory {
+    type Config = SamplingConfig;
+
     fn type_name(&self) -> &'static str {
         "sampling"
     }
@@ -70,10 +48,8 @@ impl ComponentFactory for SamplingProcessorFactory {
         "Consistent probability sampling of traces and logs (OTEP 235 thresholds), rules first, optional tail mode"
     }
 
-    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        parse(config, Mode::Equalizing)
-            .map_err(|e| vec![e])?
-            .validate()
+    fn validate(&self, config: &SamplingConfig) -> Result<(), Vec<ConfigError>> {
+        config.validate()
     }
 }
 
@@ -81,10 +57,15 @@ impl ProcessorFactory for SamplingProcessorFactory {
     fn build(
         &self,
         id: &ComponentId,
-        config: &Value,
+        config: &SamplingConfig,
         signal: Signal,
     ) -> Result<Box<dyn Processor>, ConfigError> {
-        build(id, config, signal, Mode::Equalizing)
+        Ok(Box::new(SamplingProcessor::new(
+            id,
+            config,
+            Mode::Equalizing,
+            signal,
+        )))
     }
 }
 
@@ -92,7 +73,9 @@ impl ProcessorFactory for SamplingProcessorFactory {
 /// defaults to `proportional` there.
 pub struct ProbabilisticSamplerFactory;
 
-impl ComponentFactory for ProbabilisticSamplerFactory {
+impl Factory for ProbabilisticSamplerFactory {
+    type Config = SamplingConfig;
+
     fn type_name(&self) -> &'static str {
         "probabilistic_sampler"
     }
@@ -105,10 +88,8 @@ impl ComponentFactory for ProbabilisticSamplerFactory {
         "The Collector's probabilistic sampler keys on otlake's consistent sampler (alias of `sampling`)"
     }
 
-    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        parse(config, Mode::Proportional)
-            .map_err(|e| vec![e])?
-            .validate()
+    fn validate(&self, config: &SamplingConfig) -> Result<(), Vec<ConfigError>> {
+        config.validate()
     }
 }
 
@@ -116,9 +97,14 @@ impl ProcessorFactory for ProbabilisticSamplerFactory {
     fn build(
         &self,
         id: &ComponentId,
-        config: &Value,
+        config: &SamplingConfig,
         signal: Signal,
     ) -> Result<Box<dyn Processor>, ConfigError> {
-        build(id, config, signal, Mode::Proportional)
+        Ok(Box::new(SamplingProcessor::new(
+            id,
+            config,
+            Mode::Proportional,
+            signal,
+        )))
     }
 }

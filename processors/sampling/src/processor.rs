@@ -12,7 +12,7 @@ use otlake_core::telemetry::PROCESSOR_DROPPED;
 use otlake_core::{Batch, ComponentId, ExportRequest, Outcome, Processor, Signal};
 use tokio::time::Instant;
 
-use crate::config::SamplingConfig;
+use crate::config::{Mode, SamplingConfig};
 use crate::decide::Settings;
 use crate::head::sample_request;
 use crate::logs::LogSampler;
@@ -30,7 +30,13 @@ pub struct SamplingProcessor {
 
 impl SamplingProcessor {
     /// `config` must have passed `validate`.
-    pub fn new(id: &ComponentId, config: &SamplingConfig, signal: Signal) -> Self {
+    /// `default_mode` applies where the config names no `mode` (it differs between the two factories).
+    pub fn new(
+        id: &ComponentId,
+        config: &SamplingConfig,
+        default_mode: Mode,
+        signal: Signal,
+    ) -> Self {
         let precision = config.sampling_precision;
         let log_percentage = config
             .logs
@@ -46,7 +52,7 @@ impl SamplingProcessor {
         SamplingProcessor {
             rules: Rules::new(&config.rules, config.sampling_percentage, precision),
             settings: Settings {
-                mode: config.mode,
+                mode: config.mode.unwrap_or(default_mode),
                 fail_closed: config.fail_closed,
             },
             logs: LogSampler::new(

@@ -10,21 +10,20 @@ use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlake_core::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use otlake_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, status};
+use otlake_core::test_util::build_processor;
 use otlake_core::test_util::{
     CollectingExporter, ProcessorHarness, batch_with_ack, kv, sample_metrics, sample_traces,
 };
 use otlake_core::{
-    Batch, ComponentFactory, ComponentId, Exporter, ExporterContext, Outcome, ProcessorFactory,
-    Signal,
+    Batch, ComponentId, DynFactory, DynProcessorFactory, Exporter, ExporterContext, Outcome, Signal,
 };
 use serde_json::{Value, json};
 
 use crate::{ProbabilisticSamplerFactory, SamplingProcessorFactory};
 
 fn harness(config: Value, signal: Signal) -> ProcessorHarness {
-    let processor = SamplingProcessorFactory
-        .build(&ComponentId::new("sampling"), &config, signal)
-        .expect("valid config");
+    let processor =
+        build_processor(&SamplingProcessorFactory, &config, signal).expect("valid config");
     ProcessorHarness::new(processor)
 }
 
@@ -141,10 +140,10 @@ fn kept_trace_ids(h: &mut ProcessorHarness, seed: u64, count: usize) -> BTreeSet
 #[test]
 fn factories_validate_and_reject_unknown_keys() {
     for factory in [
-        &SamplingProcessorFactory as &dyn ComponentFactory,
+        &SamplingProcessorFactory as &dyn DynProcessorFactory,
         &ProbabilisticSamplerFactory,
     ] {
-        assert_eq!(factory.validate(&Value::Null), Ok(()));
+        assert!(factory.validate(&Value::Null).is_ok());
         let errors = factory
             .validate(&json!({"sampling_percentag": 5}))
             .expect_err("typo");
@@ -170,10 +169,8 @@ fn the_collector_alias_defaults_to_proportional_mode() {
     let mut upstream = span(id_with_randomness("a0"), 1);
     upstream.trace_state = "ot=th:8".into();
     let config = json!({"sampling_percentage": 50});
-    let kept = |factory: &dyn ProcessorFactory| {
-        let processor = factory
-            .build(&ComponentId::new("s"), &config, Signal::Traces)
-            .expect("valid");
+    let kept = |factory: &dyn DynProcessorFactory| {
+        let processor = build_processor(factory, &config, Signal::Traces).expect("valid");
         let mut h = ProcessorHarness::new(processor);
         let (batch, _rx) = batch_with_ack(traces(vec![upstream.clone()]));
         h.process(batch);
@@ -188,8 +185,7 @@ fn the_collector_alias_defaults_to_proportional_mode() {
 #[tokio::test]
 async fn lifecycle_built_dropped_and_metrics_pass_untouched() {
     drop(
-        SamplingProcessorFactory
-            .build(&ComponentId::new("sampling"), &Value::Null, Signal::Metrics)
+        build_processor(&SamplingProcessorFactory, &Value::Null, Signal::Metrics)
             .expect("defaults"),
     );
     let mut h = harness(json!({"sampling_percentage": 1}), Signal::Metrics);

@@ -7,16 +7,14 @@
 use std::time::{Duration, Instant};
 
 use otlake_core::proto::common::v1::{AnyValue, any_value};
-use otlake_core::test_util::{batch_with_ack, kv, sample_logs, sample_traces};
-use otlake_core::{ComponentId, Outcome, Payload, ProcessorFactory};
+use otlake_core::test_util::{batch_with_ack, build_processor, kv, sample_logs, sample_traces};
+use otlake_core::{Outcome, Payload};
 use otlake_processor_size_limit::SizeLimitProcessorFactory;
 use serde_json::json;
 
 fn run(label: &str, config: serde_json::Value, template: Payload, requests: usize) {
     let signal = template.signal();
-    let Ok(mut processor) =
-        SizeLimitProcessorFactory.build(&ComponentId::new("size_limit"), &config, signal)
-    else {
+    let Ok(mut processor) = build_processor(&SizeLimitProcessorFactory, &config, signal) else {
         eprintln!("invalid bench config");
         return;
     };

@@ -18,10 +18,7 @@ mod record;
 mod tests;
 mod truncate;
 
-use otlake_core::{
-    ComponentFactory, ComponentId, ConfigError, Processor, ProcessorFactory, Signal, parse_config,
-};
-use serde_json::Value;
+use otlake_core::{ComponentId, ConfigError, Factory, Processor, ProcessorFactory, Signal};
 
 pub use config::{Action, SizeLimitConfig};
 pub use processor::SizeLimitProcessor;
@@ -30,7 +27,9 @@ pub use record::TRUNCATED_ATTRIBUTE;
 /// Builds `size_limit` processors.
 pub struct SizeLimitProcessorFactory;
 
-impl ComponentFactory for SizeLimitProcessorFactory {
+impl Factory for SizeLimitProcessorFactory {
+    type Config = SizeLimitConfig;
+
     fn type_name(&self) -> &'static str {
         "size_limit"
     }
@@ -43,10 +42,8 @@ impl ComponentFactory for SizeLimitProcessorFactory {
         "Refuses oversize requests; drops or truncates oversize records and log lines, reporting partial success"
     }
 
-    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        parse_config::<SizeLimitConfig>(config)
-            .map_err(|e| vec![e])?
-            .validate()
+    fn validate(&self, config: &SizeLimitConfig) -> Result<(), Vec<ConfigError>> {
+        config.validate()
     }
 }
 
@@ -54,13 +51,9 @@ impl ProcessorFactory for SizeLimitProcessorFactory {
     fn build(
         &self,
         id: &ComponentId,
-        config: &Value,
+        config: &SizeLimitConfig,
         signal: Signal,
     ) -> Result<Box<dyn Processor>, ConfigError> {
-        let config: SizeLimitConfig = parse_config(config)?;
-        if let Err(mut errors) = config.validate() {
-            return Err(errors.remove(0));
-        }
-        Ok(Box::new(SizeLimitProcessor::new(id, &config, signal)))
+        Ok(Box::new(SizeLimitProcessor::new(id, config, signal)))
     }
 }

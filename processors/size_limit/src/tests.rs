@@ -10,13 +10,13 @@ use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value};
 use otlake_core::proto::logs::v1::LogRecord;
 use otlake_core::proto::metrics::v1::metric;
 use otlake_core::proto::trace::v1::Span;
+use otlake_core::test_util::build_processor;
 use otlake_core::test_util::{
     CollectingExporter, ProcessorHarness, batch_with_ack, kv, sample_logs, sample_metrics,
     sample_traces,
 };
 use otlake_core::{
-    Batch, ComponentFactory, ComponentId, Exporter, ExporterContext, Outcome, Payload,
-    ProcessorFactory, Signal, Verdict,
+    Batch, ComponentId, DynFactory, Exporter, ExporterContext, Outcome, Payload, Signal, Verdict,
 };
 use serde_json::{Value, json};
 
@@ -25,9 +25,8 @@ use crate::{SizeLimitProcessorFactory, TRUNCATED_ATTRIBUTE};
 const MB: usize = 1_000_000;
 
 fn harness(config: Value, signal: Signal) -> ProcessorHarness {
-    let processor = SizeLimitProcessorFactory
-        .build(&ComponentId::new("size_limit"), &config, signal)
-        .expect("valid config");
+    let processor =
+        build_processor(&SizeLimitProcessorFactory, &config, signal).expect("valid config");
     ProcessorHarness::new(processor)
 }
 
@@ -104,7 +103,7 @@ async fn run_one(
 #[test]
 fn factory_validates_defaults_and_rejects_unknown_keys() {
     assert_eq!(SizeLimitProcessorFactory.type_name(), "size_limit");
-    assert_eq!(SizeLimitProcessorFactory.validate(&Value::Null), Ok(()));
+    assert!(SizeLimitProcessorFactory.validate(&Value::Null).is_ok());
     let errors = SizeLimitProcessorFactory
         .validate(&json!({"max_requst_bytes": "1MB"}))
         .expect_err("typo");
@@ -114,9 +113,7 @@ fn factory_validates_defaults_and_rejects_unknown_keys() {
 #[tokio::test]
 async fn lifecycle_built_dropped_and_small_requests_pass_untouched() {
     drop(
-        SizeLimitProcessorFactory
-            .build(&ComponentId::new("size_limit"), &Value::Null, Signal::Logs)
-            .expect("defaults"),
+        build_processor(&SizeLimitProcessorFactory, &Value::Null, Signal::Logs).expect("defaults"),
     );
     let mut h = harness(Value::Null, Signal::Traces);
     h.flush();

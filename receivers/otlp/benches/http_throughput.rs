@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use otlake_core::Factory;
 use otlake_core::batch::channel;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlake_core::proto::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -168,10 +169,11 @@ async fn server(requests: usize, connections: usize, protocol: &str) {
         Signal::Traces,
         Fanout::new(vec![tx], Duration::from_secs(2)),
     )]);
-    let config = OtlpReceiverFactory::parse(&serde_json::json!({"protocols": {
-        "http": {"endpoint": "127.0.0.1:0"}, "grpc": {"endpoint": "127.0.0.1:0"}
-    }}))
-    .expect("config");
+    let config = OtlpReceiverFactory
+        .parse(&serde_json::json!({"protocols": {
+            "http": {"endpoint": "127.0.0.1:0"}, "grpc": {"endpoint": "127.0.0.1:0"}
+        }}))
+        .expect("config");
     let receiver = OtlpReceiver::new(config);
     let bound = receiver.bound_addresses();
     let shutdown = CancellationToken::new();

@@ -27,10 +27,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod tls_listener;
 
-use otlake_core::{
-    ComponentFactory, ComponentId, ConfigError, Receiver, ReceiverFactory, Signal, parse_config,
-};
-use serde_json::Value;
+use otlake_core::{ComponentId, ConfigError, Factory, Receiver, ReceiverFactory, Signal};
 
 pub use config::OtlpReceiverConfig;
 pub use receiver::{BoundAddresses, BoundAddressesWatch, OtlpReceiver};
@@ -38,16 +35,9 @@ pub use receiver::{BoundAddresses, BoundAddressesWatch, OtlpReceiver};
 /// Builds `otlp` receivers.
 pub struct OtlpReceiverFactory;
 
-impl OtlpReceiverFactory {
-    /// Parses and validates a configuration, reporting every problem.
-    pub fn parse(config: &Value) -> Result<OtlpReceiverConfig, Vec<ConfigError>> {
-        let config: OtlpReceiverConfig = parse_config(config).map_err(|e| vec![e])?;
-        config.validate()?;
-        Ok(config)
-    }
-}
+impl Factory for OtlpReceiverFactory {
+    type Config = OtlpReceiverConfig;
 
-impl ComponentFactory for OtlpReceiverFactory {
     fn type_name(&self) -> &'static str {
         "otlp"
     }
@@ -60,37 +50,25 @@ impl ComponentFactory for OtlpReceiverFactory {
         "Receives OTLP traces, logs and metrics over gRPC and HTTP (protobuf and JSON)"
     }
 
-    fn validate(&self, config: &Value) -> Result<(), Vec<ConfigError>> {
-        Self::parse(config).map(|_| ())
-    }
-
-    fn listen_addresses(&self, config: &Value) -> Vec<String> {
-        parse_config::<OtlpReceiverConfig>(config)
-            .map(|c| {
-                c.endpoints()
-                    .iter()
-                    .map(|e| config::bind_address(e))
-                    .collect()
-            })
-            .unwrap_or_default()
+    fn validate(&self, config: &OtlpReceiverConfig) -> Result<(), Vec<ConfigError>> {
+        config.validate()
     }
 }
 
 impl ReceiverFactory for OtlpReceiverFactory {
-    fn build(&self, _id: &ComponentId, config: &Value) -> Result<Box<dyn Receiver>, ConfigError> {
-        let config = Self::parse(config).map_err(|errors| {
-            let count = errors.len();
-            let mut first = errors
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| ConfigError::new("", "invalid configuration"));
-            if count > 1 {
-                first
-                    .message
-                    .push_str(&format!(" (and {} more problems)", count - 1));
-            }
-            first
-        })?;
+    fn build(
+        &self,
+        _id: &ComponentId,
+        config: OtlpReceiverConfig,
+    ) -> Result<Box<dyn Receiver>, ConfigError> {
         Ok(Box::new(OtlpReceiver::new(config)))
+    }
+
+    fn listen_addresses(&self, config: &OtlpReceiverConfig) -> Vec<String> {
+        config
+            .endpoints()
+            .iter()
+            .map(|e| config::bind_address(e))
+            .collect()
     }
 }

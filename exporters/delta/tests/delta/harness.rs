@@ -5,9 +5,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use otlake_core::batch::channel;
+use otlake_core::test_util::build_exporter;
 use otlake_core::{
-    AckReceiver, BatchSender, ComponentId, ExporterContext, ExporterFactory, Outcome, Payload,
-    Signal, Verdict,
+    AckReceiver, BatchSender, ComponentId, ExporterContext, Outcome, Payload, Signal, Verdict,
 };
 use otlake_exporter_delta::DeltaExporterFactory;
 use serde_json::Value;
@@ -26,9 +26,8 @@ impl Running {
     /// Builds the exporter from its YAML-equivalent config and runs it for all three signals.
     pub fn start(id: &str, config: Value) -> Running {
         let id: ComponentId = id.parse().expect("component id");
-        let exporter = DeltaExporterFactory
-            .build(&id, &config, &Signal::ALL)
-            .expect("valid config");
+        let exporter =
+            build_exporter(&DeltaExporterFactory, &config, &Signal::ALL).expect("valid config");
         let (input, rx) = channel(&id.to_string(), 16);
         let task = tokio::spawn(exporter.run(rx, ExporterContext { id }));
         Running { input, task }

@@ -48,7 +48,11 @@ fn cpu_seconds() -> f64 {
     ticks / 100.0
 }
 
-async fn drive(factory: &dyn otlake_core::ExporterFactory, config: serde_json::Value, label: &str) {
+async fn drive(
+    factory: &dyn otlake_core::DynExporterFactory,
+    config: serde_json::Value,
+    label: &str,
+) {
     let template = request();
     let bytes = Payload::from(template.clone()).encoded_len();
     let exporter = start(factory, config, &[Signal::Traces]);

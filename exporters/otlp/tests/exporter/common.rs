@@ -11,8 +11,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use otlake_core::batch::channel;
+use otlake_core::test_util::build_exporter;
 use otlake_core::{
-    AckReceiver, BatchSender, ComponentId, ExporterContext, ExporterFactory, Payload, Signal,
+    AckReceiver, BatchSender, ComponentId, DynExporterFactory, ExporterContext, Payload, Signal,
     Verdict,
 };
 
@@ -36,14 +37,12 @@ pub struct Running {
 
 /// Builds an exporter with `factory` and `config` and runs it.
 pub fn start(
-    factory: &dyn ExporterFactory,
+    factory: &dyn DynExporterFactory,
     config: serde_json::Value,
     signals: &[Signal],
 ) -> Running {
     let id = ComponentId::new(factory.type_name());
-    let exporter = factory
-        .build(&id, &config, signals)
-        .expect("a valid configuration");
+    let exporter = build_exporter(factory, &config, signals).expect("a valid configuration");
     let (input, rx) = channel("otlp-test", 2);
     let task = tokio::spawn(exporter.run(rx, ExporterContext { id }));
     Running { input, task }

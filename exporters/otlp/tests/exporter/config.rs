@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use otlake_core::batch::channel;
-use otlake_core::{ComponentFactory, ComponentId, ExporterContext, ExporterFactory, Signal};
+use otlake_core::test_util::build_exporter;
+use otlake_core::{ComponentId, DynExporterFactory, DynFactory, ExporterContext, Signal};
 use otlake_exporter_otlp::config::{
     Compression, Encoding, GrpcExporterConfig, HttpExporterConfig, Sizer,
 };
@@ -233,38 +234,33 @@ fn header_values_never_appear_in_debug_or_errors() {
 #[test]
 fn a_signal_without_a_url_fails_the_build() {
     let config = json!({"traces_endpoint": "http://mlflow:5000/v1/traces"});
-    let id = ComponentId::new("otlphttp");
-    assert!(
-        OtlpHttpFactory
-            .build(&id, &config, &[Signal::Traces])
-            .is_ok()
-    );
-    let err = OtlpHttpFactory
-        .build(&id, &config, &[Signal::Traces, Signal::Logs])
+    assert!(build_exporter(&OtlpHttpFactory, &config, &[Signal::Traces]).is_ok());
+    let err = build_exporter(&OtlpHttpFactory, &config, &[Signal::Traces, Signal::Logs])
         .err()
         .expect("logs have no URL");
-    assert!(err.to_string().contains("logs"), "{err}");
+    assert!(err[0].to_string().contains("logs"), "{err:?}");
 }
 
 #[test]
 fn built_exporters_can_be_dropped_without_running() {
-    let id = ComponentId::new("otlp");
-    let grpc = OtlpFactory
-        .build(&id, &json!({"endpoint": "127.0.0.1:1"}), &Signal::ALL)
-        .expect("builds");
-    let http = OtlpHttpFactory
-        .build(
-            &id,
-            &json!({"endpoint": "http://127.0.0.1:1"}),
-            &Signal::ALL,
-        )
-        .expect("builds");
+    let grpc = build_exporter(
+        &OtlpFactory,
+        &json!({"endpoint": "127.0.0.1:1"}),
+        &Signal::ALL,
+    )
+    .expect("builds");
+    let http = build_exporter(
+        &OtlpHttpFactory,
+        &json!({"endpoint": "http://127.0.0.1:1"}),
+        &Signal::ALL,
+    )
+    .expect("builds");
     drop((grpc, http));
 }
 
 #[tokio::test]
 async fn run_returns_when_the_input_closes_at_once() {
-    let cases: [(&dyn ExporterFactory, Value); 2] = [
+    let cases: [(&dyn DynExporterFactory, Value); 2] = [
         (
             &OtlpFactory,
             json!({"endpoint": "127.0.0.1:1", "tls": {"insecure": true}}),
@@ -273,7 +269,7 @@ async fn run_returns_when_the_input_closes_at_once() {
     ];
     for (factory, config) in cases {
         let id = ComponentId::new(factory.type_name());
-        let exporter = factory.build(&id, &config, &Signal::ALL).expect("builds");
+        let exporter = build_exporter(factory, &config, &Signal::ALL).expect("builds");
         let (tx, rx) = channel("otlp-lifecycle", 1);
         drop(tx);
         tokio::time::timeout(WAIT, exporter.run(rx, ExporterContext { id }))

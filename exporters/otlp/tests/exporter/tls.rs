@@ -10,8 +10,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use serde_json::{Value, json};
 
+use otlake_core::test_util::build_exporter;
 use otlake_core::test_util::{batch_with_ack, sample_traces};
-use otlake_core::{ComponentId, ExporterContext, ExporterFactory, Outcome, Signal};
+use otlake_core::{ComponentId, ExporterContext, Outcome, Signal};
 use otlake_exporter_otlp::{OtlpFactory, OtlpHttpFactory};
 
 use crate::common::{WAIT, start, verdict};
@@ -156,13 +157,12 @@ async fn grpc_over_tls_with_a_client_certificate() {
 #[tokio::test]
 async fn a_missing_ca_file_stops_the_exporter_at_start_with_its_path() {
     let id = ComponentId::new("otlp");
-    let exporter = OtlpFactory
-        .build(
-            &id,
-            &json!({"endpoint": "localhost:4317", "tls": {"ca_file": "/nonexistent/ca.pem"}}),
-            &[Signal::Traces],
-        )
-        .expect("validation does no I/O");
+    let exporter = build_exporter(
+        &OtlpFactory,
+        &json!({"endpoint": "localhost:4317", "tls": {"ca_file": "/nonexistent/ca.pem"}}),
+        &[Signal::Traces],
+    )
+    .expect("validation does no I/O");
     let (_tx, rx) = otlake_core::batch::channel("otlp-tls", 1);
     let err = tokio::time::timeout(WAIT, exporter.run(rx, ExporterContext { id }))
         .await

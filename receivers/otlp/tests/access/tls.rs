@@ -2,6 +2,7 @@
 //! and a client trusting another CA fail; with `client_ca_file` a client without a certificate is refused and
 //! one with a certificate signed by that CA is served.
 
+use otlake_core::Factory;
 use otlake_core::proto::collector::trace::v1::trace_service_client::TraceServiceClient;
 use otlake_core::test_util::sample_traces;
 use prost::Message;
@@ -142,7 +143,9 @@ async fn a_missing_certificate_file_fails_the_start_naming_it() {
     let mut config = tls_config(false);
     config["protocols"]["http"]["tls"]["cert_file"] = json!("/nonexistent/otlake/server.pem");
     let (outputs, _seen) = delivering_pipelines();
-    let parsed = otlake_receiver_otlp::OtlpReceiverFactory::parse(&config).expect("valid shape");
+    let parsed = otlake_receiver_otlp::OtlpReceiverFactory
+        .parse(&config)
+        .expect("valid shape");
     let receiver = otlake_receiver_otlp::OtlpReceiver::new(parsed);
     let cx = otlake_core::ReceiverContext {
         id: otlake_core::ComponentId::new("otlp"),

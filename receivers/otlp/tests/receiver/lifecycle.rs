@@ -6,8 +6,8 @@ use http::StatusCode;
 use otlake_core::proto::collector::trace::v1::trace_service_client::TraceServiceClient;
 use otlake_core::test_util::sample_traces;
 use otlake_core::{
-    ComponentError, ComponentFactory, ComponentId, Outcome, Receiver, ReceiverContext,
-    ReceiverFactory, Signal,
+    ComponentError, ComponentId, DynReceiverFactory, Factory, Outcome, Receiver, ReceiverContext,
+    Signal,
 };
 use otlake_receiver_otlp::{OtlpReceiver, OtlpReceiverFactory};
 use prost::Message;
@@ -25,9 +25,9 @@ fn the_example_config_file_is_valid() {
     let text = std::fs::read_to_string(path).expect("configs/examples/otlp-receiver.yaml");
     let tree: Value = serde_saphyr::from_str(&text).expect("YAML");
     let section = &tree["receivers"]["otlp"];
-    let factory = OtlpReceiverFactory;
-    assert_eq!(factory.validate(section), Ok(()));
-    let config = OtlpReceiverFactory::parse(section).expect("valid");
+    let factory: &dyn DynReceiverFactory = &OtlpReceiverFactory;
+    let validated = factory.validate(section).expect("valid");
+    let config = OtlpReceiverFactory.parse(section).expect("valid");
     assert_eq!(config.max_request_bytes, 30_000_000);
     assert_eq!(
         config.protocols.grpc.expect("grpc").max_recv_msg_size_mib,
@@ -35,44 +35,47 @@ fn the_example_config_file_is_valid() {
     );
     assert!(config.protocols.http.expect("http").include_metadata);
     assert_eq!(
-        factory.listen_addresses(section),
+        factory.listen_addresses(&validated),
         vec!["127.0.0.1:4317", "127.0.0.1:4318"]
     );
 }
 
 #[test]
 fn factory_describes_validates_and_builds_without_io() {
-    let factory = OtlpReceiverFactory;
+    let factory: &dyn DynReceiverFactory = &OtlpReceiverFactory;
     assert_eq!(factory.type_name(), "otlp");
     assert_eq!(factory.signals(), &Signal::ALL);
-    assert_eq!(
-        factory.listen_addresses(&json!({"protocols": {"grpc": {"endpoint": ":4317"}}})),
-        vec!["0.0.0.0:4317"]
-    );
+    let grpc_only = factory
+        .validate(&json!({"protocols": {"grpc": {"endpoint": ":4317"}}}))
+        .expect("valid");
+    assert_eq!(factory.listen_addresses(&grpc_only), vec!["0.0.0.0:4317"]);
     let errors = factory
         .validate(&json!({"protocols": {}, "max_request_bytes": 0}))
         .expect_err("invalid");
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(
-        factory
-            .build(&ComponentId::new("otlp"), &Value::Null)
-            .is_err()
+        factory.validate(&Value::Null).is_err(),
+        "no protocols: nothing to build"
     );
 
     // Built on a port that is in use by nobody's test, and dropped without running: nothing binds.
+    let section = json!({"protocols": {"grpc": {"endpoint": "127.0.0.1:4317"}}});
     let built = factory
         .build(
             &ComponentId::new("otlp"),
-            &json!({"protocols": {"grpc": {"endpoint": "127.0.0.1:4317"}}}),
+            factory.validate(&section).expect("valid"),
         )
-        .expect("valid");
+        .expect("builds");
     drop(built);
 }
 
 #[tokio::test]
 async fn runs_and_returns_when_shutdown_has_already_fired() {
-    let receiver =
-        OtlpReceiver::new(OtlpReceiverFactory::parse(&config(json!({}))).expect("valid"));
+    let receiver = OtlpReceiver::new(
+        OtlpReceiverFactory
+            .parse(&config(json!({})))
+            .expect("valid"),
+    );
     let bound = receiver.bound_addresses();
     let shutdown = CancellationToken::new();
     shutdown.cancel();
@@ -97,7 +100,7 @@ async fn a_port_in_use_is_a_bind_error() {
         "grpc": {"endpoint": "127.0.0.1:0"},
         "http": {"endpoint": format!("127.0.0.1:{port}")}
     }});
-    let receiver = OtlpReceiver::new(OtlpReceiverFactory::parse(&config).expect("valid"));
+    let receiver = OtlpReceiver::new(OtlpReceiverFactory.parse(&config).expect("valid"));
     let cx = ReceiverContext {
         id: ComponentId::new("otlp"),
         outputs: HashMap::new(),

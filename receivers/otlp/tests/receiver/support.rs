@@ -17,6 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use otlake_core::Factory;
 use otlake_core::batch::channel;
 use otlake_core::{
     Batch, BatchReceiver, ComponentId, Fanout, Outcome, Payload, ReceiverContext, RequestMeta,
@@ -76,7 +77,7 @@ impl Running {
 
 /// Builds the receiver through its factory's parsing and runs it with `outputs`.
 pub async fn start(config: Value, outputs: HashMap<Signal, Fanout>) -> Running {
-    let config = OtlpReceiverFactory::parse(&config).expect("valid config");
+    let config = OtlpReceiverFactory.parse(&config).expect("valid config");
     let receiver = OtlpReceiver::new(config);
     let bound = receiver.bound_addresses();
     let shutdown = CancellationToken::new();
