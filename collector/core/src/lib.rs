@@ -18,6 +18,7 @@ pub mod error;
 pub mod factory;
 pub mod memory;
 pub mod payload;
+pub mod rpc_status;
 pub mod signal;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]

@@ -24,10 +24,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
-use crate::config::{OtlpReceiverConfig, bind_address};
+use crate::config::OtlpReceiverConfig;
 use crate::ingest::Ingest;
-use crate::tls::TlsServerConfig;
+use crate::tls::server_config;
 use crate::tls_listener::TlsListener;
+use otlake_core::config::endpoint::bind_address;
+use otlake_core::config::tls::TlsServerConfig;
 
 /// Where a running receiver listens.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -93,7 +95,7 @@ fn tls_config(
     protocol: &str,
     tls: Option<&TlsServerConfig>,
 ) -> Result<Option<Arc<rustls::ServerConfig>>, ComponentError> {
-    tls.map(TlsServerConfig::server_config)
+    tls.map(server_config)
         .transpose()
         .map_err(|err| ComponentError::Startup {
             context: format!("receiver {id}: protocols.{protocol}.tls"),
