@@ -12,28 +12,33 @@ use tokio::sync::mpsc;
 
 use crate::{AckSet, Outcome, Payload, Signal};
 
-/// Request metadata that travels with a batch (client headers chosen by the receiver's `include_metadata`).
+/// What travels with a batch besides its data: client metadata, and the number a write-ahead log gave it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestMeta {
-    /// Lower-case header names and their values.
+    /// Lower-case header names and their values (chosen by the receiver's `include_metadata`).
     pub metadata: BTreeMap<String, String>,
+    /// Set only by a write-ahead log, never from a client: a typed field, so no header can forge it.
+    wal_sequence: Option<u64>,
 }
 
-/// The metadata key under which a write-ahead log numbers the batches it hands its exporter. A `:` cannot
-/// appear in an HTTP header name or a gRPC metadata key, so no client can set it.
-pub const WAL_SEQUENCE_KEY: &str = ":otlake.wal_sequence";
-
 impl RequestMeta {
+    /// Client metadata, not numbered by any log.
+    pub fn from_metadata(metadata: BTreeMap<String, String>) -> Self {
+        RequestMeta {
+            metadata,
+            wal_sequence: None,
+        }
+    }
+
     /// The write-ahead-log sequence of the batch, when a log in front of the exporter numbered it (the Delta
     /// exporter commits it as the transaction version, which makes a replay exactly-once).
     pub fn wal_sequence(&self) -> Option<u64> {
-        self.metadata.get(WAL_SEQUENCE_KEY)?.parse().ok()
+        self.wal_sequence
     }
 
     /// The same metadata, numbered `sequence` by a write-ahead log.
     pub fn with_wal_sequence(mut self, sequence: u64) -> Self {
-        self.metadata
-            .insert(WAL_SEQUENCE_KEY.to_owned(), sequence.to_string());
+        self.wal_sequence = Some(sequence);
         self
     }
 }
@@ -229,5 +234,18 @@ mod tests {
         let numbered = meta.clone().with_wal_sequence(1_763_840_000_000_042);
         assert_eq!(numbered.wal_sequence(), Some(1_763_840_000_000_042));
         assert_eq!(numbered.metadata["x-tenant"], "a");
+    }
+
+    #[test]
+    fn no_client_header_numbers_a_batch() {
+        // The sequence used to travel under a metadata key; whatever a client sends as metadata, it is not one.
+        for key in [
+            ":otlake.wal_sequence",
+            "otlake.wal_sequence",
+            "wal_sequence",
+        ] {
+            let meta = RequestMeta::from_metadata([(key.to_owned(), "7".to_owned())].into());
+            assert_eq!(meta.wal_sequence(), None, "{key}");
+        }
     }
 }
