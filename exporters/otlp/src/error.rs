@@ -24,10 +24,7 @@ impl Error {
 
 impl From<Error> for otlake_core::ComponentError {
     fn from(e: Error) -> Self {
-        otlake_core::ComponentError::Startup {
-            context: "otlp exporter".into(),
-            message: e.to_string(),
-        }
+        otlake_core::ComponentError::startup("otlp exporter", e)
     }
 }
 

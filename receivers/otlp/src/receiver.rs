@@ -95,12 +95,9 @@ fn tls_config(
     protocol: &str,
     tls: Option<&TlsServerConfig>,
 ) -> Result<Option<Arc<rustls::ServerConfig>>, ComponentError> {
-    tls.map(server_config)
-        .transpose()
-        .map_err(|err| ComponentError::Startup {
-            context: format!("receiver {id}: protocols.{protocol}.tls"),
-            message: err.to_string(),
-        })
+    tls.map(server_config).transpose().map_err(|err| {
+        ComponentError::startup(format!("receiver {id}: protocols.{protocol}.tls"), err)
+    })
 }
 
 /// Serves `app` on `listener` (over TLS when `tls` is set) until `shutdown` fires and every open connection
@@ -149,10 +146,9 @@ impl Receiver for OtlpReceiver {
         )?;
         let authenticator = match &config.auth {
             Some(auth) => {
-                let token = auth.token().map_err(|err| ComponentError::Startup {
-                    context: format!("receiver {id}"),
-                    message: err.to_string(),
-                })?;
+                let token = auth
+                    .token()
+                    .map_err(|err| ComponentError::startup(format!("receiver {id}"), err))?;
                 Some(Authenticator::new(&id, token))
             }
             None => None,
@@ -211,9 +207,10 @@ impl Receiver for OtlpReceiver {
         let (grpc_result, http_result) = tokio::join!(grpc_done, http_done);
         for (protocol, result) in [("grpc", grpc_result), ("http", http_result)] {
             if let Err(err) = result {
-                return Err(ComponentError::Other(format!(
-                    "receiver {id}: the {protocol} server failed: {err}"
-                )));
+                return Err(ComponentError::failed(
+                    format!("receiver {id}: the {protocol} server"),
+                    err,
+                ));
             }
         }
         tracing::info!(receiver = %id, "OTLP receiver stopped.");
