@@ -147,6 +147,11 @@ impl BatchSender {
     pub fn stage(&self) -> &str {
         &self.name
     }
+
+    /// Whether the stage has stopped taking batches (it ended or failed).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
 }
 
 impl BatchReceiver {
@@ -173,29 +178,41 @@ impl BatchReceiver {
 /// How long a client should wait before retrying when a pipeline is full.
 pub const FULL_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// Where a receiver hands data of one signal: the first stage of every pipeline that lists the receiver.
+/// The one fan-out: hands a batch to several stages, sharing the payload (the last target takes it, the others
+/// an `Arc` copy). A receiver's fan-out into its pipelines waits at most `queue_wait` for room; a pipeline's
+/// fan-out into its exporters waits as long as it takes (backpressure).
 #[derive(Clone)]
 pub struct Fanout {
     targets: Vec<BatchSender>,
-    queue_wait: Duration,
+    /// `None`: wait for room without limit.
+    queue_wait: Option<Duration>,
 }
 
 impl Fanout {
+    /// A receiver's fan-out: a target that stays full for `queue_wait` is answered retryable.
     pub fn new(targets: Vec<BatchSender>, queue_wait: Duration) -> Self {
         Fanout {
             targets,
-            queue_wait,
+            queue_wait: Some(queue_wait),
+        }
+    }
+
+    /// A stage-to-stage fan-out: waits for room as long as it takes, so a slow stage slows the one before.
+    pub fn blocking(targets: Vec<BatchSender>) -> Self {
+        Fanout {
+            targets,
+            queue_wait: None,
         }
     }
 
     /// The same targets with another wait for room (a receiver's own `queue_wait` setting).
     pub fn with_queue_wait(mut self, queue_wait: Duration) -> Self {
-        self.queue_wait = queue_wait;
+        self.queue_wait = Some(queue_wait);
         self
     }
 
-    /// Hands the batch to every pipeline. A pipeline that stays full for `queue_wait` gets no copy and its share
-    /// of the acknowledgements resolves retryable; returns `false` then.
+    /// Hands the batch to every target. A target that has stopped, or stays full for `queue_wait`, gets no copy
+    /// and its share of the acknowledgements resolves retryable; returns `false` then.
     pub async fn send(&self, batch: Batch) -> bool {
         let mut delivered_to_all = true;
         let mut remaining = Some(batch);
@@ -210,12 +227,21 @@ impl Fanout {
             } else {
                 current
             };
-            if let Err(refused) = target.send_within(this, self.queue_wait).await {
+            let sent = match self.queue_wait {
+                Some(wait) => target.send_within(this, wait).await,
+                None => target.send(this).await,
+            };
+            if let Err(refused) = sent {
                 delivered_to_all = false;
-                refused.acks.resolve(Outcome::Retryable {
-                    reason: format!("pipeline {} is full", target.stage()),
-                    retry_after: Some(FULL_RETRY_AFTER),
-                });
+                let outcome = if target.is_closed() {
+                    Outcome::retryable(format!("{} has stopped", target.stage()))
+                } else {
+                    Outcome::Retryable {
+                        reason: format!("pipeline {} is full", target.stage()),
+                        retry_after: Some(FULL_RETRY_AFTER),
+                    }
+                };
+                refused.acks.resolve(outcome);
             }
         }
         delivered_to_all

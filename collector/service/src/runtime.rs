@@ -379,6 +379,7 @@ async fn run_pipeline(
     mut input: BatchReceiver,
     outputs: Vec<BatchSender>,
 ) {
+    let outputs = Fanout::blocking(outputs);
     let watch_idle = processors.iter().any(|p| p.wants_idle());
     loop {
         let deadline = processors.iter().filter_map(|p| p.next_deadline()).min();
@@ -459,31 +460,14 @@ fn idle(processors: &mut [Box<dyn Processor>]) -> Vec<Batch> {
 }
 
 /// Hands each batch to every exporter (sharing the payload), waiting for room: backpressure.
-async fn deliver(batches: Vec<Batch>, outputs: &[BatchSender]) {
+async fn deliver(batches: Vec<Batch>, outputs: &Fanout) {
     for batch in batches {
         if batch.payload.item_count() == 0 {
             // Nothing to store (an empty request, or everything dropped on purpose upstream).
             batch.acks.resolve(Outcome::Delivered);
             continue;
         }
-        let last = outputs.len().saturating_sub(1);
-        let mut batch = Some(batch);
-        for (i, output) in outputs.iter().enumerate() {
-            let Some(current) = batch.take() else { break };
-            let this = if i < last {
-                let copy = current.share();
-                batch = Some(current);
-                copy
-            } else {
-                current
-            };
-            if let Err(refused) = output.send(this).await {
-                // The exporter is gone (it failed); its share answers retryable.
-                refused.acks.resolve(Outcome::retryable(format!(
-                    "{} has stopped",
-                    output.stage()
-                )));
-            }
-        }
+        // An exporter that is gone (it failed) answers its share retryable.
+        outputs.send(batch).await;
     }
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use otlake_core::{AckSet, Outcome, Payload, Signal};
+use otlake_core::{AckSet, Payload, Signal, Verdict};
 
 pub use memory::MemoryQueue;
 
@@ -47,18 +47,10 @@ impl Request {
     }
 }
 
-/// What became of a leased request.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settlement {
-    pub outcome: Outcome,
-    /// Items the destination refused while accepting the rest (OTLP `partial_success`), and why.
-    pub rejected: Option<(u64, String)>,
-}
-
 /// Whatever a queue implementation needs to keep until a lease is settled (budget permits, a log position).
 pub trait LeaseHold: Send + Sync {
     /// The request is done with; `acks` are the request's acknowledgements if the queue kept them with it.
-    fn settle(self: Box<Self>, acks: AckSet, settlement: &Settlement);
+    fn settle(self: Box<Self>, acks: AckSet, verdict: &Verdict);
 }
 
 /// A request taken by a consumer.
@@ -86,8 +78,8 @@ impl Lease {
     }
 
     /// Reports the request's fate to the queue, which resolves or records it.
-    pub fn settle(self, settlement: Settlement) {
-        self.hold.settle(self.acks, &settlement);
+    pub fn settle(self, verdict: Verdict) {
+        self.hold.settle(self.acks, &verdict);
     }
 }
 
