@@ -16,10 +16,10 @@ use otlake_core::proto::metrics::v1::{
 };
 use otlake_core::proto::resource::v1::Resource;
 
+use super::column::{ArrowResult, Column, child, finish_batch, finish_struct, finish_struct_named};
 use super::columns::{
-    ArrowResult, AttrColumn, Column, Encoding, ExemplarColumn, ExemplarsColumn, ListColumn,
-    ResourceColumn, ScopeColumn, V2Columns, child, finish_batch, finish_struct,
-    finish_struct_named,
+    AttrColumn, Encoding, ExemplarColumn, ExemplarsColumn, ListColumn, ResourceColumn, ScopeColumn,
+    V2Columns,
 };
 use super::presized::Presized;
 use crate::encode::{self, metric_type};
