@@ -16,8 +16,15 @@ use super::super::column::{ArrowResult, Column, child, finish_struct, struct_fie
 use super::super::presized::Presized;
 use super::super::variant::{Root, VariantEncoder};
 use super::super::wire_attrs::{self, AttrList, ValueRef};
-use super::{Encoding, next_offset, offset_buffer};
+use super::list::{next_offset, offset_buffer};
 use crate::encode;
+
+/// How attribute maps (and log bodies) are written: v1 text maps or v2 Variants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    Text,
+    Variant,
+}
 
 /// A v2 `VARIANT` column (unshredded: `STRUCT<metadata BINARY, value BINARY>`).
 pub(crate) struct VariantColumn {

@@ -7,9 +7,9 @@ use otlake_core::proto::metrics::v1::{Exemplar, exemplar};
 
 use super::super::column::{ArrowResult, Column, child, finish_struct};
 use super::super::presized::Presized;
-use super::attrs::AttrColumn;
+use super::attrs::{AttrColumn, Encoding};
+use super::ids::append_id;
 use super::list::ListColumn;
-use super::{Encoding, append_id};
 
 /// One exemplar struct: `STRUCT<time_unix_nano, value, span_id, trace_id, filtered_attributes>`.
 pub(crate) struct ExemplarColumn {

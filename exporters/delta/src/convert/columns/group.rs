@@ -13,8 +13,7 @@ use otlake_core::proto::resource::v1::Resource;
 
 use super::super::column::{ArrowResult, Column, child, finish_struct};
 use super::super::presized::Presized;
-use super::Encoding;
-use super::attrs::AttrColumn;
+use super::attrs::{AttrColumn, Encoding};
 
 /// The v2 columns in front of every table (`record_id`, `time`, `date`, `service_name`) and the metrics
 /// table's top-level `start_time_unix_nano` / `time_unix_nano`. Empty and unused for v1.

@@ -1,16 +1,17 @@
 //! [`ListColumn`]: an `ARRAY<T>` column, offsets and validity around a child column of the element type, with
-//! the lists of numbers the metrics table writes (bucket counts, explicit bounds).
+//! the lists of numbers the metrics table writes (bucket counts, explicit bounds), and the offset helpers that
+//! lists and maps (a list of entries) share.
 
 use deltalake::arrow::array::{
     ArrayRef, Float64Builder, Int64Builder, ListArray, NullBufferBuilder,
 };
+use deltalake::arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use deltalake::arrow::datatypes::DataType;
 use deltalake::arrow::error::ArrowError;
 use std::sync::Arc;
 
 use super::super::column::{ArrowResult, Column};
 use super::super::presized::Presized;
-use super::{next_offset, offset_buffer};
 
 /// `ARRAY<T>`: offsets and validity around a child column of the element type.
 pub(crate) struct ListColumn<T> {
@@ -76,4 +77,17 @@ impl ListColumn<Presized<Float64Builder>> {
         self.values.append_slice(values);
         self.close(values.len());
     }
+}
+
+pub(super) fn offset_buffer(offsets: &mut Vec<i32>) -> OffsetBuffer<i32> {
+    // The next chunk likely has as many rows: room for them up front (4 bytes a row).
+    let mut next = Vec::with_capacity(offsets.len());
+    next.push(0);
+    let taken = std::mem::replace(offsets, next);
+    OffsetBuffer::new(ScalarBuffer::from(taken))
+}
+
+pub(super) fn next_offset(len: usize) -> i32 {
+    // Chunks are finished long before 2^31 entries (see `convert::CHUNK_ROWS`).
+    i32::try_from(len).unwrap_or(i32::MAX)
 }
