@@ -15,6 +15,7 @@ pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod decode;
+mod decode_error;
 pub mod decompress;
 pub mod grpc;
 pub mod http;
