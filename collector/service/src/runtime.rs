@@ -49,7 +49,7 @@ pub enum RunError {
     #[error("invalid configuration:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<ValidationError>),
     // Causes are `#[source]`s: the binary prints the whole chain (`{:#}`), each cause once.
-    #[error("{stage} failed")]
+    #[error("{stage} failed to start")]
     Component {
         stage: String,
         #[source]

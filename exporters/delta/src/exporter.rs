@@ -661,7 +661,8 @@ mod tests {
             .run(rx, ExporterContext { id: id() })
             .await
             .expect_err("start-up fails");
-        let message = err.to_string();
+        // What the daemon prints: the error with its causes.
+        let message = otlake_core::Chain(&err).to_string();
         assert!(
             message.contains("otel_spans") && message.contains("column `"),
             "{message}"

@@ -6,7 +6,8 @@
 //! is never applied twice and a write-ahead log can replay into a table exactly once ([`sink::TableSink`]).
 //!
 //! - [`DeltaExporterFactory`]: the `delta` exporter for the collector (config in [`config`]);
-//! - [`sink::TableSink`]: one table's append/commit API, also for the future write-ahead log;
+//! - [`sink::TableSink`]: one table's append/commit API; a write-ahead log's sequence becomes its commit's
+//!   transaction version;
 //! - [`maintenance::compact`] / [`maintenance::vacuum`]: table maintenance for the CLI;
 //! - [`convert`], [`encode`], [`schema`]: OTLP → Arrow by the tables' encoding rules.
 

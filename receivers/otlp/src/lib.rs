@@ -1,7 +1,8 @@
 //! otlake-receiver-otlp: the `otlp` receiver, OTLP over gRPC and HTTP (protobuf and JSON).
 //!
 //! The key design decision: a client is answered from its request's acknowledgement verdict, never on enqueue.
-//! Each request is decoded once into a [`Payload`](otlake_core::Payload), sent into its signal's pipelines with
+//! Each request's bytes are validated once (`Payload::from_wire`, no decoding) into a wire-form
+//! [`Payload`](otlake_core::Payload), sent into its signal's pipelines with
 //! a fresh [`Ack`](otlake_core::Ack), and answered only when every exporter has made it durable (success, with
 //! OTLP `partial_success` for items refused on purpose), failed retryably (gRPC `UNAVAILABLE` / HTTP 503 with a
 //! retry delay), or refused it (`INVALID_ARGUMENT` / 400). A full pipeline answers retryable after `queue_wait`.

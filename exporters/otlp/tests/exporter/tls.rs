@@ -168,5 +168,7 @@ async fn a_missing_ca_file_stops_the_exporter_at_start_with_its_path() {
         .await
         .expect("returns")
         .expect_err("cannot start without its CA");
-    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    // What the daemon prints: the error with its causes.
+    let text = otlake_core::Chain(&err).to_string();
+    assert!(text.contains("/nonexistent/ca.pem"), "{text}");
 }

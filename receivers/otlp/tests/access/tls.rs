@@ -155,7 +155,8 @@ async fn a_missing_certificate_file_fails_the_start_naming_it() {
     let err = bounded("run", otlake_core::Receiver::run(Box::new(receiver), cx))
         .await
         .expect_err("the start fails");
-    let text = err.to_string();
+    // What the daemon prints: the error with its causes.
+    let text = otlake_core::Chain(&err).to_string();
     assert!(
         text.contains("protocols.http.tls")
             && text.contains("cert_file")
