@@ -23,14 +23,16 @@ use crate::{Batch, BatchReceiver, Fanout, Result, Signal};
 /// `type[/name]`: the YAML key of a component, e.g. `otlp` or `delta/spans`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ComponentId {
-    pub kind: String,
+    /// The component type (`delta`), which names its factory; the Collector's "type".
+    pub type_name: String,
+    /// The optional instance name after the slash (`spans`).
     pub name: Option<String>,
 }
 
 impl ComponentId {
-    pub fn new(kind: impl Into<String>) -> Self {
+    pub fn new(type_name: impl Into<String>) -> Self {
         ComponentId {
-            kind: kind.into(),
+            type_name: type_name.into(),
             name: None,
         }
     }
@@ -39,8 +41,8 @@ impl ComponentId {
 impl fmt::Display for ComponentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.name {
-            Some(name) => write!(f, "{}/{}", self.kind, name),
-            None => f.write_str(&self.kind),
+            Some(name) => write!(f, "{}/{}", self.type_name, name),
+            None => f.write_str(&self.type_name),
         }
     }
 }
@@ -49,8 +51,8 @@ impl FromStr for ComponentId {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (kind, name) = match s.split_once('/') {
-            Some((kind, name)) => (kind, Some(name)),
+        let (type_name, name) = match s.split_once('/') {
+            Some((type_name, name)) => (type_name, Some(name)),
             None => (s, None),
         };
         let valid = |part: &str| {
@@ -59,13 +61,13 @@ impl FromStr for ComponentId {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         };
-        if !valid(kind) || name.is_some_and(|n| !valid(n)) {
+        if !valid(type_name) || name.is_some_and(|n| !valid(n)) {
             return Err(format!(
                 "invalid component id `{s}`: expected `type` or `type/name` (letters, digits, `_`, `-`, `.`)"
             ));
         }
         Ok(ComponentId {
-            kind: kind.to_owned(),
+            type_name: type_name.to_owned(),
             name: name.map(str::to_owned),
         })
     }
@@ -132,7 +134,7 @@ mod tests {
     #[test]
     fn ids_parse_and_print_as_type_slash_name() {
         let id: ComponentId = "delta/spans".parse().expect("valid");
-        assert_eq!(id.kind, "delta");
+        assert_eq!(id.type_name, "delta");
         assert_eq!(id.name.as_deref(), Some("spans"));
         assert_eq!(id.to_string(), "delta/spans");
         assert_eq!(

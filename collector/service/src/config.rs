@@ -216,10 +216,10 @@ pub enum LoadError {
     Yaml { path: String, message: String },
     /// Problems found while reading the structure: `(yaml path, line, message)`.
     #[error("{}", render(.0))]
-    Invalid(Vec<crate::ValidationError>),
+    Invalid(Vec<crate::error::ValidationError>),
 }
 
-fn render(errors: &[crate::ValidationError]) -> String {
+fn render(errors: &[crate::error::ValidationError]) -> String {
     errors
         .iter()
         .map(ToString::to_string)
@@ -254,7 +254,7 @@ impl Config {
         }
         let mut env_errors = Vec::new();
         env::substitute(&mut tree, &mut Vec::new(), &mut env_errors);
-        let error_at = |path: String, message: String| crate::ValidationError {
+        let error_at = |path: String, message: String| crate::error::ValidationError {
             line: locate::line_of(text, &path),
             path,
             message,

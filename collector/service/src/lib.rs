@@ -12,13 +12,15 @@
 
 pub mod config;
 mod env;
+mod error;
 mod locate;
 pub mod registry;
 pub mod runtime;
-mod telemetry;
+mod telemetry_endpoints;
 pub mod validate;
 
 pub use config::{Config, LoadError, PipelineId};
+pub use error::{RunError, ValidationError};
 pub use registry::Registry;
-pub use runtime::{RunError, run};
-pub use validate::{Validated, ValidationError, validate};
+pub use runtime::run;
+pub use validate::{Validated, validate};

@@ -33,9 +33,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, PipelineId, component_id};
+use crate::error::{RunError, ValidationError};
 use crate::registry::Registry;
-use crate::telemetry;
-use crate::validate::{Validated, ValidationError, validate};
+use crate::telemetry_endpoints;
+use crate::validate::{Validated, validate};
 
 /// Batches waiting in front of a pipeline (one per received request).
 const PIPELINE_QUEUE: usize = 256;
@@ -43,29 +44,6 @@ const PIPELINE_QUEUE: usize = 256;
 const EXPORTER_QUEUE: usize = 64;
 /// How long a receiver waits for room in a full pipeline before answering retryable.
 pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(2);
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("invalid configuration:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    Invalid(Vec<ValidationError>),
-    // Causes are `#[source]`s: the binary prints the whole chain (`{:#}`), each cause once.
-    #[error("{stage} failed to start")]
-    Component {
-        stage: String,
-        #[source]
-        cause: ComponentError,
-    },
-    #[error("telemetry endpoint {address}")]
-    Telemetry {
-        address: String,
-        #[source]
-        cause: std::io::Error,
-    },
-    #[error("shutdown was not clean: {0} did not finish within the grace period")]
-    Late(String),
-    #[error("a stage panicked: {0}")]
-    Panicked(String),
-}
 
 /// Runs `config` until `shutdown` completes (or a component fails), then shuts down cleanly.
 pub async fn run(
@@ -76,8 +54,8 @@ pub async fn run(
     let validated = validate(&config, registry).map_err(RunError::Invalid)?;
     otlake_core::MemoryBudget::global().set_limit(config.service.memory_limit);
     // Telemetry first: metric handles bind to the recorder installed when they are created.
-    let health = telemetry::Health::default();
-    let _telemetry = telemetry::start(&config, health.clone()).await?;
+    let health = telemetry_endpoints::Health::default();
+    let _telemetry = telemetry_endpoints::start(&config, health.clone()).await?;
     let graph = build(&config, validated, registry).map_err(RunError::Invalid)?;
     graph
         .run(config.service.telemetry.shutdown_grace, health, shutdown)
@@ -144,7 +122,7 @@ fn build(
     for (key, signals) in &exporter_signals {
         let id = component_id(key);
         let signals: Vec<Signal> = signals.iter().copied().collect();
-        let factory = &registry.exporters[id.kind.as_str()];
+        let factory = &registry.exporters[id.type_name.as_str()];
         let Some((typed, wal)) = validated.exporters.remove(*key) else {
             continue; // validation reported it
         };
@@ -178,7 +156,7 @@ fn build(
         let mut processors = Vec::new();
         for key in &p.processors {
             let id = component_id(key);
-            let factory = &registry.processors[id.kind.as_str()];
+            let factory = &registry.processors[id.type_name.as_str()];
             let Some(typed) = validated.processors.get(key) else {
                 continue; // validation reported it
             };
@@ -215,7 +193,7 @@ fn build(
     let mut receivers = Vec::new();
     for (key, outputs) in receiver_outputs {
         let id = component_id(key);
-        let factory = &registry.receivers[id.kind.as_str()];
+        let factory = &registry.receivers[id.type_name.as_str()];
         let Some(typed) = validated.receivers.remove(key) else {
             continue; // validation reported it
         };
@@ -246,7 +224,7 @@ impl Graph {
     async fn run(
         self,
         grace: Duration,
-        health: telemetry::Health,
+        health: telemetry_endpoints::Health,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), RunError> {
         let mut tasks: JoinSet<(String, Result<(), ComponentError>)> = JoinSet::new();

@@ -4,32 +4,13 @@
 //! which the runtime builds from without parsing anything again.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use otlake_core::{ComponentId, DynFactory, Signal, ValidatedConfig};
 use otlake_wal::WalConfig;
 
 use crate::config::{Config, PipelineId};
+use crate::error::ValidationError;
 use crate::registry::Registry;
-
-/// One problem in a config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationError {
-    /// Dotted YAML path (`exporters.file/out.path`).
-    pub path: String,
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.path.is_empty(), self.line) {
-            (true, _) => f.write_str(&self.message),
-            (false, Some(line)) => write!(f, "{} (line {line}): {}", self.path, self.message),
-            (false, None) => write!(f, "{}: {}", self.path, self.message),
-        }
-    }
-}
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -111,13 +92,13 @@ pub fn validate(config: &Config, registry: &Registry) -> Result<Validated, Vec<V
                     continue;
                 }
             };
-            let Some(factory) = registry.factory(kind, &id.kind) else {
+            let Some(factory) = registry.factory(kind, &id.type_name) else {
                 push(
                     path,
                     format!(
                         "unknown {} type `{}` (known: {})",
                         kind.singular(),
-                        id.kind,
+                        id.type_name,
                         registry.type_names(kind).join(", ")
                     ),
                 );
@@ -224,7 +205,7 @@ pub fn validate(config: &Config, registry: &Registry) -> Result<Validated, Vec<V
                 let Ok(id) = name.parse::<ComponentId>() else {
                     continue; // reported with the component
                 };
-                if let Some(factory) = registry.factory(kind, &id.kind)
+                if let Some(factory) = registry.factory(kind, &id.type_name)
                     && !factory.signals().contains(&pipeline_id.signal)
                 {
                     push(
@@ -261,7 +242,7 @@ pub fn validate(config: &Config, registry: &Registry) -> Result<Validated, Vec<V
         let Ok(id) = key.parse::<ComponentId>() else {
             continue;
         };
-        if let Some(factory) = registry.receivers.get(id.kind.as_str()) {
+        if let Some(factory) = registry.receivers.get(id.type_name.as_str()) {
             for address in factory.listen_addresses(typed) {
                 claim(address, format!("receivers.{key}"), &mut push);
             }

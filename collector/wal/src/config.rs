@@ -118,8 +118,8 @@ impl WalConfig {
     /// The log directory of exporter `id`: `directory/<type>[_<name>]`.
     pub fn log_dir(&self, id: &ComponentId) -> PathBuf {
         let name = match &id.name {
-            Some(name) => format!("{}_{name}", id.kind),
-            None => id.kind.clone(),
+            Some(name) => format!("{}_{name}", id.type_name),
+            None => id.type_name.clone(),
         };
         self.directory.join(name)
     }

@@ -18,7 +18,7 @@ use otlake_core::memory::EXPANSION;
 use otlake_core::telemetry::RECEIVER_REFUSED;
 use otlake_core::{ComponentId, MemoryBudget, Reservation, Signal};
 
-use crate::ingest::Answer;
+use crate::answer::Answer;
 
 /// The delay a client is told to wait after a memory refusal: in-flight requests free their share as soon as
 /// their verdict comes, usually well within a second.

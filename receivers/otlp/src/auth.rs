@@ -33,7 +33,6 @@ use otlake_core::{ComponentId, ConfigError, Signal};
 use serde::Deserialize;
 use tonic::{Code, Status};
 
-use crate::config::HttpConfig;
 use crate::decode::Format;
 
 /// The `reason` label of a refused request.
@@ -188,18 +187,15 @@ struct HttpAuth {
 }
 
 /// Wraps the OTLP/HTTP router: unauthenticated requests get 401 before the router sees them.
+/// `paths` are the signals' URL paths (`HttpConfig::signal_paths`), to count refusals per signal.
 pub fn layer_http(
     router: Router,
     authenticator: Arc<Authenticator>,
-    config: &HttpConfig,
+    paths: [(String, Signal); 3],
 ) -> Router {
     let state = Arc::new(HttpAuth {
         authenticator,
-        paths: [
-            (config.traces_url_path.clone(), Signal::Traces),
-            (config.logs_url_path.clone(), Signal::Logs),
-            (config.metrics_url_path.clone(), Signal::Metrics),
-        ],
+        paths,
     });
     router.layer(middleware::from_fn_with_state(state, check_http))
 }
@@ -403,7 +399,7 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_are_answered_and_counted_by_signal_and_never_reach_the_router() {
-        use crate::telemetry::tests::Counters;
+        use crate::counters::tests::Counters;
         use tower::ServiceExt;
 
         let recorder = Counters::default();
@@ -421,7 +417,7 @@ mod tests {
         let http = layer_http(
             inner.clone(),
             Arc::clone(&authenticator),
-            &HttpConfig::default(),
+            crate::config::HttpConfig::default().signal_paths(),
         );
         let grpc = layer_grpc(inner, authenticator);
         let request = |path: &str, authorization: Option<&str>| {

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use otlake_core::ConfigError;
+use otlake_core::{ConfigError, Signal};
 use serde::{Deserialize, Deserializer};
 
 use crate::auth::AuthConfig;
@@ -152,6 +152,15 @@ impl GrpcConfig {
 }
 
 impl HttpConfig {
+    /// Each signal's URL path.
+    pub fn signal_paths(&self) -> [(String, Signal); 3] {
+        [
+            (self.traces_url_path.clone(), Signal::Traces),
+            (self.logs_url_path.clone(), Signal::Logs),
+            (self.metrics_url_path.clone(), Signal::Metrics),
+        ]
+    }
+
     /// The three export paths with their config keys.
     pub fn url_paths(&self) -> [(&'static str, &str); 3] {
         [

@@ -17,26 +17,8 @@ use otlake_core::{
 };
 
 use crate::admission::Admission;
-use crate::telemetry::ReceiverCounters;
-
-/// How a request ended, before it is put into gRPC or HTTP terms.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Answer {
-    /// Durable (possibly with some items refused on purpose: OTLP `partial_success`).
-    Accepted {
-        rejected_items: u64,
-        message: Option<String>,
-    },
-    /// Not durable; the client should retry, after `retry_after` if given.
-    Retry {
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    /// Will never be accepted as sent.
-    Rejected { message: String },
-    /// No pipeline takes this signal from this receiver.
-    NoPipeline { message: String },
-}
+pub use crate::answer::Answer;
+use crate::counters::ReceiverCounters;
 
 /// Hands requests to the pipelines and waits for their verdicts. Shared by both front ends.
 pub struct Ingest {

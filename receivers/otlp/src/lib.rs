@@ -9,12 +9,14 @@
 //!
 //! Layout: [`config`] (YAML keys), [`receiver`] (listeners and shutdown), [`grpc`] and [`http`] (the two front
 //! ends), [`ingest`] (pipeline hand-off and verdict → answer), [`decode`] / [`json`] / [`decompress`] (bytes →
-//! payload), [`metadata`], [`telemetry`]; access control: [`tls`] and [`tls_listener`] (TLS
+//! payload), [`metadata`], [`counters`]; access control: [`tls`] and [`tls_listener`] (TLS
 //! and mutual TLS on a listener), [`auth`] (bearer tokens, checked before a request is read).
 
 pub mod admission;
+mod answer;
 pub mod auth;
 pub mod config;
+pub mod counters;
 pub mod decode;
 mod decode_error;
 pub mod decompress;
@@ -24,7 +26,6 @@ pub mod ingest;
 pub mod json;
 pub mod metadata;
 pub mod receiver;
-pub mod telemetry;
 pub mod tls;
 pub mod tls_listener;
 

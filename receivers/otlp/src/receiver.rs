@@ -185,7 +185,7 @@ impl Receiver for OtlpReceiver {
         let http_server = http.map(|(http, (listener, _))| {
             let mut app = crate::http::router(Arc::clone(&ingest), http, limit);
             if let Some(authenticator) = &authenticator {
-                app = crate::auth::layer_http(app, Arc::clone(authenticator), http);
+                app = crate::auth::layer_http(app, Arc::clone(authenticator), http.signal_paths());
             }
             serve(listener, http_tls, app, cx.shutdown.clone())
         });

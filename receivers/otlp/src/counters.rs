@@ -9,7 +9,7 @@ use metrics::Counter;
 use otlake_core::telemetry::{RECEIVER_ACCEPTED, RECEIVER_REFUSED};
 use otlake_core::{ComponentId, Signal};
 
-use crate::ingest::Answer;
+use crate::answer::Answer;
 
 struct SignalCounters {
     accepted: Counter,

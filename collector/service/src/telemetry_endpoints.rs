@@ -9,7 +9,7 @@ use axum::routing::get;
 use tracing::info;
 
 use crate::config::Config;
-use crate::runtime::RunError;
+use crate::error::RunError;
 
 /// Whether every pipeline is running; the health endpoint answers from it.
 #[derive(Clone, Default)]
