@@ -1,0 +1,65 @@
+//! Hands each scrape's metrics to the pipelines and counts how that ended.
+//!
+//! Each scrape becomes one batch with its own acknowledgement, holding the request's share of the memory
+//! budget until the verdict. Nothing is retried: a scrape's cumulative values are sent again, newer, at the
+//! next interval, so a refused batch loses only that point in time (it is counted in
+//! `otlake_receiver_refused_items_total` with the reason, and logged).
+
+use std::sync::Arc;
+
+use otlake_core::memory::EXPANSION;
+use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use otlake_core::{Ack, AckSet, Batch, ComponentId, Fanout, MemoryBudget, Outcome, Payload};
+use prost::Message;
+use tracing::warn;
+
+use crate::telemetry::Counters;
+
+/// Where scraped metrics go.
+pub struct Sink {
+    fanout: Fanout,
+    budget: Arc<MemoryBudget>,
+    counters: Counters,
+}
+
+impl Sink {
+    pub fn new(id: &ComponentId, fanout: Fanout, budget: Arc<MemoryBudget>) -> Self {
+        Sink {
+            fanout,
+            budget,
+            counters: Counters::new(id),
+        }
+    }
+
+    /// Sends one scrape's request and waits for its verdict.
+    pub async fn deliver(&self, request: ExportMetricsServiceRequest, job: &str) {
+        let bytes = request.encoded_len() as u64;
+        let payload = Payload::from(request);
+        let items = payload.item_count() as u64;
+        let Some(reservation) = self.budget.try_reserve(bytes.saturating_mul(EXPANSION)) else {
+            self.counters.refused("memory", items);
+            warn!(
+                job,
+                items, "The collector's memory budget is spent: this scrape's metrics are dropped."
+            );
+            return;
+        };
+        let (ack, verdict) = Ack::new();
+        ack.hold(reservation);
+        // A refused send resolves its share of the acknowledgement retryable itself; the verdict says so.
+        self.fanout
+            .send(Batch::new(payload, AckSet::single(ack)))
+            .await;
+        match verdict.wait().await.outcome {
+            Outcome::Delivered => self.counters.accepted(items),
+            Outcome::Retryable { reason, .. } => {
+                self.counters.refused("retryable", items);
+                warn!(job, items, reason = %reason, "A scrape's metrics were not delivered; the next scrape carries newer values.");
+            }
+            Outcome::Rejected { reason } => {
+                self.counters.refused("rejected", items);
+                warn!(job, items, reason = %reason, "A scrape's metrics were rejected.");
+            }
+        }
+    }
+}
