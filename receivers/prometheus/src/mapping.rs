@@ -384,7 +384,8 @@ fn key_values(attributes: &[(String, String)]) -> Vec<KeyValue> {
 }
 
 fn seconds_to_ns(seconds: f64) -> Option<u64> {
-    (seconds.is_finite() && seconds >= 0.0 && seconds < 1.8e10)
+    (0.0..1.8e10)
+        .contains(&seconds)
         .then(|| (seconds * 1e9).round() as u64)
 }
 
@@ -746,7 +747,7 @@ fn exemplar(e: &parse::Exemplar<'_>, point_ns: u64) -> Exemplar {
 }
 
 fn hex_bytes(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

@@ -93,7 +93,7 @@ fn mutated_expositions_never_panic() {
     };
     let relabel = Relabeler::default();
     let mut starts = SeriesStarts::default();
-    let mut rng = Rng(0x5eed_0f_9e0f_u64);
+    let mut rng = Rng(0x005e_ed0f_9e0f_u64);
     let mut parsed = [0usize; 2];
     for iteration in 0..ITERATIONS {
         let seed = &seeds[rng.below(seeds.len())];

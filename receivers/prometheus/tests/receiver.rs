@@ -289,7 +289,7 @@ async fn every_kind_of_failure_is_up_0_with_no_samples() {
 
 #[tokio::test]
 async fn a_spent_memory_budget_fails_the_scrape_instead_of_growing() {
-    let body = "c 1\n".repeat(50_000);
+    let body: String = (0..5_000).map(|i| format!("c{i} 1\n")).collect();
     let t = target(move |_| Answer::ok("text/plain", &body)).await;
     let budget = MemoryBudget::new(1 << 20);
     let _held_elsewhere = budget.try_reserve(1 << 20).expect("fits");
