@@ -12,7 +12,7 @@ pub enum ScrapeError {
     /// No answer: refused connection, DNS, TLS, reset.
     #[error("cannot reach the target: {0}")]
     Connect(String),
-    /// The scrape (request, body and parsing) took longer than `scrape_timeout`.
+    /// The request and its whole body took longer than `scrape_timeout`.
     #[error("no complete answer within the scrape timeout ({})", humantime_serde::re::humantime::format_duration(*.0))]
     Timeout(Duration),
     /// The target answered with a status other than 2xx.

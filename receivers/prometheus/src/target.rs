@@ -4,8 +4,8 @@
 //! target URL (as Prometheus spreads targets), so targets of one job do not all fire at once and a restart
 //! keeps each target's phase. A scrape that runs late skips the ticks it missed instead of bursting.
 //!
-//! Each target runs in its own task: a slow or dead target delays only itself. The scrape (request, body,
-//! parse) is bounded by `scrape_timeout`. The loop then waits for the pipelines' verdict on what it sent, so a
+//! Each target runs in its own task: a slow or dead target delays only itself. The request and its body are
+//! bounded by `scrape_timeout` (parsing, on the bytes in hand, is not: it is CPU, not waiting). The loop then waits for the pipelines' verdict on what it sent, so a
 //! slow pipeline slows this target's scrapes instead of piling up requests; shutdown interrupts every wait
 //! at once.
 
