@@ -191,7 +191,8 @@ fn main() {
         let mut up = 0;
         for _ in 0..scrapes {
             let batch = rx.recv().await.expect("a scrape");
-            up += usize::from(batch.item_count() > series);
+            // More points than the four synthetic ones: the exposition was scraped whole.
+            up += usize::from(batch.item_count() > 4);
             batch.acks.resolve(Outcome::Delivered);
         }
         shutdown.cancel();

@@ -153,7 +153,9 @@ impl Default for ScrapeConfig {
 pub struct StaticConfig {
     /// `host:port` of each target.
     pub targets: Vec<String>,
-    /// Labels added to every series of these targets (as OTLP data point attributes).
+    /// Labels added to every series of these targets (as OTLP data point attributes). Numbers and booleans
+    /// (`port: 8000`, or an `${env:}` value re-read as one) are taken as their text.
+    #[serde(deserialize_with = "text_values")]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -316,6 +318,31 @@ impl<'de> Deserialize<'de> for Secret {
 
         d.deserialize_any(SecretVisitor)
     }
+}
+
+/// A map of label values, each a string or a scalar taken as its text (as Prometheus' YAML reads them).
+fn text_values<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Integer(i64),
+        Float(f64),
+        Boolean(bool),
+    }
+    let raw = BTreeMap::<String, Scalar>::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .map(|(name, value)| {
+            let text = match value {
+                Scalar::Text(t) => t,
+                Scalar::Integer(i) => i.to_string(),
+                Scalar::Float(f) => f.to_string(),
+                Scalar::Boolean(b) => b.to_string(),
+            };
+            (name, text)
+        })
+        .collect())
 }
 
 /// One target's address, split.

@@ -27,7 +27,7 @@ config:
     - job_name: vllm
       static_configs:
         - targets: ["127.0.0.1:8000"]
-          labels: { cluster: prod }
+          labels: { cluster: prod, port: 8000, canary: true }
 "#,
     )
     .expect("valid");
@@ -40,6 +40,8 @@ config:
     assert!(job.honor_timestamps && !job.honor_labels && job.enable_compression);
     assert_eq!(job.body_size_limit, DEFAULT_BODY_SIZE_LIMIT);
     assert_eq!(job.static_configs[0].labels["cluster"], "prod");
+    assert_eq!(job.static_configs[0].labels["port"], "8000");
+    assert_eq!(job.static_configs[0].labels["canary"], "true");
 }
 
 #[test]
@@ -148,7 +150,7 @@ config:
       scheme: ftp
       metrics_path: metrics
       body_size_limit: 0
-      static_configs: [{ targets: ["http://x:1/metrics", "host:99999"], labels: { "__x": v } }]
+      static_configs: [{ targets: ["http://x:1/metrics", "host:99999"], labels: { "__x": y } }]
       metric_relabel_configs:
         - { source_labels: [a], regex: "(" , action: keep }
         - { regex: x }
