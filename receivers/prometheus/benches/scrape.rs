@@ -20,10 +20,11 @@ use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TEXT: &str = include_str!("../tests/data/vllm-text-0.0.4.prom");
+const OPENMETRICS: &str = include_str!("../tests/data/vllm-openmetrics-1.0.prom");
 const ENGINES: usize = 12;
 
 /// The real exposition's engine-0 series, repeated for `ENGINES` engines, family by family.
-fn exposition(engines: usize) -> String {
+fn exposition(source: &str, engines: usize) -> String {
     let mut out = String::new();
     let mut block: Vec<&str> = Vec::new();
     let flush = |block: &mut Vec<&str>, out: &mut String| {
@@ -42,13 +43,16 @@ fn exposition(engines: usize) -> String {
         }
         block.clear();
     };
-    for line in TEXT.lines() {
+    for line in source.lines().filter(|l| *l != "# EOF") {
         if line.starts_with("# HELP") && !block.is_empty() {
             flush(&mut block, &mut out);
         }
         block.push(line);
     }
     flush(&mut block, &mut out);
+    if source.ends_with("# EOF\n") {
+        out.push_str("# EOF\n");
+    }
     out
 }
 
@@ -79,7 +83,8 @@ fn rss_kib() -> u64 {
 }
 
 fn main() {
-    let body = exposition(ENGINES);
+    let body = exposition(TEXT, ENGINES);
+    let openmetrics = exposition(OPENMETRICS, ENGINES);
     let series = body
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -103,6 +108,19 @@ fn main() {
         "parse: {:.0} µs per exposition, {:.0} MB/s",
         parse_secs * 1e6,
         mb / parse_secs
+    );
+    let started = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(
+            parse(std::hint::black_box(&openmetrics), Format::OpenMetrics).expect("parses"),
+        );
+    }
+    let om_secs = started.elapsed().as_secs_f64() / rounds as f64;
+    println!(
+        "parse OpenMetrics ({} bytes): {:.0} µs per exposition, {:.0} MB/s",
+        openmetrics.len(),
+        om_secs * 1e6,
+        openmetrics.len() as f64 / 1e6 / om_secs
     );
 
     // Parse + map + encode, with start-time state carried across scrapes as the receiver does.
