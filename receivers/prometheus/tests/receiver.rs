@@ -365,3 +365,67 @@ async fn a_refused_batch_is_not_retried_and_the_next_scrape_carries_on() {
     second.acks.resolve(Outcome::Delivered);
     stop(running).await;
 }
+
+#[tokio::test]
+async fn the_factory_validates_builds_and_the_receiver_stops_on_shutdown() {
+    use otlake_core::{DynFactory, Factory, ReceiverFactory};
+    use otlake_receiver_prometheus::PrometheusReceiverFactory;
+
+    let factory = PrometheusReceiverFactory;
+    assert_eq!(Factory::type_name(&factory), "prometheus");
+    assert_eq!(Factory::signals(&factory), &[Signal::Metrics]);
+    // The registry's path: every problem, each with its path in the section.
+    let errors = DynFactory::validate(
+        &factory,
+        &serde_json::json!({"config": {"scrape_configs": [{"job_name": "a", "static_configs": [{"targets": ["x:0"]}]}, {"job_name": "a"}]}}),
+    )
+    .expect_err("invalid");
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "config.scrape_configs[0].static_configs[0].targets[0]",
+            "config.scrape_configs[1].job_name"
+        ]
+    );
+    assert!(
+        DynFactory::validate(&factory, &serde_json::Value::Null).is_err(),
+        "no scrape config"
+    );
+
+    let t = target(|_| Answer::ok("text/plain", "a 1\n")).await;
+    let yaml = format!("config:\n  scrape_configs:\n{}", job("life", t.port, ""));
+    let value: serde_json::Value = serde_saphyr::from_str(&yaml).expect("YAML");
+    let config = Factory::parse(&factory, &value).expect("valid");
+    // Built and dropped without running: nothing to clean up, nothing scraped.
+    drop(
+        ReceiverFactory::build(&factory, &ComponentId::new("prometheus"), config.clone())
+            .expect("builds"),
+    );
+    assert!(t.requests.lock().expect("lock").is_empty());
+
+    let receiver =
+        ReceiverFactory::build(&factory, &ComponentId::new("prometheus"), config).expect("builds");
+    let (tx, mut rx) = channel("life", 8);
+    let shutdown = CancellationToken::new();
+    let cx = ReceiverContext {
+        id: ComponentId::new("prometheus"),
+        outputs: HashMap::from([(
+            Signal::Metrics,
+            Fanout::new(vec![tx], Duration::from_millis(50)),
+        )]),
+        shutdown: shutdown.clone(),
+    };
+    let task = tokio::spawn(receiver.run(cx));
+    let metrics = next_scrape(&mut rx, "life").await;
+    assert_eq!(gauge(&metrics, "up"), 1.0);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("prompt")
+        .expect("no panic")
+        .expect("ok");
+    // Its fan-out is gone: the pipeline sees its input close.
+    while rx.try_recv().is_some() {}
+    assert!(rx.recv().await.is_none());
+}
