@@ -65,11 +65,13 @@ async fn target(answer: impl Fn(&str) -> Answer + Send + Sync + 'static) -> Targ
                 seen.lock().expect("lock").push(head.clone());
                 let a = answer(&head);
                 tokio::time::sleep(a.delay).await;
-                let mut out = format!(
-                    "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-                    a.status,
-                    a.body.len()
-                );
+                // `X-Unsized: 1` in the answer: no Content-Length, the body ends when the connection closes
+                // (as a streaming exporter's does), so only the read itself can enforce a size limit.
+                let unsized_body = a.headers.iter().any(|(k, _)| k == "X-Unsized");
+                let mut out = format!("HTTP/1.1 {} X\r\nConnection: close\r\n", a.status);
+                if !unsized_body {
+                    out.push_str(&format!("Content-Length: {}\r\n", a.body.len()));
+                }
                 for (k, v) in &a.headers {
                     out.push_str(&format!("{k}: {v}\r\n"));
                 }
@@ -247,7 +249,8 @@ async fn gzip_bodies_are_read() {
 #[tokio::test]
 async fn every_kind_of_failure_is_up_0_with_no_samples() {
     let ok = "a 1\n";
-    let big = "b 1\n".repeat(100_000);
+    // Distinct series: without the limit these bodies would scrape fine, so only the limit can fail them.
+    let big: String = (0..30_000).map(|i| format!("b{i} 1\n")).collect();
     let garbage = target(|_| Answer::ok("text/plain", "a{ 1\n")).await;
     let status = target(|_| Answer {
         status: 500,
@@ -259,22 +262,30 @@ async fn every_kind_of_failure_is_up_0_with_no_samples() {
         ..Answer::ok("text/plain", ok)
     })
     .await;
+    let big_unsized = big.clone();
     let large = target(move |_| Answer::ok("text/plain", &big)).await;
+    let streamed = target(move |_| {
+        let mut answer = Answer::ok("text/plain", &big_unsized);
+        answer.headers.push(("X-Unsized".into(), "1".into()));
+        answer
+    })
+    .await;
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
         .expect("addr")
         .port();
     let yaml = format!(
-        "config:\n  scrape_configs:\n{}{}{}{}{}",
+        "config:\n  scrape_configs:\n{}{}{}{}{}{}",
         job("garbage", garbage.port, ""),
         job("status", status.port, ""),
         job("slow", slow.port, ""),
         job("large", large.port, "      body_size_limit: 100KB\n"),
+        job("streamed", streamed.port, "      body_size_limit: 100KB\n"),
         job("dead", dead, ""),
     );
     let mut running = start(config(&yaml), MemoryBudget::new(64 << 20), 64);
-    for name in ["garbage", "status", "slow", "large", "dead"] {
+    for name in ["garbage", "status", "slow", "large", "streamed", "dead"] {
         let metrics = next_scrape(&mut running.rx, name).await;
         assert_eq!(gauge(&metrics, "up"), 0.0, "{name}");
         assert_eq!(
