@@ -172,8 +172,7 @@ pub fn map_scrape(
         counts.scraped += family.samples.len() as u64;
         let mut kept = Vec::with_capacity(family.samples.len());
         for sample in &family.samples {
-            let name = format!("{}{}", family.name, sample.suffix.text());
-            if let Some(labels) = series_labels(sample, &name, target, relabel) {
+            if let Some(labels) = series_labels(family, sample, target, relabel) {
                 kept.push((sample, labels));
             }
         }
@@ -198,12 +197,8 @@ pub fn map_scrape(
             MetricType::Counter => {
                 map_counter(family, kept, &created, starts, &mut out, &mut seen, time)?
             }
-            MetricType::Histogram => {
-                map_histogram(family, kept, &created, starts, &mut out, &mut seen, time)?
-            }
-            MetricType::Summary => {
-                map_summary(family, kept, &created, starts, &mut out, &mut seen, time)?
-            }
+            MetricType::Histogram => map_histogram(family, kept, &created, starts, &mut out, time)?,
+            MetricType::Summary => map_summary(family, kept, &created, starts, &mut out, time)?,
             MetricType::Gauge
             | MetricType::Unknown
             | MetricType::StateSet
@@ -281,10 +276,11 @@ fn duplicate(sample: &Sample<'_>) -> MapError {
 }
 
 /// The labels of `sample` as Prometheus stores them, or `None` if a relabel rule dropped it.
-/// `name` is the sample's name as its family spells it (`__name__` for the relabel rules).
+/// The relabel rules see `__name__` as the family spells the sample (`vllm:prompt_tokens_total`, whatever
+/// escaping the exposition used).
 fn series_labels(
+    family: &Family<'_>,
     sample: &Sample<'_>,
-    name: &str,
     target: &TargetInfo,
     relabel: &Relabeler,
 ) -> Option<SeriesLabels> {
@@ -317,7 +313,10 @@ fn series_labels(
         }
     }
     if !relabel.is_empty() {
-        labels.push(("__name__".to_owned(), name.to_owned()));
+        labels.push((
+            "__name__".to_owned(),
+            format!("{}{}", family.name, sample.suffix.text()),
+        ));
         if !relabel.apply(&mut labels) {
             return None;
         }
@@ -443,6 +442,9 @@ impl<'a> CreatedSeries<'a> {
     }
 
     fn get(&self, family: &str, sample: &Sample<'_>) -> Option<u64> {
+        if self.values.is_empty() {
+            return None;
+        }
         let value = self
             .values
             .get(&(family.to_owned(), plain_labels(sample)))?;
@@ -532,7 +534,6 @@ fn gather<'s, 'a>(
     kept: Vec<(&'s Sample<'a>, SeriesLabels)>,
     bound_label: &str,
     time: impl Fn(&Sample<'_>) -> u64,
-    seen: &mut HashSet<String>,
 ) -> Result<Vec<(String, Gathered<'s, 'a>)>, MapError> {
     let mut order: Vec<(String, Gathered<'s, 'a>)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -547,21 +548,22 @@ fn gather<'s, 'a>(
             order.len() - 1
         });
         let series = &mut order[position].1;
-        // Every sample line is itself unique: a second `_count` or a second bucket of one bound is a repeat.
-        let bound = sample.label(bound_label).unwrap_or("");
-        let line_key = series_key(sample.name, &labels.attributes, &labels, &[bound]);
-        if !seen.insert(line_key) {
-            return Err(duplicate(sample));
-        }
         series.time_ns = Some(series.time_ns.unwrap_or(0).max(time(sample)));
         series.first.get_or_insert(sample);
-        match sample.suffix {
-            Suffix::Count => series.count = Some(sample.value),
-            Suffix::Sum => series.sum = Some(sample.value),
+        // A second `_count` or `_sum` is a repeated series; a repeated bucket or quantile is found once the
+        // parts are sorted (`le="1"` and `le="1.0"` are the same bucket).
+        let repeated = match sample.suffix {
+            Suffix::Count => series.count.replace(sample.value).is_some(),
+            Suffix::Sum => series.sum.replace(sample.value).is_some(),
             _ => {
+                let bound = sample.label(bound_label).unwrap_or("");
                 let bound_value = parse::parse_float(bound).unwrap_or(f64::NAN);
                 series.parts.push((bound_value, sample.value, sample));
+                false
             }
+        };
+        if repeated {
+            return Err(duplicate(sample));
         }
         if series.labels.is_none() {
             series.labels = Some(labels);
@@ -577,10 +579,9 @@ fn map_histogram<'a>(
     created: &CreatedSeries<'_>,
     starts: &mut SeriesStarts,
     out: &mut Output,
-    seen: &mut HashSet<String>,
     time: impl Fn(&Sample<'_>) -> u64,
 ) -> Result<(), MapError> {
-    for (key, mut series) in gather(family.name, kept, "le", &time, seen)? {
+    for (key, mut series) in gather(family.name, kept, "le", &time)? {
         let (Some(labels), Some(first)) = (series.labels.take(), series.first) else {
             continue;
         };
@@ -675,14 +676,16 @@ fn map_summary<'a>(
     created: &CreatedSeries<'_>,
     starts: &mut SeriesStarts,
     out: &mut Output,
-    seen: &mut HashSet<String>,
     time: impl Fn(&Sample<'_>) -> u64,
 ) -> Result<(), MapError> {
-    for (key, mut series) in gather(family.name, kept, "quantile", &time, seen)? {
+    for (key, mut series) in gather(family.name, kept, "quantile", &time)? {
         let (Some(labels), Some(first)) = (series.labels.take(), series.first) else {
             continue;
         };
         series.parts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some(pair) = series.parts.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(duplicate(pair[1].2));
+        }
         let count = series.count.unwrap_or(0.0);
         let time_ns = series.time_ns.unwrap_or(0);
         let start_ns = starts.start(&key, count, time_ns, created.get(family.name, first));
