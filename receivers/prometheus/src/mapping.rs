@@ -24,17 +24,26 @@
 
 use std::collections::{HashMap, HashSet};
 
-use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
-use otlake_core::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value};
 use otlake_core::proto::metrics::v1::{
-    AggregationTemporality, Exemplar, Gauge, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint, exemplar,
-    metric, number_data_point, summary_data_point::ValueAtQuantile,
+    AggregationTemporality, Exemplar, Gauge, Histogram, HistogramDataPoint, NumberDataPoint,
+    ResourceMetrics, Sum, Summary, SummaryDataPoint, exemplar, metric, number_data_point,
+    summary_data_point::ValueAtQuantile,
 };
-use otlake_core::proto::resource::v1::Resource;
 
 use crate::parse::{self, Family, MetricType, Sample, Suffix};
 use crate::relabel::Relabeler;
+
+mod created;
+mod resource;
+mod starts;
+mod synthetic;
+
+use created::CreatedSeries;
+use resource::Output;
+pub use resource::{resource_attributes, scope};
+pub use starts::SeriesStarts;
+pub use synthetic::{ScrapeReport, request, synthetic_metrics};
 
 /// The instrumentation scope of every scraped metric.
 pub const SCOPE_NAME: &str = "otlake/receiver/prometheus";
@@ -74,73 +83,6 @@ pub struct SampleCounts {
     pub scraped: u64,
     /// Samples kept by `metric_relabel_configs`.
     pub post_relabel: u64,
-}
-
-/// The start time of each series of one target, across its scrapes.
-#[derive(Debug, Default)]
-pub struct SeriesStarts {
-    series: HashMap<String, Start>,
-    generation: u64,
-}
-
-#[derive(Debug)]
-struct Start {
-    start_ns: u64,
-    /// The counter value, or the histogram's / summary's count, last seen.
-    last_value: f64,
-    last_time_ns: u64,
-    generation: u64,
-}
-
-impl SeriesStarts {
-    /// The start time of the point `value` of series `key` at `time_ns`; `created_ns` when the target gave one.
-    fn start(&mut self, key: &str, value: f64, time_ns: u64, created_ns: Option<u64>) -> u64 {
-        let generation = self.generation;
-        let start_ns = match (self.series.get(key), created_ns) {
-            (_, Some(created)) => created,
-            (Some(known), None) if value < known.last_value => known.last_time_ns,
-            (Some(known), None) => known.start_ns,
-            (None, None) => time_ns,
-        };
-        match self.series.get_mut(key) {
-            Some(entry) => {
-                *entry = Start {
-                    start_ns,
-                    last_value: value,
-                    last_time_ns: time_ns,
-                    generation,
-                };
-            }
-            None => {
-                self.series.insert(
-                    key.to_owned(),
-                    Start {
-                        start_ns,
-                        last_value: value,
-                        last_time_ns: time_ns,
-                        generation,
-                    },
-                );
-            }
-        }
-        start_ns
-    }
-
-    /// Forgets the series the scrape just mapped did not contain.
-    fn finish_scrape(&mut self) {
-        let generation = self.generation;
-        self.series.retain(|_, s| s.generation == generation);
-        self.generation += 1;
-    }
-
-    /// How many series are remembered.
-    pub fn len(&self) -> usize {
-        self.series.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
-    }
 }
 
 /// Labels of one sample after the target's were attached and the relabel rules ran; `job` and `instance`
@@ -380,88 +322,6 @@ fn key_values(attributes: &[(String, String)]) -> Vec<KeyValue> {
             ..Default::default()
         })
         .collect()
-}
-
-fn seconds_to_ns(seconds: f64) -> Option<u64> {
-    (0.0..1.8e10)
-        .contains(&seconds)
-        .then(|| (seconds * 1e9).round() as u64)
-}
-
-/// `_created` values by series: from the families' own `_created` samples, and (text format) from the
-/// `<name>_created` gauge families that clients such as Python's `prometheus_client` write beside a counter,
-/// histogram or summary.
-#[derive(Default)]
-struct CreatedSeries<'a> {
-    /// `(family name, sorted labels without le/quantile)` → seconds.
-    values: HashMap<(String, Vec<(String, String)>), f64>,
-    /// Names of text-format `_created` families folded into their parent.
-    folded: HashSet<&'a str>,
-}
-
-impl<'a> CreatedSeries<'a> {
-    fn collect(families: &'a [Family<'a>]) -> Self {
-        let mut created = CreatedSeries::default();
-        let parents: HashMap<&str, &str> = families
-            .iter()
-            .filter_map(|f| match f.kind {
-                MetricType::Counter => {
-                    Some((f.name.strip_suffix("_total").unwrap_or(f.name), f.name))
-                }
-                MetricType::Histogram | MetricType::Summary => Some((f.name, f.name)),
-                _ => None,
-            })
-            .collect();
-        for family in families {
-            for sample in family
-                .samples
-                .iter()
-                .filter(|s| s.suffix == Suffix::Created)
-            {
-                created
-                    .values
-                    .insert((family.name.to_owned(), plain_labels(sample)), sample.value);
-            }
-            if matches!(family.kind, MetricType::Gauge | MetricType::Unknown)
-                && let Some(stem) = family.name.strip_suffix("_created")
-                && let Some(parent) = parents.get(stem)
-            {
-                created.folded.insert(family.name);
-                for sample in &family.samples {
-                    created
-                        .values
-                        .insert(((*parent).to_owned(), plain_labels(sample)), sample.value);
-                }
-            }
-        }
-        created
-    }
-
-    fn is_created_family(&self, family: &Family<'_>) -> bool {
-        self.folded.contains(family.name)
-    }
-
-    fn get(&self, family: &str, sample: &Sample<'_>) -> Option<u64> {
-        if self.values.is_empty() {
-            return None;
-        }
-        let value = self
-            .values
-            .get(&(family.to_owned(), plain_labels(sample)))?;
-        seconds_to_ns(*value)
-    }
-}
-
-/// A sample's own labels, sorted, without `le` and `quantile` and empty values: how `_created` finds its series.
-fn plain_labels(sample: &Sample<'_>) -> Vec<(String, String)> {
-    let mut labels: Vec<(String, String)> = sample
-        .labels
-        .iter()
-        .filter(|l| l.name != "le" && l.name != "quantile" && !l.value.is_empty())
-        .map(|l| (l.name.to_owned(), l.value.clone().into_owned()))
-        .collect();
-    labels.sort();
-    labels
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -760,232 +620,6 @@ fn hex_bytes(text: &str) -> Option<Vec<u8>> {
                 .and_then(|pair| u8::from_str_radix(pair, 16).ok())
         })
         .collect()
-}
-
-/// The resource of `job` / `instance`: the attributes the compatibility specification gives a target.
-pub fn resource_attributes(target: &TargetInfo, job: &str, instance: &str) -> Vec<KeyValue> {
-    let (host, port) = if instance == target.instance {
-        (target.host.clone(), Some(target.port))
-    } else {
-        // A target-set or honored `instance` label: its own host and port, where it has them.
-        match instance.rsplit_once(':') {
-            Some((host, port)) => (host.trim_matches(['[', ']']).to_owned(), port.parse().ok()),
-            None => (instance.to_owned(), None),
-        }
-    };
-    let string = |key: &str, value: String| KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value)),
-        }),
-        ..Default::default()
-    };
-    let mut attributes = vec![
-        string("service.name", job.to_owned()),
-        string("service.instance.id", instance.to_owned()),
-        string("server.address", host),
-    ];
-    if let Some(port) = port {
-        attributes.push(KeyValue {
-            key: "server.port".to_owned(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::IntValue(i64::from(port))),
-            }),
-            ..Default::default()
-        });
-    }
-    attributes.push(string("url.scheme", target.scheme.clone()));
-    attributes
-}
-
-/// The metrics being built, by resource and name.
-#[derive(Default)]
-struct Output {
-    resources: Vec<ResourceOut>,
-    by_resource: HashMap<(String, String), usize>,
-}
-
-struct ResourceOut {
-    job: String,
-    instance: String,
-    extra_attributes: Vec<(String, String)>,
-    metrics: Vec<Metric>,
-    by_name: HashMap<String, usize>,
-}
-
-impl Output {
-    fn resource(&mut self, job: &str, instance: &str) -> &mut ResourceOut {
-        let key = (job.to_owned(), instance.to_owned());
-        let index = match self.by_resource.get(&key) {
-            Some(&index) => index,
-            None => {
-                self.resources.push(ResourceOut {
-                    job: job.to_owned(),
-                    instance: instance.to_owned(),
-                    extra_attributes: Vec::new(),
-                    metrics: Vec::new(),
-                    by_name: HashMap::new(),
-                });
-                self.by_resource.insert(key, self.resources.len() - 1);
-                self.resources.len() - 1
-            }
-        };
-        &mut self.resources[index]
-    }
-
-    fn metric(
-        &mut self,
-        labels: &SeriesLabels,
-        name: &str,
-        family: &Family<'_>,
-        data: impl FnOnce() -> metric::Data,
-    ) -> &mut Metric {
-        let resource = self.resource(&labels.job, &labels.instance);
-        let index = match resource.by_name.get(name) {
-            Some(&index) => index,
-            None => {
-                resource.metrics.push(Metric {
-                    name: name.to_owned(),
-                    description: family.help.as_deref().unwrap_or("").to_owned(),
-                    unit: family.unit.unwrap_or("").to_owned(),
-                    data: Some(data()),
-                    ..Default::default()
-                });
-                resource
-                    .by_name
-                    .insert(name.to_owned(), resource.metrics.len() - 1);
-                resource.metrics.len() - 1
-            }
-        };
-        &mut resource.metrics[index]
-    }
-
-    fn finish(mut self, target: &TargetInfo) -> Vec<ResourceMetrics> {
-        // The target's own resource always exists: the synthetic series go there.
-        self.resource(&target.job, &target.instance);
-        self.resources
-            .into_iter()
-            .map(|r| {
-                let mut attributes = resource_attributes(target, &r.job, &r.instance);
-                attributes.extend(key_values(&r.extra_attributes));
-                ResourceMetrics {
-                    resource: Some(Resource {
-                        attributes,
-                        ..Default::default()
-                    }),
-                    scope_metrics: vec![ScopeMetrics {
-                        scope: Some(scope()),
-                        metrics: r.metrics,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }
-            })
-            .collect()
-    }
-}
-
-/// The instrumentation scope of scraped metrics.
-pub fn scope() -> InstrumentationScope {
-    InstrumentationScope {
-        name: SCOPE_NAME.to_owned(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        ..Default::default()
-    }
-}
-
-/// What Prometheus records about every scrape of a target, as gauges with the target's labels.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ScrapeReport {
-    pub up: bool,
-    pub duration_seconds: f64,
-    pub counts: SampleCounts,
-}
-
-/// The synthetic `up`, `scrape_duration_seconds`, `scrape_samples_scraped` and
-/// `scrape_samples_post_metric_relabeling` metrics of one scrape, stamped `scrape_ns`.
-pub fn synthetic_metrics(
-    target: &TargetInfo,
-    report: &ScrapeReport,
-    scrape_ns: u64,
-) -> Vec<Metric> {
-    let gauge = |name: &str, description: &str, unit: &str, value: f64| Metric {
-        name: name.to_owned(),
-        description: description.to_owned(),
-        unit: unit.to_owned(),
-        data: Some(metric::Data::Gauge(Gauge {
-            data_points: vec![NumberDataPoint {
-                attributes: key_values(&target.labels),
-                time_unix_nano: scrape_ns,
-                value: Some(number_data_point::Value::AsDouble(value)),
-                ..Default::default()
-            }],
-        })),
-        ..Default::default()
-    };
-    vec![
-        gauge(
-            "up",
-            "1 if the target was scraped successfully, else 0.",
-            "",
-            if report.up { 1.0 } else { 0.0 },
-        ),
-        gauge(
-            "scrape_duration_seconds",
-            "How long the scrape took.",
-            "s",
-            report.duration_seconds,
-        ),
-        gauge(
-            "scrape_samples_scraped",
-            "Samples the target exposed.",
-            "",
-            report.counts.scraped as f64,
-        ),
-        gauge(
-            "scrape_samples_post_metric_relabeling",
-            "Samples kept after metric_relabel_configs.",
-            "",
-            report.counts.post_relabel as f64,
-        ),
-    ]
-}
-
-/// Appends the synthetic metrics to the target's own resource (the first one `map_scrape` returns, or a new one
-/// for a failed scrape) and wraps everything as one export request.
-pub fn request(
-    target: &TargetInfo,
-    mut resources: Vec<ResourceMetrics>,
-    synthetic: Vec<Metric>,
-) -> ExportMetricsServiceRequest {
-    let own = resource_attributes(target, &target.job, &target.instance);
-    let position = resources.iter().position(|r| {
-        r.resource
-            .as_ref()
-            .is_some_and(|res| res.attributes.starts_with(&own))
-    });
-    match position {
-        Some(i) => {
-            if let Some(scope) = resources[i].scope_metrics.first_mut() {
-                scope.metrics.extend(synthetic);
-            }
-        }
-        None => resources.push(ResourceMetrics {
-            resource: Some(Resource {
-                attributes: own,
-                ..Default::default()
-            }),
-            scope_metrics: vec![ScopeMetrics {
-                scope: Some(scope()),
-                metrics: synthetic,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-    }
-    ExportMetricsServiceRequest {
-        resource_metrics: resources,
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::RelabelConfig;
 use crate::parse::{Format, parse};
+use otlake_core::proto::metrics::v1::Metric;
 
 fn target() -> TargetInfo {
     TargetInfo {
