@@ -2,19 +2,17 @@
 //! what the target sees (Accept, gzip, authorization), each kind of failure as `up` = 0, the body size limit,
 //! the memory budget, refused batches, and a shutdown that ends every scrape at once.
 
-use std::collections::HashMap;
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use otlake_core::batch::channel;
-use otlake_core::proto::metrics::v1::{Metric, metric, number_data_point};
-use otlake_core::{
-    BatchReceiver, ComponentId, Fanout, MemoryBudget, Outcome, Receiver, ReceiverContext, Signal,
-};
-use otlake_receiver_prometheus::{PrometheusReceiver, PrometheusReceiverConfig};
+use otlake_core::{ComponentId, MemoryBudget, Outcome, Signal};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+
+use support::{config, gauge, next_scrape, run, start, stop};
 
 /// One canned answer of a test target.
 #[derive(Clone)]
@@ -85,97 +83,10 @@ async fn target(answer: impl Fn(&str) -> Answer + Send + Sync + 'static) -> Targ
     Target { port, requests }
 }
 
-fn config(yaml: &str) -> PrometheusReceiverConfig {
-    let value: serde_json::Value = serde_saphyr::from_str(yaml).expect("YAML");
-    let config: PrometheusReceiverConfig = otlake_core::parse_config(&value).expect("parses");
-    config.validate().expect("valid");
-    config
-}
-
 fn job(name: &str, port: u16, extra: &str) -> String {
     format!(
         "    - job_name: {name}\n      scrape_interval: 100ms\n      scrape_timeout: 100ms\n      static_configs: [{{ targets: [\"127.0.0.1:{port}\"] }}]\n{extra}"
     )
-}
-
-struct Running {
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<otlake_core::Result<()>>,
-    rx: BatchReceiver,
-}
-
-fn start(config: PrometheusReceiverConfig, budget: Arc<MemoryBudget>, capacity: usize) -> Running {
-    let (tx, rx) = channel("test", capacity);
-    let shutdown = CancellationToken::new();
-    let receiver = PrometheusReceiver::new(ComponentId::new("prometheus"), config)
-        .expect("builds")
-        .with_budget(budget);
-    let cx = ReceiverContext {
-        id: ComponentId::new("prometheus"),
-        outputs: HashMap::from([(
-            Signal::Metrics,
-            Fanout::new(vec![tx], Duration::from_millis(50)),
-        )]),
-        shutdown: shutdown.clone(),
-    };
-    let task = tokio::spawn(Box::new(receiver).run(cx));
-    Running { shutdown, task, rx }
-}
-
-/// Metrics of the next batches, resolving each `outcome`, until `until` holds for a batch (bounded: 10 s).
-async fn next_scrape(rx: &mut BatchReceiver, job: &str) -> Vec<Metric> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let batch = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .expect("a scrape within 10 s")
-            .expect("open");
-        let request = match batch.payload.request().expect("decodes") {
-            otlake_core::ExportRequest::Metrics(r) => r.clone(),
-            other => panic!("{other:?}"),
-        };
-        batch.acks.resolve(Outcome::Delivered);
-        let of_job = request.resource_metrics.iter().any(|r| {
-            r.resource.as_ref().is_some_and(|res| {
-                res.attributes.iter().any(|kv| {
-                    kv.key == "service.name"
-                        && matches!(&kv.value.as_ref().and_then(|v| v.value.as_ref()),
-                            Some(otlake_core::proto::common::v1::any_value::Value::StringValue(s)) if s == job)
-                })
-            })
-        });
-        if of_job {
-            return request
-                .resource_metrics
-                .into_iter()
-                .flat_map(|r| r.scope_metrics)
-                .flat_map(|s| s.metrics)
-                .collect();
-        }
-    }
-}
-
-fn gauge(metrics: &[Metric], name: &str) -> f64 {
-    let metric = metrics
-        .iter()
-        .find(|m| m.name == name)
-        .unwrap_or_else(|| panic!("no {name}"));
-    match &metric.data {
-        Some(metric::Data::Gauge(g)) => match g.data_points[0].value {
-            Some(number_data_point::Value::AsDouble(v)) => v,
-            other => panic!("{other:?}"),
-        },
-        other => panic!("{other:?}"),
-    }
-}
-
-async fn stop(running: Running) {
-    running.shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(5), running.task)
-        .await
-        .expect("stops within 5 s of shutdown")
-        .expect("no panic")
-        .expect("ok");
 }
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -417,25 +328,11 @@ async fn the_factory_validates_builds_and_the_receiver_stops_on_shutdown() {
 
     let receiver =
         ReceiverFactory::build(&factory, &ComponentId::new("prometheus"), config).expect("builds");
-    let (tx, mut rx) = channel("life", 8);
-    let shutdown = CancellationToken::new();
-    let cx = ReceiverContext {
-        id: ComponentId::new("prometheus"),
-        outputs: HashMap::from([(
-            Signal::Metrics,
-            Fanout::new(vec![tx], Duration::from_millis(50)),
-        )]),
-        shutdown: shutdown.clone(),
-    };
-    let task = tokio::spawn(receiver.run(cx));
-    let metrics = next_scrape(&mut rx, "life").await;
+    let mut running = run(receiver, 8);
+    let metrics = next_scrape(&mut running.rx, "life").await;
     assert_eq!(gauge(&metrics, "up"), 1.0);
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(5), task)
-        .await
-        .expect("prompt")
-        .expect("no panic")
-        .expect("ok");
+    let mut rx = std::mem::replace(&mut running.rx, channel("unused", 1).1);
+    stop(running).await;
     // Its fan-out is gone: the pipeline sees its input close.
     while rx.try_recv().is_some() {}
     assert!(rx.recv().await.is_none());

@@ -2,21 +2,22 @@
 //! when the CA is trusted (with `server_name`, since the certificate names `localhost`, not 127.0.0.1) or
 //! verification is off, and is `up` = 0 when the certificate cannot be verified.
 
-use std::collections::HashMap;
+// Each test binary uses part of the shared helpers.
+#[allow(dead_code)]
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use otlake_core::batch::channel;
-use otlake_core::proto::common::v1::any_value;
-use otlake_core::proto::metrics::v1::{metric, number_data_point};
-use otlake_core::{ComponentId, Fanout, MemoryBudget, Outcome, Receiver, ReceiverContext, Signal};
-use otlake_receiver_prometheus::{PrometheusReceiver, PrometheusReceiverConfig};
+use otlake_core::MemoryBudget;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+
+use support::{
+    config, gauge, gauge_value, metrics_of, next_request, resource_attribute, start, stop,
+};
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -76,56 +77,15 @@ async fn first_scrape(port: u16, tls_config: &str) -> (f64, Option<f64>) {
     let yaml = format!(
         "config:\n  scrape_configs:\n    - job_name: secure\n      scheme: https\n      scrape_interval: 100ms\n      scrape_timeout: 100ms\n      tls_config: {tls_config}\n      static_configs: [{{ targets: [\"127.0.0.1:{port}\"] }}]\n"
     );
-    let value: serde_json::Value = serde_saphyr::from_str(&yaml).expect("YAML");
-    let config: PrometheusReceiverConfig = otlake_core::parse_config(&value).expect("parses");
-    config.validate().expect("valid");
-    let (tx, mut rx) = channel("tls", 8);
-    let shutdown = CancellationToken::new();
-    let receiver = PrometheusReceiver::new(ComponentId::new("prometheus"), config)
-        .expect("builds")
-        .with_budget(MemoryBudget::new(64 << 20));
-    let cx = ReceiverContext {
-        id: ComponentId::new("prometheus"),
-        outputs: HashMap::from([(
-            Signal::Metrics,
-            Fanout::new(vec![tx], Duration::from_millis(50)),
-        )]),
-        shutdown: shutdown.clone(),
-    };
-    let task = tokio::spawn(Box::new(receiver).run(cx));
-    let batch = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("a scrape within 10 s")
-        .expect("open");
-    let request = match batch.payload.request().expect("decodes") {
-        otlake_core::ExportRequest::Metrics(r) => r.clone(),
-        other => panic!("{other:?}"),
-    };
-    batch.acks.resolve(Outcome::Delivered);
-    shutdown.cancel();
-    task.await.expect("no panic").expect("ok");
-    let value = |name: &str| {
-        request
-            .resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .find(|m| m.name == name)
-            .and_then(|m| match &m.data {
-                Some(metric::Data::Gauge(g)) => match g.data_points[0].value {
-                    Some(number_data_point::Value::AsDouble(v)) => Some(v),
-                    _ => None,
-                },
-                _ => None,
-            })
-    };
-    let scheme = request.resource_metrics[0]
-        .resource
-        .as_ref()
-        .and_then(|r| r.attributes.iter().find(|kv| kv.key == "url.scheme"))
-        .and_then(|kv| kv.value.as_ref()?.value.clone());
-    assert_eq!(scheme, Some(any_value::Value::StringValue("https".into())));
-    (value("up").expect("up"), value("secure_gauge"))
+    let mut running = start(config(&yaml), MemoryBudget::new(64 << 20), 8);
+    let request = next_request(&mut running.rx, "secure").await;
+    stop(running).await;
+    assert_eq!(
+        resource_attribute(&request, "url.scheme").as_deref(),
+        Some("https")
+    );
+    let metrics = metrics_of(request);
+    (gauge(&metrics, "up"), gauge_value(&metrics, "secure_gauge"))
 }
 
 #[tokio::test]
