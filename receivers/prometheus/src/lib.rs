@@ -24,7 +24,12 @@ pub mod target;
 pub mod telemetry;
 pub mod tls;
 
-use otlake_core::{ComponentId, ConfigError, Factory, Receiver, ReceiverFactory, Signal};
+use otlake_core::{
+    ComponentId, ConfigError, Factory, Receiver, ReceiverFactory, Signal, parse_config,
+};
+use serde_json::Value;
+
+use crate::config::ScrapeConfig;
 
 pub use config::PrometheusReceiverConfig;
 pub use receiver::PrometheusReceiver;
@@ -49,6 +54,36 @@ impl Factory for PrometheusReceiverFactory {
 
     fn validate(&self, config: &PrometheusReceiverConfig) -> Result<(), Vec<ConfigError>> {
         config.validate()
+    }
+
+    /// serde stops at the first unknown key of a section; each scrape config is also read on its own, so that
+    /// an unsupported key in one job does not hide those of the others.
+    fn parse(&self, section: &Value) -> Result<PrometheusReceiverConfig, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        if let Some(jobs) = section
+            .pointer("/config/scrape_configs")
+            .and_then(Value::as_array)
+        {
+            for (i, job) in jobs.iter().enumerate() {
+                if let Err(error) = parse_config::<ScrapeConfig>(job) {
+                    errors.push(error.under(&format!("config.scrape_configs[{i}]")));
+                }
+            }
+        }
+        match parse_config::<PrometheusReceiverConfig>(section) {
+            Ok(config) if errors.is_empty() => {
+                config.validate()?;
+                Ok(config)
+            }
+            Ok(_) => Err(errors),
+            Err(error) => {
+                // A job's error is already listed, from its own reading.
+                if !error.path.starts_with("config.scrape_configs[") || errors.is_empty() {
+                    errors.push(error);
+                }
+                Err(errors)
+            }
+        }
     }
 }
 

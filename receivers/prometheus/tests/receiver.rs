@@ -310,6 +310,27 @@ async fn the_factory_validates_builds_and_the_receiver_stops_on_shutdown() {
             "config.scrape_configs[1].job_name"
         ]
     );
+    // An unsupported key in each of two jobs, and one outside them: all three at once.
+    let errors = DynFactory::validate(
+        &factory,
+        &serde_json::json!({"config": {
+        "remote_write": [{"url": "x"}],
+        "scrape_configs": [
+            {"job_name": "a", "kubernetes_sd_configs": [{"role": "pod"}]},
+            {"job_name": "b", "relabel_configs": []},
+        ]}}),
+    )
+    .expect_err("invalid");
+    let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "config.scrape_configs[0].kubernetes_sd_configs",
+            "config.scrape_configs[1].relabel_configs",
+            "config.remote_write"
+        ],
+        "{errors:?}"
+    );
     assert!(
         DynFactory::validate(&factory, &serde_json::Value::Null).is_err(),
         "no scrape config"
