@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::limits::query;
-use crate::support::{Daemon, TELEMETRY, free_port, http_request, output_text, python, workspace, OTLAKE};
+use crate::support::{
+    Daemon, OTLAKE, TELEMETRY, free_port, http_request, output_text, python, workspace,
+};
 
 /// The exporter process; killed on drop.
 struct Exporter {
@@ -28,15 +30,27 @@ impl Exporter {
             .arg(workspace().join("tests/clients/prom_vllm_exporter.py"))
             .args(["--port", &port.to_string(), "--log"])
             .arg(&log)
-            .args(["--basic-auth", "scraper:s3cret-pass", "--max-seconds", "240"])
+            .args([
+                "--basic-auth",
+                "scraper:s3cret-pass",
+                "--max-seconds",
+                "240",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the exporter starts");
-        let exporter = Exporter { child: Some(child), port, log };
+        let exporter = Exporter {
+            child: Some(child),
+            port,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !http_request("GET", port, "/ready", &[], b"").is_ok_and(|r| r.status == 200) {
-            assert!(Instant::now() < deadline, "the exporter did not answer in 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "the exporter did not answer in 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         exporter
@@ -44,7 +58,9 @@ impl Exporter {
 
     /// Scrapes of /metrics served so far.
     fn served(&self) -> usize {
-        std::fs::read_to_string(&self.log).map(|t| t.lines().count()).unwrap_or(0)
+        std::fs::read_to_string(&self.log)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
     }
 
     fn stop(&mut self) {
@@ -102,11 +118,16 @@ fn up_values(location: &Path, job: &str) -> Vec<f64> {
         "SELECT gauge.value AS up FROM otel_metrics WHERE name = 'up' \
          AND resource.attributes['service.name'] = '{job}' ORDER BY gauge.time_unix_nano"
     );
-    query(location, &sql).iter().filter_map(|r| r["up"].as_f64()).collect()
+    query(location, &sql)
+        .iter()
+        .filter_map(|r| r["up"].as_f64())
+        .collect()
 }
 
 fn number(report: &Value, engine: &str, key: &str) -> f64 {
-    report["engines"][engine][key].as_f64().unwrap_or_else(|| panic!("{key} of engine {engine} in {report}"))
+    report["engines"][engine][key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} of engine {engine} in {report}"))
 }
 
 #[test]
@@ -120,13 +141,21 @@ fn vllm_metrics_scraped_into_delta_answer_token_rate_and_ttft_as_served() {
     let config_path = dir.path().join("otlake.yaml");
     std::fs::write(&config_path, config_text).expect("write config");
     let mut command = Command::new(OTLAKE);
-    command.args(["run", "--config"]).arg(&config_path).env("PROM_E2E_PASSWORD", "s3cret-pass");
+    command
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .env("PROM_E2E_PASSWORD", "s3cret-pass");
     let mut daemon = Daemon::from_command(command, dir, ports);
 
     // Several scrapes of the changing exporter, then it goes away.
     let deadline = Instant::now() + Duration::from_secs(60);
     while exporter.served() < SERVED {
-        assert!(Instant::now() < deadline, "only {} scrapes in 60 s:\n{}", exporter.served(), daemon.stderr());
+        assert!(
+            Instant::now() < deadline,
+            "only {} scrapes in 60 s:\n{}",
+            exporter.served(),
+            daemon.stderr()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     exporter.stop();
@@ -137,7 +166,11 @@ fn vllm_metrics_scraped_into_delta_answer_token_rate_and_ttft_as_served() {
         if table_ready && up_values(&location, "vllm").contains(&0.0) {
             break;
         }
-        assert!(Instant::now() < deadline, "no up = 0 after the exporter went away:\n{}", daemon.stderr());
+        assert!(
+            Instant::now() < deadline,
+            "no up = 0 after the exporter went away:\n{}",
+            daemon.stderr()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(daemon.terminate(), "clean exit:\n{}", daemon.stderr());
@@ -147,13 +180,22 @@ fn vllm_metrics_scraped_into_delta_answer_token_rate_and_ttft_as_served() {
     let vllm = up_values(&location, "vllm");
     let first_down = vllm.iter().position(|v| *v == 0.0).expect("a 0");
     // The last scrape served may have been cut off by the kill: every one before it succeeded.
-    assert!(first_down >= SERVED - 1 && vllm[..first_down].iter().all(|v| *v == 1.0), "{vllm:?}");
+    assert!(
+        first_down >= SERVED - 1 && vllm[..first_down].iter().all(|v| *v == 1.0),
+        "{vllm:?}"
+    );
     for job in ["garbage", "dead", "gpu-wrong-password"] {
         let ups = up_values(&location, job);
-        assert!(!ups.is_empty() && ups.iter().all(|v| *v == 0.0), "{job}: {ups:?}");
+        assert!(
+            !ups.is_empty() && ups.iter().all(|v| *v == 0.0),
+            "{job}: {ups:?}"
+        );
     }
     let gpu = up_values(&location, "gpu");
-    assert!(gpu.contains(&1.0), "basic auth with the right password: {gpu:?}");
+    assert!(
+        gpu.contains(&1.0),
+        "basic auth with the right password: {gpu:?}"
+    );
     let utilisation = query(
         &location,
         "SELECT gauge.value AS v, gauge.attributes['modelName'] AS model FROM otel_metrics \
@@ -165,11 +207,16 @@ fn vllm_metrics_scraped_into_delta_answer_token_rate_and_ttft_as_served() {
     // printed.
     let garbage_lines: Vec<&str> = stderr
         .lines()
-        .filter(|l| l.contains("Scrape failed;") && l.contains("garbage") && l.contains("malformed"))
+        .filter(|l| {
+            l.contains("Scrape failed;") && l.contains("garbage") && l.contains("malformed")
+        })
         .collect();
     assert_eq!(garbage_lines.len(), 1, "{stderr}");
     assert!(garbage_lines[0].contains("line 1"), "{}", garbage_lines[0]);
-    assert!(!stderr.contains("s3cret-pass") && !stderr.contains("wrong-pass-zz9"), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret-pass") && !stderr.contains("wrong-pass-zz9"),
+        "{stderr}"
+    );
 
     // The platform engineer's questions, in DuckDB, against what the exporter served.
     let out = Command::new(python())
@@ -179,25 +226,42 @@ fn vllm_metrics_scraped_into_delta_answer_token_rate_and_ttft_as_served() {
         .arg("vllm")
         .output()
         .expect("python runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     for engine in ["0", "1"] {
         let entry = &report["engines"][engine];
         assert_eq!(entry["first_value_served"], true, "{report}");
         assert_eq!(entry["last_value_served"], true, "{report}");
-        assert!(number(&report, engine, "token_points") >= (SERVED - 1) as f64, "{report}");
+        assert!(
+            number(&report, engine, "token_points") >= (SERVED - 1) as f64,
+            "{report}"
+        );
         let tokens = number(&report, engine, "tokens_sql");
-        assert!(tokens > 0.0 && tokens == number(&report, engine, "tokens_served"), "{report}");
+        assert!(
+            tokens > 0.0 && tokens == number(&report, engine, "tokens_served"),
+            "{report}"
+        );
         let rate = number(&report, engine, "tokens_per_second_sql");
         let seconds = number(&report, engine, "seconds");
         assert!((rate * seconds - tokens).abs() < 1e-6 * tokens, "{report}");
         let points = number(&report, engine, "histogram_points");
         assert!(points >= (SERVED - 1) as f64, "{report}");
-        assert_eq!(points, number(&report, engine, "histogram_points_matching_served"), "{report}");
+        assert_eq!(
+            points,
+            number(&report, engine, "histogram_points_matching_served"),
+            "{report}"
+        );
         for q in ["p50", "p99"] {
             let sql = number(&report, engine, &format!("ttft_{q}_sql"));
             let served = number(&report, engine, &format!("ttft_{q}_served"));
-            assert!((sql - served).abs() <= 1e-9 * served.abs().max(1.0), "{q}: {report}");
+            assert!(
+                (sql - served).abs() <= 1e-9 * served.abs().max(1.0),
+                "{q}: {report}"
+            );
         }
     }
 }
@@ -213,7 +277,11 @@ fn validate_names_an_unsupported_prometheus_key_and_never_prints_a_secret() {
          exporters:\n  debug: {}\nservice:\n  pipelines:\n    metrics: { receivers: [prometheus], exporters: [debug] }\n",
     )
     .expect("write");
-    let (ok, text) = output_text(Command::new(OTLAKE).args(["validate", "--config"]).arg(&path));
+    let (ok, text) = output_text(
+        Command::new(OTLAKE)
+            .args(["validate", "--config"])
+            .arg(&path),
+    );
     assert!(!ok, "{text}");
     assert!(text.contains("kubernetes_sd_configs"), "{text}");
     assert!(!text.contains("hunter2-do-not-print"), "{text}");
