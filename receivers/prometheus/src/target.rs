@@ -96,13 +96,7 @@ impl Target {
                 () = shutdown.cancelled() => return,
                 () = sink.deliver(request, &self.info.job) => {}
             }
-            next += self.interval;
-            let now = Instant::now();
-            if next <= now {
-                // Missed ticks are skipped, keeping the phase.
-                let behind = now.duration_since(next).as_nanos() / self.interval.as_nanos().max(1);
-                next += self.interval * (behind as u32 + 1);
-            }
+            next = next_tick(next, self.interval, Instant::now());
         }
     }
 
@@ -166,6 +160,19 @@ impl Target {
     }
 }
 
+/// The tick after `previous`: one interval on, or, when that has passed already, the first tick after `now`
+/// on the same phase (missed ticks are skipped, never caught up in a burst).
+fn next_tick(previous: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = previous + interval;
+    if next >= now {
+        return next;
+    }
+    let interval_ns = interval.as_nanos().max(1);
+    let missed = now.duration_since(next).as_nanos() / interval_ns + 1;
+    let skip = Duration::from_nanos(u64::try_from(missed * interval_ns).unwrap_or(u64::MAX));
+    next.checked_add(skip).unwrap_or(now + interval)
+}
+
 fn unix_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -184,6 +191,18 @@ fn first_delay(offset: Duration, interval: Duration, now_unix_ns: u64) -> Durati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_scrape_skips_the_ticks_it_missed_and_keeps_the_phase() {
+        let start = Instant::now();
+        let second = Duration::from_secs(1);
+        assert_eq!(next_tick(start, second, start), start + second, "on time");
+        // Finished 3.5 s after `start`: the ticks at 1, 2 and 3 s are skipped, the next is at 4 s.
+        let late = start + Duration::from_millis(3_500);
+        assert_eq!(next_tick(start, second, late), start + 4 * second);
+        // Exactly on the next tick: that tick, at once.
+        assert_eq!(next_tick(start, second, start + second), start + second);
+    }
 
     #[test]
     fn the_first_scrape_lands_on_the_targets_phase() {
