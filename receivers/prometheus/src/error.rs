@@ -37,6 +37,9 @@ pub enum ScrapeError {
     /// A job's settings could not be turned into a request (reported at start-up).
     #[error("{0}")]
     Config(String),
+    /// A bug: parsing or mapping panicked. The scrape fails; the receiver goes on.
+    #[error("internal error while reading the exposition: {0}")]
+    Internal(String),
 }
 
 impl ScrapeError {
@@ -53,6 +56,7 @@ impl ScrapeError {
             ScrapeError::Map(MapError::SampleLimit { .. }) => "sample_limit",
             ScrapeError::Map(_) => "parse",
             ScrapeError::Config(_) => "config",
+            ScrapeError::Internal(_) => "internal",
         }
     }
 

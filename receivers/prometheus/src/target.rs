@@ -13,22 +13,23 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
+use otlake_core::proto::metrics::v1::ResourceMetrics;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::error::ScrapeError;
-use crate::mapping::{self, ScrapeReport, SeriesStarts, TargetInfo};
+use crate::mapping::{self, SampleCounts, ScrapeReport, SeriesStarts, TargetInfo};
 use crate::parse;
 use crate::relabel::Relabeler;
-use crate::scrape::Scraper;
+use crate::scrape::{Fetched, Scraper};
 use crate::sink::Sink;
 
 /// One target of one job, with its state across scrapes.
 pub struct Target {
     /// The receiver's id, for the failure counter.
     receiver: String,
-    pub info: TargetInfo,
+    pub info: Arc<TargetInfo>,
     pub scraper: Scraper,
     pub relabel: Arc<Relabeler>,
     pub interval: Duration,
@@ -49,7 +50,7 @@ impl Target {
     ) -> Self {
         Target {
             receiver,
-            info,
+            info: Arc::new(info),
             scraper,
             relabel,
             interval,
@@ -105,16 +106,8 @@ impl Target {
         let scrape_ns = unix_nanos();
         let started = Instant::now();
         let result = match tokio::time::timeout(self.timeout, self.scraper.fetch()).await {
-            Ok(fetched) => fetched.and_then(|fetched| {
-                let families = parse::parse_bytes(&fetched.body, fetched.format)?;
-                Ok(mapping::map_scrape(
-                    &families,
-                    &self.info,
-                    &self.relabel,
-                    &mut self.starts,
-                    scrape_ns,
-                )?)
-            }),
+            Ok(Ok(fetched)) => self.parse_and_map(fetched, scrape_ns).await,
+            Ok(Err(error)) => Err(error),
             Err(_) => Err(ScrapeError::Timeout(self.timeout)),
         };
         let duration_seconds = started.elapsed().as_secs_f64();
@@ -146,6 +139,41 @@ impl Target {
         };
         let synthetic = mapping::synthetic_metrics(&self.info, &report, scrape_ns);
         mapping::request(&self.info, resources, synthetic)
+    }
+
+    /// Parsing and mapping are CPU work on up to `body_size_limit` bytes: they run on the blocking pool, so
+    /// that a large exposition never stalls the runtime the other receivers share. The body (and its memory
+    /// reservation) is dropped there, once mapped.
+    async fn parse_and_map(
+        &mut self,
+        fetched: Fetched,
+        scrape_ns: u64,
+    ) -> Result<(Vec<ResourceMetrics>, SampleCounts), ScrapeError> {
+        let info = Arc::clone(&self.info);
+        let relabel = Arc::clone(&self.relabel);
+        let mut starts = std::mem::take(&mut self.starts);
+        let work = tokio::task::spawn_blocking(move || {
+            let result = parse::parse_bytes(&fetched.body, fetched.format)
+                .map_err(ScrapeError::from)
+                .and_then(|families| {
+                    Ok(mapping::map_scrape(
+                        &families,
+                        &info,
+                        &relabel,
+                        &mut starts,
+                        scrape_ns,
+                    )?)
+                });
+            (result, starts)
+        });
+        match work.await {
+            Ok((result, starts)) => {
+                self.starts = starts;
+                result
+            }
+            // A bug in the parser or the mapping: this scrape fails, start times begin afresh.
+            Err(error) => Err(ScrapeError::Internal(error.to_string())),
+        }
     }
 
     fn failed(&mut self, error: &ScrapeError) {

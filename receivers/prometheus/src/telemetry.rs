@@ -1,7 +1,8 @@
 //! The receiver's own counters: items accepted and refused (`otlake_receiver_accepted_items_total`,
 //! `otlake_receiver_refused_items_total` with `reason` = `retryable`, `rejected` or `memory`, as the `otlp`
 //! receiver counts them) and failed scrapes (`otlake_receiver_scrape_failures_total` by `job` and `reason`:
-//! `connect`, `timeout`, `status`, `body_size_limit`, `decompress`, `memory`, `parse`, `sample_limit`).
+//! `connect`, `timeout`, `status`, `body_size_limit`, `decompress`, `memory`, `parse`, `sample_limit`,
+//! `internal`).
 //! The item counters are registered once per receiver, so the scrape path builds no label strings.
 
 use metrics::Counter;
