@@ -11,6 +11,7 @@ mod forward;
 mod json;
 mod limits;
 mod loadgen;
+mod prometheus;
 mod sampling;
 mod sdk;
 mod shutdown;
