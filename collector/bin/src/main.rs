@@ -98,6 +98,7 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 fn registry() -> Registry {
     Registry::new()
         .with_receiver(otlake_receiver_otlp::OtlpReceiverFactory)
+        .with_receiver(otlake_receiver_filelog::FilelogReceiverFactory)
         .with_processor(otlake_processor_batch::BatchProcessorFactory)
         .with_processor(otlake_processor_size_limit::SizeLimitProcessorFactory)
         .with_processor(otlake_processor_sampling::SamplingProcessorFactory)
