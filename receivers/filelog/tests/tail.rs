@@ -298,16 +298,17 @@ async fn a_slow_pipeline_pauses_reading_and_drops_nothing() {
     let total = 8192 * (MAX_IN_FLIGHT + 2);
     append(&app, lines("x", 0..total));
     let mut tail = start(config(dir.path(), json!({})));
-    // Hold every batch unresolved: the receiver may have at most MAX_IN_FLIGHT out, and the channel holds 2.
+    // Hold every batch unresolved: the receiver sends MAX_IN_FLIGHT and then waits for a verdict.
     let mut held = Vec::new();
-    while let Ok(Some(batch)) = timeout(Duration::from_millis(700), tail.rx.recv()).await {
-        held.push(batch);
-        assert!(
-            held.len() <= MAX_IN_FLIGHT,
-            "more than {MAX_IN_FLIGHT} batches in flight"
-        );
+    while held.len() < MAX_IN_FLIGHT {
+        match timeout(PATIENCE, tail.rx.recv()).await {
+            Ok(Some(batch)) => held.push(batch),
+            _ => panic!("only {} batches arrived", held.len()),
+        }
     }
-    assert_eq!(held.len(), MAX_IN_FLIGHT);
+    if let Ok(Some(_)) = timeout(Duration::from_millis(500), tail.rx.recv()).await {
+        panic!("more than {MAX_IN_FLIGHT} batches in flight");
+    }
     let mut seen: Vec<Seen> = held
         .iter()
         .flat_map(|b| records(&b.payload.request().expect("decoded").clone()))
