@@ -71,7 +71,8 @@ pub struct FilelogConfig {
     /// Keep a line's leading whitespace. Default `true` (unlike the Collector: a traceback's indentation is
     /// what tells its frames apart).
     pub preserve_leading_whitespaces: bool,
-    /// Keep a line's trailing whitespace. Default `false` (a `\r` before the newline goes too).
+    /// Keep a line's trailing whitespace. Default `false` (a `\r` before the newline goes too); always kept
+    /// when a `container` operator is listed (a partial line's trailing spaces belong to the joined line).
     pub preserve_trailing_whitespaces: bool,
     /// Attributes added to every entry (string values).
     pub attributes: BTreeMap<String, String>,

@@ -110,7 +110,13 @@ pub fn settings(config: &FilelogConfig) -> Result<Settings, ConfigError> {
             max_size: usize::try_from(config.max_log_size).unwrap_or(usize::MAX),
             multiline,
             preserve_leading: config.preserve_leading_whitespaces,
-            preserve_trailing: config.preserve_trailing_whitespaces,
+            // A CRI partial line's trailing spaces are part of the joined line: the container operator gets
+            // its lines untrimmed whatever the setting says.
+            preserve_trailing: config.preserve_trailing_whitespaces
+                || config
+                    .operators
+                    .iter()
+                    .any(|o| matches!(o, operators::OperatorConfig::Container(_))),
         },
         operators,
         force_flush: config.force_flush_period,
