@@ -389,3 +389,17 @@ async fn operators_run_per_file() {
     assert_eq!(seen[1].body, "ok");
     tail.stop().await;
 }
+
+#[test]
+fn the_example_config_validates() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/examples/filelog.yaml");
+    let text = fs::read_to_string(&path).expect("configs/examples/filelog.yaml");
+    let yaml: Value = serde_saphyr::from_str(&text).expect("YAML");
+    let receivers = yaml["receivers"].as_object().expect("receivers");
+    assert_eq!(receivers.len(), 3);
+    for (id, section) in receivers {
+        FilelogReceiverFactory
+            .parse(section)
+            .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+    }
+}
