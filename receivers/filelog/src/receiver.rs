@@ -316,7 +316,10 @@ impl Running {
         let Some(mut store) = self.store.take() else {
             return;
         };
-        let checkpoints = self.tracker().checkpoints();
+        let Some(checkpoints) = self.tracker().changed_checkpoints() else {
+            self.store = Some(store);
+            return;
+        };
         let saved = tokio::task::spawn_blocking(move || {
             let result = store.save(checkpoints);
             (store, result)
@@ -326,6 +329,7 @@ impl Running {
             Ok((store, result)) => {
                 if let Err(e) = result {
                     warn!(receiver = %self.id, error = %e, "Saving checkpoints failed; will try again.");
+                    self.tracker().unsaved();
                 }
                 self.store = Some(store);
             }

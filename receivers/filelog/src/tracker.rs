@@ -128,6 +128,8 @@ pub struct Tracker {
     /// Where the next window of paths starts when there are more than `max_concurrent_files`.
     window_start: usize,
     buffer: Vec<u8>,
+    /// What the last checkpoints handed out said, in short (to skip building unchanged ones).
+    last_saved: Vec<(u64, u64, usize)>,
 }
 
 impl Tracker {
@@ -147,6 +149,7 @@ impl Tracker {
             batches: HashMap::new(),
             window_start: 0,
             buffer: vec![0; READ_CHUNK],
+            last_saved: Vec::new(),
         }
     }
 
@@ -531,6 +534,27 @@ impl Tracker {
                 file.paused_until = Some(now + retry_after);
             }
         }
+    }
+
+    /// [`Tracker::checkpoints`] if a delivered offset, a fingerprint or the set of files changed since the last
+    /// call (building them hex-encodes every fingerprint: not something to do on every verdict for nothing).
+    pub fn changed_checkpoints(&mut self) -> Option<Vec<Checkpoint>> {
+        let mut summary: Vec<(u64, u64, usize)> = self
+            .files
+            .iter()
+            .map(|(key, f)| (*key, f.delivered(), f.fingerprint.len()))
+            .collect();
+        summary.push((u64::MAX, self.saved.len() as u64, 0));
+        if summary == self.last_saved {
+            return None;
+        }
+        self.last_saved = summary;
+        Some(self.checkpoints())
+    }
+
+    /// The last checkpoints handed out were not saved: hand them out again next time.
+    pub fn unsaved(&mut self) {
+        self.last_saved.clear();
     }
 
     /// Every file's delivered offset, and the saved ones not matched yet.
