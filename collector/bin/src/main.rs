@@ -99,6 +99,7 @@ fn registry() -> Registry {
     Registry::new()
         .with_receiver(otlake_receiver_otlp::OtlpReceiverFactory)
         .with_receiver(otlake_receiver_filelog::FilelogReceiverFactory)
+        .with_receiver(otlake_receiver_filelog::ProcessReceiverFactory)
         .with_processor(otlake_processor_batch::BatchProcessorFactory)
         .with_processor(otlake_processor_size_limit::SizeLimitProcessorFactory)
         .with_processor(otlake_processor_sampling::SamplingProcessorFactory)

@@ -18,6 +18,7 @@ pub mod config;
 pub mod entry;
 pub mod error;
 pub mod operators;
+pub mod process;
 pub mod receiver;
 pub mod splitter;
 pub mod tracker;
@@ -27,6 +28,7 @@ use serde_json::{Map, Value};
 
 pub use config::FilelogConfig;
 pub use error::FilelogError;
+pub use process::ProcessReceiverFactory;
 pub use receiver::FilelogReceiver;
 
 use crate::splitter::{Multiline, SplitOptions};

@@ -10,8 +10,8 @@
 //!
 //! A line in none of them is a record of its own, with no severity. An indented line continues the record
 //! before it. A traceback (`Traceback (most recent call last):` through the exception line, chained
-//! exceptions included) joins the record it follows (what `logger.exception` prints) or, printed alone, is one
-//! ERROR record; either way it carries `exception.type`, `exception.message` and `exception.stacktrace`. A
+//! exceptions included) joins the ERROR record it follows (what `logger.exception` prints) or, printed alone
+//! or after a record below ERROR (an uncaught exception after an INFO line), is one ERROR record; either way it carries `exception.type`, `exception.message` and `exception.stacktrace`. A
 //! `trace_id=<32 hex>` / `span_id=<16 hex>` anywhere in the line fills the record's ids.
 //!
 //! Since the line after a record may be the start of its traceback, a record is held until the next line (or
@@ -48,6 +48,8 @@ const CHAINED: [&str; 2] = [
     "During handling of the above exception, another exception occurred:",
     "The above exception was the direct cause of the following exception:",
 ];
+/// OTel's ERROR severity number.
+const ERROR: i32 = 17;
 const LEVELS: &str = "DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL";
 
 static OTEL: LazyLock<Regex> = LazyLock::new(|| {
@@ -129,7 +131,7 @@ impl Python {
             let text = stacktrace.join("\n");
             if bare {
                 entry.body = Value::String(text.clone());
-                entry.severity_number = 17;
+                entry.severity_number = ERROR;
                 entry.severity_text = "ERROR".to_owned();
             }
             if let Some((kind, message)) = exception {
@@ -230,7 +232,9 @@ impl Python {
             }
             Traceback::Chained if line.trim().is_empty() => {}
             Traceback::Chained if line == TRACEBACK => held.state = Traceback::Frames,
-            Traceback::None if line == TRACEBACK => {
+            // `logger.exception` prints its ERROR record and then the traceback: they are one record. After a
+            // record below ERROR the traceback is another story (an uncaught exception after an INFO line).
+            Traceback::None if line == TRACEBACK && held.entry.severity_number >= ERROR => {
                 held.state = Traceback::Frames;
             }
             Traceback::None if indented && held.blanks.is_empty() => {
@@ -435,6 +439,20 @@ mod tests {
             "the record ends with the exception line"
         );
         assert_eq!(out[1].body, json!("next request"));
+    }
+
+    #[test]
+    fn an_uncaught_exception_after_an_info_line_is_its_own_record() {
+        let out = python(&[
+            "INFO:app:step 4",
+            TRACEBACK,
+            "  File \"<string>\", line 8, in <module>",
+            "RuntimeError: boom",
+        ]);
+        assert_eq!(out.len(), 2, "{out:#?}");
+        assert!(!out[0].attributes.contains_key("exception.type"));
+        assert_eq!(out[1].severity_text, "ERROR");
+        assert_eq!(out[1].attributes["exception.type"], json!("RuntimeError"));
     }
 
     #[test]
