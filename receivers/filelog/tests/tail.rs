@@ -391,7 +391,7 @@ async fn operators_run_per_file() {
 }
 
 #[test]
-fn the_example_config_validates() {
+fn the_example_configs_validate() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/examples/filelog.yaml");
     let text = fs::read_to_string(&path).expect("configs/examples/filelog.yaml");
     let yaml: Value = serde_saphyr::from_str(&text).expect("YAML");
@@ -402,4 +402,10 @@ fn the_example_config_validates() {
             .parse(section)
             .unwrap_or_else(|e| panic!("{id}: {e:?}"));
     }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/examples/process.yaml");
+    let text = fs::read_to_string(&path).expect("configs/examples/process.yaml");
+    let yaml: Value = serde_saphyr::from_str(&text).expect("YAML");
+    otlake_receiver_filelog::ProcessReceiverFactory
+        .parse(&yaml["receivers"]["process"])
+        .expect("valid process section");
 }

@@ -112,7 +112,9 @@ impl Receiver for ProcessReceiver {
             .envs(&config.env)
             .stdin(std::process::Stdio::inherit())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+            .stderr(std::process::Stdio::piped())
+            // If the service gives up on this receiver (shutdown grace over), the child must not outlive otlake.
+            .kill_on_drop(true);
         if let Some(dir) = &config.working_dir {
             command.current_dir(dir);
         }
