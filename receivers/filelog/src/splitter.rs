@@ -119,6 +119,13 @@ impl Splitter {
 
     /// Ends the current line at `position` and passes it on.
     fn end_line(&mut self, options: &SplitOptions, out: &mut Vec<Piece>) {
+        let piece = self.take_line(options);
+        self.join(options, piece, out);
+    }
+
+    /// The current line (its kept head, if it was too long) as a piece ending at `position`; the next line
+    /// starts there.
+    fn take_line(&mut self, options: &SplitOptions) -> Piece {
         let (bytes, truncated_from) = match self.oversize.take() {
             Some(Oversize { head, size }) => (head, Some(size)),
             None => (std::mem::take(&mut self.line), None),
@@ -129,9 +136,8 @@ impl Splitter {
             end: self.position,
             truncated_from,
         };
-        self.line.clear();
         self.line_start = self.position;
-        self.join(options, piece, out);
+        piece
     }
 
     fn join(&mut self, options: &SplitOptions, piece: Piece, out: &mut Vec<Piece>) {
@@ -183,17 +189,7 @@ impl Splitter {
     pub fn flush(&mut self, options: &SplitOptions, out: &mut Vec<Piece>) {
         if !self.line.is_empty() || self.oversize.is_some() {
             // Joined as a line of its own; the bytes after it (should the line go on) start the next one.
-            let (bytes, truncated_from) = match self.oversize.take() {
-                Some(Oversize { head, size }) => (head, Some(size)),
-                None => (std::mem::take(&mut self.line), None),
-            };
-            let piece = Piece {
-                text: decode(&bytes, options),
-                start: self.line_start,
-                end: self.position,
-                truncated_from,
-            };
-            self.line_start = self.position;
+            let piece = self.take_line(options);
             match &options.multiline {
                 None => out.push(piece),
                 Some(_) => self.append(options, piece),

@@ -129,6 +129,32 @@ pub trait Operator: Send {
     fn fresh(&self) -> Box<dyn Operator>;
 }
 
+/// Something that sets part of an entry from one of its fields (a severity mapping, a time layout).
+pub(crate) trait Apply: Clone + Send + 'static {
+    fn apply(&self, entry: &mut Entry) -> Result<(), String>;
+}
+
+/// An operator that applies one [`Apply`], following `on_error` when it fails.
+#[derive(Clone)]
+pub(crate) struct Applying<T> {
+    pub id: String,
+    pub inner: T,
+    pub on_error: OnError,
+}
+
+impl<T: Apply> Operator for Applying<T> {
+    fn process(&mut self, mut entry: Entry, out: &mut Vec<Entry>) {
+        match self.inner.apply(&mut entry) {
+            Ok(()) => out.push(entry),
+            Err(e) => self.on_error.handle(&self.id, &e, entry, out),
+        }
+    }
+
+    fn fresh(&self) -> Box<dyn Operator> {
+        Box::new(self.clone())
+    }
+}
+
 /// The compiled operators of a receiver: what each file's [`Chain`] is instantiated from.
 pub struct Compiled {
     operators: Vec<Box<dyn Operator>>,

@@ -87,10 +87,10 @@ impl Parser {
         };
         self.to.set(entry, parsed);
         if let Some(time) = &self.time {
-            time.apply(entry)?;
+            time.apply_to(entry)?;
         }
         if let Some(severity) = &self.severity {
-            severity.apply(entry)?;
+            severity.apply_to(entry)?;
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use otlake_core::ConfigError;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{OnError, Operator, field};
+use super::{Applying, OnError, Operator, field};
 use crate::entry::{Entry, Field};
 
 /// The `severity:` block of a parser (also the body of `severity_parser`).
@@ -211,7 +211,7 @@ impl Severity {
     }
 
     /// Sets the entry's severity from its field; `Err` if the field is absent.
-    pub fn apply(&self, entry: &mut Entry) -> Result<(), String> {
+    pub fn apply_to(&self, entry: &mut Entry) -> Result<(), String> {
         let value = self
             .from
             .get(entry)
@@ -256,26 +256,9 @@ fn http_class(s: &str) -> Option<(i64, i64)> {
     None
 }
 
-struct SeverityParser {
-    id: String,
-    severity: Severity,
-    on_error: OnError,
-}
-
-impl Operator for SeverityParser {
-    fn process(&mut self, mut entry: Entry, out: &mut Vec<Entry>) {
-        match self.severity.apply(&mut entry) {
-            Ok(()) => out.push(entry),
-            Err(e) => self.on_error.handle(&self.id, &e, entry, out),
-        }
-    }
-
-    fn fresh(&self) -> Box<dyn Operator> {
-        Box::new(SeverityParser {
-            id: self.id.clone(),
-            severity: self.severity.clone(),
-            on_error: self.on_error,
-        })
+impl super::Apply for Severity {
+    fn apply(&self, entry: &mut Entry) -> Result<(), String> {
+        self.apply_to(entry)
     }
 }
 
@@ -289,9 +272,9 @@ pub(super) fn compile_operator(
         &c.mapping,
         c.overwrite_text,
     )?;
-    Ok(Box::new(SeverityParser {
+    Ok(Box::new(Applying {
         id: id.to_owned(),
-        severity,
+        inner: severity,
         on_error: c.on_error,
     }))
 }

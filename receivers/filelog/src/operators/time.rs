@@ -11,7 +11,7 @@ use otlake_core::ConfigError;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{OnError, Operator, field};
+use super::{Applying, OnError, Operator, field};
 use crate::entry::{Entry, Field};
 
 /// The `timestamp:` block of a parser.
@@ -157,7 +157,7 @@ impl TimeLayout {
     }
 
     /// Sets the entry's timestamp from its field.
-    pub fn apply(&self, entry: &mut Entry) -> Result<(), String> {
+    pub fn apply_to(&self, entry: &mut Entry) -> Result<(), String> {
         let value = self
             .from
             .get(entry)
@@ -273,26 +273,9 @@ fn strptime(layout: &str) -> Layout {
     }
 }
 
-struct TimeParser {
-    id: String,
-    layout: TimeLayout,
-    on_error: OnError,
-}
-
-impl Operator for TimeParser {
-    fn process(&mut self, mut entry: Entry, out: &mut Vec<Entry>) {
-        match self.layout.apply(&mut entry) {
-            Ok(()) => out.push(entry),
-            Err(e) => self.on_error.handle(&self.id, &e, entry, out),
-        }
-    }
-
-    fn fresh(&self) -> Box<dyn Operator> {
-        Box::new(TimeParser {
-            id: self.id.clone(),
-            layout: self.layout.clone(),
-            on_error: self.on_error,
-        })
+impl super::Apply for TimeLayout {
+    fn apply(&self, entry: &mut Entry) -> Result<(), String> {
+        self.apply_to(entry)
     }
 }
 
@@ -306,9 +289,9 @@ pub(super) fn compile_operator(
         &c.layout,
         c.location.as_deref(),
     )?;
-    Ok(Box::new(TimeParser {
+    Ok(Box::new(Applying {
         id: id.to_owned(),
-        layout,
+        inner: layout,
         on_error: c.on_error,
     }))
 }
