@@ -3,8 +3,10 @@
 #   - Rust crates: fetched by cargo (Cargo.lock is committed)
 #   - Python test clients and table readers: into ./.venv (scripts/setup-venv.sh)
 #   - Object-store test servers (Azurite, an S3-compatible server): into ./.test-tools
-# Then: `cargo test --workspace --lib --bins --tests` (unit tests, per-component tests, the end-to-end suite in
-# tests/e2e; doctests are skipped: the crates have none that run, and each costs a rustdoc build).
+# Then: `cargo fmt --check` and `cargo clippy -D warnings` (what the brief promises), a compile check of the
+# forwarding-only build (no Delta stack), and `cargo test --workspace --lib --bins --tests` (unit tests,
+# per-component tests, the end-to-end suite in tests/e2e; doctests are skipped: the crates have none that run,
+# and each costs a rustdoc build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,15 @@ if [ -x exporters/delta/tests/servers/install.sh ]; then
   echo "== object-store test servers (./.test-tools)"
   exporters/delta/tests/servers/install.sh
 fi
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== cargo clippy (the workspace lint table, warnings denied)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== the forwarding-only build compiles (no Delta stack)"
+cargo check -p otlake --no-default-features --features otlp --locked
 
 echo "== cargo test --workspace"
 # Four tests at a time within each test binary: several start daemons and Python clients, and CI has 2 cores.

@@ -44,12 +44,14 @@ enum Command {
     /// Sends GenAI-style OTLP load to an endpoint and reports what was acknowledged.
     Loadgen(otlake_loadgen::LoadgenArgs),
     /// Maintains a Delta table; safe while the daemon writes to it.
+    #[cfg(feature = "delta")]
     Table {
         #[command(subcommand)]
         action: TableAction,
     },
 }
 
+#[cfg(feature = "delta")]
 #[derive(clap::Args)]
 struct TableArgs {
     /// The base location, as in the delta exporter's `location` (a path, s3://, az://, abfss://, gs://).
@@ -66,6 +68,7 @@ struct TableArgs {
     dry_run: bool,
 }
 
+#[cfg(feature = "delta")]
 #[derive(Subcommand)]
 enum TableAction {
     /// Rewrites small files into large ones (one commit that adds the new files and removes the old).
@@ -89,14 +92,16 @@ enum TableAction {
     },
 }
 
+#[cfg(feature = "delta")]
 fn key_value(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .ok_or_else(|| format!("`{text}`: expected KEY=VALUE"))
 }
 
+/// The components this build links (`otlake components`); the heavy exporters are cargo features.
 fn registry() -> Registry {
-    Registry::new()
+    let registry = Registry::new()
         .with_receiver(otlake_receiver_otlp::OtlpReceiverFactory)
         .with_receiver(otlake_receiver_filelog::FilelogReceiverFactory)
         .with_receiver(otlake_receiver_filelog::ProcessReceiverFactory)
@@ -105,10 +110,14 @@ fn registry() -> Registry {
         .with_processor(otlake_processor_sampling::SamplingProcessorFactory)
         .with_processor(otlake_processor_sampling::ProbabilisticSamplerFactory)
         .with_exporter(otlake_exporter_debug::DebugExporterFactory)
-        .with_exporter(otlake_exporter_delta::DeltaExporterFactory)
-        .with_exporter(otlake_exporter_file::FileExporterFactory)
+        .with_exporter(otlake_exporter_file::FileExporterFactory);
+    #[cfg(feature = "delta")]
+    let registry = registry.with_exporter(otlake_exporter_delta::DeltaExporterFactory);
+    #[cfg(feature = "otlp")]
+    let registry = registry
         .with_exporter(otlake_exporter_otlp::OtlpFactory)
-        .with_exporter(otlake_exporter_otlp::OtlpHttpFactory)
+        .with_exporter(otlake_exporter_otlp::OtlpHttpFactory);
+    registry
 }
 
 fn load(path: Option<&Path>) -> Result<Config, LoadError> {
@@ -160,6 +169,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        #[cfg(feature = "delta")]
         Command::Table { action } => match table(action) {
             Ok(report) => {
                 println!("{report}");
@@ -202,6 +212,7 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
         .with_context(|| name.clone())
 }
 
+#[cfg(feature = "delta")]
 fn table(action: TableAction) -> anyhow::Result<String> {
     use otlake_exporter_delta::{CompactOptions, VacuumOptions, compact, vacuum};
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -12,28 +12,33 @@ use tokio::sync::mpsc;
 
 use crate::{AckSet, Outcome, Payload, Signal};
 
-/// Request metadata that travels with a batch (client headers chosen by the receiver's `include_metadata`).
+/// What travels with a batch besides its data: client metadata, and the number a write-ahead log gave it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestMeta {
-    /// Lower-case header names and their values.
+    /// Lower-case header names and their values (chosen by the receiver's `include_metadata`).
     pub metadata: BTreeMap<String, String>,
+    /// Set only by a write-ahead log, never from a client: a typed field, so no header can forge it.
+    wal_sequence: Option<u64>,
 }
 
-/// The metadata key under which a write-ahead log numbers the batches it hands its exporter. A `:` cannot
-/// appear in an HTTP header name or a gRPC metadata key, so no client can set it.
-pub const WAL_SEQUENCE_KEY: &str = ":otlake.wal_sequence";
-
 impl RequestMeta {
+    /// Client metadata, not numbered by any log.
+    pub fn from_metadata(metadata: BTreeMap<String, String>) -> Self {
+        RequestMeta {
+            metadata,
+            wal_sequence: None,
+        }
+    }
+
     /// The write-ahead-log sequence of the batch, when a log in front of the exporter numbered it (the Delta
     /// exporter commits it as the transaction version, which makes a replay exactly-once).
     pub fn wal_sequence(&self) -> Option<u64> {
-        self.metadata.get(WAL_SEQUENCE_KEY)?.parse().ok()
+        self.wal_sequence
     }
 
     /// The same metadata, numbered `sequence` by a write-ahead log.
     pub fn with_wal_sequence(mut self, sequence: u64) -> Self {
-        self.metadata
-            .insert(WAL_SEQUENCE_KEY.to_owned(), sequence.to_string());
+        self.wal_sequence = Some(sequence);
         self
     }
 }
@@ -142,6 +147,11 @@ impl BatchSender {
     pub fn stage(&self) -> &str {
         &self.name
     }
+
+    /// Whether the stage has stopped taking batches (it ended or failed).
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
 }
 
 impl BatchReceiver {
@@ -168,29 +178,41 @@ impl BatchReceiver {
 /// How long a client should wait before retrying when a pipeline is full.
 pub const FULL_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// Where a receiver hands data of one signal: the first stage of every pipeline that lists the receiver.
+/// The one fan-out: hands a batch to several stages, sharing the payload (the last target takes it, the others
+/// an `Arc` copy). A receiver's fan-out into its pipelines waits at most `queue_wait` for room; a pipeline's
+/// fan-out into its exporters waits as long as it takes (backpressure).
 #[derive(Clone)]
 pub struct Fanout {
     targets: Vec<BatchSender>,
-    queue_wait: Duration,
+    /// `None`: wait for room without limit.
+    queue_wait: Option<Duration>,
 }
 
 impl Fanout {
+    /// A receiver's fan-out: a target that stays full for `queue_wait` is answered retryable.
     pub fn new(targets: Vec<BatchSender>, queue_wait: Duration) -> Self {
         Fanout {
             targets,
-            queue_wait,
+            queue_wait: Some(queue_wait),
+        }
+    }
+
+    /// A stage-to-stage fan-out: waits for room as long as it takes, so a slow stage slows the one before.
+    pub fn blocking(targets: Vec<BatchSender>) -> Self {
+        Fanout {
+            targets,
+            queue_wait: None,
         }
     }
 
     /// The same targets with another wait for room (a receiver's own `queue_wait` setting).
     pub fn with_queue_wait(mut self, queue_wait: Duration) -> Self {
-        self.queue_wait = queue_wait;
+        self.queue_wait = Some(queue_wait);
         self
     }
 
-    /// Hands the batch to every pipeline. A pipeline that stays full for `queue_wait` gets no copy and its share
-    /// of the acknowledgements resolves retryable; returns `false` then.
+    /// Hands the batch to every target. A target that has stopped, or stays full for `queue_wait`, gets no copy
+    /// and its share of the acknowledgements resolves retryable; returns `false` then.
     pub async fn send(&self, batch: Batch) -> bool {
         let mut delivered_to_all = true;
         let mut remaining = Some(batch);
@@ -205,12 +227,21 @@ impl Fanout {
             } else {
                 current
             };
-            if let Err(refused) = target.send_within(this, self.queue_wait).await {
+            let sent = match self.queue_wait {
+                Some(wait) => target.send_within(this, wait).await,
+                None => target.send(this).await,
+            };
+            if let Err(refused) = sent {
                 delivered_to_all = false;
-                refused.acks.resolve(Outcome::Retryable {
-                    reason: format!("pipeline {} is full", target.stage()),
-                    retry_after: Some(FULL_RETRY_AFTER),
-                });
+                let outcome = if target.is_closed() {
+                    Outcome::retryable(format!("{} has stopped", target.stage()))
+                } else {
+                    Outcome::Retryable {
+                        reason: format!("pipeline {} is full", target.stage()),
+                        retry_after: Some(FULL_RETRY_AFTER),
+                    }
+                };
+                refused.acks.resolve(outcome);
             }
         }
         delivered_to_all
@@ -229,5 +260,18 @@ mod tests {
         let numbered = meta.clone().with_wal_sequence(1_763_840_000_000_042);
         assert_eq!(numbered.wal_sequence(), Some(1_763_840_000_000_042));
         assert_eq!(numbered.metadata["x-tenant"], "a");
+    }
+
+    #[test]
+    fn no_client_header_numbers_a_batch() {
+        // The sequence used to travel under a metadata key; whatever a client sends as metadata, it is not one.
+        for key in [
+            ":otlake.wal_sequence",
+            "otlake.wal_sequence",
+            "wal_sequence",
+        ] {
+            let meta = RequestMeta::from_metadata([(key.to_owned(), "7".to_owned())].into());
+            assert_eq!(meta.wal_sequence(), None, "{key}");
+        }
     }
 }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod factory;
 pub mod memory;
 pub mod payload;
+pub mod rpc_status;
 pub mod signal;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
@@ -28,7 +29,7 @@ pub use ack::{Ack, AckReceiver, AckSet, Outcome, Verdict};
 pub use batch::{Batch, BatchReceiver, BatchSender, Fanout, RequestMeta};
 pub use component::{ComponentId, Exporter, ExporterContext, Processor, Receiver, ReceiverContext};
 pub use config::{ConfigError, parse_config};
-pub use error::{ComponentError, Result};
+pub use error::{BoxError, Chain, ComponentError, Result};
 pub use factory::{
     DynExporterFactory, DynFactory, DynProcessorFactory, DynReceiverFactory, ExporterFactory,
     Factory, ProcessorFactory, ReceiverFactory, ValidatedConfig,

@@ -88,16 +88,29 @@ fn expand(text: &str) -> Result<Expanded, String> {
     }
 }
 
-/// Reads a substituted value the way YAML reads a plain scalar: numbers and booleans keep their type.
+/// Reads a substituted value the way YAML reads a plain scalar (numbers and booleans keep their type), but
+/// only where the typed value prints back as the same text: `007`, `1e3` or a 20-digit token stay text, so a
+/// secret or any string field receives exactly what the variable holds.
 fn scalar(raw: &str) -> Value {
-    match raw.trim() {
+    let text = raw.trim();
+    let typed = match text {
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
         t => t
             .parse::<i64>()
             .map(Value::from)
             .or_else(|_| t.parse::<f64>().map(Value::from))
-            .unwrap_or_else(|_| Value::String(raw.to_owned())),
+            .unwrap_or(Value::Null),
+    };
+    let same_text = match &typed {
+        Value::Bool(_) => true,
+        Value::Number(n) => n.to_string() == text,
+        _ => false,
+    };
+    if same_text {
+        typed
+    } else {
+        Value::String(raw.to_owned())
     }
 }
 
@@ -129,6 +142,26 @@ mod tests {
         assert_eq!(tree["port"], json!(4317));
         assert_eq!(tree["flag"], json!(true));
         assert_eq!(tree["literal"], json!("${env:PATH} costs $5"));
+    }
+
+    #[test]
+    fn a_value_that_does_not_read_back_as_the_same_number_stays_text() {
+        // Reliability review, finding 13: `007`, a 20-digit token and `1e3` were turned into numbers, and a
+        // secret built from them then held `7`, `12345678901234567000` and `1000`.
+        let (tree, errors) = run(json!({
+            "zeros": "${env:OTLAKE_TEST_UNSET_VAR:-007}",
+            "long": "${env:OTLAKE_TEST_UNSET_VAR:-12345678901234567890}",
+            "exp": "${env:OTLAKE_TEST_UNSET_VAR:-1e3}",
+            "float": "${env:OTLAKE_TEST_UNSET_VAR:-1.5}",
+        }));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(tree["zeros"], json!("007"));
+        assert_eq!(tree["long"], json!("12345678901234567890"));
+        assert_eq!(tree["exp"], json!("1e3"));
+        assert_eq!(tree["float"], json!(1.5));
+        let secret: otlake_core::config::Secret =
+            serde_json::from_value(tree["zeros"].clone()).expect("a secret");
+        assert_eq!(secret.expose(), "007");
     }
 
     #[test]

@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use otlake_core::batch::{BatchReceiver, BatchSender, channel};
 use otlake_core::{
-    Batch, ComponentError, ComponentId, ConfigError, ExporterContext, Fanout, Outcome, Processor,
-    ReceiverContext, Signal,
+    Batch, Chain, ComponentError, ComponentId, ConfigError, ExporterContext, Fanout, Outcome,
+    Processor, ReceiverContext, Signal,
 };
 use otlake_wal::WalStage;
 use tokio::task::JoinSet;
@@ -48,15 +48,17 @@ pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(2);
 pub enum RunError {
     #[error("invalid configuration:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<ValidationError>),
-    // The cause is part of the message (not a `#[source]`), so that `{:#}` chains print it once.
-    #[error("{stage} failed to start: {cause}")]
+    // Causes are `#[source]`s: the binary prints the whole chain (`{:#}`), each cause once.
+    #[error("{stage} failed")]
     Component {
         stage: String,
+        #[source]
         cause: ComponentError,
     },
-    #[error("telemetry endpoint {address}: {cause}")]
+    #[error("telemetry endpoint {address}")]
     Telemetry {
         address: String,
+        #[source]
         cause: std::io::Error,
     },
     #[error("shutdown was not clean: {0} did not finish within the grace period")]
@@ -295,14 +297,17 @@ impl Graph {
         let mut record =
             |stage: String, result: Result<(), ComponentError>, requested: bool| match result {
                 Err(cause) => {
-                    error!(stage = %stage, error = %cause, "Stage failed.");
+                    error!(stage = %stage, error = %Chain(&cause), "Stage failed.");
                     failure.get_or_insert(RunError::Component { stage, cause });
                 }
                 Ok(()) if !requested => {
                     warn!(stage = %stage, "Stage ended before shutdown was requested.");
                     failure.get_or_insert(RunError::Component {
+                        cause: ComponentError::failed(
+                            stage.clone(),
+                            "ended before shutdown was requested",
+                        ),
                         stage,
-                        cause: ComponentError::Other("ended before shutdown was requested".into()),
                     });
                 }
                 Ok(()) => info!(stage = %stage, "Stage stopped."),
@@ -374,6 +379,7 @@ async fn run_pipeline(
     mut input: BatchReceiver,
     outputs: Vec<BatchSender>,
 ) {
+    let outputs = Fanout::blocking(outputs);
     let watch_idle = processors.iter().any(|p| p.wants_idle());
     loop {
         let deadline = processors.iter().filter_map(|p| p.next_deadline()).min();
@@ -454,31 +460,14 @@ fn idle(processors: &mut [Box<dyn Processor>]) -> Vec<Batch> {
 }
 
 /// Hands each batch to every exporter (sharing the payload), waiting for room: backpressure.
-async fn deliver(batches: Vec<Batch>, outputs: &[BatchSender]) {
+async fn deliver(batches: Vec<Batch>, outputs: &Fanout) {
     for batch in batches {
         if batch.payload.item_count() == 0 {
             // Nothing to store (an empty request, or everything dropped on purpose upstream).
             batch.acks.resolve(Outcome::Delivered);
             continue;
         }
-        let last = outputs.len().saturating_sub(1);
-        let mut batch = Some(batch);
-        for (i, output) in outputs.iter().enumerate() {
-            let Some(current) = batch.take() else { break };
-            let this = if i < last {
-                let copy = current.share();
-                batch = Some(current);
-                copy
-            } else {
-                current
-            };
-            if let Err(refused) = output.send(this).await {
-                // The exporter is gone (it failed); its share answers retryable.
-                refused.acks.resolve(Outcome::retryable(format!(
-                    "{} has stopped",
-                    output.stage()
-                )));
-            }
-        }
+        // An exporter that is gone (it failed) answers its share retryable.
+        outputs.send(batch).await;
     }
 }

@@ -79,7 +79,7 @@ pub fn decode(body: &[u8]) -> Result<(Payload, RequestMeta), DecodeError> {
     // Kept in wire form: a replay that only forwards never decodes.
     let payload = Payload::from_wire(signal, Bytes::copy_from_slice(rest))
         .map_err(|e| DecodeError(e.to_string()))?;
-    Ok((payload, RequestMeta { metadata }))
+    Ok((payload, RequestMeta::from_metadata(metadata)))
 }
 
 #[cfg(test)]

@@ -36,8 +36,8 @@ use otlake_core::batch::{BatchReceiver, BatchSender};
 use otlake_core::memory::EXPANSION;
 use otlake_core::telemetry::{WAL_BYTES, WAL_DAMAGED_BYTES, WAL_DROPPED, WAL_ENTRIES};
 use otlake_core::{
-    Ack, AckSet, Batch, ComponentError, ComponentId, MemoryBudget, Outcome, Payload, RequestMeta,
-    Reservation, Verdict,
+    Ack, AckSet, Batch, BoxError, ComponentError, ComponentId, MemoryBudget, Outcome, Payload,
+    RequestMeta, Reservation, Verdict,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -131,8 +131,8 @@ impl WalStage {
         let opened = tokio::task::spawn_blocking(move || Wal::open(options)).await;
         let (wal, recovery) = match opened {
             Ok(Ok(opened)) => opened,
-            Ok(Err(e)) => return Err(startup(&self.exporter, &e)),
-            Err(e) => return Err(startup(&self.exporter, &e)),
+            Ok(Err(e)) => return Err(startup(&self.exporter, e)),
+            Err(e) => return Err(startup(&self.exporter, e)),
         };
         let queue = report_recovery(&self.exporter, &wal, recovery);
         let reader = wal.reader();
@@ -169,11 +169,8 @@ impl WalStage {
     }
 }
 
-fn startup(exporter: &ComponentId, e: &dyn std::fmt::Display) -> ComponentError {
-    ComponentError::Startup {
-        context: format!("write-ahead log of exporter {exporter}"),
-        message: e.to_string(),
-    }
+fn startup(exporter: &ComponentId, e: impl Into<BoxError>) -> ComponentError {
+    ComponentError::startup(format!("write-ahead log of exporter {exporter}"), e)
 }
 
 /// Logs what recovery found and turns its entries into the dispatcher's initial queue.
@@ -219,7 +216,7 @@ async fn with_wal<T: Send + 'static>(
         (wal, out)
     })
     .await
-    .map_err(|e| ComponentError::Other(format!("write-ahead log task failed: {e}")))
+    .map_err(|e| ComponentError::failed("write-ahead log task", e))
 }
 
 /// Appends incoming batches and applies truncation.

@@ -20,8 +20,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use otlake_core::telemetry::record_export;
 use otlake_core::{
-    AckSet, Batch, BatchReceiver, ComponentError, ComponentId, Exporter, ExporterContext, Outcome,
-    Signal,
+    AckSet, Batch, BatchReceiver, BoxError, ComponentError, ComponentId, Exporter, ExporterContext,
+    Outcome, Signal,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -115,12 +115,11 @@ impl Exporter for DeltaExporter {
         mut input: BatchReceiver,
         cx: ExporterContext,
     ) -> otlake_core::Result<()> {
-        let startup = |e: &dyn std::fmt::Display| ComponentError::Startup {
-            context: format!("exporter {}", cx.id),
-            message: e.to_string(),
-        };
-        let specs = table_specs(&self.config, &self.signals, &cx.id).map_err(|e| startup(&e))?;
-        let pool = WriterPool::start(self.config.writer_threads).map_err(|e| startup(&e))?;
+        let context = format!("exporter {}", cx.id);
+        let startup = |e: BoxError| ComponentError::startup(context.clone(), e);
+        let specs =
+            table_specs(&self.config, &self.signals, &cx.id).map_err(|e| startup(e.into()))?;
+        let pool = WriterPool::start(self.config.writer_threads).map_err(|e| startup(e.into()))?;
         let limits = Limits {
             max_rows: usize::try_from(self.config.max_rows).unwrap_or(usize::MAX),
             max_bytes: usize::try_from(self.config.max_bytes).unwrap_or(usize::MAX),
@@ -139,8 +138,8 @@ impl Exporter for DeltaExporter {
             .await;
         let sinks = match opened {
             Ok(Ok(sinks)) => sinks,
-            Ok(Err(e)) => return Err(startup(&e)),
-            Err(e) => return Err(startup(&e)),
+            Ok(Err(e)) => return Err(startup(e.into())),
+            Err(e) => return Err(startup(e.into())),
         };
 
         let mut routes: HashMap<Signal, mpsc::Sender<Batch>> = HashMap::new();

@@ -92,9 +92,11 @@ impl Exporter for FileExporter {
         mut input: BatchReceiver,
         cx: ExporterContext,
     ) -> otlake_core::Result<()> {
-        let startup = |e: std::io::Error| ComponentError::Startup {
-            context: format!("file exporter {}: opening {}", cx.id, self.path.display()),
-            message: e.to_string(),
+        let startup = |e: std::io::Error| {
+            ComponentError::startup(
+                format!("file exporter {}: opening {}", cx.id, self.path.display()),
+                e,
+            )
         };
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(startup)?;

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::config::Compression;
+use otlake_core::config::Compression;
 
 /// gzip level 1, as the Collector's HTTP client uses (`BestSpeed`).
 const GZIP_LEVEL: u32 = 1;

@@ -1,22 +1,12 @@
 //! The errors that stop an exporter from starting. Failures of single requests never stop it: they resolve the
 //! acknowledgements of the data concerned (see [`crate::transport::SendError`]).
 
-use std::path::PathBuf;
-
 /// Why an exporter could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A certificate or key file could not be read.
-    #[error("cannot read tls.{key} `{}`: {source}", path.display())]
-    ReadFile {
-        key: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A certificate or key did not parse.
-    #[error("tls.{key}: {message}")]
-    Pem { key: &'static str, message: String },
+    /// A certificate or key could not be read or did not parse.
+    #[error("tls: {0}")]
+    Pem(#[from] otlake_core::config::tls::PemError),
     /// The TLS configuration was refused by rustls, or no trust roots were found.
     #[error("TLS setup: {0}")]
     Tls(String),
@@ -34,10 +24,7 @@ impl Error {
 
 impl From<Error> for otlake_core::ComponentError {
     fn from(e: Error) -> Self {
-        otlake_core::ComponentError::Startup {
-            context: "otlp exporter".into(),
-            message: e.to_string(),
-        }
+        otlake_core::ComponentError::startup("otlp exporter", e)
     }
 }
 

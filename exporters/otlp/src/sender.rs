@@ -17,10 +17,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, error, warn};
 
-use otlake_core::{ComponentId, Outcome, telemetry};
+use otlake_core::{ComponentId, Outcome, Verdict, telemetry};
 
 use crate::config::SenderSettings;
-use crate::queue::{Lease, SendingQueue, Settlement};
+use crate::queue::{Lease, SendingQueue};
 use crate::retry::Backoff;
 use crate::transport::{Accepted, SendError, Transport};
 
@@ -67,23 +67,18 @@ pub async fn consume(
     id: ComponentId,
 ) {
     while let Some(lease) = queue.pop().await {
-        let settlement = deliver(&transport, &lease, &settings, &drain, &id).await;
-        record(&id, &lease, &settlement);
-        lease.settle(settlement);
+        let verdict = deliver(&transport, &lease, &settings, &drain, &id).await;
+        record(&id, &lease, &verdict);
+        lease.settle(verdict);
     }
 }
 
-fn record(id: &ComponentId, lease: &Lease, settlement: &Settlement) {
-    let rejected = settlement.rejected.as_ref().map_or(0, |(n, _)| *n);
+fn record(id: &ComponentId, lease: &Lease, verdict: &Verdict) {
+    let rejected = verdict.rejected_items;
     let rejected = usize::try_from(rejected)
         .unwrap_or(usize::MAX)
         .min(lease.items);
-    telemetry::record_export(
-        id,
-        lease.signal(),
-        lease.items - rejected,
-        &settlement.outcome,
-    );
+    telemetry::record_export(id, lease.signal(), lease.items - rejected, &verdict.outcome);
     if rejected > 0 {
         telemetry::record_export(
             id,
@@ -119,7 +114,7 @@ pub async fn deliver(
     settings: &SenderSettings,
     drain: &DrainDeadline,
     id: &ComponentId,
-) -> Settlement {
+) -> Verdict {
     let signal = lease.signal();
     if drain.exceeded_by(Duration::ZERO) {
         return failed(
@@ -189,8 +184,8 @@ pub async fn deliver(
     }
 }
 
-fn delivered(id: &ComponentId, lease: &Lease, accepted: Accepted) -> Settlement {
-    let rejected = if accepted.rejected_items > 0 {
+fn delivered(id: &ComponentId, lease: &Lease, accepted: Accepted) -> Verdict {
+    let rejection_message = if accepted.rejected_items > 0 {
         let message = accepted
             .message
             .unwrap_or_else(|| "refused by the destination".into());
@@ -198,20 +193,21 @@ fn delivered(id: &ComponentId, lease: &Lease, accepted: Accepted) -> Settlement 
             exporter = %id, signal = %lease.signal(), rejected = accepted.rejected_items, %message,
             "Destination accepted the request but refused some items."
         );
-        Some((accepted.rejected_items, message))
+        Some(message)
     } else {
         if let Some(message) = accepted.message {
             warn!(exporter = %id, signal = %lease.signal(), %message, "Destination accepted the request with a warning.");
         }
         None
     };
-    Settlement {
+    Verdict {
         outcome: Outcome::Delivered,
-        rejected,
+        rejected_items: accepted.rejected_items,
+        rejection_message,
     }
 }
 
-fn failed(id: &ComponentId, lease: &Lease, error: SendError, attempts: u32) -> Settlement {
+fn failed(id: &ComponentId, lease: &Lease, error: SendError, attempts: u32) -> Verdict {
     let signal = lease.signal();
     let outcome = match error {
         SendError::Permanent { reason } => {
@@ -238,8 +234,9 @@ fn failed(id: &ComponentId, lease: &Lease, error: SendError, attempts: u32) -> S
             }
         }
     };
-    Settlement {
+    Verdict {
         outcome,
-        rejected: None,
+        rejected_items: 0,
+        rejection_message: None,
     }
 }

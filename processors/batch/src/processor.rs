@@ -81,7 +81,7 @@ impl BatchProcessor {
             .zip(key)
             .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
             .collect();
-        Arc::new(RequestMeta { metadata })
+        Arc::new(RequestMeta::from_metadata(metadata))
     }
 
     fn emit(drained: Vec<Drained>, meta: &Arc<RequestMeta>, out: &mut Vec<Batch>) {

@@ -23,12 +23,10 @@ fn harness(config: Value, signal: Signal) -> ProcessorHarness {
 }
 
 fn with_tenant(mut batch: Batch, tenant: &str) -> Batch {
-    batch.meta = Arc::new(RequestMeta {
-        metadata: BTreeMap::from([
-            ("x-tenant".to_owned(), tenant.to_owned()),
-            ("user-agent".to_owned(), format!("agent-of-{tenant}")),
-        ]),
-    });
+    batch.meta = Arc::new(RequestMeta::from_metadata(BTreeMap::from([
+        ("x-tenant".to_owned(), tenant.to_owned()),
+        ("user-agent".to_owned(), format!("agent-of-{tenant}")),
+    ])));
     batch
 }
 

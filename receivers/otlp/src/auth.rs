@@ -11,13 +11,12 @@
 //!   `UNAUTHENTICATED`, and its body is never read, decompressed or decoded, no memory budget is reserved and
 //!   nothing reaches a pipeline. Over HTTP/1.1 the refusal closes the connection (its body is unread).
 //! - Tokens are compared in constant time.
-//! - The token is a [`BearerToken`], whose `Debug` prints `***`; no message quotes it. Once a request is
+//! - The token is a [`Secret`], whose `Debug` prints `***`; no message quotes it. Once a request is
 //!   authenticated its `Authorization` header is removed, so `include_metadata` never copies the credential
 //!   into batch metadata (where an exporter could print or forward it).
 //! - Each refusal is counted in `otlake_receiver_refused_items_total` with `reason="unauthenticated"` (a
 //!   request, since its items are unknown) and the signal its path names (`unknown` for any other path).
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -28,11 +27,10 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 use metrics::Counter;
+use otlake_core::config::Secret;
 use otlake_core::telemetry::RECEIVER_REFUSED;
 use otlake_core::{ComponentId, ConfigError, Signal};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
-use subtle::ConstantTimeEq;
 use tonic::{Code, Status};
 
 use crate::config::HttpConfig;
@@ -46,73 +44,19 @@ pub const REASON_UNAUTHENTICATED: &str = "unauthenticated";
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// The token clients must send as `Authorization: Bearer <token>`; usually `${env:OTLAKE_TOKEN}`.
-    pub bearer_token: Option<BearerToken>,
+    pub bearer_token: Option<Secret>,
     /// A file holding the token (read at start-up; surrounding whitespace such as a final newline is ignored).
     pub bearer_token_file: Option<PathBuf>,
 }
 
-/// A bearer token: never printed (`Debug` shows `***`), compared in constant time.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct BearerToken(String);
-
-impl BearerToken {
-    pub fn new(value: impl Into<String>) -> Self {
-        BearerToken(value.into())
-    }
-
-    /// Whether `offered` is this token, in time that does not depend on where they differ.
-    pub fn matches(&self, offered: &[u8]) -> bool {
-        bool::from(self.0.as_bytes().ct_eq(offered))
-    }
-
-    /// Why the token cannot be sent in a header, without quoting it.
-    fn problem(&self) -> Option<&'static str> {
-        if self.0.is_empty() {
-            Some("is empty")
-        } else if !self.0.bytes().all(|b| b.is_ascii_graphic()) {
-            Some("must be visible ASCII without spaces (it travels in an HTTP header)")
-        } else {
-            None
-        }
-    }
-}
-
-impl fmt::Debug for BearerToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<'de> Deserialize<'de> for BearerToken {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct TokenVisitor;
-
-        impl Visitor<'_> for TokenVisitor {
-            type Value = BearerToken;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<BearerToken, E> {
-                Ok(BearerToken::new(v))
-            }
-            // `${env:OTLAKE_TOKEN}` holding digits only is re-read as a number: take its text.
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<BearerToken, E> {
-                Ok(BearerToken::new(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<BearerToken, E> {
-                Ok(BearerToken::new(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<BearerToken, E> {
-                Ok(BearerToken::new(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<BearerToken, E> {
-                Ok(BearerToken::new(v.to_string()))
-            }
-            // Maps, lists and null: serde's message names only the kind ("invalid type: map"), no content.
-        }
-
-        d.deserialize_any(TokenVisitor)
+/// Why a token cannot be sent in a header, without quoting it.
+fn token_problem(token: &Secret) -> Option<&'static str> {
+    if token.is_empty() {
+        Some("is empty")
+    } else if !token.expose().bytes().all(|b| b.is_ascii_graphic()) {
+        Some("must be visible ASCII without spaces (it travels in an HTTP header)")
+    } else {
+        None
     }
 }
 
@@ -145,7 +89,7 @@ impl AuthConfig {
                 "give `bearer_token` or `bearer_token_file`, not both",
             )),
             (Some(token), None) => {
-                if let Some(problem) = token.problem() {
+                if let Some(problem) = token_problem(token) {
                     errors.push(ConfigError::new("auth.bearer_token", problem));
                 }
             }
@@ -157,7 +101,7 @@ impl AuthConfig {
     }
 
     /// The token to check requests against, reading `bearer_token_file` (I/O: start-up only).
-    pub fn token(&self) -> Result<BearerToken, AuthError> {
+    pub fn token(&self) -> Result<Secret, AuthError> {
         match (&self.bearer_token, &self.bearer_token_file) {
             (Some(token), _) => Ok(token.clone()),
             (None, Some(path)) => {
@@ -165,8 +109,8 @@ impl AuthConfig {
                     path: path.clone(),
                     source,
                 })?;
-                let token = BearerToken::new(text.trim());
-                match token.problem() {
+                let token = Secret::new(text.trim());
+                match token_problem(&token) {
                     Some(problem) => Err(AuthError::BadToken {
                         path: path.clone(),
                         problem,
@@ -175,14 +119,14 @@ impl AuthConfig {
                 }
             }
             // Validation refuses this; an empty token would match nothing a client can send.
-            (None, None) => Ok(BearerToken::default()),
+            (None, None) => Ok(Secret::default()),
         }
     }
 }
 
 /// Checks requests against one token and counts the refusals of one receiver.
 pub struct Authenticator {
-    token: BearerToken,
+    token: Secret,
     refused: [Counter; 4],
 }
 
@@ -198,7 +142,7 @@ fn index(signal: Signal) -> usize {
 }
 
 impl Authenticator {
-    pub fn new(id: &ComponentId, token: BearerToken) -> Arc<Self> {
+    pub fn new(id: &ComponentId, token: Secret) -> Arc<Self> {
         let receiver = id.to_string();
         let counter = |signal: &'static str| {
             metrics::counter!(RECEIVER_REFUSED, "receiver" => receiver.clone(),
@@ -353,7 +297,7 @@ mod tests {
 
     #[test]
     fn only_the_exact_bearer_token_is_authorized() {
-        let auth = Authenticator::new(&ComponentId::new("otlp"), BearerToken::new(TOKEN));
+        let auth = Authenticator::new(&ComponentId::new("otlp"), Secret::new(TOKEN));
         assert!(auth.is_authorized(&headers(&["Bearer s3cr3t-t0ken"])));
         assert!(auth.is_authorized(&headers(&["bearer s3cr3t-t0ken"])));
         assert!(auth.is_authorized(&headers(&["BEARER  s3cr3t-t0ken "])));
@@ -464,7 +408,7 @@ mod tests {
 
         let recorder = Counters::default();
         let authenticator = metrics::with_local_recorder(&recorder, || {
-            Authenticator::new(&ComponentId::new("otlp"), BearerToken::new(TOKEN))
+            Authenticator::new(&ComponentId::new("otlp"), Secret::new(TOKEN))
         });
         let reached = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let inner = {

@@ -13,7 +13,8 @@ use otlake_core::ConfigError;
 use serde::{Deserialize, Deserializer};
 
 use crate::auth::AuthConfig;
-use crate::tls::TlsServerConfig;
+use otlake_core::config::endpoint::{bind_address, check_listen};
+use otlake_core::config::tls::TlsServerConfig;
 
 /// Default gRPC endpoint: loopback, since otlake runs as a sidecar (the Collector also defaults to localhost).
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
@@ -161,34 +162,6 @@ impl HttpConfig {
     }
 }
 
-/// The address to bind for an endpoint: `:4317` (the Collector's "every interface") becomes `0.0.0.0:4317`.
-pub fn bind_address(endpoint: &str) -> String {
-    if endpoint.starts_with(':') {
-        format!("0.0.0.0{endpoint}")
-    } else {
-        endpoint.to_owned()
-    }
-}
-
-/// Checks `host:port` shape without resolving anything (validation does no I/O).
-fn check_endpoint(endpoint: &str) -> Result<(), String> {
-    let address = bind_address(endpoint);
-    if address.parse::<std::net::SocketAddr>().is_ok() {
-        return Ok(());
-    }
-    let Some((host, port)) = address.rsplit_once(':') else {
-        return Err(format!("`{endpoint}` is not `host:port`"));
-    };
-    if host.is_empty() || host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-        return Err(format!(
-            "`{endpoint}` is not `host:port` (write IPv6 addresses as `[::1]:4317`)"
-        ));
-    }
-    port.parse::<u16>()
-        .map(|_| ())
-        .map_err(|_| format!("`{endpoint}` has no valid port (0-65535)"))
-}
-
 impl OtlpReceiverConfig {
     /// Reports every problem at once, each at its path inside the receiver's section.
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
@@ -206,7 +179,7 @@ impl OtlpReceiverConfig {
             ));
         }
         if let Some(grpc) = &self.protocols.grpc {
-            if let Err(message) = check_endpoint(&grpc.endpoint) {
+            if let Err(message) = check_listen(&grpc.endpoint) {
                 errors.push(ConfigError::new("protocols.grpc.endpoint", message));
             }
             if grpc.max_recv_msg_size_mib == Some(0) {
@@ -220,7 +193,7 @@ impl OtlpReceiverConfig {
             }
         }
         if let Some(http) = &self.protocols.http {
-            if let Err(message) = check_endpoint(&http.endpoint) {
+            if let Err(message) = check_listen(&http.endpoint) {
                 errors.push(ConfigError::new("protocols.http.endpoint", message));
             }
             if let Some(tls) = &http.tls {

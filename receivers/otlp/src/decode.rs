@@ -10,39 +10,13 @@
 use bytes::Bytes;
 use otlake_core::{Payload, Signal};
 
+pub use crate::decode_error::{DecodeError, message_name};
+
 /// How a request body is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Protobuf,
     Json,
-}
-
-/// Why a request body could not be decoded (the client's fault: HTTP 400 / gRPC `INVALID_ARGUMENT`).
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error("invalid protobuf in {message}: {source}")]
-    Protobuf {
-        message: &'static str,
-        #[source]
-        source: otlake_core::wire::WireError,
-    },
-    #[error("invalid JSON: {0}")]
-    JsonSyntax(#[source] serde_json::Error),
-    #[error("invalid OTLP/JSON {message} at `{path}`: {reason}")]
-    JsonShape {
-        message: &'static str,
-        path: String,
-        reason: String,
-    },
-}
-
-/// The OTLP request message name of `signal` (for error messages).
-pub fn message_name(signal: Signal) -> &'static str {
-    match signal {
-        Signal::Traces => "ExportTraceServiceRequest",
-        Signal::Logs => "ExportLogsServiceRequest",
-        Signal::Metrics => "ExportMetricsServiceRequest",
-    }
 }
 
 /// Decodes one export request of `signal` in `format`.

@@ -56,7 +56,7 @@ use tonic::{Code, Request, Status};
 
 use crate::decode::{decode_off_reactor, decode_protobuf};
 use crate::ingest::{Answer, Ingest};
-use crate::rpc_status::RpcStatus;
+use otlake_core::rpc_status::RpcStatus;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -165,7 +165,7 @@ impl Exports {
 fn retry_status(message: String, retry_after: Option<std::time::Duration>) -> Status {
     match retry_after {
         Some(delay) => {
-            let details = RpcStatus::new(Code::Unavailable, message.as_str())
+            let details = RpcStatus::new(Code::Unavailable as i32, message.as_str())
                 .with_retry_delay(delay)
                 .encode_to_vec();
             Status::with_details(Code::Unavailable, message, Bytes::from(details))

@@ -19,7 +19,7 @@ use otlake_core::{Payload, Signal};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::decode::{DecodeError, message_name};
+use crate::decode_error::{DecodeError, message_name};
 
 /// Decodes an OTLP/JSON export request of `signal`.
 pub fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Payload, DecodeError> {

@@ -8,13 +8,14 @@
 //!
 //! Layout: [`config`] (YAML keys), [`receiver`] (listeners and shutdown), [`grpc`] and [`http`] (the two front
 //! ends), [`ingest`] (pipeline hand-off and verdict → answer), [`decode`] / [`json`] / [`decompress`] (bytes →
-//! payload), [`metadata`], [`rpc_status`], [`telemetry`]; access control: [`tls`] and [`tls_listener`] (TLS
+//! payload), [`metadata`], [`telemetry`]; access control: [`tls`] and [`tls_listener`] (TLS
 //! and mutual TLS on a listener), [`auth`] (bearer tokens, checked before a request is read).
 
 pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod decode;
+mod decode_error;
 pub mod decompress;
 pub mod grpc;
 pub mod http;
@@ -22,11 +23,11 @@ pub mod ingest;
 pub mod json;
 pub mod metadata;
 pub mod receiver;
-pub mod rpc_status;
 pub mod telemetry;
 pub mod tls;
 pub mod tls_listener;
 
+use otlake_core::config::endpoint::bind_address;
 use otlake_core::{ComponentId, ConfigError, Factory, Receiver, ReceiverFactory, Signal};
 
 pub use config::OtlpReceiverConfig;
@@ -65,10 +66,6 @@ impl ReceiverFactory for OtlpReceiverFactory {
     }
 
     fn listen_addresses(&self, config: &OtlpReceiverConfig) -> Vec<String> {
-        config
-            .endpoints()
-            .iter()
-            .map(|e| config::bind_address(e))
-            .collect()
+        config.endpoints().iter().map(|e| bind_address(e)).collect()
     }
 }

@@ -24,10 +24,12 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
-use crate::config::{OtlpReceiverConfig, bind_address};
+use crate::config::OtlpReceiverConfig;
 use crate::ingest::Ingest;
-use crate::tls::TlsServerConfig;
+use crate::tls::server_config;
 use crate::tls_listener::TlsListener;
+use otlake_core::config::endpoint::bind_address;
+use otlake_core::config::tls::TlsServerConfig;
 
 /// Where a running receiver listens.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -93,12 +95,9 @@ fn tls_config(
     protocol: &str,
     tls: Option<&TlsServerConfig>,
 ) -> Result<Option<Arc<rustls::ServerConfig>>, ComponentError> {
-    tls.map(TlsServerConfig::server_config)
-        .transpose()
-        .map_err(|err| ComponentError::Startup {
-            context: format!("receiver {id}: protocols.{protocol}.tls"),
-            message: err.to_string(),
-        })
+    tls.map(server_config).transpose().map_err(|err| {
+        ComponentError::startup(format!("receiver {id}: protocols.{protocol}.tls"), err)
+    })
 }
 
 /// Serves `app` on `listener` (over TLS when `tls` is set) until `shutdown` fires and every open connection
@@ -147,10 +146,9 @@ impl Receiver for OtlpReceiver {
         )?;
         let authenticator = match &config.auth {
             Some(auth) => {
-                let token = auth.token().map_err(|err| ComponentError::Startup {
-                    context: format!("receiver {id}"),
-                    message: err.to_string(),
-                })?;
+                let token = auth
+                    .token()
+                    .map_err(|err| ComponentError::startup(format!("receiver {id}"), err))?;
                 Some(Authenticator::new(&id, token))
             }
             None => None,
@@ -209,9 +207,10 @@ impl Receiver for OtlpReceiver {
         let (grpc_result, http_result) = tokio::join!(grpc_done, http_done);
         for (protocol, result) in [("grpc", grpc_result), ("http", http_result)] {
             if let Err(err) = result {
-                return Err(ComponentError::Other(format!(
-                    "receiver {id}: the {protocol} server failed: {err}"
-                )));
+                return Err(ComponentError::failed(
+                    format!("receiver {id}: the {protocol} server"),
+                    err,
+                ));
             }
         }
         tracing::info!(receiver = %id, "OTLP receiver stopped.");

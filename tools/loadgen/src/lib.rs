@@ -20,6 +20,7 @@ pub mod histogram;
 pub mod ids;
 pub mod report;
 mod runner;
+mod tally;
 pub mod template;
 
 use std::path::PathBuf;

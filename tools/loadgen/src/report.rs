@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::args::{LoadgenArgs, Protocol, Signal};
-use crate::runner::Tally;
+use crate::tally::Tally;
 
 /// Latency percentiles of accepted requests (per attempt), in milliseconds.
 #[derive(Debug, Serialize)]

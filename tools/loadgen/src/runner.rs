@@ -6,7 +6,6 @@
 //! again as soon as its previous request is answered. Every sender keeps its own counters and latency
 //! histogram; they are merged once at the end, so the hot path takes no lock (the ack log's is per request).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,13 +15,11 @@ use crate::ack_log::AckLog;
 use crate::args::{LoadgenArgs, Signal};
 use crate::client::{Answer, Client};
 use crate::genai;
-use crate::histogram::Histogram;
 use crate::ids::IdSource;
 use crate::report::Report;
+use crate::tally::Tally;
 use crate::template::{Template, TemplateBuilder};
 
-/// Distinct error texts kept per sender (the report shows the most frequent).
-const MAX_ERROR_KINDS: usize = 16;
 /// First retry delay; doubles per attempt, capped at [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -47,58 +44,6 @@ struct Shared {
     issued: AtomicU64,
     start: Instant,
     ack_log: Option<AckLog>,
-}
-
-/// Counters of one sender (merged into the report).
-#[derive(Default)]
-pub struct Tally {
-    pub requests: u64,
-    pub attempts: u64,
-    pub bytes: u64,
-    pub items: u64,
-    pub acked_requests: u64,
-    pub acked_items: u64,
-    pub partial_requests: u64,
-    pub refused_requests: u64,
-    pub refused_items: u64,
-    pub failed_requests: u64,
-    pub failed_items: u64,
-    pub retries: u64,
-    pub latency: Histogram,
-    pub errors: BTreeMap<String, u64>,
-    pub ack_log_error: Option<String>,
-}
-
-impl Tally {
-    fn error(&mut self, reason: String) {
-        if let Some(n) = self.errors.get_mut(&reason) {
-            *n += 1;
-        } else if self.errors.len() < MAX_ERROR_KINDS {
-            self.errors.insert(reason, 1);
-        }
-    }
-
-    pub fn merge(&mut self, o: Tally) {
-        self.requests += o.requests;
-        self.attempts += o.attempts;
-        self.bytes += o.bytes;
-        self.items += o.items;
-        self.acked_requests += o.acked_requests;
-        self.acked_items += o.acked_items;
-        self.partial_requests += o.partial_requests;
-        self.refused_requests += o.refused_requests;
-        self.refused_items += o.refused_items;
-        self.failed_requests += o.failed_requests;
-        self.failed_items += o.failed_items;
-        self.retries += o.retries;
-        self.latency.merge(&o.latency);
-        for (k, v) in o.errors {
-            *self.errors.entry(k).or_default() += v;
-        }
-        if self.ack_log_error.is_none() {
-            self.ack_log_error = o.ack_log_error;
-        }
-    }
 }
 
 /// Builds `n` templates of `items` items for `signal`; a seed whose sentinels collide is skipped.

@@ -10,9 +10,8 @@ use deltalake::arrow::record_batch::RecordBatch;
 use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlake_core::proto::logs::v1::LogRecord;
 
-use super::columns::{
-    ArrowResult, AttrColumn, Column, Encoding, GroupColumns, VariantColumn, append_id, finish_batch,
-};
+use super::column::{ArrowResult, Column, finish_batch};
+use super::columns::{AttrColumn, Encoding, GroupColumns, VariantColumn, append_id};
 use super::presized::Presized;
 use super::variant::Root;
 use crate::config::SeverityNumberFormat;

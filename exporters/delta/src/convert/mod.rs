@@ -6,6 +6,7 @@
 //! values formatted into one reused scratch buffer), so no `String` is allocated per attribute. A builder is
 //! finished every [`CHUNK_ROWS`] rows (and at each commit) to keep its memory and Arrow's 32-bit offsets small.
 
+mod column;
 mod columns;
 mod logs;
 mod metrics;

@@ -15,7 +15,7 @@ use deltalake::arrow::array::{
 };
 use deltalake::arrow::datatypes::{ByteArrayType, DataType};
 
-use super::columns::{ArrowResult, Column};
+use super::column::{ArrowResult, Column};
 
 /// A builder type that can report how much a chunk used and be created with a capacity.
 pub(crate) trait Capacity: Sized {

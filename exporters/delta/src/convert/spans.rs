@@ -10,10 +10,8 @@ use deltalake::arrow::record_batch::RecordBatch;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlake_core::proto::trace::v1::Span;
 
-use super::columns::{
-    ArrowResult, AttrColumn, Column, Encoding, GroupColumns, ListColumn, append_id, child,
-    finish_batch, finish_struct,
-};
+use super::column::{ArrowResult, Column, child, finish_batch, finish_struct};
+use super::columns::{AttrColumn, Encoding, GroupColumns, ListColumn, append_id};
 use super::presized::Presized;
 use crate::encode;
 

@@ -3,21 +3,20 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use otlake_core::ConfigError;
+use otlake_core::config::tls::TlsClientConfig;
+use otlake_core::config::{Compression, Headers};
 
-use super::{
-    Compression, DEFAULT_MAX_REQUEST_BYTES, Headers, QueueConfig, RetryConfig, TlsConfig,
-    validate_max_request_bytes,
-};
+use super::{DEFAULT_MAX_REQUEST_BYTES, QueueConfig, RetryConfig, validate_max_request_bytes};
 
 /// The Collector's `exporterhelper` default: per attempt.
 pub const DEFAULT_GRPC_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// HTTP/2 keepalive pings (the Collector's `keepalive`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeepaliveConfig {
     /// Ping the server after this long without activity.
@@ -31,7 +30,7 @@ pub struct KeepaliveConfig {
 }
 
 /// `exporters.otlp`: OTLP over gRPC to one destination.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpcExporterConfig {
     /// `host:port` of the destination (`https://host:port` and `http://host:port` are accepted; `http://` means
@@ -42,7 +41,7 @@ pub struct GrpcExporterConfig {
     /// `gzip` (default), `zstd` or `none`.
     pub compression: Compression,
     /// TLS settings; TLS is on unless `tls.insecure: true` or the endpoint starts with `http://`.
-    pub tls: TlsConfig,
+    pub tls: TlsClientConfig,
     /// Time limit of one attempt (default 5s); `0s` means none.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -74,7 +73,7 @@ impl Default for GrpcExporterConfig {
             endpoint: String::new(),
             headers: Headers::default(),
             compression: Compression::Gzip,
-            tls: TlsConfig::default(),
+            tls: TlsClientConfig::default(),
             timeout: DEFAULT_GRPC_TIMEOUT,
             retry_on_failure: RetryConfig::default(),
             sending_queue: QueueConfig::default(),
@@ -172,7 +171,7 @@ mod tests {
     fn target(endpoint: &str, insecure: bool) -> Result<GrpcTarget, ConfigError> {
         GrpcExporterConfig {
             endpoint: endpoint.into(),
-            tls: TlsConfig {
+            tls: TlsClientConfig {
                 insecure,
                 ..Default::default()
             },

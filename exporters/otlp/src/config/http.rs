@@ -7,21 +7,20 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
+use otlake_core::config::tls::TlsClientConfig;
+use otlake_core::config::{Compression, Headers};
 use otlake_core::{ConfigError, Signal};
 
-use super::{
-    Compression, DEFAULT_MAX_REQUEST_BYTES, Headers, QueueConfig, RetryConfig, TlsConfig,
-    validate_max_request_bytes,
-};
+use super::{DEFAULT_MAX_REQUEST_BYTES, QueueConfig, RetryConfig, validate_max_request_bytes};
 
 /// The Collector's `otlphttp` default: the whole request, per attempt.
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The body format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
     /// `application/x-protobuf` (default).
@@ -41,7 +40,7 @@ impl Encoding {
 }
 
 /// `exporters.otlphttp`: OTLP over HTTP to one destination.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpExporterConfig {
     /// Base URL (`https://gateway:4318`); `/v1/<signal>` is appended. Required unless every signal the
@@ -60,7 +59,7 @@ pub struct HttpExporterConfig {
     /// `gzip` (default), `zstd` or `none`.
     pub compression: Compression,
     /// TLS settings for `https://` URLs (CA, client certificate); `http://` URLs are plain text.
-    pub tls: TlsConfig,
+    pub tls: TlsClientConfig,
     /// Time limit of one attempt, response included (default 30s); `0s` means none.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -106,7 +105,7 @@ impl Default for HttpExporterConfig {
             encoding: Encoding::Proto,
             headers: Headers::default(),
             compression: Compression::Gzip,
-            tls: TlsConfig::default(),
+            tls: TlsClientConfig::default(),
             timeout: DEFAULT_HTTP_TIMEOUT,
             retry_on_failure: RetryConfig::default(),
             sending_queue: QueueConfig::default(),

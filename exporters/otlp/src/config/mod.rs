@@ -3,21 +3,17 @@
 //!
 //! Every struct is `deny_unknown_fields` with a `Default`; `validate()` is pure (no I/O: certificate files are
 //! read when the exporter starts) and reports every problem at once. Header values and inline keys are
-//! [`Secret`]s: never printed.
+//! [`Secret`](otlake_core::config::Secret)s: never printed. Headers, TLS and compression are the
+//! core's config kit (`otlake_core::config`), shared with every plugin.
 
-mod compression;
 mod grpc;
-mod headers;
 mod http;
 mod queue;
 mod retry;
-mod tls;
 
 use std::time::Duration;
 
-pub use compression::Compression;
 pub use grpc::{DEFAULT_GRPC_TIMEOUT, GrpcExporterConfig, GrpcTarget, KeepaliveConfig};
-pub use headers::{Headers, Secret};
 pub use http::{DEFAULT_HTTP_TIMEOUT, Encoding, HttpExporterConfig};
 pub use queue::{
     DEFAULT_MAX_BYTES, DEFAULT_NUM_CONSUMERS, DEFAULT_QUEUE_SIZE, QueueConfig, QueueLimits, Sizer,
@@ -26,7 +22,6 @@ pub use retry::{
     DEFAULT_INITIAL_INTERVAL, DEFAULT_MAX_ELAPSED_TIME, DEFAULT_MAX_INTERVAL, DEFAULT_MULTIPLIER,
     DEFAULT_RANDOMIZATION_FACTOR, RetryConfig,
 };
-pub use tls::TlsConfig;
 
 use otlake_core::ConfigError;
 

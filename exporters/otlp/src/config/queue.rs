@@ -11,7 +11,7 @@
 //! - `storage` (a persistent queue) and `batch` (batching inside the exporter) are refused with a pointer to
 //!   what to use instead.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use otlake_core::ConfigError;
@@ -22,7 +22,7 @@ pub const DEFAULT_QUEUE_SIZE: u64 = 1_000;
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 
 /// What `queue_size` counts, as in the Collector.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sizer {
     /// Batches (requests) held.
@@ -35,7 +35,7 @@ pub enum Sizer {
 }
 
 /// The sending queue in front of the `num_consumers` concurrent requests.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
     /// Queue batches and send `num_consumers` at once (default true). When false: one request at a time and

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use otlake_core::ConfigError;
 
@@ -14,7 +14,7 @@ pub const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_ELAPSED_TIME: Duration = Duration::from_secs(300);
 
 /// How failed requests are retried.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// Retry retryable failures (default true). When false, one attempt and the client is told to retry.

@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use otlake_core::AckSet;
+use otlake_core::{AckSet, Verdict};
 
-use super::{Lease, LeaseHold, Request, SendingQueue, Settlement};
+use super::{Lease, LeaseHold, Request, SendingQueue};
 use crate::config::QueueLimits;
 
 /// One bound: a semaphore and how many permits it started with.
@@ -66,11 +66,12 @@ impl Drop for MemoryHold {
 }
 
 impl LeaseHold for MemoryHold {
-    fn settle(self: Box<Self>, acks: AckSet, settlement: &Settlement) {
-        if let Some((count, message)) = &settlement.rejected {
-            acks.reject_items(*count, message);
+    fn settle(self: Box<Self>, acks: AckSet, verdict: &Verdict) {
+        if verdict.rejected_items > 0 {
+            let message = verdict.rejection_message.as_deref().unwrap_or_default();
+            acks.reject_items(verdict.rejected_items, message);
         }
-        acks.resolve(settlement.outcome.clone());
+        acks.resolve(verdict.outcome.clone());
         // The permits go back when `self` drops here, after the acknowledgements are resolved.
     }
 }
@@ -190,9 +191,10 @@ mod tests {
                 .await
                 .is_err()
         );
-        lease.settle(Settlement {
+        lease.settle(Verdict {
             outcome: Outcome::Delivered,
-            rejected: Some((2, "too old".into())),
+            rejected_items: 2,
+            rejection_message: Some("too old".into()),
         });
         let verdict = first_ack.wait().await;
         assert_eq!(verdict.outcome, Outcome::Delivered);

@@ -1,14 +1,15 @@
 //! The sending queue: where requests wait between the exporter's input and its `num_consumers` senders.
 //!
-//! The boundary is the [`SendingQueue`] trait plus [`Lease::settle`], so a write-ahead-log queue
-//! (`sending_queue: {storage: wal}`) can slot in later without touching the senders:
+//! The boundary is the [`SendingQueue`] trait plus [`Lease::settle`]. A write-ahead log is not one of these
+//! queues: `sending_queue: {storage: wal}` puts the service's log stage (`otlake_wal`) in front of the exporter,
+//! which then holds only what the log hands it (`in_flight_bytes`) in this in-memory queue:
 //! - `push` takes a request and waits while the queue is full. The exporter's input loop is what awaits it, so a
 //!   full queue stops the input from being read and the bounded channels push back to the receiver.
 //! - `pop` hands a request to a consumer as a [`Lease`]; the lease holds the request's share of the queue's
 //!   budget until it is settled or dropped, so the bounds cover requests in flight too.
 //! - `settle` reports the request's fate. The in-memory queue resolves the acknowledgements there: a client
-//!   hears `Delivered` only once the destination answered. (A WAL queue would resolve them once the request is
-//!   fsynced at `push`, and at `settle` mark the log entry done, or keep it for replay if it failed.)
+//!   hears `Delivered` only once the destination answered (behind a log, "the client" is the log stage, which
+//!   then marks its entry done or keeps it for replay).
 //! - `close` stops intake; `pop` drains what is left, then returns `None`.
 
 mod memory;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use otlake_core::{AckSet, Outcome, Payload, Signal};
+use otlake_core::{AckSet, Payload, Signal, Verdict};
 
 pub use memory::MemoryQueue;
 
@@ -46,18 +47,10 @@ impl Request {
     }
 }
 
-/// What became of a leased request.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Settlement {
-    pub outcome: Outcome,
-    /// Items the destination refused while accepting the rest (OTLP `partial_success`), and why.
-    pub rejected: Option<(u64, String)>,
-}
-
 /// Whatever a queue implementation needs to keep until a lease is settled (budget permits, a log position).
 pub trait LeaseHold: Send + Sync {
     /// The request is done with; `acks` are the request's acknowledgements if the queue kept them with it.
-    fn settle(self: Box<Self>, acks: AckSet, settlement: &Settlement);
+    fn settle(self: Box<Self>, acks: AckSet, verdict: &Verdict);
 }
 
 /// A request taken by a consumer.
@@ -85,8 +78,8 @@ impl Lease {
     }
 
     /// Reports the request's fate to the queue, which resolves or records it.
-    pub fn settle(self, settlement: Settlement) {
-        self.hold.settle(self.acks, &settlement);
+    pub fn settle(self, verdict: Verdict) {
+        self.hold.settle(self.acks, &verdict);
     }
 }
 

@@ -27,10 +27,11 @@ use otlake_core::proto::collector::trace::v1::ExportTraceServiceResponse;
 use otlake_core::{Payload, Signal};
 
 use super::grpc_codec::PreEncodedCodec;
-use super::rpc_status::RpcStatus;
 use super::{Accepted, PartialSuccess, SendError, Transport};
-use crate::config::{Compression, GrpcExporterConfig};
+use crate::config::GrpcExporterConfig;
 use crate::error::{Error, Result};
+use otlake_core::config::Compression;
+use otlake_core::rpc_status::RpcStatus;
 
 const TRACES_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const LOGS_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
@@ -166,7 +167,7 @@ pub fn classify(endpoint: &str, status: &Status) -> SendError {
     } else {
         RpcStatus::decode(status.details())
             .ok()
-            .and_then(|s| s.retry_info())
+            .and_then(|s| s.retry_delay())
     };
     let reason = format!("gRPC {endpoint}: {:?}: {}", status.code(), status.message());
     let retryable = match status.code() {
@@ -207,7 +208,9 @@ mod tests {
     fn resource_exhausted_is_retryable_only_with_retry_info() {
         let plain = Status::resource_exhausted("too big");
         assert!(!classify("x", &plain).is_retryable());
-        let details = RpcStatus::with_retry_info(8, "busy", Duration::from_secs(3)).encode_to_vec();
+        let details = RpcStatus::new(8, "busy")
+            .with_retry_delay(Duration::from_secs(3))
+            .encode_to_vec();
         let throttled = Status::with_details(Code::ResourceExhausted, "busy", Bytes::from(details));
         assert_eq!(
             classify("x", &throttled),

@@ -21,11 +21,12 @@ use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceResponse;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceResponse;
 use otlake_core::{ExportRequest, Payload, Signal};
 
-use super::rpc_status::RpcStatus;
 use super::{Accepted, PartialSuccess, SendError, Transport};
 use crate::compress::compress;
-use crate::config::{Compression, Encoding, HttpExporterConfig};
+use crate::config::{Encoding, HttpExporterConfig};
 use crate::error::{Error, Result};
+use otlake_core::config::Compression;
+use otlake_core::rpc_status::RpcStatus;
 
 /// Response bodies are small (a partial success or an error status); more than this is not read.
 const MAX_RESPONSE_BYTES: usize = 64 << 10;

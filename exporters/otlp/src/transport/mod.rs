@@ -9,7 +9,6 @@
 pub mod grpc;
 mod grpc_codec;
 pub mod http;
-pub mod rpc_status;
 pub mod tls;
 
 use std::time::Duration;

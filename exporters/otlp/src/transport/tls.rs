@@ -7,22 +7,20 @@
 //! - `server_name_override` changes the name the certificate is checked against.
 //! - A client certificate (`cert_file` + `key_file`) turns on mutual TLS.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::config::TlsConfig;
 use crate::error::{Error, Result};
+use otlake_core::config::tls::{self as pem, PemSource, TlsClientConfig};
 
 /// A client config for `tls`. `needs_roots` is false when no destination uses TLS (plain `http://`), so the
 /// system trust store is not read for nothing.
-pub fn client_config(tls: &TlsConfig, needs_roots: bool) -> Result<ClientConfig> {
+pub fn client_config(tls: &TlsClientConfig, needs_roots: bool) -> Result<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
         ("1.2", &rustls::version::TLS12),
@@ -80,43 +78,18 @@ pub fn client_config(tls: &TlsConfig, needs_roots: bool) -> Result<ClientConfig>
     }
 }
 
-fn read(key: &'static str, path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::ReadFile {
-        key,
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn certificates(key: &'static str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Pem {
-            key,
-            message: format!("not a PEM certificate: {e}"),
-        })?;
-    if certs.is_empty() {
-        return Err(Error::Pem {
-            key,
-            message: "no `BEGIN CERTIFICATE` block found".into(),
-        });
-    }
-    Ok(certs)
-}
-
-fn trust_roots(tls: &TlsConfig, needs_roots: bool) -> Result<RootCertStore> {
+fn trust_roots(tls: &TlsClientConfig, needs_roots: bool) -> Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     let given = match (&tls.ca_file, &tls.ca_pem) {
-        (Some(path), _) => Some(("ca_file", read("ca_file", path)?)),
-        (None, Some(pem)) => Some(("ca_pem", pem.clone().into_bytes())),
+        (Some(path), _) => Some(("ca_file", PemSource::File(path))),
+        (None, Some(text)) => Some(("ca_pem", PemSource::Inline(text.as_bytes()))),
         (None, None) => None,
     };
-    if let Some((key, pem)) = &given {
-        for cert in certificates(key, pem)? {
-            roots.add(cert).map_err(|e| Error::Pem {
-                key,
-                message: format!("not a usable CA certificate: {e}"),
-            })?;
+    if let Some((key, source)) = given {
+        for cert in pem::certificates(key, source)? {
+            roots
+                .add(cert)
+                .map_err(|e| Error::Tls(format!("`{key}`: not a usable CA certificate: {e}")))?;
         }
     }
     if needs_roots && (given.is_none() || tls.include_system_ca_certs_pool) {
@@ -134,28 +107,20 @@ fn trust_roots(tls: &TlsConfig, needs_roots: bool) -> Result<RootCertStore> {
 
 type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
-fn client_identity(tls: &TlsConfig) -> Result<Option<Identity>> {
-    let cert_pem = match (&tls.cert_file, &tls.cert_pem) {
-        (Some(path), _) => read("cert_file", path)?,
-        (None, Some(pem)) => pem.clone().into_bytes(),
+fn client_identity(tls: &TlsClientConfig) -> Result<Option<Identity>> {
+    let certs = match (&tls.cert_file, &tls.cert_pem) {
+        (Some(path), _) => pem::certificates("cert_file", PemSource::File(path))?,
+        (None, Some(text)) => pem::certificates("cert_pem", PemSource::Inline(text.as_bytes()))?,
         (None, None) => return Ok(None),
     };
-    let key_pem = match (&tls.key_file, &tls.key_pem) {
-        (Some(path), _) => read("key_file", path)?,
-        (None, Some(pem)) => pem.expose().as_bytes().to_vec(),
-        (None, None) => {
-            return Err(Error::Pem {
-                key: "key_file",
-                message: "a client certificate needs its key".into(),
-            });
+    let key = match (&tls.key_file, &tls.key_pem) {
+        (Some(path), _) => pem::private_key("key_file", PemSource::File(path))?,
+        (None, Some(text)) => {
+            pem::private_key("key_pem", PemSource::Inline(text.expose().as_bytes()))?
         }
+        // Validation refuses a certificate without its key.
+        (None, None) => return Err(Error::Tls("a client certificate needs its key".into())),
     };
-    let certs = certificates("cert_file", &cert_pem)?;
-    // The error text of a key parse never includes key material.
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| Error::Pem {
-        key: "key_file",
-        message: format!("not a PEM private key: {e}"),
-    })?;
     Ok(Some((certs, key)))
 }
 

@@ -6,11 +6,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use otlake_core::batch::channel;
+use otlake_core::config::Compression;
 use otlake_core::test_util::build_exporter;
 use otlake_core::{ComponentId, DynExporterFactory, DynFactory, ExporterContext, Signal};
-use otlake_exporter_otlp::config::{
-    Compression, Encoding, GrpcExporterConfig, HttpExporterConfig, Sizer,
-};
+use otlake_exporter_otlp::config::{Encoding, GrpcExporterConfig, HttpExporterConfig, Sizer};
 use otlake_exporter_otlp::{OtlpFactory, OtlpHttpFactory};
 
 use crate::common::WAIT;

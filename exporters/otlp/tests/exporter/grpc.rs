@@ -7,10 +7,10 @@ use prost::Message;
 use serde_json::json;
 use tonic::{Code, Status};
 
+use otlake_core::rpc_status::RpcStatus;
 use otlake_core::test_util::{batch_with_ack, sample_traces};
 use otlake_core::{Outcome, Payload, Signal};
 use otlake_exporter_otlp::OtlpFactory;
-use otlake_exporter_otlp::transport::rpc_status::RpcStatus;
 
 use crate::common::{WAIT, fast_retry, free_port, span_ids, start, verdict};
 use crate::grpc_server::{GrpcReply, GrpcServer};
@@ -73,7 +73,9 @@ async fn invalid_argument_is_rejected_and_not_retried() {
 }
 
 fn throttled(code: Code, delay: Duration) -> Status {
-    let details = RpcStatus::with_retry_info(code as i32, "slow down", delay).encode_to_vec();
+    let details = RpcStatus::new(code as i32, "slow down")
+        .with_retry_delay(delay)
+        .encode_to_vec();
     Status::with_details(code, "slow down", Bytes::from(details))
 }
 

@@ -35,7 +35,7 @@ use tonic::Code;
 use crate::decode::Format;
 use crate::http::RequestError;
 use crate::ingest::Answer;
-use crate::rpc_status::RpcStatus;
+use otlake_core::rpc_status::RpcStatus;
 
 /// The `Retry-After` of a retryable answer that gave no delay.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -61,7 +61,7 @@ fn respond(status: StatusCode, format: Format, body: Vec<u8>) -> Response {
 
 /// A `google.rpc.Status` error answer.
 pub fn status(status: StatusCode, code: Code, message: &str, format: Format) -> Response {
-    let rpc = RpcStatus::new(code, message);
+    let rpc = RpcStatus::new(code as i32, message);
     let body = match format {
         Format::Protobuf => rpc.encode_to_vec(),
         Format::Json => rpc.to_json(),

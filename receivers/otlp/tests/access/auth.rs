@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 
 use http::StatusCode;
 use otlake_core::proto::collector::trace::v1::trace_service_client::TraceServiceClient;
+use otlake_core::rpc_status::RpcStatus;
 use otlake_core::test_util::sample_traces;
-use otlake_receiver_otlp::rpc_status::RpcStatus;
 use prost::Message;
 use serde_json::json;
 use tonic::Code;

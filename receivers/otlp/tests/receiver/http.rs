@@ -5,9 +5,9 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 use otlake_core::proto::collector::logs::v1::ExportLogsServiceResponse;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceResponse;
+use otlake_core::rpc_status::RpcStatus;
 use otlake_core::test_util::{sample_logs, sample_metrics, sample_traces};
 use otlake_core::{Outcome, Payload};
-use otlake_receiver_otlp::rpc_status::RpcStatus;
 use prost::Message;
 use serde_json::json;
 

@@ -3,8 +3,8 @@
 
 use http::{Method, StatusCode};
 use otlake_core::proto::collector::trace::v1::trace_service_client::TraceServiceClient;
+use otlake_core::rpc_status::RpcStatus;
 use otlake_core::test_util::sample_traces;
-use otlake_receiver_otlp::rpc_status::RpcStatus;
 use prost::Message;
 use serde_json::json;
 use std::net::SocketAddr;

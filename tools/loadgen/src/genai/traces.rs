@@ -1,40 +1,17 @@
-//! GenAI-style telemetry as a model-serving sidecar sees it: agent invocations whose traces hold model calls
-//! (`gen_ai.*` token counts), tool calls, embeddings and vector retrievals, with a configurable share of failed
-//! model calls; the serving logs beside them; and the GenAI client metrics (token usage, operation duration,
-//! time to first token).
-//!
-//! Each function builds one request [`Template`] holding exactly `items` spans, log records or data points.
-//! Content (models, token counts, tools, attribute values) is drawn from the builder's seeded RNG, so a run
-//! builds a handful of different templates up front and varies only ids and times per request.
+//! Traces: agent invocations, each a root HTTP span and an agent span over a few steps (model calls with
+//! `gen_ai.*` token counts, tool calls, embeddings followed by a vector search), with a configurable share of
+//! failed model calls (error status, `error.type` and an exception event).
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value,
-};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
-use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
-    ResourceMetrics, ScopeMetrics, metric, number_data_point,
-};
-use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::{
     ResourceSpans, ScopeSpans, Span, Status, span, status,
 };
 use prost::Message;
 
+use super::vocab::{ERRORS, MODELS, MS, f, i, pick, resource, s, scope, strings};
 use crate::template::{Template, TemplateBuilder, TemplateError};
 
-const MS: u64 = 1_000_000;
-
-const MODELS: &[(&str, &str)] = &[
-    ("openai", "gpt-4o-2024-08-06"),
-    ("openai", "gpt-4o-mini"),
-    ("vllm", "meta-llama/Llama-3.1-70B-Instruct"),
-    ("vllm", "mistralai/Mistral-7B-Instruct-v0.3"),
-    ("anthropic", "claude-3-5-sonnet-20241022"),
-];
 const TOOLS: &[&str] = &[
     "search_docs",
     "get_order_status",
@@ -43,80 +20,7 @@ const TOOLS: &[&str] = &[
     "calculator",
 ];
 const AGENTS: &[&str] = &["support_agent", "research_agent", "sql_agent"];
-const SERVICES: &[&str] = &["rag-api", "agent-runtime", "chat-gateway"];
 const COLLECTIONS: &[&str] = &["kb_articles", "product_docs", "tickets_2026"];
-const ERRORS: &[(&str, &str)] = &[
-    ("openai.RateLimitError", "Rate limit reached for requests"),
-    ("timeout", "model server did not answer within 30s"),
-    (
-        "vllm.OutOfMemoryError",
-        "CUDA out of memory: tried to allocate 2.00 GiB",
-    ),
-];
-
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-fn s(key: &str, v: impl Into<String>) -> KeyValue {
-    kv(key, any_value::Value::StringValue(v.into()))
-}
-fn i(key: &str, v: i64) -> KeyValue {
-    kv(key, any_value::Value::IntValue(v))
-}
-fn f(key: &str, v: f64) -> KeyValue {
-    kv(key, any_value::Value::DoubleValue(v))
-}
-fn strings(key: &str, items: &[&str]) -> KeyValue {
-    let values = items
-        .iter()
-        .map(|v| AnyValue {
-            value: Some(any_value::Value::StringValue((*v).to_owned())),
-        })
-        .collect();
-    kv(key, any_value::Value::ArrayValue(ArrayValue { values }))
-}
-
-fn pick<'a, T>(rng: &mut fastrand::Rng, items: &'a [T]) -> &'a T {
-    &items[rng.usize(..items.len())]
-}
-
-fn resource(rng: &mut fastrand::Rng) -> Resource {
-    let service = *pick(rng, SERVICES);
-    Resource {
-        attributes: vec![
-            s("service.name", service),
-            s(
-                "service.version",
-                format!("1.{}.{}", rng.u8(0..20), rng.u8(0..10)),
-            ),
-            s(
-                "service.instance.id",
-                format!("{service}-{:08x}", rng.u32(..)),
-            ),
-            s("host.name", format!("gpu-node-{:02}", rng.u8(1..64))),
-            s("deployment.environment.name", "production"),
-            s("cloud.region", "eu-west-1"),
-            s(
-                "k8s.pod.name",
-                format!("{service}-7d9f{:05x}", rng.u32(..0xfffff)),
-            ),
-            s("telemetry.sdk.language", "python"),
-        ],
-        ..Default::default()
-    }
-}
-
-fn scope(name: &str) -> InstrumentationScope {
-    InstrumentationScope {
-        name: name.to_owned(),
-        version: "0.48b0".to_owned(),
-        ..Default::default()
-    }
-}
 
 /// Builds the spans of one trace into `spans` (at most `budget` of them); returns how many it added.
 struct TraceShape<'a> {
@@ -372,238 +276,13 @@ pub fn traces(
     b.finish(request.encode_to_vec(), items as u64)
 }
 
-/// A logs request of exactly `items` records from a model server, each with a unique `log.record.uid`.
-pub fn logs(
-    mut b: TemplateBuilder,
-    items: usize,
-    error_rate: f64,
-) -> Result<Template, TemplateError> {
-    let res = resource(b.rng());
-    let mut records = Vec::with_capacity(items);
-    let mut next_id = 0u32;
-    for k in 0..items {
-        let uid = b.hex_id(next_id);
-        next_id += 1;
-        let trace = b.trace_id(k as u32);
-        let span_id = b.span_id(next_id, false);
-        next_id += 1;
-        let ago = u64::from(b.rng().u32(0..2_000)) * MS;
-        let time = b.time_ago(ago);
-        let observed = b.time_ago(ago.saturating_sub(MS));
-        let rng = b.rng();
-        let (_, model) = *pick(rng, MODELS);
-        let fails = rng.f64() < error_rate;
-        let (severity, text, body, mut attributes) = if fails {
-            let (kind, message) = *pick(rng, ERRORS);
-            (
-                SeverityNumber::Error,
-                "ERROR",
-                format!("request failed: {message}"),
-                vec![s("error.type", kind), s("exception.message", message)],
-            )
-        } else {
-            let (input, output) = (rng.u32(200..12_000), rng.u32(5..1_500));
-            let latency = rng.u32(80..9_000);
-            (
-                SeverityNumber::Info,
-                "INFO",
-                format!(
-                    "chat completion done model={model} prompt_tokens={input} completion_tokens={output} latency_ms={latency} queue_ms={}",
-                    rng.u32(0..400)
-                ),
-                vec![
-                    i("gen_ai.usage.input_tokens", i64::from(input)),
-                    i("gen_ai.usage.output_tokens", i64::from(output)),
-                ],
-            )
-        };
-        attributes.extend([
-            s("log.record.uid", uid),
-            s("gen_ai.request.model", model),
-            s(
-                "code.function.name",
-                "vllm.entrypoints.openai.serving_chat.chat_completion",
-            ),
-            i("thread.id", i64::from(rng.u16(..))),
-        ]);
-        records.push(LogRecord {
-            time_unix_nano: time,
-            observed_time_unix_nano: observed,
-            severity_number: severity as i32,
-            severity_text: text.to_owned(),
-            body: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(body)),
-            }),
-            attributes,
-            flags: 1,
-            trace_id: trace,
-            span_id,
-            ..Default::default()
-        });
-    }
-    let request = ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(res),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(scope("vllm.logger")),
-                log_records: records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
-    b.finish(request.encode_to_vec(), items as u64)
-}
-
-const TOKEN_BOUNDS: &[f64] = &[
-    1.0,
-    4.0,
-    16.0,
-    64.0,
-    256.0,
-    1024.0,
-    4096.0,
-    16384.0,
-    65536.0,
-    262_144.0,
-    1_048_576.0,
-];
-const SECONDS_BOUNDS: &[f64] = &[
-    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
-];
-
-/// A metrics request of exactly `items` data points: GenAI client histograms and GPU gauges.
-pub fn metrics(mut b: TemplateBuilder, items: usize) -> Result<Template, TemplateError> {
-    let res = resource(b.rng());
-    let mut metrics: Vec<Metric> = Vec::new();
-    let mut left = items;
-    let mut round = 0usize;
-    while left > 0 {
-        let which = round % 4;
-        round += 1;
-        let n = left.min(b.rng().usize(2..12));
-        left -= n;
-        let mut histogram_points = Vec::new();
-        let mut gauge_points = Vec::new();
-        for _ in 0..n {
-            let (provider, model) = *pick(b.rng(), MODELS);
-            let start = b.time_ago(10_000 * MS);
-            let time = b.time_ago(0);
-            let rng = b.rng();
-            let mut attributes = vec![
-                s("gen_ai.operation.name", "chat"),
-                s("gen_ai.provider.name", provider),
-                s("gen_ai.request.model", model),
-            ];
-            match which {
-                0..=2 => {
-                    let bounds = if which == 0 {
-                        TOKEN_BOUNDS
-                    } else {
-                        SECONDS_BOUNDS
-                    };
-                    if which == 0 {
-                        attributes.push(s(
-                            "gen_ai.token.type",
-                            if rng.bool() { "input" } else { "output" },
-                        ));
-                    }
-                    let bucket_counts: Vec<u64> =
-                        (0..=bounds.len()).map(|_| rng.u64(0..50)).collect();
-                    let count = bucket_counts.iter().sum();
-                    histogram_points.push(HistogramDataPoint {
-                        attributes,
-                        start_time_unix_nano: start,
-                        time_unix_nano: time,
-                        count,
-                        sum: Some(rng.f64() * count as f64 * 100.0),
-                        bucket_counts,
-                        explicit_bounds: bounds.to_vec(),
-                        min: Some(0.5),
-                        max: Some(bounds[bounds.len() - 1]),
-                        ..Default::default()
-                    });
-                }
-                _ => {
-                    attributes.push(s("gpu.id", format!("GPU-{}", rng.u8(0..8))));
-                    gauge_points.push(NumberDataPoint {
-                        attributes,
-                        start_time_unix_nano: start,
-                        time_unix_nano: time,
-                        value: Some(number_data_point::Value::AsDouble(rng.f64())),
-                        ..Default::default()
-                    });
-                }
-            }
-        }
-        let delta = AggregationTemporality::Delta as i32;
-        let (name, unit, data) = match which {
-            0 => (
-                "gen_ai.client.token.usage",
-                "{token}",
-                metric::Data::Histogram(Histogram {
-                    data_points: histogram_points,
-                    aggregation_temporality: delta,
-                }),
-            ),
-            1 => (
-                "gen_ai.client.operation.duration",
-                "s",
-                metric::Data::Histogram(Histogram {
-                    data_points: histogram_points,
-                    aggregation_temporality: delta,
-                }),
-            ),
-            2 => (
-                "gen_ai.server.time_to_first_token",
-                "s",
-                metric::Data::Histogram(Histogram {
-                    data_points: histogram_points,
-                    aggregation_temporality: delta,
-                }),
-            ),
-            _ => (
-                "hw.gpu.utilization",
-                "1",
-                metric::Data::Gauge(Gauge {
-                    data_points: gauge_points,
-                }),
-            ),
-        };
-        metrics.push(Metric {
-            name: name.to_owned(),
-            unit: unit.to_owned(),
-            data: Some(data),
-            ..Default::default()
-        });
-    }
-    let request = ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(res),
-            scope_metrics: vec![ScopeMetrics {
-                scope: Some(scope("opentelemetry.instrumentation.openai_v2")),
-                metrics,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
-    b.finish(request.encode_to_vec(), items as u64)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::vocab::attr;
     use super::*;
     use crate::ids::IdSource;
+    use opentelemetry_proto::tonic::common::v1::any_value;
     use std::collections::{HashMap, HashSet};
-
-    fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-        attrs
-            .iter()
-            .find(|kv| kv.key == key)
-            .and_then(|kv| kv.value.as_ref())
-            .and_then(|v| v.value.as_ref())
-    }
 
     fn render_traces(template: &Template, ids: &IdSource) -> (ExportTraceServiceRequest, Vec<u64>) {
         let mut own = Vec::new();
@@ -614,7 +293,6 @@ mod tests {
             own,
         )
     }
-
     #[test]
     fn a_traces_request_holds_exactly_the_batch_in_well_formed_traces() {
         for items in [1usize, 7, 100, 333] {
@@ -716,59 +394,5 @@ mod tests {
                 .collect()
         };
         assert!(traces_of(&a).is_disjoint(&traces_of(&b)));
-    }
-
-    #[test]
-    fn a_logs_request_has_a_unique_uid_per_record_matching_the_own_ids() {
-        let template = logs(TemplateBuilder::new(4), 100, 0.1).expect("template");
-        let mut own = Vec::new();
-        let block = IdSource::new(8).reserve(template.id_count());
-        let bytes = template.render(&block, 1_800_000_000_000_000_000, &mut own);
-        let req = ExportLogsServiceRequest::decode(bytes).expect("decodes");
-        let records = &req.resource_logs[0].scope_logs[0].log_records;
-        assert_eq!(records.len(), 100);
-        let uids: Vec<String> = records
-            .iter()
-            .map(|r| match attr(&r.attributes, "log.record.uid") {
-                Some(any_value::Value::StringValue(s)) => s.clone(),
-                other => panic!("uid {other:?}"),
-            })
-            .collect();
-        let expected: Vec<String> = own.iter().map(|id| format!("{id:016x}")).collect();
-        assert_eq!(uids, expected);
-        for r in records {
-            assert_eq!(r.trace_id.len(), 16);
-            assert_eq!(r.span_id.len(), 8);
-            assert!(r.observed_time_unix_nano >= r.time_unix_nano);
-        }
-    }
-
-    #[test]
-    fn a_metrics_request_holds_exactly_the_batch_of_data_points() {
-        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-        for items in [1usize, 50, 100] {
-            let template = metrics(TemplateBuilder::new(9), items).expect("template");
-            let mut own = Vec::new();
-            let block = IdSource::new(1).reserve(template.id_count());
-            let bytes = template.render(&block, 1_800_000_000_000_000_000, &mut own);
-            let req = ExportMetricsServiceRequest::decode(bytes).expect("decodes");
-            let points: usize = req.resource_metrics[0].scope_metrics[0]
-                .metrics
-                .iter()
-                .map(|m| match &m.data {
-                    Some(Data::Histogram(h)) => {
-                        for p in &h.data_points {
-                            assert_eq!(p.bucket_counts.len(), p.explicit_bounds.len() + 1);
-                            assert_eq!(p.time_unix_nano, 1_800_000_000_000_000_000);
-                        }
-                        h.data_points.len()
-                    }
-                    Some(Data::Gauge(g)) => g.data_points.len(),
-                    other => panic!("{other:?}"),
-                })
-                .sum();
-            assert_eq!(points, items);
-            assert!(own.is_empty(), "metrics have no ids to log");
-        }
     }
 }

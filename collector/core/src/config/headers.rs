@@ -1,76 +1,16 @@
-//! Request headers from the `headers:` section, whose values are secrets (`Authorization: Bearer ${env:TOKEN}`).
+//! Request headers from a `headers:` section, whose values are secrets (`Authorization: Bearer ${env:TOKEN}`).
 //!
-//! Guarantee: a header value never appears in `Debug` output, in a log line or in a validation message. The
-//! value type [`Secret`] prints as `***`; the deserializer refuses a bad value without quoting it; validation
-//! names the header, never its value. Values that the environment substitution re-read as numbers or booleans
-//! (`${env:PROJECT_ID}` = `1234`) are taken as their text, as the Collector does.
+//! Guarantee: a header value never appears in `Debug` output, in a log line or in a validation message: values
+//! are [`Secret`]s, and validation names the header, never its value.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use otlake_core::ConfigError;
-
-/// A string that must not be printed.
-#[derive(Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The value itself, for the one place that needs it: the request.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct SecretVisitor;
-
-        impl Visitor<'_> for SecretVisitor {
-            type Value = Secret;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Secret, E> {
-                Ok(Secret(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Secret, E> {
-                Ok(Secret(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            // Maps, lists and null: serde's own message names only the kind ("invalid type: map"), no content.
-        }
-
-        d.deserialize_any(SecretVisitor)
-    }
-}
+use super::{ConfigError, Secret};
 
 /// Header name → value. Names are matched case-insensitively by HTTP and gRPC; we keep them as written.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Headers(pub BTreeMap<String, Secret>);
 

@@ -1,8 +1,25 @@
-//! Component configuration: the one way a plugin turns its YAML section into its typed config.
+//! Component configuration: the one way a plugin turns its YAML section into its typed config, and the kit of
+//! value types every plugin shares (the Collector's `configopaque`, `configtls`, `confighttp` in one place).
 //!
 //! The service hands each factory its section as a JSON-like tree (`serde_json::Value`); an empty section
 //! (`debug:`) arrives as `null` and means "all defaults". Errors carry the path inside the component
 //! (`protocols.grpc.endpoint`); the service prefixes the component's own path and a line number.
+//!
+//! The kit: [`Secret`] (a value never printed nor serialised), [`Headers`] (header names to secret values),
+//! [`tls`] (server and client TLS settings, and the one PEM reader), [`Compression`] (body compression
+//! names), [`byte_size`] (`512KiB`, `30MB`), [`duration`] (`200ms`, `1m`) and [`endpoint`] (`host:port`).
+
+pub mod byte_size;
+mod compression;
+pub mod duration;
+pub mod endpoint;
+mod headers;
+mod secret;
+pub mod tls;
+
+pub use compression::Compression;
+pub use headers::Headers;
+pub use secret::Secret;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -57,47 +74,6 @@ pub fn parse_config<T: DeserializeOwned + Default>(value: &Value) -> Result<T, C
         let path = if path == "." { String::new() } else { path };
         ConfigError::new(path, err.into_inner().to_string())
     })
-}
-
-/// Byte sizes in configs: a plain number of bytes, or a string with a unit (`512KiB`, `30MB`, `1MiB`).
-pub mod byte_size {
-    use serde::{Deserialize, Deserializer, de::Error};
-
-    pub fn parse(text: &str) -> Result<u64, String> {
-        let text = text.trim();
-        let split = text
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let number: f64 = number
-            .parse()
-            .map_err(|_| format!("`{text}` is not a byte size (e.g. 1048576, 512KiB, 30MB)"))?;
-        let factor: u64 = match unit.trim() {
-            "" | "B" => 1,
-            "KB" | "kB" => 1_000,
-            "MB" => 1_000_000,
-            "GB" => 1_000_000_000,
-            "KiB" => 1 << 10,
-            "MiB" => 1 << 20,
-            "GiB" => 1 << 30,
-            other => return Err(format!("unknown byte unit `{other}` in `{text}`")),
-        };
-        Ok((number * factor as f64) as u64)
-    }
-
-    /// `#[serde(deserialize_with = "otlake_core::config::byte_size::deserialize")]`
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Number(n) => Ok(n),
-            Raw::Text(t) => parse(&t).map_err(D::Error::custom),
-        }
-    }
 }
 
 #[cfg(test)]

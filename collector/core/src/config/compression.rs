@@ -1,9 +1,9 @@
-//! The `compression:` key: `gzip` (the Collector's default for both exporters), `zstd` or `none`.
+//! The `compression:` key of a sender: `gzip` (the Collector's default), `zstd` or `none`.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// How request bodies are compressed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     #[default]
