@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::checkpoint::CheckpointStore;
 use crate::config::{FilelogConfig, Storage};
+use crate::error::FilelogError;
 use crate::tracker::{Limits, Prepared, Settings, Tracker};
 
 /// Batches sent and not yet acknowledged, at most.
@@ -105,15 +106,12 @@ impl Receiver for FilelogReceiver {
         };
         drop(cx.outputs);
         let fanout = fanout.with_queue_wait(QUEUE_WAIT);
-        let startup = |e: &dyn std::fmt::Display| ComponentError::Startup {
-            context: format!("receiver {id}"),
-            message: e.to_string(),
-        };
+        let startup = |e: FilelogError| ComponentError::startup(format!("receiver {id}"), e);
         let (store, saved) = match &storage {
             Storage::None => (None, Vec::new()),
             Storage::Directory(dir) => {
-                let mut store = CheckpointStore::open(dir, &id).map_err(|e| startup(&e))?;
-                let saved = store.load().map_err(|e| startup(&e))?;
+                let mut store = CheckpointStore::open(dir, &id).map_err(startup)?;
+                let saved = store.load().map_err(startup)?;
                 info!(receiver = %id, files = saved.len(), path = %store.path().display(), "Checkpoints loaded.");
                 (Some(store), saved)
             }

@@ -118,9 +118,11 @@ impl Receiver for ProcessReceiver {
         if let Some(dir) = &config.working_dir {
             command.current_dir(dir);
         }
-        let mut child = command.spawn().map_err(|e| ComponentError::Startup {
-            context: format!("receiver {id}"),
-            message: format!("cannot start `{}`: {e}", config.command.join(" ")),
+        let mut child = command.spawn().map_err(|e| {
+            ComponentError::startup(
+                format!("receiver {id}: starting `{}`", config.command.join(" ")),
+                e,
+            )
         })?;
         let pid = child.id();
         info!(receiver = %id, pid, command = %config.command.join(" "), "Process started.");
@@ -244,10 +246,9 @@ impl Receiver for ProcessReceiver {
             }
             capture.batch_if_due().await;
         }
-        let status = child
-            .wait()
-            .await
-            .map_err(|e| ComponentError::Other(e.to_string()))?;
+        let status = child.wait().await.map_err(|e| {
+            ComponentError::failed(format!("receiver {id}: waiting for the process"), e)
+        })?;
         if capture.undelivered_lines > 0 {
             warn!(receiver = %id, lines = capture.undelivered_lines,
                 "Shutting down with lines of the process undelivered.");
