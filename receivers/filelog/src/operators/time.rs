@@ -2,7 +2,8 @@
 //! (`parse_from`, `layout_type`, `layout`, `location`).
 //!
 //! `strptime` layouts are the Collector's (its `%L` milliseconds, `%f` microseconds and `%s` nanoseconds are
-//! translated to chrono's fixed-width fractions); a layout without a year (`%m-%d %H:%M:%S`, as vLLM prints)
+//! translated to chrono's fixed-width fractions); `gotime` layouts (`2006-01-02T15:04:05.000Z07:00`) are translated
+//! to the same; a layout without a year (`%m-%d %H:%M:%S`, as vLLM prints)
 //! takes the current year. `epoch` layouts: `s`, `ms`, `us`, `ns`, `s.ms`, `s.us`, `s.ns`. Without an offset in
 //! the text, `location` (an IANA zone, `Local`, default `UTC`) says which zone the wall time is in.
 
@@ -20,7 +21,7 @@ use crate::entry::{Entry, Field};
 pub struct TimeConfig {
     /// The field holding the time. Required.
     pub parse_from: String,
-    /// `strptime` (default) or `epoch`.
+    /// `strptime` (default), `gotime` (a Go reference layout) or `epoch`.
     pub layout_type: Option<String>,
     /// The layout: a strptime pattern or an epoch unit. Required.
     pub layout: String,
@@ -40,7 +41,7 @@ pub struct TimeParserConfig {
     pub on_error: OnError,
     /// The field holding the time. Required.
     pub parse_from: String,
-    /// `strptime` (default) or `epoch`.
+    /// `strptime` (default), `gotime` (a Go reference layout) or `epoch`.
     pub layout_type: Option<String>,
     /// The layout: a strptime pattern or an epoch unit. Required.
     pub layout: String,
@@ -96,6 +97,13 @@ impl TimeLayout {
                 None
             }
             "strptime" => Some(strptime(layout)),
+            "gotime" => match gotime(layout) {
+                Ok(format) => Some(Layout::strptime_of(format)),
+                Err(message) => {
+                    errors.push(ConfigError::new("layout", message));
+                    None
+                }
+            },
             "epoch" => match layout {
                 "s" | "s.ms" | "s.us" | "s.ns" => Some(Layout::Epoch {
                     unit_nanos: 1_000_000_000,
@@ -116,7 +124,7 @@ impl TimeLayout {
             other => {
                 errors.push(ConfigError::new(
                     "layout_type",
-                    format!("unknown layout_type `{other}`: otlake has strptime and epoch (gotime is not supported)"),
+                    format!("unknown layout_type `{other}`: expected strptime, gotime or epoch"),
                 ));
                 None
             }
@@ -247,7 +255,6 @@ fn naive(text: &str, format: &str) -> Result<NaiveDateTime, String> {
 fn strptime(layout: &str) -> Layout {
     let mut format = String::with_capacity(layout.len() + 8);
     let mut chars = layout.chars();
-    let (mut has_offset, mut has_year) = (false, false);
     while let Some(c) = chars.next() {
         if c != '%' {
             format.push(c);
@@ -258,19 +265,109 @@ fn strptime(layout: &str) -> Layout {
             Some('f') => format.push_str("%6f"),
             Some('s') => format.push_str("%9f"),
             Some(d) => {
-                has_offset |= d == 'z';
-                has_year |= matches!(d, 'Y' | 'y' | 'F' | 'D' | 'c' | 's');
                 format.push('%');
                 format.push(d);
             }
             None => format.push('%'),
         }
     }
-    Layout::Strptime {
-        format,
-        has_offset,
-        has_year,
+    Layout::strptime_of(format)
+}
+
+impl Layout {
+    /// A chrono format, with what it holds: an offset (then the text says its own zone) and a year.
+    fn strptime_of(format: String) -> Layout {
+        use chrono::format::{Fixed, Item, Numeric};
+        // `%#z` (an offset or `Z`) is an item chrono keeps private: found by its text.
+        let (mut has_offset, mut has_year) = (format.contains("%#z"), false);
+        for item in chrono::format::StrftimeItems::new(&format) {
+            match item {
+                Item::Fixed(
+                    Fixed::TimezoneOffset
+                    | Fixed::TimezoneOffsetColon
+                    | Fixed::TimezoneOffsetDoubleColon
+                    | Fixed::TimezoneOffsetTripleColon
+                    | Fixed::TimezoneOffsetColonZ
+                    | Fixed::TimezoneOffsetZ
+                    | Fixed::RFC3339,
+                ) => has_offset = true,
+                Item::Fixed(Fixed::RFC2822) => {
+                    has_offset = true;
+                    has_year = true;
+                }
+                Item::Numeric(Numeric::Year | Numeric::YearMod100 | Numeric::IsoYear, _) => {
+                    has_year = true
+                }
+                _ => {}
+            }
+        }
+        Layout::Strptime {
+            format,
+            has_offset,
+            has_year,
+        }
     }
+}
+
+/// Go reference-time elements and their chrono directives, longest first where one starts another.
+const GO_ELEMENTS: &[(&str, &str)] = &[
+    ("January", "%B"),
+    ("Jan", "%b"),
+    ("Monday", "%A"),
+    ("Mon", "%a"),
+    ("2006", "%Y"),
+    ("Z07:00", "%#z"),
+    ("Z0700", "%#z"),
+    ("-07:00", "%:z"),
+    ("-0700", "%z"),
+    (".000000000", "%.9f"),
+    (".000000", "%.6f"),
+    (".000", "%.3f"),
+    (".999999999", "%.f"),
+    (".999999", "%.f"),
+    (".999", "%.f"),
+    ("01", "%m"),
+    ("02", "%d"),
+    ("_2", "%e"),
+    ("15", "%H"),
+    ("03", "%I"),
+    ("04", "%M"),
+    ("05", "%S"),
+    ("06", "%y"),
+    ("PM", "%p"),
+    ("pm", "%P"),
+    ("1", "%m"),
+    ("2", "%d"),
+    ("3", "%I"),
+    ("4", "%M"),
+    ("5", "%S"),
+];
+
+/// Translates a Go layout (`2006-01-02T15:04:05.000Z07:00`) to a chrono format.
+fn gotime(layout: &str) -> Result<String, String> {
+    let mut format = String::with_capacity(layout.len() * 2);
+    let mut rest = layout;
+    'next: while let Some(c) = rest.chars().next() {
+        for (element, directive) in GO_ELEMENTS {
+            if let Some(after) = rest.strip_prefix(element) {
+                format.push_str(directive);
+                rest = after;
+                continue 'next;
+            }
+        }
+        if rest.starts_with("MST") {
+            return Err(
+                "zone abbreviations (MST) cannot be parsed: use -0700 or Z07:00".to_owned(),
+            );
+        }
+        if c == '%' {
+            format.push_str("%%");
+        } else {
+            format.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(format)
 }
 
 impl super::Apply for TimeLayout {
@@ -336,6 +433,31 @@ mod tests {
     }
 
     #[test]
+    fn go_layouts() {
+        let l = layout("gotime", "2006-01-02T15:04:05.000Z07:00", None);
+        assert_eq!(
+            l.parse(&json!("2024-12-01T11:00:00.250+01:00")),
+            Ok(1_733_047_200_250_000_000)
+        );
+        assert_eq!(
+            l.parse(&json!("2024-12-01T10:00:00.250Z")),
+            Ok(1_733_047_200_250_000_000)
+        );
+        let l = layout("gotime", "Jan _2 15:04:05", None);
+        let parsed = Utc.timestamp_nanos(l.parse(&json!("Dec  1 10:00:00")).expect("parses"));
+        assert_eq!((parsed.month(), parsed.day()), (12, 1));
+        let l = layout("strptime", "%Y-%m-%dT%H:%M:%S%:z", None);
+        assert_eq!(
+            l.parse(&json!("2024-12-01T11:00:00+01:00")),
+            Ok(1_733_047_200_000_000_000)
+        );
+        assert!(
+            TimeLayout::compile("body", Some("gotime"), "15:04 MST", None).is_err(),
+            "MST is refused, not misread"
+        );
+    }
+
+    #[test]
     fn epoch_layouts() {
         assert_eq!(
             layout("epoch", "s", None).parse(&json!(1_700_000_000)),
@@ -356,7 +478,7 @@ mod tests {
     #[test]
     fn config_errors_and_on_error() {
         let errors = compile_one(json!({
-            "type": "time_parser", "parse_from": "body", "layout_type": "gotime",
+            "type": "time_parser", "parse_from": "body", "layout_type": "javatime",
             "layout": "x", "location": "Mars/Olympus"
         }))
         .err()
