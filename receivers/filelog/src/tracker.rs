@@ -239,6 +239,14 @@ impl Tracker {
             }
             opened.push((path, file, fingerprint));
         }
+        // Two files with the same first bytes in one scan are a copy being made (copy-truncate before the
+        // truncation): read only the one at a tracked path this time, as the Collector does; once the original
+        // is truncated the copy is told apart and read on from the old offset.
+        let tracked_paths: HashSet<&Path> = self.files.values().map(|f| f.path.as_path()).collect();
+        opened.sort_by_key(|(path, _, _)| !tracked_paths.contains(path.as_path()));
+        let mut fingerprints = HashSet::new();
+        opened.retain(|(_, _, fingerprint)| fingerprints.insert(fingerprint.clone()));
+        opened.sort_by(|a, b| a.0.cmp(&b.0));
         let mut matched = HashSet::new();
         let mut unmatched = Vec::new();
         // First the files still at their path, then the renamed ones, so two files that share their first

@@ -135,6 +135,16 @@ fn append(path: &Path, lines: impl IntoIterator<Item = String>) {
     }
 }
 
+/// Waits (bounded) until the receiver's checkpoint file names `file`: its first scan has seen it.
+async fn wait_tracked(state: &Path, file: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    let path = state.join("filelog-filelog.json");
+    while !fs::read_to_string(&path).is_ok_and(|text| text.contains(file)) {
+        assert!(Instant::now() < deadline, "{file} never tracked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn lines(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("{prefix} line {i:05}")).collect()
 }
@@ -186,9 +196,14 @@ async fn reads_files_old_and_new_with_their_names() {
 async fn start_at_end_skips_what_was_there_but_reads_new_files_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
     append(&dir.path().join("old.log"), lines("old", 0..3));
-    let mut tail = start(config(dir.path(), json!({"start_at": "end"})));
-    // Give the first poll time to note the end of old.log; the line after it must arrive, not the ones before.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let state = dir.path().join("state");
+    let storage = state.display().to_string();
+    let mut tail = start(config(
+        dir.path(),
+        json!({"start_at": "end", "storage": storage}),
+    ));
+    // Once the first scan has noted the end of old.log, the line after it must arrive, not the ones before.
+    wait_tracked(&state, "old.log").await;
     append(&dir.path().join("old.log"), lines("old", 3..4));
     append(&dir.path().join("new.log"), lines("new", 0..2));
     let mut seen = bodies(&tail.take(3, Outcome::Delivered).await);
@@ -211,11 +226,12 @@ async fn rotation_by_rename_and_by_copy_truncate_loses_and_repeats_nothing() {
     append(&app, lines("second", 0..20));
     seen.extend(bodies(&tail.take(30, Outcome::Delivered).await));
 
-    // Copy-truncate: the copy keeps the old fingerprint (read on from the old offset), the truncated file
-    // starts again.
+    // Copy-truncate: the copy keeps the old fingerprint (read on from the old offset, so the lines written
+    // after the last read and before the copy arrive from it), the truncated file starts again. A scan between
+    // the copy and the truncation sees two files with the same first bytes and reads only the original.
     append(&app, lines("second", 20..30));
-    tokio::time::sleep(Duration::from_millis(200)).await;
     fs::copy(&app, dir.path().join("app.log.2")).expect("copy");
+    tokio::time::sleep(Duration::from_millis(60)).await; // let a scan see both (not needed for correctness)
     OpenOptions::new()
         .write(true)
         .truncate(true)
@@ -408,4 +424,36 @@ fn the_example_configs_validate() {
     otlake_receiver_filelog::ProcessReceiverFactory
         .parse(&yaml["receivers"]["process"])
         .expect("valid process section");
+}
+
+#[tokio::test]
+async fn a_checkpoint_beats_start_at_end_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    let app = logs.join("app.log");
+    append(&app, lines("before", 0..3));
+    let cfg = config(
+        &logs,
+        json!({"start_at": "end", "storage": dir.path().join("state").display().to_string()}),
+    );
+    let mut tail = start(cfg.clone());
+    // The first scan notes the end of app.log; only what comes after it is read.
+    wait_tracked(&dir.path().join("state"), "app.log").await;
+    append(&app, lines("during", 0..2));
+    assert_eq!(
+        bodies(&tail.take(2, Outcome::Delivered).await),
+        lines("during", 0..2)
+    );
+    tail.stop().await;
+
+    // Written while otlake was down: the checkpoint, not `start_at: end`, says where to go on.
+    append(&app, lines("while down", 0..3));
+    let mut tail = start(cfg);
+    assert_eq!(
+        bodies(&tail.take(3, Outcome::Delivered).await),
+        lines("while down", 0..3)
+    );
+    tail.nothing_more().await;
+    tail.stop().await;
 }
