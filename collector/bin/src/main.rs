@@ -104,6 +104,8 @@ fn registry() -> Registry {
     let registry = Registry::new()
         .with_receiver(otlake_receiver_otlp::OtlpReceiverFactory)
         .with_receiver(otlake_receiver_prometheus::PrometheusReceiverFactory)
+        .with_receiver(otlake_receiver_filelog::FilelogReceiverFactory)
+        .with_receiver(otlake_receiver_filelog::ProcessReceiverFactory)
         .with_processor(otlake_processor_batch::BatchProcessorFactory)
         .with_processor(otlake_processor_size_limit::SizeLimitProcessorFactory)
         .with_processor(otlake_processor_sampling::SamplingProcessorFactory)

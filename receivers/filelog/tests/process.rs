@@ -1,0 +1,95 @@
+//! The `process` receiver with a real Python child that logs, raises and exits 3.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use otlake_core::batch::channel;
+use otlake_core::proto::common::v1::any_value;
+use otlake_core::{
+    ComponentId, ExportRequest, Factory, Fanout, Outcome, ReceiverContext, ReceiverFactory, Signal,
+};
+use otlake_receiver_filelog::ProcessReceiverFactory;
+use serde_json::json;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+const CHILD: &str = r#"
+import logging, sys
+logging.basicConfig(level=logging.INFO)
+log = logging.getLogger("app")
+for i in range(5):
+    log.info("step %d", i)
+print("plain stdout line", flush=True)
+raise RuntimeError("boom")
+"#;
+
+#[tokio::test]
+async fn a_python_child_is_captured_line_by_line_with_its_traceback_joined() {
+    let factory = ProcessReceiverFactory;
+    let config = factory
+        .parse(&json!({"command": ["python3", "-c", CHILD], "passthrough": false, "force_flush_period": "100ms"}))
+        .expect("valid");
+    let id = ComponentId::new("process");
+    let receiver = ReceiverFactory::build(&factory, &id, config).expect("builds");
+    let (tx, mut rx) = channel("test", 4);
+    let shutdown = CancellationToken::new();
+    let cx = ReceiverContext {
+        id,
+        outputs: HashMap::from([(Signal::Logs, Fanout::new(vec![tx], Duration::from_secs(5)))]),
+        shutdown: shutdown.clone(),
+    };
+    let task = tokio::spawn(receiver.run(cx));
+    let mut records = Vec::new();
+    let mut first = true;
+    // The receiver returns once the child exited and every batch is delivered; the channel then closes.
+    while let Ok(Some(batch)) = timeout(Duration::from_secs(20), rx.recv()).await {
+        let ExportRequest::Logs(logs) = batch.payload.request().expect("decoded").clone() else {
+            panic!("logs")
+        };
+        for rl in &logs.resource_logs {
+            for sl in &rl.scope_logs {
+                for r in &sl.log_records {
+                    let text = |v: &Option<otlake_core::proto::common::v1::AnyValue>| match v
+                        .as_ref()
+                        .and_then(|v| v.value.as_ref())
+                    {
+                        Some(any_value::Value::StringValue(s)) => s.clone(),
+                        other => format!("{other:?}"),
+                    };
+                    let attrs: HashMap<String, String> = r
+                        .attributes
+                        .iter()
+                        .map(|kv| (kv.key.clone(), text(&kv.value)))
+                        .collect();
+                    records.push((text(&r.body), r.severity_text.clone(), attrs));
+                }
+            }
+        }
+        // The first batch fails once: it must come again, not be lost.
+        if first {
+            first = false;
+            records.clear();
+            batch
+                .acks
+                .resolve(Outcome::retryable("exporter restarting"));
+        } else {
+            batch.acks.resolve(Outcome::Delivered);
+        }
+    }
+    timeout(Duration::from_secs(20), task)
+        .await
+        .expect("returns")
+        .expect("joins")
+        .expect("ok");
+    let bodies: Vec<&str> = records.iter().map(|r| r.0.as_str()).collect();
+    for i in 0..5 {
+        assert!(bodies.contains(&format!("step {i}").as_str()), "{bodies:?}");
+    }
+    assert!(bodies.contains(&"plain stdout line"), "{bodies:?}");
+    let error: Vec<_> = records.iter().filter(|r| r.1 == "ERROR").collect();
+    assert_eq!(error.len(), 1, "{records:#?}");
+    assert_eq!(error[0].2["exception.type"], "RuntimeError");
+    assert_eq!(error[0].2["exception.message"], "boom");
+    assert_eq!(error[0].2["log.iostream"], "stderr");
+    assert_eq!(records.len(), 7, "{records:#?}");
+}
