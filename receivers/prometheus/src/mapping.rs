@@ -90,6 +90,8 @@ pub struct SampleCounts {
 struct SeriesLabels {
     job: String,
     instance: String,
+    /// From `otel_scope_name` / `otel_scope_version`, when the target writes them.
+    scope: Option<resource::ScopeKey>,
     /// Sorted by name; without `job`, `instance`, `__name__`.
     attributes: Vec<(String, String)>,
 }
@@ -266,6 +268,8 @@ fn series_labels(
     }
     let mut job = String::new();
     let mut instance = String::new();
+    let mut scope_name = None;
+    let mut scope_version = String::new();
     labels.retain_mut(|(name, value)| match name.as_str() {
         "job" => {
             job = std::mem::take(value);
@@ -275,18 +279,28 @@ fn series_labels(
             instance = std::mem::take(value);
             false
         }
+        "otel_scope_name" => {
+            scope_name = Some(std::mem::take(value));
+            false
+        }
+        "otel_scope_version" => {
+            scope_version = std::mem::take(value);
+            false
+        }
         _ => true,
     });
+    let scope = scope_name.map(|name| (name, scope_version));
     labels.sort();
     Some(SeriesLabels {
         job,
         instance,
+        scope,
         attributes: labels,
     })
 }
 
-/// The identity of a series for start times and duplicate checks: resource, metric name, attributes, and the
-/// bucket or quantile it is (if any).
+/// The identity of a series for start times and duplicate checks: resource, scope, metric name, attributes,
+/// and the bucket or quantile it is (if any).
 fn series_key(
     name: &str,
     attributes: &[(String, String)],
@@ -294,7 +308,17 @@ fn series_key(
     extra: &[&str],
 ) -> String {
     let mut key = String::with_capacity(64);
-    for part in [labels.job.as_str(), labels.instance.as_str(), name] {
+    let (scope_name, scope_version) = labels
+        .scope
+        .as_ref()
+        .map_or(("", ""), |(n, v)| (n.as_str(), v.as_str()));
+    for part in [
+        labels.job.as_str(),
+        labels.instance.as_str(),
+        scope_name,
+        scope_version,
+        name,
+    ] {
         key.push_str(part);
         key.push('\u{0}');
     }

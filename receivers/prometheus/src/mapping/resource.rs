@@ -1,5 +1,6 @@
-//! The resources of a scrape (one per `job` / `instance`, normally just the target's) and the metrics being
-//! built under each, by name.
+//! The resources of a scrape (one per `job` / `instance`, normally just the target's), their scopes (the
+//! receiver's own, and one per `otel_scope_name` / `otel_scope_version` a target writes, as the Collector
+//! does) and the metrics being built under each, by name.
 
 use std::collections::HashMap;
 
@@ -46,7 +47,7 @@ pub fn resource_attributes(target: &TargetInfo, job: &str, instance: &str) -> Ve
     attributes
 }
 
-/// The metrics being built, by resource and name.
+/// The metrics being built, by resource, scope and name.
 #[derive(Default)]
 pub(super) struct Output {
     resources: Vec<ResourceOut>,
@@ -57,6 +58,15 @@ pub(super) struct ResourceOut {
     job: String,
     instance: String,
     pub(super) extra_attributes: Vec<(String, String)>,
+    scopes: Vec<ScopeOut>,
+    by_scope: HashMap<Option<ScopeKey>, usize>,
+}
+
+/// `otel_scope_name` and `otel_scope_version` of a series; `None`: the receiver's own scope.
+pub(super) type ScopeKey = (String, String);
+
+struct ScopeOut {
+    key: Option<ScopeKey>,
     metrics: Vec<Metric>,
     by_name: HashMap<String, usize>,
 }
@@ -71,8 +81,8 @@ impl Output {
                     job: job.to_owned(),
                     instance: instance.to_owned(),
                     extra_attributes: Vec::new(),
-                    metrics: Vec::new(),
-                    by_name: HashMap::new(),
+                    scopes: Vec::new(),
+                    by_scope: HashMap::new(),
                 });
                 self.by_resource.insert(key, self.resources.len() - 1);
                 self.resources.len() - 1
@@ -89,23 +99,38 @@ impl Output {
         data: impl FnOnce() -> metric::Data,
     ) -> &mut Metric {
         let resource = self.resource(&labels.job, &labels.instance);
-        let index = match resource.by_name.get(name) {
+        let scope_index = match resource.by_scope.get(&labels.scope) {
             Some(&index) => index,
             None => {
-                resource.metrics.push(Metric {
+                resource.scopes.push(ScopeOut {
+                    key: labels.scope.clone(),
+                    metrics: Vec::new(),
+                    by_name: HashMap::new(),
+                });
+                resource
+                    .by_scope
+                    .insert(labels.scope.clone(), resource.scopes.len() - 1);
+                resource.scopes.len() - 1
+            }
+        };
+        let scope = &mut resource.scopes[scope_index];
+        let index = match scope.by_name.get(name) {
+            Some(&index) => index,
+            None => {
+                scope.metrics.push(Metric {
                     name: name.to_owned(),
                     description: family.help.as_deref().unwrap_or("").to_owned(),
                     unit: family.unit.unwrap_or("").to_owned(),
                     data: Some(data()),
                     ..Default::default()
                 });
-                resource
+                scope
                     .by_name
-                    .insert(name.to_owned(), resource.metrics.len() - 1);
-                resource.metrics.len() - 1
+                    .insert(name.to_owned(), scope.metrics.len() - 1);
+                scope.metrics.len() - 1
             }
         };
-        &mut resource.metrics[index]
+        &mut scope.metrics[index]
     }
 
     pub(super) fn finish(mut self, target: &TargetInfo) -> Vec<ResourceMetrics> {
@@ -121,11 +146,22 @@ impl Output {
                         attributes,
                         ..Default::default()
                     }),
-                    scope_metrics: vec![ScopeMetrics {
-                        scope: Some(scope()),
-                        metrics: r.metrics,
-                        ..Default::default()
-                    }],
+                    scope_metrics: r
+                        .scopes
+                        .into_iter()
+                        .map(|s| ScopeMetrics {
+                            scope: Some(match s.key {
+                                Some((name, version)) => InstrumentationScope {
+                                    name,
+                                    version,
+                                    ..Default::default()
+                                },
+                                None => scope(),
+                            }),
+                            metrics: s.metrics,
+                            ..Default::default()
+                        })
+                        .collect(),
                     ..Default::default()
                 }
             })

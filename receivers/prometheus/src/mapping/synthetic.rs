@@ -7,7 +7,7 @@ use otlake_core::proto::metrics::v1::{
 };
 use otlake_core::proto::resource::v1::Resource;
 
-use super::{SampleCounts, TargetInfo, key_values, resource_attributes, scope};
+use super::{SCOPE_NAME, SampleCounts, TargetInfo, key_values, resource_attributes, scope};
 
 /// What Prometheus records about every scrape of a target, as gauges with the target's labels.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -81,8 +81,18 @@ pub fn request(
     });
     match position {
         Some(i) => {
-            if let Some(scope) = resources[i].scope_metrics.first_mut() {
-                scope.metrics.extend(synthetic);
+            // The receiver's own scope, which a scrape of only `otel_scope_name`-labelled series lacks.
+            let scopes = &mut resources[i].scope_metrics;
+            let own_scope = scopes
+                .iter()
+                .position(|s| s.scope.as_ref().is_some_and(|s| s.name == SCOPE_NAME));
+            match own_scope {
+                Some(j) => scopes[j].metrics.extend(synthetic),
+                None => scopes.push(ScopeMetrics {
+                    scope: Some(scope()),
+                    metrics: synthetic,
+                    ..Default::default()
+                }),
             }
         }
         None => resources.push(ResourceMetrics {

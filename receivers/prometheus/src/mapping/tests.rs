@@ -583,3 +583,70 @@ fn synthetic_series_join_the_targets_resource() {
         ]
     );
 }
+
+#[test]
+fn otel_scope_labels_become_the_scope() {
+    // The same series in two scopes is two series, not a repeat.
+    let body = "a{otel_scope_name=\"vllm.engine\",otel_scope_version=\"0.9\",k=\"v\"} 1\nb 2\n\
+                a{otel_scope_name=\"other\",k=\"v\"} 3\n";
+    let resources = map(
+        body,
+        Format::Prometheus,
+        &target(),
+        &mut SeriesStarts::default(),
+        SCRAPE_NS,
+    );
+    let scopes: Vec<(String, String, Vec<String>)> = resources[0]
+        .scope_metrics
+        .iter()
+        .map(|s| {
+            let scope = s.scope.as_ref().expect("scope");
+            (
+                scope.name.clone(),
+                scope.version.clone(),
+                s.metrics.iter().map(|m| m.name.clone()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            ("vllm.engine".into(), "0.9".into(), vec!["a".to_string()]),
+            ("other".into(), String::new(), vec!["a".to_string()]),
+            (
+                SCOPE_NAME.into(),
+                env!("CARGO_PKG_VERSION").into(),
+                vec!["b".to_string()]
+            ),
+        ]
+    );
+    assert_eq!(
+        attrs(&gauge_points(find(&resources, "a"))[0].attributes),
+        pairs(&[("cluster", "test"), ("k", "v")])
+    );
+
+    // Only scoped series: the synthetic ones still get the receiver's scope.
+    let info = target();
+    let scoped = map(
+        "a{otel_scope_name=\"x\"} 1\n",
+        Format::Prometheus,
+        &info,
+        &mut SeriesStarts::default(),
+        SCRAPE_NS,
+    );
+    let report = ScrapeReport {
+        up: true,
+        duration_seconds: 0.1,
+        counts: SampleCounts {
+            scraped: 1,
+            post_relabel: 1,
+        },
+    };
+    let request = request(&info, scoped, synthetic_metrics(&info, &report, SCRAPE_NS));
+    let own = request.resource_metrics[0]
+        .scope_metrics
+        .iter()
+        .find(|s| s.scope.as_ref().is_some_and(|s| s.name == SCOPE_NAME))
+        .expect("the receiver's scope");
+    assert_eq!(own.metrics[0].name, "up");
+}
