@@ -10,17 +10,17 @@
 //! configuration says would be worse than none. [`PrometheusReceiverConfig::validate`] is pure and reports
 //! every problem at once.
 //!
-//! Secrets (`basic_auth.password`, `authorization.credentials`) are [`Secret`]s: `Debug` prints `***`, a bad
+//! Secrets (`basic_auth.password`, `authorization.credentials`) are the core's [`Secret`]s: `Debug` prints `***`, a bad
 //! value is refused without being quoted, and no validation message names a value.
 
+use otlake_core::config::Secret;
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use otlake_core::ConfigError;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::Deserializer;
 
 /// Prometheus' default scrape interval.
 pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
@@ -260,63 +260,6 @@ impl RelabelConfig {
     pub fn compiled_regex(&self) -> Result<regex::Regex, String> {
         regex::Regex::new(&format!("^(?:{})$", self.regex))
             .map_err(|e| format!("invalid regex: {e}"))
-    }
-}
-
-/// A string that must not be printed: `Debug` shows `***`. Numbers and booleans (an `${env:}` value re-read as
-/// one) are taken as their text, and a refused value is never quoted.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The value itself, for the one place that needs it: the request header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct SecretVisitor;
-
-        impl Visitor<'_> for SecretVisitor {
-            type Value = Secret;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Secret, E> {
-                Ok(Secret(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Secret, E> {
-                Ok(Secret(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Secret, E> {
-                Ok(Secret(v.to_string()))
-            }
-            // Maps, lists and null: serde's own message names only the kind ("invalid type: map").
-        }
-
-        d.deserialize_any(SecretVisitor)
     }
 }
 
