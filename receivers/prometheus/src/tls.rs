@@ -8,11 +8,11 @@
 
 use std::sync::Arc;
 
+use otlake_core::config::tls::{self as pem, PemError, PemSource};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::config::TlsConfig;
@@ -35,9 +35,9 @@ pub fn client_config(tls: &TlsConfig, https: bool) -> Result<ClientConfig, Strin
         let mut roots = RootCertStore::empty();
         match &tls.ca_file {
             Some(path) => {
-                let pem = std::fs::read(path)
-                    .map_err(|e| format!("tls_config.ca_file {}: {e}", path.display()))?;
-                for cert in certificates("ca_file", &pem)? {
+                for cert in
+                    pem::certificates("ca_file", PemSource::File(path)).map_err(in_section)?
+                {
                     roots.add(cert).map_err(|e| {
                         format!("tls_config.ca_file: not a usable CA certificate: {e}")
                     })?;
@@ -74,14 +74,9 @@ pub fn client_config(tls: &TlsConfig, https: bool) -> Result<ClientConfig, Strin
         .with_custom_certificate_verifier(verifier);
     match (&tls.cert_file, &tls.key_file) {
         (Some(cert), Some(key)) => {
-            let cert_pem = std::fs::read(cert)
-                .map_err(|e| format!("tls_config.cert_file {}: {e}", cert.display()))?;
-            let key_pem = std::fs::read(key)
-                .map_err(|e| format!("tls_config.key_file {}: {e}", key.display()))?;
-            let certs = certificates("cert_file", &cert_pem)?;
-            // The error text of a key parse never includes key material.
-            let key = PrivateKeyDer::from_pem_slice(&key_pem)
-                .map_err(|e| format!("tls_config.key_file: not a PEM private key: {e}"))?;
+            let certs =
+                pem::certificates("cert_file", PemSource::File(cert)).map_err(in_section)?;
+            let key = pem::private_key("key_file", PemSource::File(key)).map_err(in_section)?;
             builder
                 .with_client_auth_cert(certs, key)
                 .map_err(|e| format!("tls_config client certificate: {e}"))
@@ -90,16 +85,9 @@ pub fn client_config(tls: &TlsConfig, https: bool) -> Result<ClientConfig, Strin
     }
 }
 
-fn certificates(key: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs = CertificateDer::pem_slice_iter(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("tls_config.{key}: not a PEM certificate: {e}"))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "tls_config.{key}: no `BEGIN CERTIFICATE` block found"
-        ));
-    }
-    Ok(certs)
+/// A PEM problem, placed in the job's `tls_config` section (the message names the key and the file).
+fn in_section(e: PemError) -> String {
+    format!("tls_config: {e}")
 }
 
 /// `insecure_skip_verify`: encrypted, but the target is not authenticated.
