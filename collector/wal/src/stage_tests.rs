@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use otlake_core::batch::channel;
 use otlake_core::test_util::{batch_with_ack, sample_logs, sample_traces};
-use otlake_core::{AckReceiver, Batch, Outcome};
+use otlake_core::{AckReceiver, Batch, Outcome, Payload};
 
 use super::*;
 

@@ -1,0 +1,159 @@
+//! [`WalStage`]: the durable stage the service puts between the pipelines and an exporter.
+//!
+//! ```text
+//!  pipelines ──> [input] ──> writer ──(group commit, fsync)──> log on disk ──> acks resolve Delivered
+//!                               │ appended entries (payload kept in memory while the budget allows)
+//!                               ▼
+//!                          dispatcher ──> [output] ──> exporter ──> its own acks per entry
+//!                               │   Delivered/Rejected: done; Retryable: go back and resend in order
+//!                               └──> first undelivered sequence ──> writer: checkpoint + delete old segments
+//! ```
+//! Lifecycle of [`WalStage::run`]:
+//! 1. open the log (blocking I/O off the reactor): recover, report any damaged tail, queue the intact entries
+//!    not yet delivered, which go to the exporter first (replay);
+//! 2. the writer takes every batch waiting at its input (group commit: one write and one `fdatasync` for all
+//!    of them), then resolves their acknowledgements `Delivered`; a full log or an I/O error (disk full)
+//!    resolves them `Retryable` and the stage keeps running;
+//! 3. the dispatcher hands entries to the exporter in sequence order, each numbered with its sequence in the
+//!    batch metadata ([`RequestMeta::wal_sequence`]) and carrying an acknowledgement of the stage's own, with
+//!    at most `in_flight_bytes` outstanding; that acknowledgement holds the entry's share of the daemon's
+//!    memory budget until the exporter answers, and the stage waits for answers when the budget is spent. A `Retryable` answer stops dispatching; once everything in flight
+//!    has answered and a backoff has passed, every entry not delivered is sent again in order (go-back-N),
+//!    which keeps an exporter's commits in sequence order (the Delta exporter relies on it);
+//! 4. when the input closes (shutdown), nothing new is dispatched: the exporter's input is closed so it
+//!    flushes, the stage waits for what is in flight, records the checkpoint and returns. What was not
+//!    delivered stays in the log for the next start.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use futures::stream::FuturesUnordered;
+use otlake_core::batch::{BatchReceiver, BatchSender};
+use otlake_core::telemetry::{WAL_BYTES, WAL_DAMAGED_BYTES};
+use otlake_core::{BoxError, ComponentError, ComponentId};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, error, info};
+
+use crate::config::WalConfig;
+use crate::log::{Recovery, Wal, WalOptions};
+
+mod dispatcher;
+mod handoff;
+mod writer;
+
+use dispatcher::{BACKOFF_START, Dispatcher};
+pub use handoff::MAX_IN_FLIGHT_ENTRIES;
+use handoff::{Pending, State};
+use writer::Writer;
+
+/// The durable stage in front of one exporter. See the module docs.
+pub struct WalStage {
+    exporter: ComponentId,
+    options: WalOptions,
+    in_flight_bytes: u64,
+}
+
+impl WalStage {
+    /// A stage for exporter `exporter` with the log in `config.log_dir(exporter)`. No I/O until `run`.
+    pub fn new(exporter: ComponentId, config: &WalConfig) -> Self {
+        WalStage {
+            options: WalOptions {
+                dir: config.log_dir(&exporter),
+                max_bytes: config.max_bytes,
+                segment_bytes: config.effective_segment_size(),
+                fsync: config.fsync,
+            },
+            in_flight_bytes: config.in_flight_bytes,
+            exporter,
+        }
+    }
+
+    /// The capacity the channel from this stage to the exporter needs so that dispatching never waits.
+    pub fn output_capacity() -> usize {
+        MAX_IN_FLIGHT_ENTRIES
+    }
+
+    /// Runs until `input` closes; see the module docs.
+    pub async fn run(self, input: BatchReceiver, output: BatchSender) -> otlake_core::Result<()> {
+        let options = self.options.clone();
+        let opened = tokio::task::spawn_blocking(move || Wal::open(options)).await;
+        let (wal, recovery) = match opened {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(e)) => return Err(startup(&self.exporter, e)),
+            Err(e) => return Err(startup(&self.exporter, e)),
+        };
+        let queue = report_recovery(&self.exporter, &wal, recovery);
+        let reader = wal.reader();
+        let first_undelivered = queue.front().map_or(wal.next_sequence(), |p| p.sequence);
+        let (appended_tx, appended_rx) = mpsc::unbounded_channel();
+        let (truncate_tx, truncate_rx) = watch::channel(first_undelivered);
+        let cached = Arc::new(AtomicU64::new(0));
+        let writer = Writer {
+            exporter: self.exporter.clone(),
+            wal: Some(wal),
+            cached: Arc::clone(&cached),
+            failing: false,
+        };
+        let dispatcher = Dispatcher {
+            exporter: self.exporter.clone(),
+            queue,
+            next: 0,
+            in_flight: 0,
+            in_flight_bytes: 0,
+            max_in_flight_bytes: self.in_flight_bytes,
+            answers: FuturesUnordered::new(),
+            retry_at: None,
+            backoff: BACKOFF_START,
+            reader: Some(reader),
+            cached,
+            delivered_through: first_undelivered,
+            truncate: truncate_tx,
+        };
+        let (written, dispatched) = tokio::join!(
+            writer.run(input, appended_tx, truncate_rx),
+            dispatcher.run(appended_rx, output)
+        );
+        written.and(dispatched)
+    }
+}
+
+fn startup(exporter: &ComponentId, e: impl Into<BoxError>) -> ComponentError {
+    ComponentError::startup(format!("write-ahead log of exporter {exporter}"), e)
+}
+
+/// Logs what recovery found and turns its entries into the dispatcher's initial queue.
+fn report_recovery(exporter: &ComponentId, wal: &Wal, recovery: Recovery) -> VecDeque<Pending> {
+    for damage in &recovery.damage {
+        error!(exporter = %exporter, segment = %damage.segment.display(), offset = damage.offset,
+            bytes_skipped = damage.bytes_skipped, reason = %damage.reason,
+            "Write-ahead log has a damaged tail (torn write or corruption); skipping it and keeping every entry before it.");
+        metrics::counter!(WAL_DAMAGED_BYTES, "exporter" => exporter.to_string())
+            .increment(damage.bytes_skipped);
+    }
+    if !recovery.entries.is_empty() {
+        info!(exporter = %exporter, entries = recovery.entries.len(), bytes = wal.used_bytes(),
+            dir = %wal.dir().display(), "Replaying the write-ahead log.");
+    } else {
+        debug!(exporter = %exporter, dir = %wal.dir().display(), "Write-ahead log opened empty.");
+    }
+    metrics::gauge!(WAL_BYTES, "exporter" => exporter.to_string()).set(wal.used_bytes() as f64);
+    recovery
+        .entries
+        .into_iter()
+        .map(|e| Pending {
+            sequence: e.sequence,
+            location: e.location,
+            bytes: u64::from(e.location.body_len),
+            payload: None,
+            meta: None,
+            in_budget: false,
+            reservation: None,
+            state: State::Waiting,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "../stage_tests.rs"]
+mod tests;

@@ -1,0 +1,194 @@
+//! The writer half of the stage: group commits of incoming batches, acknowledged once fsynced, and
+//! truncation of what the dispatcher reports delivered.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use otlake_core::batch::BatchReceiver;
+use otlake_core::memory::EXPANSION;
+use otlake_core::telemetry::WAL_BYTES;
+use otlake_core::{Batch, ComponentId, MemoryBudget, Outcome, Payload, RequestMeta};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::entry;
+use crate::log::{Group, Wal};
+
+use super::handoff::*;
+
+/// Batches (client requests) written with one group commit at most.
+const MAX_GROUP_BATCHES: usize = 512;
+/// Encoded bytes written with one group commit at most.
+const MAX_GROUP_BYTES: usize = 16 << 20;
+/// Encoded bytes of appended entries kept in memory for the dispatcher; beyond, they are read back from disk.
+/// Kept entries also hold their decoded size in the daemon's memory budget, and are read back when it is spent.
+const MEMORY_BUDGET: u64 = 16 << 20;
+/// How often the checkpoint is written and delivered segments deleted, at most.
+const TRUNCATE_EVERY: Duration = Duration::from_secs(1);
+/// What a client hears as `Retry-After` when the log cannot take its data.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Appends incoming batches and applies truncation.
+pub(super) struct Writer {
+    pub(super) exporter: ComponentId,
+    /// `None` only while a blocking call has it.
+    pub(super) wal: Option<Wal>,
+    pub(super) cached: Arc<AtomicU64>,
+    /// Appends are failing (full, disk full): logged once when it starts and once when it ends.
+    pub(super) failing: bool,
+}
+
+impl Writer {
+    pub(super) async fn run(
+        mut self,
+        mut input: BatchReceiver,
+        appended: mpsc::UnboundedSender<Appended>,
+        mut truncate: watch::Receiver<u64>,
+    ) -> otlake_core::Result<()> {
+        let mut appended = Some(appended);
+        let mut ticker = tokio::time::interval(TRUNCATE_EVERY);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut applied = *truncate.borrow();
+        let mut input_open = true;
+        loop {
+            tokio::select! {
+                batch = input.recv(), if input_open => match batch {
+                    Some(batch) => {
+                        let mut batches = vec![batch];
+                        let mut bytes = 0usize;
+                        while batches.len() < MAX_GROUP_BATCHES && bytes < MAX_GROUP_BYTES {
+                            match input.try_recv() {
+                                Some(b) => {
+                                    bytes += b.payload.encoded_len();
+                                    batches.push(b);
+                                }
+                                None => break,
+                            }
+                        }
+                        if let Some(tx) = &appended {
+                            self.append(batches, tx).await?;
+                        }
+                    }
+                    None => {
+                        // Shutdown: the dispatcher stops once it sees the end of appended entries.
+                        input_open = false;
+                        appended = None;
+                    }
+                },
+                changed = truncate.changed() => {
+                    if changed.is_err() {
+                        // The dispatcher is done: record the final checkpoint and stop.
+                        let last = *truncate.borrow();
+                        self.truncate(last).await?;
+                        return Ok(());
+                    }
+                }
+                _ = ticker.tick() => {
+                    let wanted = *truncate.borrow();
+                    if wanted > applied {
+                        self.truncate(wanted).await?;
+                        applied = wanted;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn truncate(&mut self, first_undelivered: u64) -> otlake_core::Result<()> {
+        let Some(wal) = self.wal.take() else {
+            return Ok(());
+        };
+        let (wal, result) = with_wal(wal, move |wal| wal.truncate(first_undelivered)).await?;
+        match result {
+            Ok(removed) if removed > 0 => {
+                debug!(exporter = %self.exporter, removed, first_undelivered, "Deleted delivered log segments.")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(exporter = %self.exporter, error = %e, "Could not truncate the write-ahead log; will try again.")
+            }
+        }
+        metrics::gauge!(WAL_BYTES, "exporter" => self.exporter.to_string())
+            .set(wal.used_bytes() as f64);
+        self.wal = Some(wal);
+        Ok(())
+    }
+
+    async fn append(
+        &mut self,
+        batches: Vec<Batch>,
+        appended: &mpsc::UnboundedSender<Appended>,
+    ) -> otlake_core::Result<()> {
+        let Some(wal) = self.wal.take() else {
+            return Ok(());
+        };
+        // Nothing to keep for an empty request: it is delivered as it is.
+        let (batches, empty): (Vec<Batch>, Vec<Batch>) = batches
+            .into_iter()
+            .partition(|b| b.payload.item_count() > 0);
+        for batch in empty {
+            batch.acks.resolve(Outcome::Delivered);
+        }
+        let shared: Vec<(Arc<Payload>, Arc<RequestMeta>)> = batches
+            .iter()
+            .map(|b| (Arc::clone(&b.payload), Arc::clone(&b.meta)))
+            .collect();
+        let (wal, result) = with_wal(wal, move |wal| {
+            let mut group = Group::new();
+            for (payload, meta) in &shared {
+                group.push(|buf| entry::encode(payload, meta, buf));
+            }
+            wal.commit(group)
+        })
+        .await?;
+        let used = wal.used_bytes();
+        self.wal = Some(wal);
+        metrics::gauge!(WAL_BYTES, "exporter" => self.exporter.to_string()).set(used as f64);
+        match result {
+            Ok(entries) => {
+                if self.failing {
+                    self.failing = false;
+                    info!(exporter = %self.exporter, "The write-ahead log takes data again.");
+                }
+                for (entry, batch) in entries.into_iter().zip(batches) {
+                    let bytes = u64::from(entry.location.body_len);
+                    let reservation = (self.cached.load(Ordering::Relaxed) + bytes
+                        <= MEMORY_BUDGET)
+                        .then(|| MemoryBudget::global().try_reserve(bytes * EXPANSION))
+                        .flatten();
+                    let keep = reservation.is_some();
+                    if keep {
+                        self.cached.fetch_add(bytes, Ordering::Relaxed);
+                    }
+                    // The dispatcher only goes away after the input closed, never while appends happen.
+                    let _ = appended.send(Appended {
+                        sequence: entry.sequence,
+                        location: entry.location,
+                        bytes,
+                        payload: keep.then(|| Arc::clone(&batch.payload)),
+                        reservation,
+                        meta: Arc::clone(&batch.meta),
+                    });
+                    // Durable in the log: that is the acknowledgement point.
+                    batch.acks.resolve(Outcome::Delivered);
+                }
+            }
+            Err(e) => {
+                if !self.failing {
+                    self.failing = true;
+                    warn!(exporter = %self.exporter, error = %e,
+                        "The write-ahead log cannot take data; clients are answered retryable until it can.");
+                }
+                let outcome = Outcome::Retryable {
+                    reason: e.to_string(),
+                    retry_after: Some(RETRY_AFTER),
+                };
+                for batch in batches {
+                    batch.acks.resolve(outcome.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+}
