@@ -123,13 +123,16 @@ pub fn validate(config: &Config, registry: &Registry) -> Result<Validated, Vec<V
                 Ok(typed) => {
                     let key = key.clone();
                     match kind {
-                        Kind::Receiver => validated.receivers.insert(key, typed),
-                        Kind::Processor => validated.processors.insert(key, typed),
-                        Kind::Exporter => validated
-                            .exporters
-                            .insert(key, (typed, wal))
-                            .map(|(typed, _)| typed),
-                    };
+                        Kind::Receiver => {
+                            validated.receivers.insert(key, typed);
+                        }
+                        Kind::Processor => {
+                            validated.processors.insert(key, typed);
+                        }
+                        Kind::Exporter => {
+                            validated.exporters.insert(key, (typed, wal));
+                        }
+                    }
                 }
                 Err(problems) => {
                     for problem in problems {

@@ -29,11 +29,10 @@ pub const DEFAULT_TAIL_MAX_BYTES: u64 = 64 << 20;
 pub const MAX_RULES: usize = 64;
 
 /// How an incoming threshold (`th` in the span's tracestate) combines with ours.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// The stricter of the two thresholds: data already sampled harder upstream passes unchanged.
-    #[default]
     Equalizing,
     /// The product of the two probabilities: sampling here again reduces upstream-sampled data further.
     Proportional,
