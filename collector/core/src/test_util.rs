@@ -258,6 +258,51 @@ impl ProcessorHarness {
     }
 }
 
+pub use counting::CountingRecorder;
+
+mod counting {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use metrics::{
+        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
+
+    /// A metrics recorder for tests (`metrics::with_local_recorder`): one atomic per counter, looked up as
+    /// `name{label=value,...}`; gauges and histograms are ignored.
+    #[derive(Default)]
+    pub struct CountingRecorder(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
+
+    impl CountingRecorder {
+        pub fn get(&self, key: &str) -> u64 {
+            let map = self.0.lock().expect("lock");
+            map.get(key).map_or(0, |c| c.load(Ordering::Relaxed))
+        }
+    }
+
+    impl Recorder for CountingRecorder {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let name = format!("{}{{{}}}", key.name(), labels.join(","));
+            let counter = Arc::clone(self.0.lock().expect("lock").entry(name).or_default());
+            Counter::from_arc(counter)
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+}
+
 /// Validates `section` and builds a processor from it, as the service does for one pipeline.
 pub fn build_processor(
     factory: &dyn DynProcessorFactory,

@@ -75,42 +75,7 @@ impl ReceiverCounters {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use metrics::{Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
-    use std::collections::BTreeMap;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, Mutex};
-
-    /// Keeps one atomic per counter key, printed as `name{label=value,...}`.
-    #[derive(Default)]
-    pub(crate) struct Counters(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
-
-    impl Counters {
-        pub(crate) fn get(&self, key: &str) -> u64 {
-            let map = self.0.lock().expect("lock");
-            map.get(key).map_or(0, |c| c.load(Ordering::Relaxed))
-        }
-    }
-
-    impl Recorder for Counters {
-        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-            let labels: Vec<String> = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            let name = format!("{}{{{}}}", key.name(), labels.join(","));
-            let counter = Arc::clone(self.0.lock().expect("lock").entry(name).or_default());
-            Counter::from_arc(counter)
-        }
-        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-            Gauge::noop()
-        }
-        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-            Histogram::noop()
-        }
-    }
+    pub(crate) use otlake_core::test_util::CountingRecorder as Counters;
 
     #[test]
     fn every_item_is_counted_once_with_its_reason() {

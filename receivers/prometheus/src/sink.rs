@@ -66,51 +66,12 @@ impl Sink {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
-    use metrics::{
-        Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-    };
     use otlake_core::batch::channel;
-    use otlake_core::test_util::sample_metrics;
+    use otlake_core::test_util::{CountingRecorder as Counts, sample_metrics};
 
     use super::*;
-
-    /// Keeps one atomic per counter, named `name{label=value,...}`.
-    #[derive(Default)]
-    struct Counts(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
-
-    impl Counts {
-        fn get(&self, key: &str) -> u64 {
-            let map = self.0.lock().expect("lock");
-            map.get(key).map_or(0, |c| c.load(Ordering::Relaxed))
-        }
-    }
-
-    impl Recorder for Counts {
-        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-            let labels: Vec<String> = key
-                .labels()
-                .map(|l| format!("{}={}", l.key(), l.value()))
-                .collect();
-            let name = format!("{}{{{}}}", key.name(), labels.join(","));
-            Counter::from_arc(Arc::clone(
-                self.0.lock().expect("lock").entry(name).or_default(),
-            ))
-        }
-        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-            Gauge::noop()
-        }
-        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-            Histogram::noop()
-        }
-    }
 
     fn request() -> ExportMetricsServiceRequest {
         sample_metrics(1)
