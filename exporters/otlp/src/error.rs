@@ -4,12 +4,10 @@
 /// Why an exporter could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A certificate or key could not be read or did not parse.
+    /// A certificate or key could not be read or parsed, the TLS configuration was refused by rustls, or no
+    /// trust roots were found.
     #[error("tls: {0}")]
-    Pem(#[from] otlake_core::config::tls::PemError),
-    /// The TLS configuration was refused by rustls, or no trust roots were found.
-    #[error("TLS setup: {0}")]
-    Tls(String),
+    Tls(#[from] otlake_tls_client::ClientTlsError),
     /// The HTTP client or gRPC channel could not be built.
     #[error("client setup: {0}")]
     Client(String),
