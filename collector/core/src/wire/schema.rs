@@ -6,7 +6,7 @@ use crate::Signal;
 
 /// What a known field holds, as far as decoding can fail on it.
 #[derive(Clone, Copy)]
-pub(super) enum Kind {
+pub(super) enum FieldType {
     /// int32/int64/uint32/uint64/sint32/bool/enum: one varint.
     Varint,
     /// fixed32.
@@ -28,7 +28,7 @@ pub(super) enum Kind {
 pub(super) struct Field {
     pub(super) tag: u32,
     pub(super) name: &'static str,
-    pub(super) kind: Kind,
+    pub(super) field_type: FieldType,
 }
 
 pub(super) struct Schema {
@@ -36,11 +36,15 @@ pub(super) struct Schema {
     pub(super) fields: &'static [Field],
 }
 
-const fn f(tag: u32, name: &'static str, kind: Kind) -> Field {
-    Field { tag, name, kind }
+const fn f(tag: u32, name: &'static str, field_type: FieldType) -> Field {
+    Field {
+        tag,
+        name,
+        field_type,
+    }
 }
 
-use Kind::{Bytes, Fixed32, Fixed64, Message, RepeatedFixed64, RepeatedVarint, Str, Varint};
+use FieldType::{Bytes, Fixed32, Fixed64, Message, RepeatedFixed64, RepeatedVarint, Str, Varint};
 
 // The OTLP messages, field for field as opentelemetry-proto 0.33 generates them (proto 1.7); a field missing here
 // is skipped as unknown, which is what prost does with it too, so only the wire-type and UTF-8 checks of that

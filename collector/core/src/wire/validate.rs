@@ -5,7 +5,7 @@
 use super::reader::{
     FIXED32, FIXED64, LENGTH_DELIMITED, RECURSION_LIMIT, Reader, VARINT, WireError, skip,
 };
-use super::schema::{Kind, Schema, request_schema};
+use super::schema::{FieldType, Schema, request_schema};
 use crate::Signal;
 
 /// Checks that `bytes` decode as an export request of `signal` (see the module docs for what is checked).
@@ -23,7 +23,7 @@ pub(super) fn walk(
     while !reader.is_empty() {
         let (tag, wire_type) = reader.key()?;
         match schema.fields.iter().find(|field| field.tag == tag) {
-            Some(field) => check_field(field.kind, wire_type, reader, depth_left)
+            Some(field) => check_field(field.field_type, wire_type, reader, depth_left)
                 .map_err(|err| err.within(schema.name, field.name))?,
             None => skip(wire_type, tag, reader, depth_left)?,
         }
@@ -41,36 +41,36 @@ fn expect(wire_type: u64, expected: u64) -> Result<(), WireError> {
 
 #[inline]
 fn check_field(
-    kind: Kind,
+    field_type: FieldType,
     wire_type: u64,
     reader: &mut Reader<'_>,
     depth_left: u32,
 ) -> Result<(), WireError> {
-    match kind {
-        Kind::Varint => {
+    match field_type {
+        FieldType::Varint => {
             expect(wire_type, VARINT)?;
             reader.varint()?;
         }
-        Kind::Fixed32 => {
+        FieldType::Fixed32 => {
             expect(wire_type, FIXED32)?;
             reader.take(4)?;
         }
-        Kind::Fixed64 => {
+        FieldType::Fixed64 => {
             expect(wire_type, FIXED64)?;
             reader.take(8)?;
         }
-        Kind::Bytes => {
+        FieldType::Bytes => {
             expect(wire_type, LENGTH_DELIMITED)?;
             reader.length_delimited()?;
         }
-        Kind::Str => {
+        FieldType::Str => {
             expect(wire_type, LENGTH_DELIMITED)?;
             let text = reader.length_delimited()?;
             if simdutf8::basic::from_utf8(text).is_err() {
                 return Err(WireError::new("invalid UTF-8 in a string field"));
             }
         }
-        Kind::Message(schema) => {
+        FieldType::Message(schema) => {
             expect(wire_type, LENGTH_DELIMITED)?;
             let body = reader.length_delimited()?;
             if depth_left == 0 {
@@ -78,7 +78,7 @@ fn check_field(
             }
             walk(schema, &mut Reader(body), depth_left - 1)?;
         }
-        Kind::RepeatedVarint => match wire_type {
+        FieldType::RepeatedVarint => match wire_type {
             LENGTH_DELIMITED => {
                 let mut packed = Reader(reader.length_delimited()?);
                 while !packed.is_empty() {
@@ -90,7 +90,7 @@ fn check_field(
                 reader.varint()?;
             }
         },
-        Kind::RepeatedFixed64 => match wire_type {
+        FieldType::RepeatedFixed64 => match wire_type {
             LENGTH_DELIMITED => {
                 if !reader.length_delimited()?.len().is_multiple_of(8) {
                     return Err(WireError::new("buffer underflow"));
