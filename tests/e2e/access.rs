@@ -38,7 +38,7 @@ fn secure_config() -> String {
 
 fn start_with_token() -> Daemon {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ports = Ports::free();
+    let ports = Ports::any();
     let config = ports.fill(&secure_config().replace("{dir}", &dir.path().display().to_string()));
     let config_path = dir.path().join("otlake.yaml");
     std::fs::write(&config_path, config).expect("write config");

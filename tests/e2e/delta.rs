@@ -2,6 +2,8 @@
 //! into Delta tables, and real readers (Python `deltalake`, DuckDB) find every acknowledged item there, once,
 //! in the schema of docs/otel-tables.md, answering the page's queries.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::support::{Daemon, OTLP_IN, Ports, TELEMETRY, sdk_send_acknowledged, workspace};
@@ -21,10 +23,10 @@ pub fn check_tables(location: &std::path::Path, args: &[&str]) -> String {
         location.to_str().expect("utf8").to_owned(),
     ];
     all.extend(args.iter().map(|s| s.to_string()));
-    let out = std::process::Command::new(crate::support::python())
-        .args(&all)
-        .output()
-        .expect("python runs");
+    let out = crate::support::bounded_output(
+        std::process::Command::new(crate::support::python()).args(&all),
+        Duration::from_secs(300),
+    );
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -81,7 +83,7 @@ fn python_sdk_data_lands_in_delta_tables_that_deltalake_and_duckdb_read() {
 fn the_embedded_default_writes_delta_tables_under_data() {
     // `otlake run` with no --config, in a fresh directory, ports moved by the config's own env variables.
     let dir = tempfile::tempdir().expect("tempdir");
-    let ports = Ports::free();
+    let ports = Ports::any();
     let mut command = std::process::Command::new(crate::support::OTLAKE);
     command
         .arg("run")
@@ -96,7 +98,7 @@ fn the_embedded_default_writes_delta_tables_under_data() {
             format!("127.0.0.1:{}", ports.health),
         );
     let mut daemon = Daemon::from_command(command, dir, ports);
-    send("http", ports.http, "default");
+    send("http", daemon.ports.http, "default");
     check_tables(
         &daemon.dir.path().join("data"),
         &[

@@ -128,6 +128,20 @@ async fn serve(
 
 #[async_trait]
 impl Receiver for OtlpReceiver {
+    fn startup(&self) -> Option<otlake_core::Startup> {
+        let watch = self.bound_addresses();
+        Some(Box::pin(async move {
+            let bound = watch.wait().await?;
+            let named = [("grpc", bound.grpc), ("http", bound.http)];
+            Some(
+                named
+                    .into_iter()
+                    .filter_map(|(name, address)| Some((name.to_owned(), address?)))
+                    .collect(),
+            )
+        }))
+    }
+
     async fn run(self: Box<Self>, cx: ReceiverContext) -> otlake_core::Result<()> {
         let OtlpReceiver { config, bound } = *self;
         let id = cx.id.clone();
