@@ -9,8 +9,9 @@
 //! - Receivers and exporters: one instance per id, shared by every pipeline that lists them. Processors: one
 //!   instance per pipeline, owned by that pipeline's task, which also owns their timers.
 //! - Build order: exporters, then pipelines, then receivers; so everything downstream runs before data arrives.
-//! - Shutdown: the token stops the receivers; when a receiver returns, its `Fanout`s drop; when every sender of a
-//!   pipeline channel is gone the pipeline flushes its processors and drops its exporter senders; each exporter
+//! - Shutdown: the token stops the receivers and makes every pipeline flush its processors once (what they hold
+//!   answers the receivers' in-flight requests); when a receiver returns, its `Fanout`s drop; when every sender
+//!   of a pipeline channel is gone the pipeline flushes its processors again and drops its exporter senders; each exporter
 //!   then makes what it holds durable and returns. At the grace deadline whatever is still running is named in
 //!   the log and abandoned: its acknowledgements drop, which answers those clients retryable.
 
@@ -316,10 +317,11 @@ impl Graph {
             spawn(stage, Box::pin(wal.run(rx, tx)));
         }
         for (stage, processors, rx, outputs) in self.pipelines {
+            let shutdown = token.clone();
             spawn(
                 stage,
                 Box::pin(async move {
-                    run_pipeline(processors, rx, outputs).await;
+                    run_pipeline(processors, rx, outputs, shutdown).await;
                     Ok(())
                 }),
             );
@@ -443,9 +445,11 @@ async fn run_pipeline(
     mut processors: Vec<Box<dyn Processor>>,
     mut input: BatchReceiver,
     outputs: Vec<BatchSender>,
+    shutdown: CancellationToken,
 ) {
     let outputs = Fanout::blocking(outputs);
     let watch_idle = processors.iter().any(|p| p.wants_idle());
+    let mut flushed_at_shutdown = false;
     loop {
         let deadline = processors.iter().filter_map(|p| p.next_deadline()).min();
         let produced = tokio::select! {
@@ -454,6 +458,13 @@ async fn run_pipeline(
                 None => break,
             },
             _ = sleep_until(deadline) => tick(&mut processors, Instant::now()),
+            // The receivers stop accepting now, but they return only once their in-flight requests are
+            // answered, and data held here (a tail-sampling trace, a batch) answers them only when released:
+            // release it now rather than at a timer or the grace deadline. Later input runs as usual.
+            () = shutdown.cancelled(), if !flushed_at_shutdown => {
+                flushed_at_shutdown = true;
+                flush(&mut processors)
+            }
         };
         deliver(produced, &outputs).await;
         if watch_idle && input.is_empty() {
@@ -465,14 +476,19 @@ async fn run_pipeline(
             }
         }
     }
-    // Input closed: flush each processor in order, pushing what it releases through the ones after it.
+    // Input closed: flush what is still held.
+    deliver(flush(&mut processors), &outputs).await;
+}
+
+/// Flushes each processor in order, pushing what it releases through the ones after it.
+fn flush(processors: &mut [Box<dyn Processor>]) -> Vec<Batch> {
     let mut produced = Vec::new();
     for i in 0..processors.len() {
         let mut released = Vec::new();
         processors[i].flush(&mut released);
-        produced.extend(push_through(&mut processors, i + 1, released));
+        produced.extend(push_through(processors, i + 1, released));
     }
-    deliver(produced, &outputs).await;
+    produced
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
