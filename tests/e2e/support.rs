@@ -463,3 +463,139 @@ pub fn sdk_send_acknowledged(protocol: &str, port: u16, extra: &[&str]) -> serde
     }
     sent
 }
+
+/// A number as the tests compare it: OTLP/JSON writes 64-bit integers as strings, doubles as numbers.
+fn number_text(v: &serde_json::Value) -> String {
+    let n = v
+        .as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+    n.map_or_else(|| "-".to_owned(), |n| n.to_string())
+}
+
+/// One metric data point as a comparable line: `service|name|kind|value|count|sum|k=v,...`.
+fn point_line(
+    service: &str,
+    name: &str,
+    kind: &str,
+    numbers: [&serde_json::Value; 3],
+    mut attributes: Vec<String>,
+) -> String {
+    attributes.sort();
+    let [value, count, sum] = numbers.map(number_text);
+    format!(
+        "{service}|{name}|{kind}|{value}|{count}|{sum}|{}",
+        attributes.join(",")
+    )
+}
+
+/// An OTLP/JSON attribute value as text (strings as they are).
+fn any_value_text(v: &serde_json::Value) -> String {
+    ["stringValue", "boolValue", "doubleValue", "intValue"]
+        .iter()
+        .find_map(|k| v.get(*k))
+        .map(|x| x.to_string().trim_matches('"').to_owned())
+        .unwrap_or_default()
+}
+
+/// The log bodies in OTLP/JSON lines (the file exporter's output), one per record, sorted.
+pub fn landed_log_bodies(lines: &[serde_json::Value]) -> Vec<String> {
+    let mut bodies: Vec<String> = lines
+        .iter()
+        .flat_map(|l| l["resourceLogs"].as_array().into_iter().flatten())
+        .flat_map(|rl| rl["scopeLogs"].as_array().into_iter().flatten())
+        .flat_map(|sl| sl["logRecords"].as_array().into_iter().flatten())
+        .map(|r| any_value_text(&r["body"]))
+        .collect();
+    bodies.sort();
+    bodies
+}
+
+/// The metric data points in OTLP/JSON lines, as [`point_line`]s, sorted.
+pub fn landed_metric_points(lines: &[serde_json::Value]) -> Vec<String> {
+    let none = serde_json::Value::Null;
+    let mut points = Vec::new();
+    for rm in lines
+        .iter()
+        .flat_map(|l| l["resourceMetrics"].as_array().into_iter().flatten())
+    {
+        let service = rm["resource"]["attributes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|kv| kv["key"] == "service.name")
+            .map(|kv| any_value_text(&kv["value"]))
+            .unwrap_or_default();
+        for m in rm["scopeMetrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|sm| sm["metrics"].as_array().into_iter().flatten())
+        {
+            let name = m["name"].as_str().unwrap_or_default();
+            for kind in ["sum", "gauge", "histogram"] {
+                for p in m[kind]["dataPoints"].as_array().into_iter().flatten() {
+                    let value = p
+                        .get("asDouble")
+                        .or_else(|| p.get("asInt"))
+                        .unwrap_or(&none);
+                    let attributes = p["attributes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|kv| {
+                            format!(
+                                "{}={}",
+                                kv["key"].as_str().unwrap_or_default(),
+                                any_value_text(&kv["value"])
+                            )
+                        })
+                        .collect();
+                    let numbers = if kind == "histogram" {
+                        [&none, &p["count"], &p["sum"]]
+                    } else {
+                        [value, &none, &none]
+                    };
+                    points.push(point_line(&service, name, kind, numbers, attributes));
+                }
+            }
+        }
+    }
+    points.sort();
+    points
+}
+
+/// The log bodies `sdk_send.py` reported sending, over all `sent`, sorted.
+pub fn sent_log_bodies(sent: &[&serde_json::Value]) -> Vec<String> {
+    let mut bodies: Vec<String> = sent
+        .iter()
+        .flat_map(|s| s["logs"].as_array().into_iter().flatten())
+        .map(|l| l["body"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    bodies.sort();
+    bodies
+}
+
+/// The metric data points `sdk_send.py` reported sending, over all `sent`, as [`point_line`]s, sorted.
+pub fn sent_metric_points(sent: &[&serde_json::Value]) -> Vec<String> {
+    let mut points: Vec<String> = sent
+        .iter()
+        .flat_map(|s| s["metric_points"].as_array().into_iter().flatten())
+        .map(|p| {
+            let attributes = p["attributes"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect();
+            point_line(
+                p["service"].as_str().unwrap_or_default(),
+                p["name"].as_str().unwrap_or_default(),
+                p["kind"].as_str().unwrap_or_default(),
+                [&p["value"], &p["count"], &p["sum"]],
+                attributes,
+            )
+        })
+        .collect();
+    points.sort();
+    points
+}
