@@ -3,8 +3,10 @@
 
 Used by the end-to-end tests. It calls each exporter's export() directly, so it knows exactly what the
 collector acknowledged, and prints one JSON object describing what it sent and how each export ended:
-  {"spans": [{"trace_id", "span_id", "name", "attributes"}...], "logs": [...], "metric_names": [...],
-   "results": {"traces": "SUCCESS", "logs": "SUCCESS", "metrics": "SUCCESS"}}
+  {"spans": [{"trace_id", "span_id", "name", "attributes"}...], "logs": [{"body", "severity_text"}...],
+   "metric_names": [...], "metric_points": [{"service", "name", "kind": "sum|gauge|histogram", "value",
+   "count", "sum", "attributes"}...], "results": {"traces": "SUCCESS", "logs": "SUCCESS", "metrics": "SUCCESS"}}
+  A metric point's "value" is a sum's or gauge's value, "count" and "sum" a histogram's (the others null).
 
 usage: sdk_send.py --protocol grpc|http --endpoint HOST:PORT [--spans N] [--logs N] [--tag TEXT]
        [--span-attr-bytes N] [--log-body-bytes N] [--timeout S]
@@ -165,6 +167,24 @@ def make_metrics(tag):
     return data
 
 
+def metric_points(data):
+    """Every data point sent, in plain terms the tests compare with what landed."""
+    points = []
+    for rm in data.resource_metrics:
+        service = rm.resource.attributes.get("service.name")
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                kind = type(m.data).__name__.lower()
+                for p in m.data.data_points:
+                    histogram = kind == "histogram"
+                    points.append({"service": service, "name": m.name, "kind": kind,
+                                   "value": None if histogram else p.value,
+                                   "count": p.count if histogram else None,
+                                   "sum": float(p.sum) if histogram else None,
+                                   "attributes": {k: str(v) for k, v in p.attributes.items()}})
+    return points
+
+
 def hexid(n, width):
     return format(n, f"0{width}x")
 
@@ -193,7 +213,7 @@ def main():
               "client_certificate": a.client_certificate, "client_key": a.client_key,
               "headers": dict(h.split("=", 1) for h in a.header)}
     span_exp, log_exp, metric_exp = exporters(a.protocol, a.endpoint, a.timeout, access)
-    out = {"spans": [], "logs": [], "metric_names": [], "results": {}}
+    out = {"spans": [], "logs": [], "metric_names": [], "metric_points": [], "results": {}}
     if a.only == "logs":
         a.spans = 0
         a.no_metrics = True
@@ -219,6 +239,7 @@ def main():
         out["results"]["metrics"] = metric_exp.export(data).name
         out["metric_names"] = sorted({m.name for rm in data.resource_metrics for sm in rm.scope_metrics
                                       for m in sm.metrics})
+        out["metric_points"] = metric_points(data)
     span_exp.shutdown(); log_exp.shutdown(); metric_exp.shutdown()
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")

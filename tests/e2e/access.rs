@@ -1,12 +1,15 @@
 //! Access control as a user deploys it: the receiver serves TLS on both protocols with a bearer token taken from
 //! the environment (`${env:OTLAKE_TOKEN}`); the real Python SDK exporters send over TLS with the token and
 //! their data lands; without the token they are refused, nothing of theirs lands, the refusal is counted; and
-//! the token appears in no output of the daemon (start-up logs, `otlake validate`, start-up errors).
+//! the token appears in no output of the daemon (start-up logs, `otlake validate`, start-up errors). otlake's
+//! own `otlp`/`otlphttp` exporters reach that receiver over TLS with the token; a wrong CA or name is refused.
 
 use std::process::Command;
 
 use crate::support::{
-    Daemon, OTLAKE, Ports, TELEMETRY, http_request, output_text, read_jsonl, sdk_send, workspace,
+    Daemon, OTLAKE, OTLP_IN, Ports, TELEMETRY, http_request, landed_log_bodies,
+    landed_metric_points, output_text, read_jsonl, sdk_send, sdk_send_acknowledged,
+    sent_log_bodies, sent_metric_points, workspace,
 };
 
 const TOKEN: &str = "e2e-access-T0KEN-4f1c9a";
@@ -38,7 +41,7 @@ fn secure_config() -> String {
 
 fn start_with_token() -> Daemon {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ports = Ports::free();
+    let ports = Ports::any();
     let config = ports.fill(&secure_config().replace("{dir}", &dir.path().display().to_string()));
     let config_path = dir.path().join("otlake.yaml");
     std::fs::write(&config_path, config).expect("write config");
@@ -221,4 +224,106 @@ fn the_token_is_in_no_validate_output_or_start_up_error() {
         "{text}"
     );
     assert!(!text.contains(TOKEN), "{text}");
+}
+
+/// A sidecar forwarding every signal to the TLS + token gateway: traces and metrics over `otlp` (gRPC), logs
+/// and metrics over `otlphttp`, each trusting the test CA and checking the name `localhost`, the token from the
+/// environment. `tls` replaces the gRPC exporter's `tls` keys (the failure cases); there retries are off, so
+/// a refused handshake answers the client at once.
+fn forwarding_sidecar(gateway: &Daemon, grpc_tls: Option<&str>) -> Daemon {
+    let dir = tls_dir();
+    let good_tls =
+        format!("    tls:\n      ca_file: {dir}/ca.pem\n      server_name_override: localhost\n");
+    let (tls, retry) = match grpc_tls {
+        Some(tls) => (
+            tls.replace("{dir}", &dir),
+            "    retry_on_failure:\n      enabled: false\n",
+        ),
+        None => (good_tls.clone(), ""),
+    };
+    let token = "    headers:\n      authorization: \"Bearer ${env:OTLAKE_TOKEN}\"\n";
+    let config = format!(
+        "{OTLP_IN}exporters:\n  otlp/gateway:\n    endpoint: 127.0.0.1:{grpc}\n{token}{tls}{retry}  otlphttp/gateway:\n    endpoint: https://127.0.0.1:{http}\n{token}{good_tls}service:\n  pipelines:\n    traces: {{receivers: [otlp], exporters: [otlp/gateway]}}\n    logs: {{receivers: [otlp], exporters: [otlphttp/gateway]}}\n    metrics: {{receivers: [otlp], exporters: [otlp/gateway, otlphttp/gateway]}}\n{TELEMETRY}",
+        grpc = gateway.ports.grpc,
+        http = gateway.ports.http,
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sidecar.yaml");
+    std::fs::write(&path, Ports::any().fill(&config)).expect("write config");
+    let mut command = Command::new(OTLAKE);
+    command
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("OTLAKE_TOKEN", TOKEN);
+    Daemon::from_command(command, dir, Ports::any())
+}
+
+/// The exporters' TLS end to end, against the daemon's own TLS + token receiver: what the sidecar
+/// acknowledges is at the gateway, by content; a gateway certificate from another CA, or for another name,
+/// is refused by the gRPC exporter and nothing of that data lands.
+#[test]
+fn otlp_exporters_forward_over_tls_with_a_token_and_refuse_a_wrong_ca_or_name() {
+    let mut gateway = start_with_token();
+    let mut sidecar = forwarding_sidecar(&gateway, None);
+    let sent = sdk_send_acknowledged(
+        "grpc",
+        sidecar.ports.grpc,
+        &["--tag", "over-tls", "--spans", "5", "--logs", "3"],
+    );
+    assert!(sidecar.terminate(), "clean exit:\n{}", sidecar.stderr());
+
+    let wrong_ca =
+        "    tls:\n      ca_file: {dir}/other-ca.pem\n      server_name_override: localhost\n";
+    let wrong_name = "    tls:\n      ca_file: {dir}/ca.pem\n      server_name_override: not-the-gateway.example\n";
+    for (case, tls) in [("wrong-ca", wrong_ca), ("wrong-name", wrong_name)] {
+        let mut refused = forwarding_sidecar(&gateway, Some(tls));
+        let endpoint = format!("127.0.0.1:{}", refused.ports.grpc);
+        let result = sdk_send(&[
+            "--protocol",
+            "grpc",
+            "--endpoint",
+            &endpoint,
+            "--tag",
+            case,
+            "--only",
+            "traces",
+            "--spans",
+            "2",
+            "--timeout",
+            "3",
+        ]);
+        assert_eq!(result["results"]["traces"], "FAILURE", "{case}: {result}");
+        assert!(
+            refused.terminate(),
+            "{case}: clean exit:\n{}",
+            refused.stderr()
+        );
+        let stderr = refused.stderr().to_lowercase();
+        assert!(
+            stderr.contains("certificate"),
+            "{case}: the log names the certificate problem:\n{stderr}"
+        );
+    }
+
+    assert!(gateway.terminate(), "clean exit:\n{}", gateway.stderr());
+    let lines = read_jsonl(&gateway.dir.path().join("out.jsonl"));
+    let mut landed = landed_span_ids(&gateway);
+    landed.sort();
+    let mut want: Vec<String> = sent["spans"]
+        .as_array()
+        .expect("spans")
+        .iter()
+        .map(|s| s["span_id"].as_str().expect("id").to_owned())
+        .collect();
+    want.sort();
+    assert_eq!(
+        landed, want,
+        "exactly the acknowledged spans, once; none of the refused ones"
+    );
+    assert_eq!(landed_log_bodies(&lines), sent_log_bodies(&[&sent]));
+    // Metrics went through both exporters: every point twice, once per protocol.
+    let once = sent_metric_points(&[&sent]);
+    let mut twice: Vec<String> = once.iter().chain(&once).cloned().collect();
+    twice.sort();
+    assert_eq!(landed_metric_points(&lines), twice);
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use otlake_core::test_util::sample_traces;
+use otlake_core::test_util::{sample_metrics, sample_traces};
 use prost::Message;
 
 use crate::support::{
@@ -179,8 +179,9 @@ fn grpc_bad_input_gets_its_status_and_the_next_call_succeeds() {
     let oversize = grpc_call(port, "traces", &vec![0u8; 31_000_000]);
     assert_eq!(oversize["code"], "RESOURCE_EXHAUSTED", "{oversize}");
     assert_eq!(grpc_call(port, "traces", &body)["code"], "OK");
-    // A signal no pipeline takes is refused, not swallowed.
-    let unwired = grpc_call(port, "metrics", &body);
-    assert_ne!(unwired["code"], "OK", "{unwired}");
+    // A signal no pipeline takes is refused as unimplemented (as HTTP's 404), not swallowed; a crash or an
+    // UNAVAILABLE would be something else.
+    let unwired = grpc_call(port, "metrics", &sample_metrics(1).encode_to_vec());
+    assert_eq!(unwired["code"], "UNIMPLEMENTED", "{unwired}");
     assert!(d.terminate(), "clean exit:\n{}", d.stderr());
 }

@@ -21,7 +21,6 @@ use otlake_core::test_util::kv;
 use prost::Message;
 use serde_json::Value;
 
-use crate::delta::delta_config;
 use crate::limits::query;
 use crate::support::{Daemon, OTLP_IN, Ports, TELEMETRY, http_request, read_jsonl};
 
@@ -233,14 +232,111 @@ pub fn wal_section(directory: &std::path::Path) -> String {
     )
 }
 
+/// The crash test's daemon: a Delta exporter committing every 200 ms behind a write-ahead log.
+fn wal_delta_config(wal: &str) -> String {
+    format!(
+        "{OTLP_IN}exporters:\n  delta:\n    location: {{dir}}/data\n    max_latency: 200ms\n{wal}service:\n  pipelines:\n    traces: {{receivers: [otlp], exporters: [delta]}}\n    logs: {{receivers: [otlp], exporters: [delta]}}\n{TELEMETRY}"
+    )
+}
+
+/// Lowers `delta.checkpointInterval` of `table` to 10 with Python `deltalake`, as an operator would: a
+/// sidecar passes Delta's default of 100 commits within minutes, a test should not wait for that.
+fn checkpoint_every_10_commits(table: &std::path::Path) {
+    let out = crate::support::run_python(
+        "delta_properties.py",
+        &[table.to_str().expect("utf8"), "delta.checkpointInterval=10"],
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The newest version of the Delta table at `table` and whether any checkpoint file is in its log.
+fn delta_log_state(table: &std::path::Path) -> (u64, Vec<String>) {
+    let mut version = 0;
+    let mut checkpoints = Vec::new();
+    for entry in std::fs::read_dir(table.join("_delta_log"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(v) = name.strip_suffix(".json").and_then(|v| v.parse().ok()) {
+            version = version.max(v);
+        }
+        if name.contains(".checkpoint") {
+            checkpoints.push(name);
+        }
+    }
+    (version, checkpoints)
+}
+
+/// Runs `otlake table ACTION` on `table` under `location`; returns its output, failing the test on an error.
+fn table_command(location: &std::path::Path, action: &[&str], table: &str) -> String {
+    let (ok, text) = crate::support::output_text(
+        std::process::Command::new(crate::support::OTLAKE)
+            .arg("table")
+            .arg(action[0])
+            .arg("--location")
+            .arg(location)
+            .args(["--table", table])
+            .args(&action[1..]),
+    );
+    assert!(ok, "otlake table {action:?} --table {table}: {text}");
+    text
+}
+
+/// Past a checkpoint, killed, replayed, compacted, vacuumed, read: the whole life of a sidecar's tables.
 #[test]
-fn sigkill_mid_stream_loses_and_duplicates_nothing_acknowledged_in_delta() {
+fn sigkill_past_a_checkpoint_loses_and_duplicates_nothing_acknowledged_through_compaction_and_vacuum()
+ {
     let shared = tempfile::tempdir().expect("tempdir");
-    let config = delta_config(&wal_section(&shared.path().join("wal")))
+    let config = wal_delta_config(&wal_section(&shared.path().join("wal")))
         .replace("{dir}", &shared.path().display().to_string());
-    let ports = Ports::free();
-    let mut daemon = start_on(&config, ports);
+    let location = shared.path().join("data");
+    // The tables, created by otlake, then given a checkpoint every 10 commits.
+    let mut daemon = start_on(&config, Ports::any());
+    // Ids far from the load generator's.
+    assert!(post(
+        daemon.ports.http,
+        "/v1/traces",
+        &traces(1 << 40).encode_to_vec()
+    ));
+    assert!(post(
+        daemon.ports.http,
+        "/v1/logs",
+        &logs(1 << 40).encode_to_vec()
+    ));
+    assert!(daemon.terminate(), "clean exit:\n{}", daemon.stderr());
+    for table in ["otel_spans", "otel_logs"] {
+        checkpoint_every_10_commits(&location.join(table));
+    }
+    let mut daemon = start_on(&config, Ports::any());
+    // Restarts reuse this start's ports: the load generator keeps its address.
+    let ports = daemon.ports;
     let load = Load::start(ports.http, 1);
+
+    // Load until both tables have a checkpoint, so that every replay below reads a checkpointed log.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let spans = delta_log_state(&location.join("otel_spans"));
+        let logs = delta_log_state(&location.join("otel_logs"));
+        if !spans.1.is_empty() && !logs.1.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint in 120 s: spans at version {}, logs at {}:\n{}",
+            spans.0,
+            logs.0,
+            daemon.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     let mut replays = 0;
     for _ in 0..3 {
         std::thread::sleep(Duration::from_millis(1500));
@@ -248,12 +344,13 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing_acknowledged_in_delta() {
         // Down for a moment: requests in this gap fail and are not acknowledged.
         std::thread::sleep(Duration::from_millis(300));
         daemon = start_on(&config, ports);
+        // The daemon is ready only once its log is open, and it says so after "Replaying" if it replays.
         if daemon.stderr().contains("Replaying the write-ahead log") {
             replays += 1;
         }
     }
-    // Under steady load a kill always finds acknowledged entries not yet committed (the commit window is
-    // 500 ms): the restarts had something to replay, so the log is what kept them.
+    // Under steady load a kill always finds acknowledged entries not yet committed: the restarts had
+    // something to replay, so the log is what kept them.
     assert!(
         replays > 0,
         "no restart replayed anything:\n{}",
@@ -262,13 +359,12 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing_acknowledged_in_delta() {
     std::thread::sleep(Duration::from_millis(1500));
     let acked = load.finish();
     assert!(
-        acked.spans.len() > 500 && acked.logs.len() > 500,
-        "the load generator got little through: {}",
+        !acked.spans.is_empty() && !acked.logs.is_empty(),
+        "the load generator got nothing through: {}",
         acked.summary()
     );
 
     // The log drains into Delta (replays included) within the exporter's latency; wait for it, bounded.
-    let location = shared.path().join("data");
     let deadline = Instant::now() + Duration::from_secs(60);
     let (spans, logs) = loop {
         let spans = ids_in(&location, "otel_spans");
@@ -281,11 +377,58 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing_acknowledged_in_delta() {
         std::thread::sleep(Duration::from_secs(1));
     };
     assert!(daemon.terminate(), "clean exit:\n{}", daemon.stderr());
+    assert_exactly_once(&acked, &spans, &logs);
+    eprintln!("{} (daemon down or killed mid-request)", acked.summary());
 
-    for (signal, acked, present) in [
-        ("spans", &acked.spans, &spans),
-        ("logs", &acked.logs, &logs),
-    ] {
+    // Maintenance over the checkpointed log, through the CLI a user runs: compaction rewrites the small
+    // files of every commit into few (one commit), vacuum keeps what the retention period protects.
+    for table in ["otel_spans", "otel_logs"] {
+        let (version, checkpoints) = delta_log_state(&location.join(table));
+        assert!(
+            !checkpoints.is_empty(),
+            "{table}: version {version}, {checkpoints:?}"
+        );
+        let compacted = table_command(&location, &["compact", "--min-files", "2"], table);
+        assert!(
+            compacted.contains(&format!("read version {version}"))
+                && compacted.contains(&format!("committed version {}", version + 1)),
+            "{compacted}"
+        );
+        let vacuumed = table_command(&location, &["vacuum", "--retention", "168h"], table);
+        assert!(vacuumed.contains("0 files deleted"), "{vacuumed}");
+    }
+    // Exactly once still, and every reader (delta-rs, DuckDB's delta_scan and Polars on delta-kernel-rs)
+    // reads the same rows from the compacted, checkpointed tables.
+    assert_exactly_once(
+        &acked,
+        &ids_in(&location, "otel_spans"),
+        &ids_in(&location, "otel_logs"),
+    );
+    crate::delta::check_tables(
+        &location,
+        &[
+            "--tables",
+            "spans,logs",
+            "--expect-spans",
+            &spans.len().to_string(),
+            "--expect-logs",
+            &logs.len().to_string(),
+            "--expect-json",
+            &unique_json(shared.path()),
+        ],
+    );
+}
+
+/// An --expect-json file asking check_tables.py for uniqueness of spans and logs.
+fn unique_json(dir: &std::path::Path) -> String {
+    let path = dir.join("unique.json");
+    std::fs::write(&path, r#"{"unique": ["spans", "logs"]}"#).expect("write");
+    path.display().to_string()
+}
+
+/// Every acknowledged span and log is present exactly once.
+fn assert_exactly_once(acked: &Acked, spans: &BTreeMap<String, u64>, logs: &BTreeMap<String, u64>) {
+    for (signal, acked, present) in [("spans", &acked.spans, spans), ("logs", &acked.logs, logs)] {
         let lost = missing(acked, present);
         assert!(
             lost.is_empty(),
@@ -306,7 +449,6 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing_acknowledged_in_delta() {
             acked.len()
         );
     }
-    eprintln!("{} (daemon down or killed mid-request)", acked.summary());
 }
 
 /// A downstream otlake writing every signal to a file (`{dir}/out.jsonl`, `{dir}` being absolute here).
@@ -375,7 +517,7 @@ fn a_downstream_killed_mid_stream_gets_every_acknowledged_item_at_least_once() {
     std::thread::sleep(Duration::from_millis(1500));
     let acked = load.finish();
     assert!(
-        acked.spans.len() > 500 && acked.logs.len() > 500,
+        !acked.spans.is_empty() && !acked.logs.is_empty(),
         "the load generator got little through: {}",
         acked.summary()
     );

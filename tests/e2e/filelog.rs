@@ -100,7 +100,7 @@ fn filelog_python_logging_with_rotation_lands_once_each_with_tracebacks_joined()
     let mut daemon = Daemon::start_in(
         &filelog_config("app.log*", PYTHON_OPERATOR),
         dir,
-        Ports::free(),
+        Ports::any(),
     );
     let logs = daemon.dir.path().join("logs");
     // Small files: the handler rotates a dozen times while the daemon reads.
@@ -217,7 +217,7 @@ fn filelog_cri_partial_lines_are_joined_with_the_pod_from_the_path() {
         .join("logs/ml_vllm-0_0123abcd-0000-4000-8000-00000000abcd/server");
     std::fs::create_dir_all(&pod).expect("mkdir");
     let operators = "      - type: container\n";
-    let mut daemon = Daemon::start_in(&filelog_config("**/*.log", operators), dir, Ports::free());
+    let mut daemon = Daemon::start_in(&filelog_config("**/*.log", operators), dir, Ports::any());
     let long = "y".repeat(20_000);
     let text = format!(
         "2024-12-01T10:00:00.000000001Z stdout P first part, \n\

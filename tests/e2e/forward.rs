@@ -11,8 +11,8 @@ use prost::Message;
 use serde_json::Value;
 
 use crate::support::{
-    Daemon, OTLP_IN, Ports, TELEMETRY, http_request, read_jsonl, run_python, sdk_send,
-    sdk_send_acknowledged,
+    Daemon, OTLP_IN, Ports, TELEMETRY, http_request, landed_log_bodies, landed_metric_points,
+    read_jsonl, run_python, sdk_send, sdk_send_acknowledged, sent_log_bodies, sent_metric_points,
 };
 
 /// A gateway: OTLP in, every signal to a file.
@@ -66,11 +66,11 @@ fn assert_forwarded(sent: &Value, gateway: &mut Daemon) {
             "acknowledged span {id} is not at the gateway"
         );
     }
-    let text = lines.iter().map(Value::to_string).collect::<String>();
-    assert!(
-        text.contains("resourceLogs") && text.contains("resourceMetrics"),
-        "logs and metrics forwarded too"
-    );
+    // Logs and metrics by content, once each: bodies, and data points with their values and attributes.
+    assert_eq!(landed_log_bodies(&lines), sent_log_bodies(&[sent]));
+    let points = sent_metric_points(&[sent]);
+    assert!(!points.is_empty(), "metrics were sent");
+    assert_eq!(landed_metric_points(&lines), points);
 }
 
 #[test]

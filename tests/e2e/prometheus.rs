@@ -135,7 +135,7 @@ fn vllm_metrics_scraped_into_delta_answer_token_rate_and_ttft_as_served() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut exporter = Exporter::start(dir.path());
     let dead = free_port();
-    let ports = crate::support::Ports::free();
+    let ports = crate::support::Ports::any();
     let template = config(exporter.port, dead);
     let config_text = ports.fill(&template.replace("{dir}", &dir.path().display().to_string()));
     let config_path = dir.path().join("otlake.yaml");
@@ -219,13 +219,14 @@ fn vllm_metrics_scraped_into_delta_answer_token_rate_and_ttft_as_served() {
     );
 
     // The platform engineer's questions, in DuckDB, against what the exporter served.
-    let out = Command::new(python())
-        .arg(workspace().join("tests/clients/prom_vllm_check.py"))
-        .arg(&location)
-        .arg(&exporter.log)
-        .arg("vllm")
-        .output()
-        .expect("python runs");
+    let out = crate::support::bounded_output(
+        Command::new(python())
+            .arg(workspace().join("tests/clients/prom_vllm_check.py"))
+            .arg(&location)
+            .arg(&exporter.log)
+            .arg("vllm"),
+        Duration::from_secs(120),
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -1,11 +1,15 @@
 //! The real Python OpenTelemetry SDK exporters (gRPC and HTTP/protobuf) send spans, logs and metrics; every
-//! acknowledged item is in the file exporter's output with its ids and attributes.
+//! acknowledged item is in the file exporter's output once: spans with their ids and attributes, log bodies,
+//! metric data points with their values and attributes.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::support::{Daemon, OTLP_IN, TELEMETRY, read_jsonl, sdk_send_acknowledged};
+use crate::support::{
+    Daemon, OTLP_IN, TELEMETRY, landed_log_bodies, landed_metric_points, read_jsonl,
+    sdk_send_acknowledged, sent_log_bodies, sent_metric_points,
+};
 
 fn file_config() -> String {
     format!(
@@ -80,30 +84,6 @@ fn python_sdk_over_grpc_and_http_lands_every_item_with_ids_and_attributes() {
 
     let lines = read_jsonl(&daemon.dir.path().join("out.jsonl"));
     let landed = spans_in(&lines);
-    let mut log_bodies = Vec::new();
-    let mut metric_names = Vec::new();
-    for line in &lines {
-        for rl in line["resourceLogs"].as_array().into_iter().flatten() {
-            for sl in rl["scopeLogs"].as_array().into_iter().flatten() {
-                for l in sl["logRecords"].as_array().into_iter().flatten() {
-                    log_bodies.push(
-                        l["body"]["stringValue"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
-                }
-            }
-        }
-        for rm in line["resourceMetrics"].as_array().into_iter().flatten() {
-            for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
-                for m in sm["metrics"].as_array().into_iter().flatten() {
-                    metric_names.push(m["name"].as_str().unwrap_or_default().to_owned());
-                }
-            }
-        }
-    }
-
     for sent in [&grpc, &http] {
         for (signal, result) in sent["results"].as_object().expect("results") {
             assert_eq!(result, "SUCCESS", "{signal} export was not acknowledged");
@@ -127,22 +107,12 @@ fn python_sdk_over_grpc_and_http_lands_every_item_with_ids_and_attributes() {
                 );
             }
         }
-        for log in sent["logs"].as_array().expect("logs") {
-            let body = log["body"].as_str().expect("body");
-            assert_eq!(
-                log_bodies.iter().filter(|b| *b == body).count(),
-                1,
-                "log `{body}`"
-            );
-        }
-        for name in sent["metric_names"].as_array().expect("metric names") {
-            assert!(
-                metric_names
-                    .iter()
-                    .any(|m| m == name.as_str().expect("name")),
-                "metric {name} missing"
-            );
-        }
     }
     assert_eq!(landed.len(), 24, "exactly the 2 x 12 spans sent");
+    // Logs and metrics by content: every body and every data point (name, kind, value, attributes) sent is
+    // there exactly once, and nothing else is.
+    assert_eq!(landed_log_bodies(&lines), sent_log_bodies(&[&grpc, &http]));
+    let points = sent_metric_points(&[&grpc, &http]);
+    assert_eq!(points.len(), 6, "3 points per send: {points:?}");
+    assert_eq!(landed_metric_points(&lines), points);
 }

@@ -1,5 +1,13 @@
-//! Shared helpers for the end-to-end tests: start the real daemon on free loopback ports, talk raw HTTP to it,
-//! run the Python clients from ./.venv. Every wait is bounded.
+//! Shared helpers for the end-to-end tests: start the real daemon on loopback, talk raw HTTP to it, run the
+//! Python clients from ./.venv. Every wait is bounded.
+//!
+//! A daemon is started with `--ready-file` and counts as started once that file appears: the daemon writes it
+//! only after every receiver is bound and every write-ahead log is open, with the addresses it bound. So the
+//! usual config binds port 0 ([`Ports::any`]) and the test learns the ports from the file: no port is picked,
+//! dropped and bound again later. Tests whose config must name a port before the daemon starts (a sidecar
+//! pointing at a gateway started later, a restart on the same port) still use [`Ports::free`].
+//! Children get a fixed environment: `RUST_LOG=info` (unless the test sets its own) and no `OTEL_*` variables
+//! from the developer's shell.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -17,15 +25,28 @@ pub fn workspace() -> PathBuf {
         .expect("workspace exists")
 }
 
-/// Runs `command` to its end: whether it succeeded, and its stdout then stderr as one text.
+/// Runs `command` to its end (at most 60 s, then the test fails): whether it succeeded, and its stdout then
+/// stderr as one text.
 pub fn output_text(command: &mut Command) -> (bool, String) {
-    let out = command.output().expect("the command runs");
+    let out = bounded_output(command, Duration::from_secs(60));
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Runs `command` to its end with piped output, at most `limit` (then the test fails), without the caller's
+/// `OTEL_*` variables.
+pub fn bounded_output(command: &mut Command, limit: Duration) -> Output {
+    let child = without_otel_env(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command runs");
+    wait_output(child, limit)
 }
 
 /// A port nobody listens on right now.
@@ -50,9 +71,20 @@ pub fn python() -> PathBuf {
     path
 }
 
+/// Removes the caller's `OTEL_*` variables (SDK endpoints, headers, exporters) from a child's environment, so
+/// that only what the test passes reaches it.
+pub fn without_otel_env(command: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("OTEL_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// Runs a Python script from tests/clients with a time limit; returns its output.
 pub fn run_python(script: &str, args: &[&str], limit: Duration) -> Output {
-    let child = Command::new(python())
+    let child = without_otel_env(&mut Command::new(python()))
         .arg(workspace().join("tests/clients").join(script))
         .args(args)
         .stdout(Stdio::piped())
@@ -62,23 +94,44 @@ pub fn run_python(script: &str, args: &[&str], limit: Duration) -> Output {
     wait_output(child, limit)
 }
 
-fn wait_output(mut child: Child, limit: Duration) -> Output {
+/// Waits for `child` at most `limit` (killing it then, and failing the test); returns its output. Its pipes
+/// are drained while it runs, so a chatty child never blocks on a full pipe.
+pub fn wait_output(mut child: Child, limit: Duration) -> Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
     let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "timed out after {limit:?}\nstdout: {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let _ = child.wait();
+            break None;
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    let out = Output {
+        status: status.unwrap_or_else(|| child.wait().expect("wait")),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    assert!(
+        status.is_some(),
+        "timed out after {limit:?}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// The ports a daemon listens on.
@@ -91,6 +144,18 @@ pub struct Ports {
 }
 
 impl Ports {
+    /// Port 0 everywhere: the daemon binds what the kernel gives and reports it in its ready file.
+    pub fn any() -> Ports {
+        Ports {
+            grpc: 0,
+            http: 0,
+            metrics: 0,
+            health: 0,
+        }
+    }
+
+    /// Ports free right now, for a config that must name them before the daemon starts (another process may
+    /// take one meanwhile: prefer [`Ports::any`]).
     pub fn free() -> Ports {
         Ports {
             grpc: free_port(),
@@ -123,10 +188,11 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Writes `config` (after filling ports) to a temp dir, starts the daemon there and waits until healthy.
+    /// Writes `config` (after filling ports, all 0) to a temp dir, starts the daemon there and waits until it
+    /// is ready; `ports` then holds the bound ports.
     pub fn start(template: &str) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
-        Daemon::start_in(template, dir, Ports::free())
+        Daemon::start_in(template, dir, Ports::any())
     }
 
     pub fn start_in(template: &str, dir: tempfile::TempDir, ports: Ports) -> Daemon {
@@ -138,10 +204,17 @@ impl Daemon {
         Daemon::from_command(command, dir, ports)
     }
 
-    /// Starts `command` (an `otlake run ...`) in `dir` and waits until its health endpoint on `ports` answers.
+    /// Starts `command` (an `otlake run ...`) in `dir` and waits (bounded) until it is ready: its ready file
+    /// is written. A port given as 0 in `ports` is replaced by the one the daemon bound.
     pub fn from_command(mut command: Command, dir: tempfile::TempDir, ports: Ports) -> Daemon {
         let stderr_path = dir.path().join("otlake.stderr");
-        let child = command
+        let ready_path = dir.path().join("otlake.ready");
+        let _ = std::fs::remove_file(&ready_path);
+        command.arg("--ready-file").arg(&ready_path);
+        if !command.get_envs().any(|(name, _)| name == "RUST_LOG") {
+            command.env("RUST_LOG", "info");
+        }
+        let child = without_otel_env(&mut command)
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
@@ -153,13 +226,44 @@ impl Daemon {
             dir,
             stderr_path,
         };
-        daemon.wait_healthy();
+        let addresses = daemon.wait_ready(&ready_path);
+        let bound = |suffix: &str| {
+            addresses
+                .iter()
+                .find(|(name, _)| name.ends_with(suffix))
+                .map(|(_, address)| address.port())
+        };
+        let fill = |port: &mut u16, suffix: &str| {
+            if *port == 0
+                && let Some(bound) = bound(suffix)
+            {
+                *port = bound;
+            }
+        };
+        fill(&mut daemon.ports.grpc, "/grpc");
+        fill(&mut daemon.ports.http, "/http");
+        fill(&mut daemon.ports.metrics, "telemetry/metrics");
+        fill(&mut daemon.ports.health, "telemetry/health");
         daemon
     }
 
-    fn wait_healthy(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
+    /// Waits (at most 60 s) for the ready file; returns its addresses (name, address).
+    fn wait_ready(&mut self, ready_path: &Path) -> Vec<(String, std::net::SocketAddr)> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(ready_path) {
+                let ready: serde_json::Value =
+                    serde_json::from_str(&text).expect("the ready file is JSON");
+                return ready["addresses"]
+                    .as_object()
+                    .expect("the ready file has addresses")
+                    .iter()
+                    .map(|(name, address)| {
+                        let address = address.as_str().expect("an address is a string");
+                        (name.clone(), address.parse().expect("a socket address"))
+                    })
+                    .collect();
+            }
             if let Some(status) = self
                 .child
                 .as_mut()
@@ -170,14 +274,13 @@ impl Daemon {
                     self.stderr()
                 );
             }
-            if let Ok(r) = http_request("GET", self.ports.health, "/", &[], b"")
-                && r.status == 200
-            {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            assert!(
+                Instant::now() < deadline,
+                "otlake did not become ready in 60 s:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("otlake did not become healthy in 30 s:\n{}", self.stderr());
     }
 
     pub fn stderr(&self) -> String {
@@ -359,4 +462,140 @@ pub fn sdk_send_acknowledged(protocol: &str, port: u16, extra: &[&str]) -> serde
         assert_eq!(result, "SUCCESS", "{signal} was not acknowledged");
     }
     sent
+}
+
+/// A number as the tests compare it: OTLP/JSON writes 64-bit integers as strings, doubles as numbers.
+fn number_text(v: &serde_json::Value) -> String {
+    let n = v
+        .as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+    n.map_or_else(|| "-".to_owned(), |n| n.to_string())
+}
+
+/// One metric data point as a comparable line: `service|name|kind|value|count|sum|k=v,...`.
+fn point_line(
+    service: &str,
+    name: &str,
+    kind: &str,
+    numbers: [&serde_json::Value; 3],
+    mut attributes: Vec<String>,
+) -> String {
+    attributes.sort();
+    let [value, count, sum] = numbers.map(number_text);
+    format!(
+        "{service}|{name}|{kind}|{value}|{count}|{sum}|{}",
+        attributes.join(",")
+    )
+}
+
+/// An OTLP/JSON attribute value as text (strings as they are).
+fn any_value_text(v: &serde_json::Value) -> String {
+    ["stringValue", "boolValue", "doubleValue", "intValue"]
+        .iter()
+        .find_map(|k| v.get(*k))
+        .map(|x| x.to_string().trim_matches('"').to_owned())
+        .unwrap_or_default()
+}
+
+/// The log bodies in OTLP/JSON lines (the file exporter's output), one per record, sorted.
+pub fn landed_log_bodies(lines: &[serde_json::Value]) -> Vec<String> {
+    let mut bodies: Vec<String> = lines
+        .iter()
+        .flat_map(|l| l["resourceLogs"].as_array().into_iter().flatten())
+        .flat_map(|rl| rl["scopeLogs"].as_array().into_iter().flatten())
+        .flat_map(|sl| sl["logRecords"].as_array().into_iter().flatten())
+        .map(|r| any_value_text(&r["body"]))
+        .collect();
+    bodies.sort();
+    bodies
+}
+
+/// The metric data points in OTLP/JSON lines, as [`point_line`]s, sorted.
+pub fn landed_metric_points(lines: &[serde_json::Value]) -> Vec<String> {
+    let none = serde_json::Value::Null;
+    let mut points = Vec::new();
+    for rm in lines
+        .iter()
+        .flat_map(|l| l["resourceMetrics"].as_array().into_iter().flatten())
+    {
+        let service = rm["resource"]["attributes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|kv| kv["key"] == "service.name")
+            .map(|kv| any_value_text(&kv["value"]))
+            .unwrap_or_default();
+        for m in rm["scopeMetrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|sm| sm["metrics"].as_array().into_iter().flatten())
+        {
+            let name = m["name"].as_str().unwrap_or_default();
+            for kind in ["sum", "gauge", "histogram"] {
+                for p in m[kind]["dataPoints"].as_array().into_iter().flatten() {
+                    let value = p
+                        .get("asDouble")
+                        .or_else(|| p.get("asInt"))
+                        .unwrap_or(&none);
+                    let attributes = p["attributes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|kv| {
+                            format!(
+                                "{}={}",
+                                kv["key"].as_str().unwrap_or_default(),
+                                any_value_text(&kv["value"])
+                            )
+                        })
+                        .collect();
+                    let numbers = if kind == "histogram" {
+                        [&none, &p["count"], &p["sum"]]
+                    } else {
+                        [value, &none, &none]
+                    };
+                    points.push(point_line(&service, name, kind, numbers, attributes));
+                }
+            }
+        }
+    }
+    points.sort();
+    points
+}
+
+/// The log bodies `sdk_send.py` reported sending, over all `sent`, sorted.
+pub fn sent_log_bodies(sent: &[&serde_json::Value]) -> Vec<String> {
+    let mut bodies: Vec<String> = sent
+        .iter()
+        .flat_map(|s| s["logs"].as_array().into_iter().flatten())
+        .map(|l| l["body"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    bodies.sort();
+    bodies
+}
+
+/// The metric data points `sdk_send.py` reported sending, over all `sent`, as [`point_line`]s, sorted.
+pub fn sent_metric_points(sent: &[&serde_json::Value]) -> Vec<String> {
+    let mut points: Vec<String> = sent
+        .iter()
+        .flat_map(|s| s["metric_points"].as_array().into_iter().flatten())
+        .map(|p| {
+            let attributes = p["attributes"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect();
+            point_line(
+                p["service"].as_str().unwrap_or_default(),
+                p["name"].as_str().unwrap_or_default(),
+                p["kind"].as_str().unwrap_or_default(),
+                [&p["value"], &p["count"], &p["sum"]],
+                attributes,
+            )
+        })
+        .collect();
+    points.sort();
+    points
 }

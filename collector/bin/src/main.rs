@@ -33,6 +33,11 @@ enum Command {
         /// The pipeline YAML; without it, the embedded configs/sidecar.yaml.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Once ready (receivers bound, write-ahead logs open), write this JSON file:
+        /// `{"pid": N, "addresses": {"receiver/otlp/grpc": "127.0.0.1:4317", "telemetry/health": ...}}`,
+        /// with port 0 resolved. It appears whole (written aside, then renamed).
+        #[arg(long)]
+        ready_file: Option<PathBuf>,
     },
     /// Checks a config file and prints every problem with its YAML path and line.
     Validate {
@@ -182,7 +187,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Loadgen(args) => otlake_loadgen::run_cli(args),
-        Command::Run { config } => match run(config.as_deref()) {
+        Command::Run { config, ready_file } => match run(config.as_deref(), ready_file) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("otlake: {e:#}");
@@ -192,7 +197,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(path: Option<&Path>) -> anyhow::Result<()> {
+fn run(path: Option<&Path>, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
     let name = config_name(path);
     let config = load(path).with_context(|| format!("cannot load {name}"))?;
     init_logging(
@@ -208,9 +213,34 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.spawn(allocator::give_back_freed_memory());
     runtime
-        .block_on(otlake_service::run(config, &registry(), shutdown_signal()))
+        .block_on(otlake_service::run_reporting_ready(
+            config,
+            &registry(),
+            shutdown_signal(),
+            |ready| {
+                if let Some(path) = &ready_file
+                    && let Err(e) = write_ready_file(path, ready)
+                {
+                    tracing::error!(path = %path.display(), error = %e, "Cannot write the ready file.");
+                }
+            },
+        ))
         .map_err(|e| anyhow::anyhow!(e))
         .with_context(|| name.clone())
+}
+
+/// Writes `--ready-file` beside itself first and renames it, so that a reader never sees half of it.
+fn write_ready_file(path: &Path, ready: &otlake_service::Ready) -> std::io::Result<()> {
+    let addresses: serde_json::Map<String, serde_json::Value> = ready
+        .addresses
+        .iter()
+        .map(|(name, address)| (name.clone(), address.to_string().into()))
+        .collect();
+    let text = serde_json::json!({ "pid": std::process::id(), "addresses": addresses });
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".partial");
+    std::fs::write(&aside, text.to_string())?;
+    std::fs::rename(&aside, path)
 }
 
 #[cfg(feature = "delta")]

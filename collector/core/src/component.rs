@@ -87,9 +87,22 @@ pub struct ExporterContext {
     pub id: ComponentId,
 }
 
+/// Resolves once a receiver is ready for clients, with the addresses it listens on (name → address, e.g.
+/// `grpc` → `127.0.0.1:4317`); `None` if it stopped (or failed to bind) first.
+pub type Startup = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Option<Vec<(String, std::net::SocketAddr)>>> + Send>,
+>;
+
 /// Receives data from outside (a listener, a file tail, ...).
 #[async_trait]
 pub trait Receiver: Send {
+    /// Taken before `run`: what the daemon waits for before it reports itself ready (health 200). A receiver
+    /// that binds listeners returns a future resolving once they are bound; one with nothing to prepare
+    /// (a file tail, a scraper) keeps the default.
+    fn startup(&self) -> Option<Startup> {
+        None
+    }
+
     async fn run(self: Box<Self>, cx: ReceiverContext) -> Result<()>;
 }
 

@@ -27,7 +27,9 @@ pub mod wire;
 
 pub use ack::{Ack, AckReceiver, AckSet, Outcome, Verdict};
 pub use batch::{Batch, BatchReceiver, BatchSender, Fanout, RequestMeta};
-pub use component::{ComponentId, Exporter, ExporterContext, Processor, Receiver, ReceiverContext};
+pub use component::{
+    ComponentId, Exporter, ExporterContext, Processor, Receiver, ReceiverContext, Startup,
+};
 pub use config::{ConfigError, parse_config};
 pub use error::{BoxError, Chain, ComponentError, Result};
 pub use factory::{

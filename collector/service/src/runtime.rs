@@ -9,13 +9,15 @@
 //! - Receivers and exporters: one instance per id, shared by every pipeline that lists them. Processors: one
 //!   instance per pipeline, owned by that pipeline's task, which also owns their timers.
 //! - Build order: exporters, then pipelines, then receivers; so everything downstream runs before data arrives.
-//! - Shutdown: the token stops the receivers; when a receiver returns, its `Fanout`s drop; when every sender of a
-//!   pipeline channel is gone the pipeline flushes its processors and drops its exporter senders; each exporter
+//! - Shutdown: the token stops the receivers and makes every pipeline flush its processors once (what they hold
+//!   answers the receivers' in-flight requests); when a receiver returns, its `Fanout`s drop; when every sender
+//!   of a pipeline channel is gone the pipeline flushes its processors again and drops its exporter senders; each exporter
 //!   then makes what it holds durable and returns. At the grace deadline whatever is still running is named in
 //!   the log and abandoned: its acknowledgements drop, which answers those clients retryable.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::future::BoxFuture;
@@ -51,14 +53,53 @@ pub async fn run(
     registry: &Registry,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
+    run_reporting_ready(config, registry, shutdown, |_| {}).await
+}
+
+/// The daemon has started: every receiver is bound and every write-ahead log is open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ready {
+    /// Where it listens, by name (`receiver/otlp/grpc`, `telemetry/health`), with port `0` resolved.
+    pub addresses: BTreeMap<String, SocketAddr>,
+}
+
+/// [`run`], calling `on_ready` once the daemon is ready (when the health endpoint turns 200 and the log says
+/// "otlake is ready."), e.g. to write the bound addresses to a file for whoever started it.
+pub async fn run_reporting_ready(
+    config: Config,
+    registry: &Registry,
+    shutdown: impl Future<Output = ()>,
+    on_ready: impl FnOnce(&Ready),
+) -> Result<(), RunError> {
     let validated = validate(&config, registry).map_err(RunError::Invalid)?;
     otlake_core::MemoryBudget::global().set_limit(config.service.memory_limit);
     // Telemetry first: metric handles bind to the recorder installed when they are created.
     let health = telemetry_endpoints::Health::default();
-    let _telemetry = telemetry_endpoints::start(&config, health.clone()).await?;
+    let telemetry = telemetry_endpoints::start(&config, health.clone()).await?;
     let graph = build(&config, validated, registry).map_err(RunError::Invalid)?;
+    let mut ready = Ready::default();
+    for (name, address) in &telemetry.addresses {
+        ready
+            .addresses
+            .insert(format!("telemetry/{name}"), *address);
+    }
+    let announce = |mut ready: Ready, more: Vec<(String, SocketAddr)>| {
+        ready.addresses.extend(more);
+        let listening: Vec<String> = ready
+            .addresses
+            .iter()
+            .map(|(name, address)| format!("{name}={address}"))
+            .collect();
+        info!(addresses = %listening.join(" "), "otlake is ready.");
+        on_ready(&ready);
+    };
     graph
-        .run(config.service.telemetry.shutdown_grace, health, shutdown)
+        .run(
+            config.service.telemetry.shutdown_grace,
+            health,
+            shutdown,
+            |more| announce(ready, more),
+        )
         .await
 }
 
@@ -84,6 +125,8 @@ type BuiltPipeline = (
     BatchReceiver,
     Vec<BatchSender>,
 );
+/// One thing start-up waits for: the addresses it bound (none for a log), `None` if it stopped first.
+type StartupWait = BoxFuture<'static, Option<Vec<(String, SocketAddr)>>>;
 type BuiltReceiver = (
     String,
     Box<dyn otlake_core::Receiver>,
@@ -221,11 +264,14 @@ fn build(
 }
 
 impl Graph {
+    /// Runs the graph until `shutdown` (or a stage's end); `ready` is called, with every receiver's bound
+    /// addresses, once every receiver has bound and every write-ahead log is open.
     async fn run(
         self,
         grace: Duration,
         health: telemetry_endpoints::Health,
         shutdown: impl Future<Output = ()>,
+        ready: impl FnOnce(Vec<(String, SocketAddr)>),
     ) -> Result<(), RunError> {
         let mut tasks: JoinSet<(String, Result<(), ComponentError>)> = JoinSet::new();
         // Stages still running, by name: what the log names when the grace period runs out.
@@ -241,6 +287,28 @@ impl Graph {
             });
         };
 
+        // What start-up waits for: each receiver's listeners, each write-ahead log's recovery.
+        let mut startups: Vec<StartupWait> = Vec::new();
+        for (stage, receiver, _, _) in &self.receivers {
+            if let Some(startup) = receiver.startup() {
+                let stage = stage.clone();
+                startups.push(Box::pin(async move {
+                    let bound = startup.await?;
+                    Some(
+                        bound
+                            .into_iter()
+                            .map(|(name, address)| (format!("{stage}/{name}"), address))
+                            .collect(),
+                    )
+                }));
+            }
+        }
+        for (_, wal, _, _) in &self.wal_stages {
+            let opened = wal.opened();
+            startups.push(Box::pin(async move { opened.await.then(Vec::new) }));
+        }
+        let startup = futures::future::join_all(startups);
+
         // Start downstream first.
         for (stage, exporter, rx, id) in self.exporters {
             spawn(stage, exporter.run(rx, ExporterContext { id }));
@@ -249,10 +317,11 @@ impl Graph {
             spawn(stage, Box::pin(wal.run(rx, tx)));
         }
         for (stage, processors, rx, outputs) in self.pipelines {
+            let shutdown = token.clone();
             spawn(
                 stage,
                 Box::pin(async move {
-                    run_pipeline(processors, rx, outputs).await;
+                    run_pipeline(processors, rx, outputs, shutdown).await;
                     Ok(())
                 }),
             );
@@ -265,8 +334,10 @@ impl Graph {
             };
             spawn(stage, receiver.run(cx));
         }
-        health.set_running(true);
-        info!(stages = tasks.len(), "otlake is running.");
+        info!(
+            stages = tasks.len(),
+            "otlake is running; waiting for receivers to bind and write-ahead logs to open."
+        );
 
         // Run until asked to stop, or until a stage ends on its own (a bind error, a failed start-up). When one
         // stage fails, the stages after it end too, and the JoinSet may report those first: every stage error
@@ -291,18 +362,36 @@ impl Graph {
                 Ok(()) => info!(stage = %stage, "Stage stopped."),
             };
         tokio::pin!(shutdown);
+        tokio::pin!(startup);
+        let mut ready = Some(ready);
         let mut panicked = None;
-        tokio::select! {
-            _ = &mut shutdown => info!("Shutdown requested: stopping receivers."),
-            Some(joined) = tasks.join_next() => {
-                match joined {
-                    Ok((stage, result)) => record(stage, result, false),
-                    Err(e) => {
-                        error!(error = %e, "Stage panicked.");
-                        panicked = Some(e.to_string());
+        loop {
+            tokio::select! {
+                started = &mut startup, if ready.is_some() => {
+                    // A stage that stopped before it was ready ends on its own too: the branch below sees it.
+                    if let Some(addresses) = started.into_iter().collect::<Option<Vec<_>>>()
+                        && let Some(ready) = ready.take()
+                    {
+                        health.set_running(true);
+                        ready(addresses.into_iter().flatten().collect());
                     }
+                    ready = None;
                 }
-                info!("Shutting down the other stages.");
+                _ = &mut shutdown => {
+                    info!("Shutdown requested: stopping receivers.");
+                    break;
+                }
+                Some(joined) = tasks.join_next() => {
+                    match joined {
+                        Ok((stage, result)) => record(stage, result, false),
+                        Err(e) => {
+                            error!(error = %e, "Stage panicked.");
+                            panicked = Some(e.to_string());
+                        }
+                    }
+                    info!("Shutting down the other stages.");
+                    break;
+                }
             }
         }
         health.set_running(false);
@@ -356,9 +445,11 @@ async fn run_pipeline(
     mut processors: Vec<Box<dyn Processor>>,
     mut input: BatchReceiver,
     outputs: Vec<BatchSender>,
+    shutdown: CancellationToken,
 ) {
     let outputs = Fanout::blocking(outputs);
     let watch_idle = processors.iter().any(|p| p.wants_idle());
+    let mut flushed_at_shutdown = false;
     loop {
         let deadline = processors.iter().filter_map(|p| p.next_deadline()).min();
         let produced = tokio::select! {
@@ -367,6 +458,13 @@ async fn run_pipeline(
                 None => break,
             },
             _ = sleep_until(deadline) => tick(&mut processors, Instant::now()),
+            // The receivers stop accepting now, but they return only once their in-flight requests are
+            // answered, and data held here (a tail-sampling trace, a batch) answers them only when released:
+            // release it now rather than at a timer or the grace deadline. Later input runs as usual.
+            () = shutdown.cancelled(), if !flushed_at_shutdown => {
+                flushed_at_shutdown = true;
+                flush(&mut processors)
+            }
         };
         deliver(produced, &outputs).await;
         if watch_idle && input.is_empty() {
@@ -378,14 +476,19 @@ async fn run_pipeline(
             }
         }
     }
-    // Input closed: flush each processor in order, pushing what it releases through the ones after it.
+    // Input closed: flush what is still held.
+    deliver(flush(&mut processors), &outputs).await;
+}
+
+/// Flushes each processor in order, pushing what it releases through the ones after it.
+fn flush(processors: &mut [Box<dyn Processor>]) -> Vec<Batch> {
     let mut produced = Vec::new();
     for i in 0..processors.len() {
         let mut released = Vec::new();
         processors[i].flush(&mut released);
-        produced.extend(push_through(&mut processors, i + 1, released));
+        produced.extend(push_through(processors, i + 1, released));
     }
-    deliver(produced, &outputs).await;
+    produced
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -11,7 +11,8 @@ use tracing::info;
 use crate::config::Config;
 use crate::error::RunError;
 
-/// Whether every pipeline is running; the health endpoint answers from it.
+/// Whether the daemon is ready (every receiver bound, every write-ahead log open, no shutdown begun); the
+/// health endpoint answers 200 from it, 503 otherwise.
 #[derive(Clone, Default)]
 pub struct Health(Arc<AtomicBool>);
 
@@ -27,6 +28,8 @@ impl Health {
 /// Keeps the telemetry servers alive; they stop when it drops.
 pub struct TelemetryGuard {
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Where each endpoint listens (`health`, `metrics`), as bound (port `0` resolved).
+    pub addresses: Vec<(String, std::net::SocketAddr)>,
 }
 
 impl Drop for TelemetryGuard {
@@ -40,13 +43,15 @@ impl Drop for TelemetryGuard {
 /// Binds the health and metrics endpoints (before any receiver, so a port clash stops start-up early).
 pub async fn start(config: &Config, health: Health) -> Result<TelemetryGuard, RunError> {
     let mut tasks = Vec::new();
+    let mut addresses = Vec::new();
     let bind = |address: String| async move {
-        tokio::net::TcpListener::bind(&address)
-            .await
-            .map_err(|cause| RunError::Telemetry { address, cause })
+        let listener = tokio::net::TcpListener::bind(&address).await;
+        let local = listener.and_then(|l| Ok((l.local_addr()?, l)));
+        local.map_err(|cause| RunError::Telemetry { address, cause })
     };
     if let Some(address) = config.health_endpoint() {
-        let listener = bind(address.clone()).await?;
+        let (local, listener) = bind(address.clone()).await?;
+        addresses.push(("health".to_owned(), local));
         let app = Router::new().route(
             "/",
             get(move || {
@@ -63,13 +68,14 @@ pub async fn start(config: &Config, health: Health) -> Result<TelemetryGuard, Ru
                 }
             }),
         );
-        info!(endpoint = %address, "Health endpoint listening.");
+        info!(endpoint = %local, "Health endpoint listening.");
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         }));
     }
     if let Some(address) = config.metrics_address() {
-        let listener = bind(address.clone()).await?;
+        let (local, listener) = bind(address.clone()).await?;
+        addresses.push(("metrics".to_owned(), local));
         let handle = prometheus_handle();
         let in_flight = metrics::gauge!("otlake_memory_in_flight_bytes");
         let limit = metrics::gauge!("otlake_memory_limit_bytes");
@@ -82,12 +88,12 @@ pub async fn start(config: &Config, health: Health) -> Result<TelemetryGuard, Ru
                 std::future::ready(handle.render())
             }),
         );
-        info!(address = %address, "Metrics endpoint listening.");
+        info!(address = %local, "Metrics endpoint listening.");
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         }));
     }
-    Ok(TelemetryGuard { tasks })
+    Ok(TelemetryGuard { tasks, addresses })
 }
 
 /// The process-wide Prometheus recorder, installed on first use.

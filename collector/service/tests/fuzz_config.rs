@@ -97,9 +97,21 @@ fn mutate(rng: &mut Rng, text: &str) -> String {
 
 #[test]
 fn mutated_configs_never_panic_the_loader_or_validator() {
+    // The binary's registry (collector/bin/src/main.rs) but for `delta`: mutants reach every component's
+    // typed validation instead of stopping at an unknown type.
     let registry = Registry::new()
+        .with_receiver(otlake_receiver_otlp::OtlpReceiverFactory)
+        .with_receiver(otlake_receiver_prometheus::PrometheusReceiverFactory)
+        .with_receiver(otlake_receiver_filelog::FilelogReceiverFactory)
+        .with_receiver(otlake_receiver_filelog::ProcessReceiverFactory)
+        .with_processor(otlake_processor_batch::BatchProcessorFactory)
+        .with_processor(otlake_processor_size_limit::SizeLimitProcessorFactory)
+        .with_processor(otlake_processor_sampling::SamplingProcessorFactory)
+        .with_processor(otlake_processor_sampling::ProbabilisticSamplerFactory)
         .with_exporter(otlake_exporter_debug::DebugExporterFactory)
-        .with_exporter(otlake_exporter_file::FileExporterFactory);
+        .with_exporter(otlake_exporter_file::FileExporterFactory)
+        .with_exporter(otlake_exporter_otlp::OtlpFactory)
+        .with_exporter(otlake_exporter_otlp::OtlpHttpFactory);
     let corpus = corpus();
     let mut rng = Rng(0x0075_1a4e_c0ff_ee00);
     let mut parsed = 0;

@@ -214,6 +214,18 @@ async fn fan_out_succeeds_only_when_every_exporter_delivers() {
         "{verdict:?}"
     );
     h.stop().await.expect("clean stop");
+
+    // One pipeline fanning out to a delivering and a failing exporter: the shared batch's verdict is the worst.
+    let yaml = format!(
+        "receivers: {{test_in: }}\nexporters:\n  test_out/a: {{outcome: delivered}}\n  test_out/b: {{outcome: retryable}}\nservice:\n  pipelines:\n    traces: {{receivers: [test_in], exporters: [test_out/a, test_out/b]}}\n{TELEMETRY_OFF}"
+    );
+    let h = Harness::start(&yaml);
+    let verdict = h.send().await.wait().await;
+    assert!(
+        matches!(verdict.outcome, Outcome::Retryable { .. }),
+        "{verdict:?}"
+    );
+    h.stop().await.expect("clean stop");
 }
 
 #[tokio::test]

@@ -200,6 +200,14 @@ mod tests {
             Location::parse("abfss://c@acct.dfs.core.windows.net/p"),
             Ok(Location::Remote(_))
         ));
+        // GCS: parsed and routed like the others (no emulator test: see the crate README, "Unverified").
+        assert_eq!(
+            Location::parse("gs://bucket/lake")
+                .and_then(|l| l.table_url("otel_spans"))
+                .expect("ok")
+                .as_str(),
+            "gs://bucket/lake/otel_spans/"
+        );
         assert!(Location::parse("ftp://x/y").is_err());
         assert!(Location::parse("").is_err());
     }

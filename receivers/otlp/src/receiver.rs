@@ -8,9 +8,9 @@
 //! in-flight request get its verdict and its answer, and only then return; returning drops the last handle on
 //! the pipelines' fan-outs, which lets them drain.
 //!
-//! A request in flight at shutdown waits for its verdict like any other: if its data sits in a stage that only
-//! flushes when its input closes, it resolves when that stage's own timer fires, or at the service's grace
-//! deadline (as retryable).
+//! A request in flight at shutdown waits for its verdict like any other; data held by a processor (a batch, a
+//! tail-sampling trace) is released when shutdown begins (the service flushes every pipeline then), so it does
+//! not wait for that processor's timer or the grace deadline.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -128,6 +128,20 @@ async fn serve(
 
 #[async_trait]
 impl Receiver for OtlpReceiver {
+    fn startup(&self) -> Option<otlake_core::Startup> {
+        let watch = self.bound_addresses();
+        Some(Box::pin(async move {
+            let bound = watch.wait().await?;
+            let named = [("grpc", bound.grpc), ("http", bound.http)];
+            Some(
+                named
+                    .into_iter()
+                    .filter_map(|(name, address)| Some((name.to_owned(), address?)))
+                    .collect(),
+            )
+        }))
+    }
+
     async fn run(self: Box<Self>, cx: ReceiverContext) -> otlake_core::Result<()> {
         let OtlpReceiver { config, bound } = *self;
         let id = cx.id.clone();

@@ -10,7 +10,7 @@
 //! ```
 //! Lifecycle of [`WalStage::run`]:
 //! 1. open the log (blocking I/O off the reactor): recover, report any damaged tail, queue the intact entries
-//!    not yet delivered, which go to the exporter first (replay);
+//!    not yet delivered, which go to the exporter first (replay); then [`WalStage::opened`] resolves;
 //! 2. the writer takes every batch waiting at its input (group commit: one write and one `fdatasync` for all
 //!    of them), then resolves their acknowledgements `Delivered`; a full log or an I/O error (disk full)
 //!    resolves them `Retryable` and the stage keeps running;
@@ -52,6 +52,8 @@ pub struct WalStage {
     exporter: ComponentId,
     options: WalOptions,
     in_flight_bytes: u64,
+    /// Set once the log is open and its replay queued: the daemon reports itself ready only after that.
+    opened: watch::Sender<bool>,
 }
 
 impl WalStage {
@@ -66,7 +68,14 @@ impl WalStage {
             },
             in_flight_bytes: config.in_flight_bytes,
             exporter,
+            opened: watch::Sender::new(false),
         }
+    }
+
+    /// Resolves `true` once `run` has opened the log (recovered, replay queued), `false` if it failed first.
+    pub fn opened(&self) -> impl std::future::Future<Output = bool> + Send + 'static {
+        let mut rx = self.opened.subscribe();
+        async move { rx.wait_for(|open| *open).await.is_ok() }
     }
 
     /// The capacity the channel from this stage to the exporter needs so that dispatching never waits.
@@ -84,6 +93,7 @@ impl WalStage {
             Err(e) => return Err(startup(&self.exporter, e)),
         };
         let queue = report_recovery(&self.exporter, &wal, recovery);
+        self.opened.send_replace(true);
         let reader = wal.reader();
         let first_undelivered = queue.front().map_or(wal.next_sequence(), |p| p.sequence);
         let (appended_tx, appended_rx) = mpsc::unbounded_channel();

@@ -176,3 +176,53 @@ async fn compaction_of_a_partitioned_v2_table_keeps_rows_and_partitions() {
         ],
     );
 }
+
+/// `compaction: {interval, min_files}` in the exporter's config: the exporter itself rewrites its small files
+/// while it runs, and every row stays there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_compaction_rewrites_small_files_while_the_exporter_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = dir.path().to_str().expect("utf-8").to_owned();
+    let none = HashMap::new();
+    let exporter = Running::start(
+        "delta",
+        json!({"location": location, "max_latency": "50ms",
+               "compaction": {"interval": "1s", "min_files": 2}}),
+    );
+    // Six commits, six small files; the schedule compacts them into fewer while the exporter keeps running.
+    for b in 0..6u64 {
+        assert_delivered(exporter.send(genai_traces(b * 10, 5, 1)).await).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let compacted = loop {
+        let info = inspect(&location, "otel_spans", &none)
+            .await
+            .expect("inspect");
+        if info.files < 6 || tokio::time::Instant::now() > deadline {
+            break info;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        compacted.files < 6,
+        "no background compaction within 60 s: {compacted:?}"
+    );
+    assert_eq!(compacted.rows, 60, "{compacted:?}");
+    // Still writing after its compaction commits.
+    assert_delivered(exporter.send(genai_traces(60, 5, 1)).await).await;
+    exporter.stop().await.expect("clean stop");
+    let expect = dir.path().join("expect.json");
+    std::fs::write(&expect, br#"{"unique": ["spans"]}"#).expect("write");
+    check_tables(
+        dir.path(),
+        &[
+            "--tables",
+            "spans",
+            "--expect-spans",
+            "70",
+            "--quiet",
+            "--expect-json",
+            expect.to_str().expect("utf-8"),
+        ],
+    );
+}
