@@ -22,5 +22,5 @@ pub mod validate;
 pub use config::{Config, LoadError, PipelineId};
 pub use error::{RunError, ValidationError};
 pub use registry::Registry;
-pub use runtime::run;
+pub use runtime::{Stopped, run};
 pub use validate::{Validated, validate};
