@@ -1,19 +1,24 @@
 //! `otlake`: the daemon's command line. Loads a config, validates it against the components linked here, and
-//! runs it until SIGTERM or SIGINT. The component list below is the registry: adding a plugin is one line.
+//! runs it until SIGTERM or SIGINT, or, for `otlake run -- CMD`, until CMD exits (and exits with its code). The
+//! component list below is the registry: adding a plugin is one line.
 
 mod allocator;
+mod command;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use otlake_service::{Config, LoadError, Registry};
+use otlake_service::{Config, LoadError, Registry, Stopped};
 use tracing_subscriber::EnvFilter;
 
 /// The default configuration, shipped in the binary: OTLP in, local Delta tables under ./data out.
 const EMBEDDED_DEFAULT: &str = include_str!("../../../configs/sidecar.yaml");
 const EMBEDDED_NAME: &str = "configs/sidecar.yaml (embedded)";
+/// The default for `otlake run -- CMD`: CMD's output into the local Delta table ./data/otel_logs.
+const EMBEDDED_COMMAND_DEFAULT: &str = include_str!("../../../configs/command.yaml");
+const EMBEDDED_COMMAND_NAME: &str = "configs/command.yaml (embedded)";
 
 #[derive(Parser)]
 #[command(
@@ -28,11 +33,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the daemon until SIGTERM or SIGINT.
+    /// Runs the daemon until SIGTERM or SIGINT; with `-- CMD ARGS...`, runs CMD and captures its output as logs
+    /// until it exits, then exits with its exit code.
     Run {
-        /// The pipeline YAML; without it, the embedded configs/sidecar.yaml.
+        /// The pipeline YAML; without it, the embedded configs/sidecar.yaml (configs/command.yaml with a CMD).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// The command for the config's `process` receiver: its stdout/stderr become logs, SIGTERM and SIGINT
+        /// are forwarded to it, and otlake exits with its exit code once its lines are delivered.
+        #[arg(last = true, value_name = "CMD")]
+        command: Vec<String>,
     },
     /// Checks a config file and prints every problem with its YAML path and line.
     Validate {
@@ -182,8 +192,9 @@ fn main() -> ExitCode {
             }
         },
         Command::Loadgen(args) => otlake_loadgen::run_cli(args),
-        Command::Run { config } => match run(config.as_deref()) {
-            Ok(()) => ExitCode::SUCCESS,
+        Command::Run { config, command } => match run(config.as_deref(), &command) {
+            Ok(Stopped::Requested) => ExitCode::SUCCESS,
+            Ok(Stopped::ByReceiver { exit_code }) => ExitCode::from(exit_code),
             Err(e) => {
                 eprintln!("otlake: {e:#}");
                 ExitCode::FAILURE
@@ -192,9 +203,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(path: Option<&Path>) -> anyhow::Result<()> {
-    let name = config_name(path);
-    let config = load(path).with_context(|| format!("cannot load {name}"))?;
+fn run(path: Option<&Path>, command: &[String]) -> anyhow::Result<Stopped> {
+    let (name, config) = match (path, command.is_empty()) {
+        (None, false) => (
+            EMBEDDED_COMMAND_NAME.to_owned(),
+            Config::parse(EMBEDDED_COMMAND_DEFAULT),
+        ),
+        _ => (config_name(path), load(path)),
+    };
+    let mut config = config.with_context(|| format!("cannot load {name}"))?;
+    if !command.is_empty() {
+        command::fill(&mut config, &name, command)?;
+    }
+    // A daemon that runs a command ends when the command does: the `process` receiver forwards SIGTERM and
+    // SIGINT to it, so they must not also stop the daemon under it.
+    let runs_a_process = command::runs_a_process(&config);
     init_logging(
         &config.service.telemetry.logs.level,
         &config.service.telemetry.logs.encoding,
@@ -207,8 +230,14 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.spawn(allocator::give_back_freed_memory());
+    let shutdown = async move {
+        if runs_a_process {
+            std::future::pending::<()>().await;
+        }
+        shutdown_signal().await;
+    };
     runtime
-        .block_on(otlake_service::run(config, &registry(), shutdown_signal()))
+        .block_on(otlake_service::run(config, &registry(), shutdown))
         .map_err(|e| anyhow::anyhow!(e))
         .with_context(|| name.clone())
 }

@@ -37,6 +37,7 @@ async fn a_python_child_is_captured_line_by_line_with_its_traceback_joined() {
         id,
         outputs: HashMap::from([(Signal::Logs, Fanout::new(vec![tx], Duration::from_secs(5)))]),
         shutdown: shutdown.clone(),
+        stop: otlake_core::StopHandle::new(),
     };
     let task = tokio::spawn(receiver.run(cx));
     let mut records = Vec::new();
