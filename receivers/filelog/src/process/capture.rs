@@ -467,3 +467,23 @@ fn now_nanos() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(script: &str) -> std::process::ExitStatus {
+        std::process::Command::new("sh")
+            .args(["-c", script])
+            .status()
+            .expect("sh runs")
+    }
+
+    #[test]
+    fn the_exit_code_is_the_childs_or_128_plus_the_signal_that_killed_it() {
+        assert_eq!(exit_code(status_of("exit 3")), 3);
+        assert_eq!(exit_code(status_of("exit 0")), 0);
+        assert_eq!(exit_code(status_of("kill -TERM $$")), 128 + 15);
+        assert_eq!(exit_code(status_of("kill -KILL $$")), 128 + 9);
+    }
+}
