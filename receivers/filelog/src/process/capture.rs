@@ -263,9 +263,20 @@ impl Receiver for ProcessReceiver {
             }
             capture.batch_if_due().await;
         }
-        let status = child.wait().await.map_err(|e| {
-            ComponentError::failed(format!("receiver {id}: waiting for the process"), e)
-        })?;
+        // The pipes are closed, but a child may close them and live on: signals still go to it meanwhile.
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status.map_err(|e| {
+                    ComponentError::failed(format!("receiver {id}: waiting for the process"), e)
+                })?,
+                () = cx.shutdown.cancelled(), if !forwarded => {
+                    forwarded = true;
+                    forward(&id, pid, rustix::process::Signal::TERM);
+                }
+                Some(()) = recv(&mut sigterm) => forward(&id, pid, rustix::process::Signal::TERM),
+                Some(()) = recv(&mut sigint) => forward(&id, pid, rustix::process::Signal::INT),
+            }
+        };
         let exit_code = exit_code(status);
         if capture.undelivered_lines > 0 {
             return Err(ComponentError::failed(
