@@ -9,8 +9,10 @@
 #   bench/delta-scenario.sh                       # grpc, fixed 50k spans/s and sat, 3 reps, 10 s windows
 #   bench/delta-scenario.sh -l idle -d 30         # idle: default sidecar config, no load
 #   bench/delta-scenario.sh -p http -l fixed -r 5
+#   bench/delta-scenario.sh -l filelog -r 3       # filelog -> delta: drain the harness's 1 M-line NDJSON file
+#                                                 # (json_parser -> batch -> delta), CPU-s per million lines
 #
-# Options: -p grpc|http (protocol of the load; default grpc)  -l fixed|sat|idle (repeatable; default fixed sat)
+# Options: -p grpc|http (protocol of the load; default grpc)  -l fixed|sat|idle|filelog (repeatable; default fixed sat)
 #   -r REPS (3)  -d SECONDS (10)  --rate N spans/s for fixed (50000)  -o DIR (results/delta-YYYYmmdd-HHMMSS)
 #   --max-latency D  the delta exporter's max_latency (default 500ms; the shipped default is 2s, which with a
 #                   fixed offered load keeps ~4x more spans in memory)
@@ -112,7 +114,7 @@ start_daemon() {  # start_daemon RUN_DIR ARGS...
   TPID=$!
   local i; for i in $(seq 1 100); do CPID=$(pgrep -P "$TPID" | head -1 || true); [ -n "$CPID" ] && break; sleep 0.05; done
   [ -n "$CPID" ] || { echo "otlake did not start" >&2; return 1; }
-  wait_port "$HTTP_PORT" && wait_port "$GRPC_PORT"
+  [ -n "${NO_PORTS:-}" ] || { wait_port "$HTTP_PORT" && wait_port "$GRPC_PORT"; }
 }
 write_config() {  # write_config RUN_DIR
   cat > "$1/otlake.yaml" <<CFG
@@ -154,6 +156,67 @@ CFG
 } > "$OUT/env.txt"
 cat "$OUT/env.txt"
 printf 'contestant\tscenario\tload\trep\toffered_per_s\titems\titems_per_s\tcpu_s\tcpu_util\tcpu_s_per_M\tvmhwm_mb\tmaxrss_mb\treq_ok\treq_failed\tdelivered\tlat_mean\tloadgen_cpu_s\tother_util\n' > "$TSV"
+
+# filelog -> delta: the whole NDJSON file from the beginning, timed from the daemon's start until every line is a
+# row of otel_logs (the drain load of the harness's filelog-export scenario, with Delta instead of the sink).
+run_filelog() {
+  local rep=$1 rd=$OUT/runs/filelog.$rep lines
+  lines=$("$PY" -c "import json;print(json.load(open('$PAYLOADS/manifest.json'))['filelog_lines'])")
+  mkdir -p "$rd"; quiet_wait
+  cat > "$rd/otlake.yaml" <<CFG
+receivers:
+  filelog:
+    include: ["$PAYLOADS/filelog.ndjson"]
+    start_at: beginning
+    poll_interval: 50ms
+    operators:
+      - type: json_parser
+        parse_from: body
+        parse_to: attributes
+processors:
+  batch:
+    send_batch_size: 8192
+    timeout: 200ms
+exporters:
+  delta:
+    location: $rd/data
+    max_latency: $MAX_LATENCY
+service:
+  pipelines:
+    logs:
+      receivers: [filelog]
+      processors: [batch]
+      exporters: [delta]
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      address: 127.0.0.1:14888
+    health:
+      endpoint: 127.0.0.1:14133
+CFG
+  local t0 t1 sb0 sb1 c1 rows=0 i
+  t0=$(now); sb0=$(sys_busy)
+  NO_PORTS=1 start_daemon "$rd" env ${PRELOAD:+LD_PRELOAD=$PRELOAD} "$OTLAKE_BIN" run --config "$rd/otlake.yaml" || return 0
+  for i in $(seq 1 1200); do
+    rows=$([ -d "$rd/data/otel_logs/_delta_log" ] && $PIN_L bash -c "$(declare -f delta_rows); PY=$PY delta_rows $rd/data/otel_logs" || echo 0)
+    [ "$rows" -ge "$lines" ] && break; sleep 0.5
+  done
+  t1=$(now); c1=$(cpu_ticks "$CPID"); sb1=$(sys_busy)
+  local hwm; hwm=$(status_kb "$CPID" VmHWM)
+  stop_daemon
+  local cpu_s wall other perm="-"
+  cpu_s=$(echo "$c1 / $TICK" | bc -l); wall=$(echo "$t1 - $t0" | bc -l)
+  [ "$rows" -gt 0 ] && perm=$(printf '%.2f' "$(echo "$cpu_s * 1000000 / $rows" | bc -l)")
+  other=$(echo "100 * (($sb1 - $sb0) / $TICK - $cpu_s) / $wall" | bc -l)
+  echo "parquet files: $(find "$rd/data/otel_logs" -name '*.parquet' | wc -l), table bytes: $(du -sb "$rd/data/otel_logs" | cut -f1)" > "$rd/table.txt"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.2f\t%.0f%%\t%s\t%.1f\t%.1f\t0\t0\t%s\t-\t0\t%.0f%%\n' \
+    otlake filelog-delta drain "$rep" drain "$rows" "$(echo "$rows / $wall" | bc -l)" "$cpu_s" \
+    "$(echo "100 * $cpu_s / $wall" | bc -l)" "$perm" "$(echo "$hwm/1024" | bc -l)" \
+    "$(echo "$(awk -F': ' '/Maximum resident/{print $2}' "$rd/time-v.txt")/1024" | bc -l)" \
+    "$rows/$lines" "$other" | tee -a "$TSV"
+  rm -rf "$rd/data"
+}
 
 run_idle() {
   local rep=$1 rd=$OUT/runs/idle.$rep
@@ -231,7 +294,11 @@ run_load() {
 
 for rep in $(seq 1 "$REPS"); do
   for load in "${LOADS[@]}"; do
-    if [ "$load" = idle ]; then run_idle "$rep"; else run_load "$load" "$rep"; fi
+    case $load in
+      idle) run_idle "$rep" ;;
+      filelog) run_filelog "$rep" ;;
+      *) run_load "$load" "$rep" ;;
+    esac
   done
 done
 "$PY" "$SHARED_BENCH/summarize.py" "$TSV" > "$OUT/summary.md"

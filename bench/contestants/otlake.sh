@@ -15,6 +15,9 @@
 # Pipelines as the peers run them: OTLP/HTTP + OTLP/gRPC in -> batch (8192 items or OTLAKE_BATCH_TIMEOUT) ->
 #   EXPORT=blackhole: the debug exporter at verbosity basic (one summary line per batch, then dropped)
 #   EXPORT=sink:      the otlphttp exporter (protobuf) to $SINK_URL with $EXPORT_COMPRESSION
+# filelog-export, as the Collector's configs/otelcol-filelog.yaml: filelog on $FILELOG_PATH (start_at beginning,
+#   poll_interval 50ms, json_parser body -> attributes) -> batch (8192 items / 200 ms, the peer's) -> otlphttp.
+#   No checkpoint storage (the peer has none either); the receiver still waits for the exporter's verdict.
 # The daemon's own Prometheus and health endpoints stay on, as in the shipped default config.
 #
 # Why not 200 ms like the peers: otlake answers a client only after the exporter's verdict on the batch that
@@ -25,14 +28,58 @@
 # batch leaves as soon as no further request is waiting) removes the wait altogether, as a user forwarding
 # for clients that wait on their answers would configure it (configs/examples/otlp.yaml).
 NAME=otlake
-SUPPORTS="http-traces grpc-traces http-logs http-traces-export"
+SUPPORTS="http-traces grpc-traces http-logs http-traces-export filelog-export"
 _OTLAKE_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OTLAKE_BIN=${OTLAKE_BIN:-$_OTLAKE_REPO/target/release/otlake}
 read -r _OTLAKE_METRICS_PORT _OTLAKE_HEALTH_PORT <<< "${OTLAKE_TELEMETRY_PORTS:-14888 14133}"
 
 contestant_version() { "$OTLAKE_BIN" --version; }
 
+# The filelog-export scenario's config.
+_otlake_filelog_config() {
+  cat > "$RUN_DIR/otlake.yaml" <<CFG
+receivers:
+  filelog:
+    include: ["$FILELOG_PATH"]
+    start_at: beginning
+    poll_interval: 50ms
+    max_log_size: 1MiB
+    operators:
+      - type: json_parser
+        parse_from: body
+        parse_to: attributes
+processors:
+  batch:
+    send_batch_size: 8192
+    send_batch_max_size: 8192
+    timeout: 200ms
+exporters:
+  otlphttp:
+    endpoint: $SINK_URL
+    encoding: proto
+    compression: $EXPORT_COMPRESSION
+service:
+  pipelines:
+    logs:
+      receivers: [filelog]
+      processors: [batch]
+      exporters: [otlphttp]
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      address: 127.0.0.1:$_OTLAKE_METRICS_PORT
+    health:
+      endpoint: 127.0.0.1:$_OTLAKE_HEALTH_PORT
+CFG
+}
+
 contestant_cmd() {
+  if [ "$SCENARIO" = filelog-export ]; then
+    _otlake_filelog_config
+    echo "${OTLAKE_PRELOAD:+env LD_PRELOAD=$OTLAKE_PRELOAD }$OTLAKE_BIN run --config $RUN_DIR/otlake.yaml"
+    return
+  fi
   local exporter
   if [ "$EXPORT" = sink ]; then
     exporter="  otlphttp:

@@ -12,6 +12,7 @@ mod forward;
 mod json;
 mod limits;
 mod loadgen;
+mod process;
 mod prometheus;
 mod sampling;
 mod sdk;

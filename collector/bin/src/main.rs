@@ -1,19 +1,24 @@
 //! `otlake`: the daemon's command line. Loads a config, validates it against the components linked here, and
-//! runs it until SIGTERM or SIGINT. The component list below is the registry: adding a plugin is one line.
+//! runs it until SIGTERM or SIGINT, or, for `otlake run -- CMD`, until CMD exits (and exits with its code). The
+//! component list below is the registry: adding a plugin is one line.
 
 mod allocator;
+mod command;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use otlake_service::{Config, LoadError, Registry};
+use otlake_service::{Config, LoadError, Registry, Stopped};
 use tracing_subscriber::EnvFilter;
 
 /// The default configuration, shipped in the binary: OTLP in, local Delta tables under ./data out.
 const EMBEDDED_DEFAULT: &str = include_str!("../../../configs/sidecar.yaml");
 const EMBEDDED_NAME: &str = "configs/sidecar.yaml (embedded)";
+/// The default for `otlake run -- CMD`: CMD's output into the local Delta table ./data/otel_logs.
+const EMBEDDED_COMMAND_DEFAULT: &str = include_str!("../../../configs/command.yaml");
+const EMBEDDED_COMMAND_NAME: &str = "configs/command.yaml (embedded)";
 
 #[derive(Parser)]
 #[command(
@@ -28,9 +33,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the daemon until SIGTERM or SIGINT.
+    /// Runs the daemon until SIGTERM or SIGINT; with `-- CMD ARGS...`, runs CMD and captures its output as logs
+    /// until it exits, then exits with its exit code.
     Run {
-        /// The pipeline YAML; without it, the embedded configs/sidecar.yaml.
+        /// The pipeline YAML; without it, the embedded configs/sidecar.yaml (configs/command.yaml with a CMD).
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Once ready (receivers bound, write-ahead logs open), write this JSON file:
@@ -38,6 +44,10 @@ enum Command {
         /// with port 0 resolved. It appears whole (written aside, then renamed).
         #[arg(long)]
         ready_file: Option<PathBuf>,
+        /// The command for the config's `process` receiver: its stdout/stderr become logs, SIGTERM and SIGINT
+        /// are forwarded to it, and otlake exits with its exit code once its lines are delivered.
+        #[arg(last = true, value_name = "CMD")]
+        command: Vec<String>,
     },
     /// Checks a config file and prints every problem with its YAML path and line.
     Validate {
@@ -187,8 +197,13 @@ fn main() -> ExitCode {
             }
         },
         Command::Loadgen(args) => otlake_loadgen::run_cli(args),
-        Command::Run { config, ready_file } => match run(config.as_deref(), ready_file) {
-            Ok(()) => ExitCode::SUCCESS,
+        Command::Run {
+            config,
+            ready_file,
+            command,
+        } => match run(config.as_deref(), ready_file, &command) {
+            Ok(Stopped::Requested) => ExitCode::SUCCESS,
+            Ok(Stopped::ByReceiver { exit_code }) => ExitCode::from(exit_code),
             Err(e) => {
                 eprintln!("otlake: {e:#}");
                 ExitCode::FAILURE
@@ -197,9 +212,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(path: Option<&Path>, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
-    let name = config_name(path);
-    let config = load(path).with_context(|| format!("cannot load {name}"))?;
+fn run(
+    path: Option<&Path>,
+    ready_file: Option<PathBuf>,
+    command: &[String],
+) -> anyhow::Result<Stopped> {
+    let (name, config) = match (path, command.is_empty()) {
+        (None, false) => (
+            EMBEDDED_COMMAND_NAME.to_owned(),
+            Config::parse(EMBEDDED_COMMAND_DEFAULT),
+        ),
+        _ => (config_name(path), load(path)),
+    };
+    let mut config = config.with_context(|| format!("cannot load {name}"))?;
+    if !command.is_empty() {
+        command::fill(&mut config, &name, command)?;
+    }
+    // A daemon that runs a command ends when the command does: the `process` receiver forwards SIGTERM and
+    // SIGINT to it, so they must not also stop the daemon under it.
+    let runs_a_process = command::runs_a_process(&config);
     init_logging(
         &config.service.telemetry.logs.level,
         &config.service.telemetry.logs.encoding,
@@ -212,11 +243,17 @@ fn run(path: Option<&Path>, ready_file: Option<PathBuf>) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.spawn(allocator::give_back_freed_memory());
+    let shutdown = async move {
+        if runs_a_process {
+            std::future::pending::<()>().await;
+        }
+        shutdown_signal().await;
+    };
     runtime
         .block_on(otlake_service::run_reporting_ready(
             config,
             &registry(),
-            shutdown_signal(),
+            shutdown,
             |ready| {
                 if let Some(path) = &ready_file
                     && let Err(e) = write_ready_file(path, ready)

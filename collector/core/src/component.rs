@@ -3,7 +3,8 @@
 //! Lifecycle, as in the OpenTelemetry Collector: a factory's `validate` is pure (no I/O), `build` does no I/O,
 //! and I/O starts in `run`. A built component that is dropped without running must clean up nothing.
 //! - A [`Receiver`] runs until its shutdown token fires, then stops accepting, answers what is in flight and
-//!   returns; dropping its [`Fanout`]s is what lets the pipelines drain.
+//!   returns; dropping its [`Fanout`]s is what lets the pipelines drain. A receiver that owns the daemon's
+//!   lifetime (`process`) may end it instead, through its context's [`StopHandle`].
 //! - A [`Processor`] is synchronous and owned by one pipeline task, which also owns its timers: the task calls
 //!   `on_tick` at `next_deadline`, `on_idle` (if it `wants_idle`) when its input runs dry, and `flush` when the
 //!   input closes. Processors never spawn tasks.
@@ -18,7 +19,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Batch, BatchReceiver, Fanout, Result, Signal};
+use crate::{Batch, BatchReceiver, Fanout, Result, Signal, StopHandle};
 
 /// `type[/name]`: the YAML key of a component, e.g. `otlp` or `delta/spans`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -80,6 +81,9 @@ pub struct ReceiverContext {
     pub outputs: HashMap<Signal, Fanout>,
     /// Fires when the daemon shuts down: stop accepting, finish what is in flight, return.
     pub shutdown: CancellationToken,
+    /// Ends the daemon from inside, with an exit code (`otlake run -- CMD` ends with its child). Most
+    /// receivers never use it.
+    pub stop: StopHandle,
 }
 
 /// What an exporter is given to run.

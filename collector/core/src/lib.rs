@@ -20,6 +20,7 @@ pub mod memory;
 pub mod payload;
 pub mod rpc_status;
 pub mod signal;
+pub mod stop;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
@@ -39,6 +40,7 @@ pub use factory::{
 pub use memory::{MemoryBudget, Reservation};
 pub use payload::{ExportRequest, Payload, PayloadDecodeError};
 pub use signal::Signal;
+pub use stop::StopHandle;
 
 /// The OTLP protobuf types, re-exported so that every plugin uses the same version.
 pub use opentelemetry_proto::tonic as proto;

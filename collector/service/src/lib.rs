@@ -22,5 +22,5 @@ pub mod validate;
 pub use config::{Config, LoadError, PipelineId};
 pub use error::{RunError, ValidationError};
 pub use registry::Registry;
-pub use runtime::{Ready, run, run_reporting_ready};
+pub use runtime::{Ready, Stopped, run, run_reporting_ready};
 pub use validate::{Validated, validate};

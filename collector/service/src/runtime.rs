@@ -14,6 +14,8 @@
 //!   of a pipeline channel is gone the pipeline flushes its processors again and drops its exporter senders; each exporter
 //!   then makes what it holds durable and returns. At the grace deadline whatever is still running is named in
 //!   the log and abandoned: its acknowledgements drop, which answers those clients retryable.
+//! - A receiver may end the run itself through its context's `StopHandle` (`process`: its child exited); the
+//!   shutdown is then the same, and the run reports the exit code it asked for ([`Stopped::ByReceiver`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -26,7 +28,7 @@ use std::time::Duration;
 use otlake_core::batch::{BatchReceiver, BatchSender, channel};
 use otlake_core::{
     Batch, Chain, ComponentError, ComponentId, ConfigError, ExporterContext, Fanout, Outcome,
-    Processor, ReceiverContext, Signal,
+    Processor, ReceiverContext, Signal, StopHandle,
 };
 use otlake_wal::WalStage;
 use tokio::task::JoinSet;
@@ -47,12 +49,22 @@ const EXPORTER_QUEUE: usize = 64;
 /// How long a receiver waits for room in a full pipeline before answering retryable.
 pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(2);
 
-/// Runs `config` until `shutdown` completes (or a component fails), then shuts down cleanly.
+/// How a run that shut down cleanly came to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// The `shutdown` future completed (SIGTERM, SIGINT).
+    Requested,
+    /// A receiver ended the daemon and asked for this exit code (`otlake run -- CMD`: its child's).
+    ByReceiver { exit_code: u8 },
+}
+
+/// Runs `config` until `shutdown` completes, a receiver asks to stop, or a component fails; then shuts down
+/// cleanly.
 pub async fn run(
     config: Config,
     registry: &Registry,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), RunError> {
+) -> Result<Stopped, RunError> {
     run_reporting_ready(config, registry, shutdown, |_| {}).await
 }
 
@@ -70,7 +82,7 @@ pub async fn run_reporting_ready(
     registry: &Registry,
     shutdown: impl Future<Output = ()>,
     on_ready: impl FnOnce(&Ready),
-) -> Result<(), RunError> {
+) -> Result<Stopped, RunError> {
     let validated = validate(&config, registry).map_err(RunError::Invalid)?;
     otlake_core::MemoryBudget::global().set_limit(config.service.memory_limit);
     // Telemetry first: metric handles bind to the recorder installed when they are created.
@@ -272,11 +284,12 @@ impl Graph {
         health: telemetry_endpoints::Health,
         shutdown: impl Future<Output = ()>,
         ready: impl FnOnce(Vec<(String, SocketAddr)>),
-    ) -> Result<(), RunError> {
+    ) -> Result<Stopped, RunError> {
         let mut tasks: JoinSet<(String, Result<(), ComponentError>)> = JoinSet::new();
         // Stages still running, by name: what the log names when the grace period runs out.
         let running: Arc<Mutex<BTreeSet<String>>> = Arc::default();
         let token = CancellationToken::new();
+        let stop = StopHandle::new();
         let mut spawn = |stage: String, work: BoxFuture<'static, Result<(), ComponentError>>| {
             lock(&running).insert(stage.clone());
             let running = Arc::clone(&running);
@@ -331,6 +344,7 @@ impl Graph {
                 id,
                 outputs,
                 shutdown: token.clone(),
+                stop: stop.clone(),
             };
             spawn(stage, receiver.run(cx));
         }
@@ -341,10 +355,13 @@ impl Graph {
 
         // Run until asked to stop, or until a stage ends on its own (a bind error, a failed start-up). When one
         // stage fails, the stages after it end too, and the JoinSet may report those first: every stage error
-        // seen until the drain is over counts, and so does a stage ending before shutdown was asked for.
+        // seen until the drain is over counts, and so does a stage ending before shutdown was asked for (unless a
+        // receiver asked for it: the one that asks returns as soon as it has, maybe before its request is seen).
         let mut failure: Option<RunError> = None;
-        let mut record =
-            |stage: String, result: Result<(), ComponentError>, requested: bool| match result {
+        let stopped_by_receiver = stop.clone();
+        let mut record = |stage: String, result: Result<(), ComponentError>, requested: bool| {
+            let requested = requested || stopped_by_receiver.requested().is_some();
+            match result {
                 Err(cause) => {
                     error!(stage = %stage, error = %Chain(&cause), "Stage failed.");
                     failure.get_or_insert(RunError::Component { stage, cause });
@@ -360,7 +377,8 @@ impl Graph {
                     });
                 }
                 Ok(()) => info!(stage = %stage, "Stage stopped."),
-            };
+            }
+        };
         tokio::pin!(shutdown);
         tokio::pin!(startup);
         let mut ready = Some(ready);
@@ -379,6 +397,10 @@ impl Graph {
                 }
                 _ = &mut shutdown => {
                     info!("Shutdown requested: stopping receivers.");
+                    break;
+                }
+                exit_code = stop.wait() => {
+                    info!(exit_code, "A receiver ended the run: stopping the other receivers.");
                     break;
                 }
                 Some(joined) = tasks.join_next() => {
@@ -430,7 +452,10 @@ impl Graph {
             Some(names) => Err(RunError::Late(names)),
             None => {
                 info!("otlake stopped cleanly.");
-                Ok(())
+                Ok(match stop.requested() {
+                    Some(exit_code) => Stopped::ByReceiver { exit_code },
+                    None => Stopped::Requested,
+                })
             }
         }
     }

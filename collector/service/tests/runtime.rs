@@ -1,5 +1,6 @@
-//! The runtime with real channels and tasks: fan-out acknowledgements, shutdown drain, the grace deadline.
-//! Test components are defined here: a receiver that sends what the test gives it, an exporter that resolves
+//! The runtime with real channels and tasks: fan-out acknowledgements, shutdown drain, the grace deadline, a
+//! receiver ending the run. Test components are defined here: a receiver that sends what the test gives it (and,
+//! with `{stop_with: N}`, ends the run with exit code N once the test stops giving), an exporter that resolves
 //! with a configured outcome (or never finishes), and a processor that holds everything until flushed.
 
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,7 @@ use otlake_core::{
     ExporterContext, ExporterFactory, Factory, Outcome, Processor, ProcessorFactory, Receiver,
     ReceiverContext, ReceiverFactory, Signal,
 };
-use otlake_service::{Config, Registry, RunError};
+use otlake_service::{Config, Registry, RunError, Stopped};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,7 +21,7 @@ type Inbox = Arc<Mutex<Option<mpsc::Receiver<Batch>>>>;
 
 /// A receiver whose requests come from the test through a channel.
 struct TestReceiverFactory(Inbox);
-struct TestReceiver(mpsc::Receiver<Batch>);
+struct TestReceiver(mpsc::Receiver<Batch>, Option<u8>);
 
 impl Factory for TestReceiverFactory {
     // Test components read their settings straight from the section.
@@ -36,9 +37,12 @@ impl Factory for TestReceiverFactory {
     }
 }
 impl ReceiverFactory for TestReceiverFactory {
-    fn build(&self, _: &ComponentId, _: Value) -> Result<Box<dyn Receiver>, ConfigError> {
+    fn build(&self, _: &ComponentId, config: Value) -> Result<Box<dyn Receiver>, ConfigError> {
         let rx = self.0.lock().expect("lock").take().expect("built once");
-        Ok(Box::new(TestReceiver(rx)))
+        let stop_with = config["stop_with"]
+            .as_u64()
+            .map(|code| u8::try_from(code).expect("an exit code"));
+        Ok(Box::new(TestReceiver(rx, stop_with)))
     }
 }
 #[async_trait]
@@ -49,7 +53,13 @@ impl Receiver for TestReceiver {
                 _ = cx.shutdown.cancelled() => return Ok(()),
                 next = self.0.recv() => match next {
                     Some(batch) => { cx.outputs[&batch.signal()].send(batch).await; }
-                    None => { cx.shutdown.cancelled().await; return Ok(()); }
+                    None => {
+                        match self.1 {
+                            Some(code) => cx.stop.request(code),
+                            None => cx.shutdown.cancelled().await,
+                        }
+                        return Ok(());
+                    }
                 },
             }
         }
@@ -152,7 +162,7 @@ impl Processor for Hold {
 struct Harness {
     requests: mpsc::Sender<Batch>,
     stop: Option<oneshot::Sender<()>>,
-    daemon: tokio::task::JoinHandle<Result<(), RunError>>,
+    daemon: tokio::task::JoinHandle<Result<Stopped, RunError>>,
 }
 
 impl Harness {
@@ -184,7 +194,7 @@ impl Harness {
         rx
     }
 
-    async fn stop(mut self) -> Result<(), RunError> {
+    async fn stop(mut self) -> Result<Stopped, RunError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -246,7 +256,37 @@ async fn shutdown_flushes_held_data_to_the_exporter_before_exiting() {
     let stopped = h.stop();
     let (verdict, result) = tokio::join!(pending, stopped);
     assert_eq!(verdict.outcome, Outcome::Delivered);
-    result.expect("clean stop");
+    assert_eq!(result.expect("clean stop"), Stopped::Requested);
+}
+
+#[tokio::test]
+async fn a_receiver_ends_the_run_with_its_exit_code_after_the_pipelines_drain() {
+    let yaml = format!(
+        "receivers: {{test_in: {{stop_with: 3}}}}\nprocessors: {{hold: }}\nexporters: {{test_out: }}\nservice:\n  pipelines:\n    traces: {{receivers: [test_in], processors: [hold], exporters: [test_out]}}\n{TELEMETRY_OFF}"
+    );
+    let Harness {
+        requests,
+        stop: _never_sent,
+        daemon,
+    } = Harness::start(&yaml);
+    let (ack, pending) = Ack::new();
+    let batch = Batch::new(sample_traces(1, 3).into(), AckSet::single(ack));
+    requests.send(batch).await.expect("receiver running");
+    // The receiver's input ends: it asks to stop with 3. Nothing else stops the daemon.
+    drop(requests);
+    let (verdict, result) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(pending.wait(), daemon)
+    })
+    .await
+    .expect("the run ends without a shutdown signal");
+    // The held request was flushed and delivered before the run ended: the stop drains like a shutdown.
+    assert_eq!(verdict.outcome, Outcome::Delivered);
+    assert_eq!(
+        result
+            .expect("joins")
+            .expect("a clean stop, not a stage that ended early"),
+        Stopped::ByReceiver { exit_code: 3 }
+    );
 }
 
 #[tokio::test]

@@ -43,12 +43,12 @@ pub struct FilelogConfig {
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
     /// Leading bytes that identify a file across renames (rotation). A byte size; default `1kb` (1000 bytes).
-    #[serde(deserialize_with = "byte_size")]
+    #[serde(deserialize_with = "otlake_core::config::byte_size::deserialize")]
     pub fingerprint_size: u64,
     /// Longest entry. A longer one is cut to this size (at a UTF-8 boundary) and marked with the attribute
     /// `otlake.truncated` (its size before truncation), as the `size_limit` processor marks what it cuts;
     /// the rest of it is skipped. A byte size; default `1MiB`.
-    #[serde(deserialize_with = "byte_size")]
+    #[serde(deserialize_with = "otlake_core::config::byte_size::deserialize")]
     pub max_log_size: u64,
     /// Most files read in one poll; the rest are read in the next polls, in turn. Default 1024.
     pub max_concurrent_files: usize,
@@ -136,38 +136,6 @@ pub struct MultilineConfig {
     pub line_start_pattern: Option<String>,
     /// A line matching this regex ends the current entry.
     pub line_end_pattern: Option<String>,
-}
-
-/// A byte size as otlake writes it (`1KiB`, `30MB`) or as Collector configs do (`1kb`, `1mib`): the unit's
-/// case is not significant here.
-pub fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(u64),
-        Text(String),
-    }
-    let text = match Raw::deserialize(d)? {
-        Raw::Number(n) => return Ok(n),
-        Raw::Text(text) => text,
-    };
-    let split = text
-        .trim()
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(text.trim().len());
-    let (number, unit) = text.trim().split_at(split);
-    let unit = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => "",
-        "kb" => "KB",
-        "mb" => "MB",
-        "gb" => "GB",
-        "kib" => "KiB",
-        "mib" => "MiB",
-        "gib" => "GiB",
-        _ => unit,
-    };
-    otlake_core::config::byte_size::parse(&format!("{}{unit}", number.trim()))
-        .map_err(serde::de::Error::custom)
 }
 
 /// An `operators:` list; `null` (a bare `operators:`) is an empty list.

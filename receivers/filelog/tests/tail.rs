@@ -58,6 +58,7 @@ fn start(config: Value) -> Tail {
         id,
         outputs: HashMap::from([(Signal::Logs, Fanout::new(vec![tx], Duration::from_secs(5)))]),
         shutdown: shutdown.clone(),
+        stop: otlake_core::StopHandle::new(),
     };
     let task = tokio::spawn(receiver.run(cx));
     Tail { shutdown, task, rx }

@@ -181,6 +181,7 @@ async fn server(requests: usize, connections: usize, protocol: &str) {
         id: ComponentId::new("otlp"),
         outputs,
         shutdown: shutdown.clone(),
+        stop: otlake_core::StopHandle::new(),
     };
     let task = tokio::spawn(Box::new(receiver).run(cx));
     let bound = bound.wait().await.expect("bound");

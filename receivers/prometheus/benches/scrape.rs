@@ -203,6 +203,7 @@ fn main() {
             id: ComponentId::new("prometheus"),
             outputs: HashMap::from([(Signal::Metrics, Fanout::new(vec![tx], Duration::from_secs(1)))]),
             shutdown: shutdown.clone(),
+            stop: otlake_core::StopHandle::new(),
         };
         let task = tokio::spawn(Box::new(receiver).run(cx));
         let scrapes = 200;

@@ -1,4 +1,5 @@
-//! Byte sizes in configs: a plain number of bytes, or a string with a unit (`512KiB`, `30MB`, `1MiB`).
+//! Byte sizes in configs: a plain number of bytes, or a string with a unit (`512KiB`, `30MB`, `1MiB`). The unit's
+//! case is not significant, because Collector configs write `1kb` and `1mib` (its filelog's `fingerprint_size`).
 
 use serde::{Deserialize, Deserializer, de::Error};
 
@@ -11,15 +12,20 @@ pub fn parse(text: &str) -> Result<u64, String> {
     let number: f64 = number
         .parse()
         .map_err(|_| format!("`{text}` is not a byte size (e.g. 1048576, 512KiB, 30MB)"))?;
-    let factor: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KB" | "kB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        other => return Err(format!("unknown byte unit `{other}` in `{text}`")),
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "unknown byte unit `{}` in `{text}` (B, KB, MB, GB, KiB, MiB, GiB, in any case)",
+                unit.trim()
+            ));
+        }
     };
     Ok((number * factor as f64) as u64)
 }

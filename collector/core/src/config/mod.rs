@@ -118,6 +118,12 @@ mod tests {
         assert_eq!(byte_size::parse("1MiB"), Ok(1 << 20));
         assert_eq!(byte_size::parse("512"), Ok(512));
         assert!(byte_size::parse("12 parsecs").is_err());
+        // As Collector configs write them.
+        assert_eq!(byte_size::parse("1kb"), Ok(1_000));
+        assert_eq!(byte_size::parse("1mib"), Ok(1 << 20));
+        assert_eq!(byte_size::parse("2 gib"), Ok(2 << 30));
+        let s: Sample = parse_config(&serde_json::json!({"size": "3kib"})).expect("lowercase unit");
+        assert_eq!(s.size, 3 << 10);
         let s: Sample = parse_config(&serde_json::json!({"size": "2KiB"})).expect("ok");
         assert_eq!(s.size, 2048);
     }

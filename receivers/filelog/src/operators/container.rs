@@ -59,7 +59,7 @@ impl Default for ContainerConfig {
 }
 
 fn optional_byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    crate::config::byte_size(d).map(Some)
+    otlake_core::config::byte_size::deserialize(d).map(Some)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,10 +2,15 @@
 //!
 //! Lifecycle: `run` starts the child (I/O starts here), then reads both pipes, copies the bytes through to
 //! otlake's stdout/stderr unchanged, splits them into lines, runs each stream's lines through its own operator
-//! chain (stdout and stderr interleave, so a traceback on stderr is joined on stderr), and sends batches. When
-//! the daemon shuts down, the child gets SIGTERM and its output is captured until it exits. When the child
-//! exits (both pipes closed), everything held is flushed and delivered, and `run` returns: the service then
-//! stops the daemon (a receiver that ends early stops it).
+//! chain (stdout and stderr interleave, so a traceback on stderr is joined on stderr), and sends batches.
+//!
+//! The child owns the daemon's lifetime, as under an init such as `tini`: SIGTERM and SIGINT sent to otlake are
+//! forwarded to the child as they are (the binary does not shut down on them while a `process` receiver runs),
+//! and its output is captured until it exits. When the child exits (both pipes closed), everything held is
+//! flushed and delivered, then the receiver asks the service to stop with the child's exit code
+//! ([`otlake_core::StopHandle`]; death by signal N is 128+N, as shells report it) and returns. A signal that
+//! arrives after the child has exited stops waiting for delivery. If the daemon shuts down for another reason
+//! (another stage failed), the child gets SIGTERM.
 //!
 //! Delivery: a pipe cannot be read again, so a batch is kept until its verdict is `Delivered` and sent again
 //! after a retryable one (at least once while the daemon lives; lines in flight when otlake itself is killed
@@ -24,6 +29,7 @@ use otlake_core::{
 };
 use serde_json::{Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::signal::unix::{Signal as SignalStream, SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -191,8 +197,13 @@ impl Receiver for ProcessReceiver {
             undelivered_lines: 0,
         };
         drop(cx.outputs);
+        let (mut sigterm, mut sigint) = (
+            listen(SignalKind::terminate()),
+            listen(SignalKind::interrupt()),
+        );
         let mut forwarded = false;
         let mut exited_at: Option<Instant> = None;
+        let mut given_up = false;
         let (mut out_buf, mut err_buf) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
         loop {
             while let Ok((kept, outcome)) = settled.try_recv() {
@@ -207,8 +218,9 @@ impl Receiver for ProcessReceiver {
                 if capture.in_flight == 0 && capture.retries.is_empty() {
                     break;
                 }
-                if cx.shutdown.is_cancelled()
-                    && exited_at.is_some_and(|t| t.elapsed() > SHUTDOWN_RETRY)
+                if given_up
+                    || cx.shutdown.is_cancelled()
+                        && exited_at.is_some_and(|t| t.elapsed() > SHUTDOWN_RETRY)
                 {
                     capture.undelivered_lines += capture
                         .retries
@@ -234,10 +246,15 @@ impl Receiver for ProcessReceiver {
                 }
                 () = cx.shutdown.cancelled(), if !forwarded => {
                     forwarded = true;
-                    if let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-                        info!(receiver = %id, pid = pid.as_raw_nonzero().get(), "Forwarding SIGTERM to the process.");
-                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-                    }
+                    forward(&id, pid, rustix::process::Signal::TERM);
+                }
+                Some(()) = recv(&mut sigterm) => {
+                    given_up |= exited_at.is_some();
+                    forward(&id, pid, rustix::process::Signal::TERM);
+                }
+                Some(()) = recv(&mut sigint) => {
+                    given_up |= exited_at.is_some();
+                    forward(&id, pid, rustix::process::Signal::INT);
                 }
                 () = tokio::time::sleep(TICK) => {}
             }
@@ -246,15 +263,65 @@ impl Receiver for ProcessReceiver {
             }
             capture.batch_if_due().await;
         }
-        let status = child.wait().await.map_err(|e| {
-            ComponentError::failed(format!("receiver {id}: waiting for the process"), e)
-        })?;
+        // The pipes are closed, but a child may close them and live on: signals still go to it meanwhile.
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status.map_err(|e| {
+                    ComponentError::failed(format!("receiver {id}: waiting for the process"), e)
+                })?,
+                () = cx.shutdown.cancelled(), if !forwarded => {
+                    forwarded = true;
+                    forward(&id, pid, rustix::process::Signal::TERM);
+                }
+                Some(()) = recv(&mut sigterm) => forward(&id, pid, rustix::process::Signal::TERM),
+                Some(()) = recv(&mut sigint) => forward(&id, pid, rustix::process::Signal::INT),
+            }
+        };
+        let exit_code = exit_code(status);
         if capture.undelivered_lines > 0 {
-            warn!(receiver = %id, lines = capture.undelivered_lines,
-                "Shutting down with lines of the process undelivered.");
+            return Err(ComponentError::failed(
+                format!("receiver {id}"),
+                format!(
+                    "the process exited ({status}) with {} of its lines undelivered",
+                    capture.undelivered_lines
+                ),
+            ));
         }
-        info!(receiver = %id, code = ?status.code(), "Process exited; its output is delivered.");
+        info!(receiver = %id, exit_code, "Process exited; its output is delivered.");
+        cx.stop.request(exit_code);
         Ok(())
+    }
+}
+
+/// The exit code a shell would report for `status`: the child's own, or 128+N after death by signal N.
+fn exit_code(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code & 0xff).unwrap_or(1),
+        (None, Some(signo)) => u8::try_from(128 + signo).unwrap_or(255),
+        (None, None) => 1,
+    }
+}
+
+/// Watches one of the signals the child gets forwarded; `None` (with a warning) if it cannot be watched.
+fn listen(kind: SignalKind) -> Option<SignalStream> {
+    signal(kind)
+        .inspect_err(|e| warn!(error = %e, signal = kind.as_raw_value(), "Cannot watch a signal to forward it to the process."))
+        .ok()
+}
+
+async fn recv(stream: &mut Option<SignalStream>) -> Option<()> {
+    match stream {
+        Some(stream) => stream.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends `sig` to the child (it may have exited already: nothing to do then).
+fn forward(id: &str, pid: Option<u32>, sig: rustix::process::Signal) {
+    if let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        info!(receiver = %id, pid = pid.as_raw_nonzero().get(), signal = ?sig, "Forwarding a signal to the process.");
+        let _ = rustix::process::kill_process(pid, sig);
     }
 }
 
@@ -410,4 +477,24 @@ fn now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(script: &str) -> std::process::ExitStatus {
+        std::process::Command::new("sh")
+            .args(["-c", script])
+            .status()
+            .expect("sh runs")
+    }
+
+    #[test]
+    fn the_exit_code_is_the_childs_or_128_plus_the_signal_that_killed_it() {
+        assert_eq!(exit_code(status_of("exit 3")), 3);
+        assert_eq!(exit_code(status_of("exit 0")), 0);
+        assert_eq!(exit_code(status_of("kill -TERM $$")), 128 + 15);
+        assert_eq!(exit_code(status_of("kill -KILL $$")), 128 + 9);
+    }
 }

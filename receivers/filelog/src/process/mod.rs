@@ -31,7 +31,7 @@ pub struct ProcessConfig {
     #[serde(deserialize_with = "listed")]
     pub operators: Option<Vec<OperatorConfig>>,
     /// Longest entry; longer lines are cut and marked `otlake.truncated`. A byte size; default `1MiB`.
-    #[serde(deserialize_with = "crate::config::byte_size")]
+    #[serde(deserialize_with = "otlake_core::config::byte_size::deserialize")]
     pub max_log_size: u64,
     /// Wait before a line without its newline (or a record the operators hold) is emitted anyway. Default `500ms`.
     #[serde(with = "humantime_serde")]

@@ -151,6 +151,7 @@ async fn a_missing_certificate_file_fails_the_start_naming_it() {
         id: otlake_core::ComponentId::new("otlp"),
         outputs,
         shutdown: tokio_util::sync::CancellationToken::new(),
+        stop: otlake_core::StopHandle::new(),
     };
     let err = bounded("run", otlake_core::Receiver::run(Box::new(receiver), cx))
         .await

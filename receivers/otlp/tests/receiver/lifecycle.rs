@@ -83,6 +83,7 @@ async fn runs_and_returns_when_shutdown_has_already_fired() {
         id: ComponentId::new("otlp"),
         outputs: HashMap::new(),
         shutdown,
+        stop: otlake_core::StopHandle::new(),
     };
     bounded("run", Box::new(receiver).run(cx))
         .await
@@ -105,6 +106,7 @@ async fn a_port_in_use_is_a_bind_error() {
         id: ComponentId::new("otlp"),
         outputs: HashMap::new(),
         shutdown: CancellationToken::new(),
+        stop: otlake_core::StopHandle::new(),
     };
     let err = bounded("run", Box::new(receiver).run(cx))
         .await

@@ -85,6 +85,7 @@ pub async fn start(config: Value, outputs: HashMap<Signal, Fanout>) -> Running {
         id: ComponentId::new("otlp"),
         outputs,
         shutdown: shutdown.clone(),
+        stop: otlake_core::StopHandle::new(),
     };
     let task = tokio::spawn(otlake_core::Receiver::run(Box::new(receiver), cx));
     let addresses = bounded("bind", bound.wait())

@@ -52,6 +52,7 @@ pub fn run(receiver: Box<dyn Receiver>, capacity: usize) -> Running {
             Fanout::new(vec![tx], Duration::from_millis(50)),
         )]),
         shutdown: shutdown.clone(),
+        stop: otlake_core::StopHandle::new(),
     };
     let task = tokio::spawn(receiver.run(cx));
     Running { shutdown, task, rx }
