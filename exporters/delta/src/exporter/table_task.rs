@@ -7,7 +7,7 @@ use otlake_core::telemetry::record_export;
 use otlake_core::{AckSet, Batch, ComponentId, Outcome, Signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, error, warn};
+use tracing::{debug, warn};
 
 use crate::error::DeltaError;
 use crate::sink::{CommitOutcome, TableSink};
@@ -103,7 +103,11 @@ pub(super) async fn table_task(
             }
         }
         let appended = match wal_sequence {
-            Some(sequence) => sink.append_sequenced(sequence, &batch.payload).await,
+            Some(sequence) => {
+                let app_id = sink.app_id().to_owned();
+                sink.append_positioned(&app_id, sequence, &batch.payload)
+                    .await
+            }
             None => sink.append(&batch.payload).await.map(Some),
         };
         match appended {
@@ -185,24 +189,22 @@ async fn commit(
     if acks.is_empty() && sink.window_rows() == 0 {
         return None;
     }
-    // With a write-ahead log the transaction version is the log sequence of the window's last entry.
-    let sequence = last_wal.unwrap_or_else(|| sink.next_sequence());
-    let outcome = match sink.commit(sequence).await {
+    let outcome = match sink.commit().await {
         Ok(CommitOutcome::Committed {
             table_version,
             rows,
         }) => {
-            debug!(exporter = %exporter, table = sink.name(), table_version, rows, sequence, "Committed.");
+            debug!(exporter = %exporter, table = sink.name(), table_version, rows, last_wal, "Committed.");
             Outcome::Delivered
         }
         // Only an empty window (batches without items) commits nothing; they are delivered as they are.
         Ok(CommitOutcome::Empty) => Outcome::Delivered,
-        Ok(CommitOutcome::AlreadyCommitted { committed }) => {
-            // Another process wrote with our writer id: our rows are not in the table.
-            error!(exporter = %exporter, table = sink.name(), sequence, committed,
-                "Another writer uses this writer_id; give each writer its own.");
-            let _ = sink.refresh().await;
-            Outcome::retryable("another writer uses the same writer_id")
+        Ok(CommitOutcome::AlreadyCommitted { app_id, committed }) => {
+            // An earlier commit of unknown outcome did land: the source sends the window again and its entries
+            // are then skipped as committed.
+            debug!(exporter = %exporter, table = sink.name(), app_id, committed,
+                "The window's entries are in the table already.");
+            Outcome::retryable("an earlier attempt of this commit is in the table")
         }
         Err(e) => {
             warn!(exporter = %exporter, table = sink.name(), error = %e, items,

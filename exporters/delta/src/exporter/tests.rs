@@ -265,3 +265,169 @@ async fn data_that_does_not_convert_is_refused_and_its_window_neighbours_retried
         .expect("spans");
     assert_eq!(spans.rows, 3, "only the batch sent after the error");
 }
+
+/// A log store in front of a table's log whose first commit lands but answers an error (a lost response),
+/// after which the next read of the table's latest version fails once (the same outage).
+struct LostAnswer {
+    inner: deltalake::logstore::LogStoreRef,
+    writes: std::sync::atomic::AtomicUsize,
+    fail_next_read: std::sync::atomic::AtomicBool,
+}
+
+impl LostAnswer {
+    fn read_fails(&self) -> deltalake::DeltaResult<()> {
+        if self
+            .fail_next_read
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(deltalake::DeltaTableError::Generic(
+                "the table cannot be read (test outage)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl deltalake::logstore::LogStore for LostAnswer {
+    fn name(&self) -> String {
+        // delta-rs chooses how to hand over a commit by this name: keep the wrapped store's.
+        self.inner.name()
+    }
+
+    async fn refresh(&self) -> deltalake::DeltaResult<()> {
+        self.read_fails()?;
+        self.inner.refresh().await
+    }
+
+    async fn read_commit_entry(
+        &self,
+        version: deltalake::kernel::Version,
+    ) -> deltalake::DeltaResult<Option<bytes::Bytes>> {
+        self.inner.read_commit_entry(version).await
+    }
+
+    async fn write_commit_entry(
+        &self,
+        version: deltalake::kernel::Version,
+        commit: deltalake::logstore::CommitOrBytes,
+        operation_id: uuid::Uuid,
+    ) -> Result<(), deltalake::kernel::transaction::TransactionError> {
+        self.inner
+            .write_commit_entry(version, commit, operation_id)
+            .await?;
+        if self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            == 0
+        {
+            self.fail_next_read
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(
+                deltalake::kernel::transaction::TransactionError::LogStoreError {
+                    msg: "connection reset (test: the commit landed)".into(),
+                    source: "lost answer".into(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn abort_commit_entry(
+        &self,
+        version: deltalake::kernel::Version,
+        commit: deltalake::logstore::CommitOrBytes,
+        operation_id: uuid::Uuid,
+    ) -> Result<(), deltalake::kernel::transaction::TransactionError> {
+        self.inner
+            .abort_commit_entry(version, commit, operation_id)
+            .await
+    }
+
+    async fn get_latest_version(
+        &self,
+        start: deltalake::kernel::Version,
+    ) -> deltalake::DeltaResult<deltalake::kernel::Version> {
+        self.read_fails()?;
+        self.inner.get_latest_version(start).await
+    }
+
+    fn object_store(
+        &self,
+        operation_id: Option<uuid::Uuid>,
+    ) -> std::sync::Arc<dyn deltalake::ObjectStore> {
+        self.inner.object_store(operation_id)
+    }
+
+    fn root_object_store(
+        &self,
+        operation_id: Option<uuid::Uuid>,
+    ) -> std::sync::Arc<dyn deltalake::ObjectStore> {
+        self.inner.root_object_store(operation_id)
+    }
+
+    fn config(&self) -> &deltalake::logstore::LogStoreConfig {
+        self.inner.config()
+    }
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_never_makes_the_next_window_count_as_committed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = Location::parse(dir.path().to_str().expect("utf-8")).expect("location");
+    location.prepare().expect("prepare");
+    let mut sink = TableSink::open(TableSpec {
+        name: "otel_spans".to_owned(),
+        url: location.table_url("otel_spans").expect("url"),
+        kind: TableKind::Spans,
+        version: SchemaVersion::V1,
+        storage_options: HashMap::new(),
+        app_id: "x".to_owned(),
+        options: SinkOptions::default(),
+    })
+    .await
+    .expect("create");
+    sink.wrap_log_store(|inner| {
+        std::sync::Arc::new(LostAnswer {
+            inner,
+            writes: Default::default(),
+            fail_next_read: Default::default(),
+        })
+    });
+    let limits = Limits {
+        max_rows: 1,
+        max_bytes: usize::MAX,
+        max_latency: Duration::from_secs(3600),
+    };
+    let (tx, rx) = mpsc::channel(4);
+    let task = tokio::spawn(table_task(sink, rx, limits, id(), Signal::Traces));
+    // Batch A lands, but its client hears an error (it will send A again: at least once).
+    let (a, a_ack) = batch_with_ack(sample_traces(1, 2));
+    tx.send(a).await.expect("send");
+    assert!(matches!(
+        a_ack.wait().await.outcome,
+        Outcome::Retryable { .. }
+    ));
+    // Batch B is other data: if its client hears Delivered, its rows must be in the table.
+    let (b, b_ack) = batch_with_ack(sample_traces(1, 3));
+    tx.send(b).await.expect("send");
+    let b_outcome = b_ack.wait().await.outcome;
+    drop(tx);
+    task.await.expect("task");
+    let location = dir.path().to_str().expect("utf-8");
+    let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+        .await
+        .expect("spans");
+    if b_outcome == Outcome::Delivered {
+        assert_eq!(
+            spans.rows,
+            2 + 3,
+            "B was answered Delivered: A's 2 and B's 3 spans"
+        );
+    }
+    assert_eq!(
+        b_outcome,
+        Outcome::Delivered,
+        "B commits once the table reads again"
+    );
+}

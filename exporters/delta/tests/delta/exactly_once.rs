@@ -34,20 +34,27 @@ async fn a_sequence_committed_twice_appears_once_and_survives_a_restart() {
     let mut sink = TableSink::open(spec(dir.path(), "writer-a"))
         .await
         .expect("open");
-    assert_eq!(sink.committed_sequence(), None);
+    assert_eq!(sink.committed_source("log-a").await.expect("read"), None);
 
-    sink.append(&batch).await.expect("append");
-    let first = sink.commit(5).await.expect("commit");
+    assert_eq!(
+        sink.append_positioned("log-a", 5, &batch)
+            .await
+            .expect("append"),
+        Some(20)
+    );
+    let first = sink.commit().await.expect("commit");
     assert!(
         matches!(first, CommitOutcome::Committed { rows: 20, .. }),
         "{first:?}"
     );
-    // The same window again, with the same sequence (a retried commit, a replayed log entry).
-    sink.append(&batch).await.expect("append");
+    // The same batch again, with the same sequence (a replayed log entry): skipped.
     assert_eq!(
-        sink.commit(5).await.expect("commit"),
-        CommitOutcome::AlreadyCommitted { committed: 5 }
+        sink.append_positioned("log-a", 5, &batch)
+            .await
+            .expect("append"),
+        None
     );
+    assert_eq!(sink.commit().await.expect("commit"), CommitOutcome::Empty);
     assert_eq!(
         inspect(location, "otel_spans", &HashMap::new())
             .await
@@ -61,31 +68,35 @@ async fn a_sequence_committed_twice_appears_once_and_survives_a_restart() {
     let mut sink = TableSink::open(spec(dir.path(), "writer-a"))
         .await
         .expect("reopen");
-    assert_eq!(sink.committed_sequence(), Some(5));
+    assert_eq!(sink.committed_source("log-a").await.expect("read"), Some(5));
     assert_eq!(
-        sink.append_sequenced(5, &batch).await.expect("replay"),
+        sink.append_positioned("log-a", 5, &batch)
+            .await
+            .expect("replay"),
         None,
         "already committed"
     );
     assert_eq!(
-        sink.append_sequenced(4, &batch).await.expect("replay"),
+        sink.append_positioned("log-a", 4, &batch)
+            .await
+            .expect("replay"),
         None,
         "older than committed"
     );
     let other = Payload::from(genai_traces(50, 10, 1));
     assert_eq!(
-        sink.append_sequenced(6, &other).await.expect("new"),
+        sink.append_positioned("log-a", 6, &other)
+            .await
+            .expect("new"),
         Some(20)
     );
     assert!(matches!(
-        sink.commit(6).await.expect("commit"),
+        sink.commit().await.expect("commit"),
         CommitOutcome::Committed { .. }
     ));
-    // Another writer id has its own sequence space.
-    let sink_b = TableSink::open(spec(dir.path(), "writer-b"))
-        .await
-        .expect("open b");
-    assert_eq!(sink_b.committed_sequence(), None);
+    // Another source has its own sequence space, and so has the writer's own app id.
+    assert_eq!(sink.committed_source("log-b").await.expect("read"), None);
+    assert_eq!(sink.committed_sequence(), None);
 
     assert_eq!(
         inspect(location, "otel_spans", &HashMap::new())
