@@ -26,7 +26,7 @@ pub mod test_util;
 pub mod wire;
 
 pub use ack::{Ack, AckReceiver, AckSet, Outcome, Verdict};
-pub use batch::{Batch, BatchReceiver, BatchSender, Fanout, RequestMeta};
+pub use batch::{Batch, BatchReceiver, BatchSender, Fanout, RequestMeta, SourcePosition};
 pub use component::{ComponentId, Exporter, ExporterContext, Processor, Receiver, ReceiverContext};
 pub use config::{ConfigError, parse_config};
 pub use error::{BoxError, Chain, ComponentError, Result};

@@ -130,7 +130,7 @@ pub fn default_writer_id(table_url: &Url, exporter_id: &str) -> String {
 }
 
 /// [`default_writer_id`] for a given host name.
-fn writer_id_on_host(table_url: &Url, exporter_id: &str, host: &str) -> String {
+pub(crate) fn writer_id_on_host(table_url: &Url, exporter_id: &str, host: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in table_url
         .as_str()

@@ -14,6 +14,14 @@ fn id() -> ComponentId {
     "delta/test".parse().expect("id")
 }
 
+/// Entry `sequence` of a write-ahead log.
+fn wal_position(sequence: u64) -> otlake_core::SourcePosition {
+    otlake_core::SourcePosition {
+        app_id: "otlake-wal-test".into(),
+        sequence,
+    }
+}
+
 #[test]
 fn factory_validates_and_builds_without_io() {
     let factory: &dyn DynExporterFactory = &DeltaExporterFactory;
@@ -97,8 +105,9 @@ async fn write_ahead_log_entries_commit_once_even_when_replayed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let numbered = |payload: Payload, sequence: u64| {
         let (mut batch, ack) = batch_with_ack(payload);
-        batch.meta =
-            std::sync::Arc::new(otlake_core::RequestMeta::default().with_wal_sequence(sequence));
+        batch.meta = std::sync::Arc::new(
+            otlake_core::RequestMeta::default().with_source(wal_position(sequence)),
+        );
         (batch, ack)
     };
     let run_once = |entries: Vec<(Payload, u64)>| {
@@ -146,8 +155,9 @@ async fn after_a_failed_commit_later_log_entries_wait_for_the_failed_one() {
     let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
     let send = |n: usize, sequence: u64| {
         let (mut batch, ack) = batch_with_ack(sample_traces(1, n));
-        batch.meta =
-            std::sync::Arc::new(otlake_core::RequestMeta::default().with_wal_sequence(sequence));
+        batch.meta = std::sync::Arc::new(
+            otlake_core::RequestMeta::default().with_source(wal_position(sequence)),
+        );
         let tx = tx.clone();
         async move {
             tx.send(batch).await.expect("send");
@@ -430,4 +440,45 @@ async fn a_commit_whose_answer_is_lost_never_makes_the_next_window_count_as_comm
         Outcome::Delivered,
         "B commits once the table reads again"
     );
+}
+
+#[tokio::test]
+async fn a_write_ahead_log_replayed_under_another_host_name_commits_nothing_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = Location::parse(dir.path().to_str().expect("utf-8"))
+        .expect("location")
+        .table_url("otel_spans")
+        .expect("url");
+    let traces = |n| Payload::from(sample_traces(1, n));
+    // The pod comes back under a new name with its persistent log: the default writer id changes, and the log
+    // replays the entries it had not yet checkpointed.
+    for (host, entries) in [
+        ("pod-a", vec![(traces(2), 1_000), (traces(3), 1_001)]),
+        (
+            "pod-b",
+            vec![(traces(2), 1_000), (traces(3), 1_001), (traces(4), 1_002)],
+        ),
+    ] {
+        let writer_id = crate::location::writer_id_on_host(&url, &id().to_string(), host);
+        let config = json!({"location": dir.path(), "max_latency": "50ms", "writer_id": writer_id});
+        let exporter =
+            build_exporter(&DeltaExporterFactory, &config, &[Signal::Traces]).expect("builds");
+        let (tx, rx) = channel("delta/test", 8);
+        let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+        for (payload, sequence) in entries {
+            let (mut batch, ack) = batch_with_ack(payload);
+            batch.meta = std::sync::Arc::new(
+                otlake_core::RequestMeta::default().with_source(wal_position(sequence)),
+            );
+            tx.send(batch).await.expect("send");
+            assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
+        }
+        drop(tx);
+        run.await.expect("task").expect("clean run");
+    }
+    let location = dir.path().to_str().expect("utf-8");
+    let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+        .await
+        .expect("spans");
+    assert_eq!(spans.rows, 2 + 3 + 4, "each entry exactly once");
 }
