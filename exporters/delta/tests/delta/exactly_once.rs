@@ -192,3 +192,51 @@ async fn three_writers_on_one_local_table_land_every_row_once() {
         ],
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_commit_records_every_source_in_its_window_and_a_replay_of_any_is_skipped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = dir.path().to_str().expect("utf-8");
+    let batch = |first| Payload::from(genai_traces(first, 5, 1)); // 10 spans
+    let mut sink = TableSink::open(spec(dir.path(), "writer-a"))
+        .await
+        .expect("open");
+    // A window holding two sources' batches and data of no source.
+    for (app_id, sequence, first) in [("log-a", 3, 0), ("log-b", 7, 10), ("log-a", 4, 20)] {
+        assert_eq!(
+            sink.append_positioned(app_id, sequence, &batch(first))
+                .await
+                .expect("append"),
+            Some(10)
+        );
+    }
+    sink.append(&batch(30)).await.expect("append");
+    assert!(matches!(
+        sink.commit().await.expect("commit"),
+        CommitOutcome::Committed { rows: 40, .. }
+    ));
+    drop(sink);
+
+    let mut sink = TableSink::open(spec(dir.path(), "writer-a"))
+        .await
+        .expect("reopen");
+    assert_eq!(sink.committed_source("log-a").await.expect("read"), Some(4));
+    assert_eq!(sink.committed_source("log-b").await.expect("read"), Some(7));
+    assert_eq!(sink.committed_sequence(), Some(1), "the writer's own txn");
+    for (app_id, sequence, first) in [("log-a", 3, 0), ("log-b", 7, 10), ("log-a", 4, 20)] {
+        assert_eq!(
+            sink.append_positioned(app_id, sequence, &batch(first))
+                .await
+                .expect("replay"),
+            None,
+            "{app_id} {sequence} is in the table"
+        );
+    }
+    assert_eq!(
+        inspect(location, "otel_spans", &HashMap::new())
+            .await
+            .expect("inspect")
+            .rows,
+        40
+    );
+}
