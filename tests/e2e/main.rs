@@ -5,6 +5,7 @@ mod access;
 mod bad_input;
 mod burst;
 mod cli;
+mod commit_identity;
 mod crash;
 mod delta;
 mod filelog;

@@ -12,13 +12,24 @@ use tokio::sync::mpsc;
 
 use crate::{AckSet, Outcome, Payload, Signal};
 
-/// What travels with a batch besides its data: client metadata, and the number a write-ahead log gave it.
+/// Where a batch stands in a numbered, replayable source (a write-ahead log, a file receiver's journal). After a
+/// crash the source sends the batch again under the same position, so an exporter that records each source's
+/// highest sequence atomically with the data (the Delta exporter's `txn`) makes the replay exactly-once.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourcePosition {
+    /// The source's identity, stable across restarts and host names (a Delta `txn` app id).
+    pub app_id: Arc<str>,
+    /// The batch's number in the source: increasing, never given to other data.
+    pub sequence: u64,
+}
+
+/// What travels with a batch besides its data: client metadata, and its position in a replayable source.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestMeta {
     /// Lower-case header names and their values (chosen by the receiver's `include_metadata`).
     pub metadata: BTreeMap<String, String>,
-    /// Set only by a write-ahead log, never from a client: a typed field, so no header can forge it.
-    wal_sequence: Option<u64>,
+    /// Set only by a replayable source, never from a client: a typed field, so no header can forge it.
+    source: Option<SourcePosition>,
 }
 
 impl RequestMeta {
@@ -26,19 +37,19 @@ impl RequestMeta {
     pub fn from_metadata(metadata: BTreeMap<String, String>) -> Self {
         RequestMeta {
             metadata,
-            wal_sequence: None,
+            source: None,
         }
     }
 
-    /// The write-ahead-log sequence of the batch, when a log in front of the exporter numbered it (the Delta
-    /// exporter commits it as the transaction version, which makes a replay exactly-once).
-    pub fn wal_sequence(&self) -> Option<u64> {
-        self.wal_sequence
+    /// The batch's position in a replayable source, when one numbered it (a write-ahead log in front of the
+    /// exporter, a file receiver's journal).
+    pub fn source(&self) -> Option<&SourcePosition> {
+        self.source.as_ref()
     }
 
-    /// The same metadata, numbered `sequence` by a write-ahead log.
-    pub fn with_wal_sequence(mut self, sequence: u64) -> Self {
-        self.wal_sequence = Some(sequence);
+    /// The same metadata, at `position` of a replayable source.
+    pub fn with_source(mut self, position: SourcePosition) -> Self {
+        self.source = Some(position);
         self
     }
 }
@@ -253,12 +264,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_write_ahead_log_sequence_round_trips_and_client_metadata_has_none() {
+    fn a_source_position_round_trips_and_client_metadata_has_none() {
         let mut meta = RequestMeta::default();
         meta.metadata.insert("x-tenant".into(), "a".into());
-        assert_eq!(meta.wal_sequence(), None);
-        let numbered = meta.clone().with_wal_sequence(1_763_840_000_000_042);
-        assert_eq!(numbered.wal_sequence(), Some(1_763_840_000_000_042));
+        assert_eq!(meta.source(), None);
+        let position = SourcePosition {
+            app_id: "otlake-wal-1".into(),
+            sequence: 1_763_840_000_000_042,
+        };
+        let numbered = meta.clone().with_source(position.clone());
+        assert_eq!(numbered.source(), Some(&position));
         assert_eq!(numbered.metadata["x-tenant"], "a");
     }
 
@@ -271,7 +286,7 @@ mod tests {
             "wal_sequence",
         ] {
             let meta = RequestMeta::from_metadata([(key.to_owned(), "7".to_owned())].into());
-            assert_eq!(meta.wal_sequence(), None, "{key}");
+            assert_eq!(meta.source(), None, "{key}");
         }
     }
 }

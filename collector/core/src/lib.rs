@@ -27,7 +27,7 @@ pub mod test_util;
 pub mod wire;
 
 pub use ack::{Ack, AckReceiver, AckSet, Outcome, Verdict};
-pub use batch::{Batch, BatchReceiver, BatchSender, Fanout, RequestMeta};
+pub use batch::{Batch, BatchReceiver, BatchSender, Fanout, RequestMeta, SourcePosition};
 pub use component::{
     ComponentId, Exporter, ExporterContext, Processor, Receiver, ReceiverContext, Startup,
 };

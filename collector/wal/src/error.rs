@@ -26,6 +26,9 @@ pub enum WalError {
     /// Another process holds the log directory.
     #[error("write-ahead log {path} is in use by another otlake process")]
     Locked { path: PathBuf },
+    /// The log's identity file is unreadable (see `identity`).
+    #[error("write-ahead log identity {path}: {reason}")]
+    Identity { path: PathBuf, reason: String },
     /// A record read back does not match what was written (checksum, sequence or framing).
     #[error("write-ahead log {path}: corrupt record at offset {offset}: {reason}")]
     Corrupt {

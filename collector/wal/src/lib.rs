@@ -8,6 +8,7 @@
 //! knowing about it, and an exporter that can make writes idempotent by sequence (Delta's `txn`) turns the
 //! replay after a crash into exactly-once.
 //!
+//! - [`identity`]: the id the log's entries carry as their source (`SourcePosition::app_id`), kept in its directory;
 //! - [`log`]: the segment files, group commit, recovery (torn/corrupt tails), truncation;
 //! - [`stage`]: the async stage (writer + dispatcher);
 //! - [`config`]: the `sending_queue` keys and how they are split from the exporter's own;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod entry;
 pub mod error;
 pub mod frame;
+pub mod identity;
 pub mod log;
 pub mod stage;
 

@@ -70,12 +70,13 @@ async fn a_request_is_acknowledged_once_logged_and_reaches_the_exporter_numbered
     assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
     let batch = next(&mut running.output).await;
     assert_eq!(batch.item_count(), 3);
-    let first = batch.meta.wal_sequence().expect("numbered");
+    let first = batch.meta.source().map(|p| p.sequence).expect("numbered");
+    let identity = batch.meta.source().expect("numbered").app_id.clone();
     batch.acks.resolve(Outcome::Delivered);
     let ack = send(&running.input, sample_logs(1, 2)).await;
     assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
     let batch = next(&mut running.output).await;
-    assert_eq!(batch.meta.wal_sequence(), Some(first + 1));
+    assert_eq!(batch.meta.source().map(|p| p.sequence), Some(first + 1));
     batch.acks.resolve(Outcome::Delivered);
     stop(running).await;
 
@@ -85,9 +86,14 @@ async fn a_request_is_acknowledged_once_logged_and_reaches_the_exporter_numbered
     assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
     let batch = next(&mut running.output).await;
     assert_eq!(
-        batch.meta.wal_sequence(),
+        batch.meta.source().map(|p| p.sequence),
         Some(first + 2),
         "no replay, numbering continues"
+    );
+    assert_eq!(
+        batch.meta.source().map(|p| p.app_id.clone()),
+        Some(identity),
+        "the log's identity lives in its directory: the same after a restart"
     );
     batch.acks.resolve(Outcome::Delivered);
     stop(running).await;
@@ -102,7 +108,7 @@ async fn what_the_exporter_did_not_deliver_is_replayed_at_the_next_start_in_orde
         assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
     }
     let first = next(&mut running.output).await;
-    let first_sequence = first.meta.wal_sequence().expect("numbered");
+    let first_sequence = first.meta.source().map(|p| p.sequence).expect("numbered");
     first.acks.resolve(Outcome::Delivered);
     // The other two reach the exporter but the process "dies" before they are delivered.
     let second = next(&mut running.output).await;
@@ -120,7 +126,10 @@ async fn what_the_exporter_did_not_deliver_is_replayed_at_the_next_start_in_orde
         next(&mut running.output).await,
         next(&mut running.output).await,
     ];
-    let sequences: Vec<Option<u64>> = replayed.iter().map(|b| b.meta.wal_sequence()).collect();
+    let sequences: Vec<Option<u64>> = replayed
+        .iter()
+        .map(|b| b.meta.source().map(|p| p.sequence))
+        .collect();
     assert_eq!(
         sequences,
         [Some(first_sequence + 1), Some(first_sequence + 2)]
@@ -147,7 +156,7 @@ async fn a_retryable_answer_resends_every_undelivered_entry_in_order() {
     ];
     let sequences: Vec<u64> = batches
         .iter()
-        .filter_map(|b| b.meta.wal_sequence())
+        .filter_map(|b| b.meta.source().map(|p| p.sequence))
         .collect();
     let [a, b, c] = batches;
     a.acks.resolve(Outcome::Delivered);
@@ -161,7 +170,7 @@ async fn a_retryable_answer_resends_every_undelivered_entry_in_order() {
     assert_eq!(
         again
             .iter()
-            .map(|b| b.meta.wal_sequence())
+            .map(|b| b.meta.source().map(|p| p.sequence))
             .collect::<Vec<_>>(),
         [Some(sequences[1]), Some(sequences[2])]
     );

@@ -226,7 +226,7 @@ fn write_through_sink(requests: &[Payload], total: usize, form: Form, version: S
                 let payload = form.prepare(request);
                 written += sink.append(&payload).await.expect("append");
                 if sink.window_rows() >= COMMIT_EVERY {
-                    sink.commit(sink.next_sequence()).await.expect("commit");
+                    sink.commit().await.expect("commit");
                     commits += 1;
                 }
                 if written >= total {
@@ -234,7 +234,7 @@ fn write_through_sink(requests: &[Payload], total: usize, form: Form, version: S
                 }
             }
         }
-        sink.commit(sink.next_sequence()).await.expect("commit");
+        sink.commit().await.expect("commit");
         commits += 1;
         let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
         let bytes: u64 = walk(dir.path());

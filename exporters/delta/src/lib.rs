@@ -2,12 +2,14 @@
 //! Catalog OTel tables (docs/otel-tables.md), so SQL written for those runs on ours.
 //!
 //! The key design decision: a client's data is acknowledged only after the Delta commit that adds it has
-//! succeeded, and every commit carries an application transaction (`txn`: writer id + sequence), so a commit
-//! is never applied twice and a write-ahead log can replay into a table exactly once ([`sink::TableSink`]).
+//! succeeded, and every commit carries application transactions (`txn`: app id + sequence, one per numbered
+//! source such as a write-ahead log, and the writer id's own) plus an `otlake.commit_id`, so a commit is never
+//! applied twice, never mistaken for another writer's, and a source can replay into a table exactly once
+//! ([`sink::TableSink`]).
 //!
 //! - [`DeltaExporterFactory`]: the `delta` exporter for the collector (config in [`config`]);
-//! - [`sink::TableSink`]: one table's append/commit API; a write-ahead log's sequence becomes its commit's
-//!   transaction version;
+//! - [`sink::TableSink`]: one table's append/commit API; a source's position (app id, sequence) becomes one of
+//!   its commit's transactions;
 //! - [`maintenance::compact`] / [`maintenance::vacuum`]: table maintenance for the CLI;
 //! - [`convert`], [`encode`], [`schema`]: OTLP → Arrow by the tables' encoding rules.
 

@@ -130,7 +130,7 @@ pub fn default_writer_id(table_url: &Url, exporter_id: &str) -> String {
 }
 
 /// [`default_writer_id`] for a given host name.
-fn writer_id_on_host(table_url: &Url, exporter_id: &str, host: &str) -> String {
+pub(crate) fn writer_id_on_host(table_url: &Url, exporter_id: &str, host: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in table_url
         .as_str()
@@ -203,7 +203,7 @@ mod tests {
         // GCS: parsed and routed like the others (no emulator test: see the crate README, "Unverified").
         assert_eq!(
             Location::parse("gs://bucket/lake")
-                .and_then(|l| l.table_url("otel_spans"))
+                .and_then(|l| l.table_url("otel_spans").map_err(|e| e.to_string()))
                 .expect("ok")
                 .as_str(),
             "gs://bucket/lake/otel_spans/"

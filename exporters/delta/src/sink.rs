@@ -12,14 +12,21 @@
 //! Parquet files are invisible until the commit that adds them, and a failed window leaves at most orphan
 //! files (removed by `vacuum`).
 //!
-//! Exactly-once: the table records, per app id, the highest sequence committed. [`TableSink::commit`] refuses
-//! to commit a sequence at or below it ([`CommitOutcome::AlreadyCommitted`]), and after a commit error it reads
-//! the table again to tell "failed" from "succeeded but the answer was lost", so retrying a commit never adds
-//! the same window twice. A write-ahead log that numbers its entries and replays them after a crash gets
-//! exactly-once delivery into Delta by committing with the number of the last entry of each window and
-//! skipping entries at or below [`TableSink::committed_sequence`] (see [`TableSink::append_sequenced`]).
+//! Commit identity. The table records, per app id, the highest transaction version committed. Two kinds of
+//! app id reach a commit:
+//! - *sources*: a write-ahead log or a file journal numbers its batches and replays them after a crash under
+//!   the same numbers ([`TableSink::append_positioned`]). A window's commit records each source's highest
+//!   sequence, and a replayed batch at or below what the table holds is skipped: exactly once into Delta.
+//! - the sink's *own* app id (`spec.app_id`, the writer id) numbers windows holding data of no source
+//!   (`committed + 1`, ...).
+//!
+//! Every commit also carries a fresh `otlake.commit_id` in its `commitInfo`. After a commit error (a lost
+//! answer, a failed post-commit checkpoint) the sink reads the table again and counts the window as committed
+//! only if a version written since carries that id: a commit of another writer with the same app id is never
+//! mistaken for ours. When the table cannot be read either, the outcome is unknown: the window is reported
+//! failed, its own sequence is never used again, and the table is read again before the next commit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Transaction};
@@ -82,9 +89,9 @@ pub struct TableSpec {
 pub enum CommitOutcome {
     /// A new table version adds the window's rows.
     Committed { table_version: u64, rows: usize },
-    /// The table already holds this sequence (a replay or a retried commit): nothing was added and the
-    /// window was discarded.
-    AlreadyCommitted { committed: u64 },
+    /// The table already holds this source's sequence (found when the table was read again after a commit of
+    /// unknown outcome): nothing was added and the window was discarded.
+    AlreadyCommitted { app_id: String, committed: u64 },
     /// The window held no rows: nothing to commit.
     Empty,
 }
@@ -99,8 +106,16 @@ pub struct TableSink {
     rows: Rows,
     /// Rows in the current window (converted and not yet committed).
     window_rows: usize,
-    /// The highest sequence this app id has committed to the table.
-    committed: Option<u64>,
+    /// Per app id (the own one and every source seen): the highest transaction version in the table.
+    committed: HashMap<String, Option<u64>>,
+    /// Per source app id: the highest sequence appended to the current window.
+    window_sources: BTreeMap<String, u64>,
+    /// Whether the current window holds rows of no source (numbered by the own app id).
+    window_unpositioned: bool,
+    /// Own sequences at or below this were used by a commit whose outcome is unknown: never used again.
+    burned: u64,
+    /// A commit's outcome could not be checked: the table is read again before the next commit.
+    stale: bool,
 }
 
 impl TableSink {
@@ -113,10 +128,11 @@ impl TableSink {
             .map_err(|e| DeltaError::delta(&spec.name, "reading", e))?
             .clone();
         let log_store = table.log_store();
-        let committed = read_committed(&spec, &state, &log_store).await?;
+        let own = read_committed(&spec.name, &spec.app_id, &state, &log_store).await?;
         let writer = new_writer(&spec, &schema, &table)?;
         let rows = Rows::new(spec.kind, spec.version, spec.options.severity_number_format);
-        debug!(table = %spec.name, app_id = %spec.app_id, committed = ?committed, "Table sink opened.");
+        debug!(table = %spec.name, app_id = %spec.app_id, committed = ?own, "Table sink opened.");
+        let committed = HashMap::from([(spec.app_id.clone(), own)]);
         Ok(TableSink {
             spec,
             schema,
@@ -126,6 +142,10 @@ impl TableSink {
             rows,
             window_rows: 0,
             committed,
+            window_sources: BTreeMap::new(),
+            window_unpositioned: false,
+            burned: 0,
+            stale: false,
         })
     }
 
@@ -150,14 +170,26 @@ impl TableSink {
         &self.spec.storage_options
     }
 
-    /// The highest sequence committed by this sink's app id (read at open, advanced by each commit).
+    /// The highest sequence committed by this sink's own app id (read at open, advanced by each commit).
     pub fn committed_sequence(&self) -> Option<u64> {
-        self.committed
+        self.committed.get(&self.spec.app_id).copied().flatten()
     }
 
-    /// The sequence the next commit of this writer would normally use.
-    pub fn next_sequence(&self) -> u64 {
-        self.committed.map_or(1, |c| c + 1)
+    /// The highest sequence source `app_id` has committed to the table (read from the table on first use).
+    pub async fn committed_source(&mut self, app_id: &str) -> Result<Option<u64>> {
+        if let Some(committed) = self.committed.get(app_id) {
+            return Ok(*committed);
+        }
+        let committed =
+            read_committed(&self.spec.name, app_id, &self.state, &self.log_store).await?;
+        self.committed.insert(app_id.to_owned(), committed);
+        Ok(committed)
+    }
+
+    /// The own sequence the next commit of unpositioned rows uses: above the committed one and above any whose
+    /// outcome was unknown.
+    fn next_own_sequence(&self) -> u64 {
+        self.committed_sequence().unwrap_or(0).max(self.burned) + 1
     }
 
     /// Rows in the current (uncommitted) window.
@@ -189,6 +221,7 @@ impl TableSink {
             }
         };
         self.window_rows += added;
+        self.window_unpositioned = true;
         if self.rows.len() >= CHUNK_ROWS {
             self.write_chunk().await?;
         }
@@ -219,17 +252,31 @@ impl TableSink {
             .ok_or_else(|| format!("this table takes {}", self.spec.kind.signal()))
     }
 
-    /// Like [`append`](Self::append), for a write-ahead log replaying numbered entries: an entry whose
-    /// `sequence` is already committed is skipped (`Ok(None)`).
-    pub async fn append_sequenced(
+    /// Like [`append`](Self::append), for a batch that source `app_id` numbered `sequence` (a write-ahead log
+    /// entry, a file journal's batch): a batch the table already holds is skipped (`Ok(None)`); otherwise the
+    /// window's commit records the source's highest sequence.
+    pub async fn append_positioned(
         &mut self,
+        app_id: &str,
         sequence: u64,
         payload: &Payload,
     ) -> Result<Option<usize>> {
-        if self.committed.is_some_and(|c| sequence <= c) {
+        if self
+            .committed_source(app_id)
+            .await?
+            .is_some_and(|c| sequence <= c)
+        {
             return Ok(None);
         }
-        self.append(payload).await.map(Some)
+        let unpositioned = self.window_unpositioned;
+        let added = self.append(payload).await?;
+        self.window_unpositioned = unpositioned;
+        let last = self
+            .window_sources
+            .entry(app_id.to_owned())
+            .or_insert(sequence);
+        *last = (*last).max(sequence);
+        Ok(Some(added))
     }
 
     /// Streams the converted rows into the open Parquet file.
@@ -262,7 +309,13 @@ impl TableSink {
         // Finishing against our own schema cannot fail in a way that matters here: the rows are dropped.
         let _ = self.rows.finish(&self.schema.arrow);
         self.writer.reset();
+        self.clear_window();
+    }
+
+    fn clear_window(&mut self) {
         self.window_rows = 0;
+        self.window_sources.clear();
+        self.window_unpositioned = false;
     }
 
     /// Drops the current window after a conversion error, which may have left the builders with part of a
@@ -274,25 +327,47 @@ impl TableSink {
             self.spec.options.severity_number_format,
         );
         self.writer.reset();
-        self.window_rows = 0;
+        self.clear_window();
     }
 
-    /// Commits the current window as `sequence` (which must be above every committed one). After an error the
-    /// window is discarded and the table holds none of it.
-    pub async fn commit(&mut self, sequence: u64) -> Result<CommitOutcome> {
-        if let Some(committed) = self.committed
-            && sequence <= committed
-        {
-            self.discard();
-            return Ok(CommitOutcome::AlreadyCommitted { committed });
-        }
-        let txn_version = i64::try_from(sequence).map_err(|_| DeltaError::Sequence {
-            table: self.spec.name.clone(),
-            message: format!("sequence {sequence} does not fit a Delta transaction version"),
-        })?;
+    /// Commits the current window: one Delta version adding its files, with one `txn` per source in the window
+    /// (its highest sequence) and, when the window holds rows of no source, one for the own app id. After an
+    /// error the window is discarded and the table holds none of it (or all of it, when the commit landed and
+    /// only its answer was lost: see the module docs).
+    pub async fn commit(&mut self) -> Result<CommitOutcome> {
         if self.window_rows == 0 {
             self.discard();
             return Ok(CommitOutcome::Empty);
+        }
+        if self.stale
+            && let Err(e) = self.refresh().await
+        {
+            self.discard();
+            return Err(e);
+        }
+        let mut txns = Vec::new();
+        for (app_id, &sequence) in &self.window_sources {
+            if let Some(committed) = self.committed.get(app_id).copied().flatten()
+                && sequence <= committed
+            {
+                // Read again after an unknown outcome: the window's data is in the table already.
+                let app_id = app_id.clone();
+                self.discard();
+                return Ok(CommitOutcome::AlreadyCommitted { app_id, committed });
+            }
+            txns.push((app_id.clone(), sequence));
+        }
+        let own_sequence = self.window_unpositioned.then(|| self.next_own_sequence());
+        if let Some(sequence) = own_sequence {
+            txns.push((self.spec.app_id.clone(), sequence));
+        }
+        let mut transactions = Vec::with_capacity(txns.len());
+        for (app_id, sequence) in &txns {
+            let version = i64::try_from(*sequence).map_err(|_| DeltaError::Sequence {
+                table: self.spec.name.clone(),
+                message: format!("sequence {sequence} does not fit a Delta transaction version"),
+            })?;
+            transactions.push(Transaction::new(app_id, version));
         }
         self.write_chunk().await?;
         let adds = match self.writer.flush().await {
@@ -307,12 +382,21 @@ impl TableSink {
             }
         };
         let rows = self.window_rows;
-        self.window_rows = 0;
+        self.clear_window();
+        let commit_id = uuid::Uuid::now_v7().to_string();
         let properties = CommitProperties::default()
-            .with_application_transaction(Transaction::new(&self.spec.app_id, txn_version))
+            .with_application_transactions(transactions)
             .with_metadata([
                 ("otlake.rows".to_owned(), json!(rows)),
-                ("otlake.sequence".to_owned(), json!(sequence)),
+                (COMMIT_ID_KEY.to_owned(), json!(commit_id)),
+                (
+                    "otlake.transactions".to_owned(),
+                    json!(
+                        txns.iter()
+                            .map(|(a, s)| json!({"app_id": a, "version": s}))
+                            .collect::<Vec<_>>()
+                    ),
+                ),
             ]);
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
@@ -320,6 +404,7 @@ impl TableSink {
                 .then(|| self.schema.partition_columns.clone()),
             predicate: None,
         };
+        let read_version = self.state.version();
         let result = CommitBuilder::from(properties)
             .with_actions(adds.into_iter().map(Action::Add).collect())
             .build(Some(&self.state), self.log_store.clone(), operation)
@@ -327,47 +412,113 @@ impl TableSink {
         match result {
             Ok(finalized) => {
                 self.state = finalized.snapshot();
-                self.committed = Some(sequence);
+                self.record_committed(&txns);
                 Ok(CommitOutcome::Committed {
                     table_version: finalized.version(),
                     rows,
                 })
             }
             Err(e) => {
-                // The commit may have landed even though we got an error (a lost response): the table knows.
-                if self.refresh().await.is_ok() && self.committed.is_some_and(|c| c >= sequence) {
-                    warn!(table = %self.spec.name, sequence, error = %e,
-                        "Commit reported an error but is in the table; counting it as committed.");
-                    return Ok(CommitOutcome::Committed {
-                        table_version: self.state.version(),
-                        rows,
-                    });
+                // Whatever happened, this own sequence was offered to the table: it is never offered again.
+                if let Some(sequence) = own_sequence {
+                    self.burned = self.burned.max(sequence);
                 }
-                Err(DeltaError::delta(&self.spec.name, "committing to", e))
+                match self.find_commit(read_version, &commit_id).await {
+                    Ok(Some(table_version)) => {
+                        warn!(table = %self.spec.name, table_version, error = %e,
+                            "Commit reported an error but is in the table; counting it as committed.");
+                        self.record_committed(&txns);
+                        Ok(CommitOutcome::Committed {
+                            table_version,
+                            rows,
+                        })
+                    }
+                    Ok(None) => Err(DeltaError::delta(&self.spec.name, "committing to", e)),
+                    Err(unknown) => {
+                        self.stale = true;
+                        warn!(table = %self.spec.name, error = %unknown,
+                            "Cannot tell whether the failed commit landed; reading the table again before the next one.");
+                        Err(DeltaError::delta(&self.spec.name, "committing to", e))
+                    }
+                }
             }
         }
     }
 
-    /// Reads the table's latest state and this app id's committed sequence again.
+    fn record_committed(&mut self, txns: &[(String, u64)]) {
+        for (app_id, sequence) in txns {
+            let committed = self.committed.entry(app_id.clone()).or_default();
+            *committed = Some(committed.map_or(*sequence, |c| c.max(*sequence)));
+        }
+    }
+
+    /// Reads the table again and looks for the version, after `read_version`, whose `commitInfo` carries
+    /// `commit_id`. `Err` when the table cannot be read (the outcome is unknown).
+    async fn find_commit(&mut self, read_version: u64, commit_id: &str) -> Result<Option<u64>> {
+        self.refresh().await?;
+        for version in read_version + 1..=self.state.version() {
+            let entry = self
+                .log_store
+                .read_commit_entry(version)
+                .await
+                .map_err(|e| DeltaError::delta(&self.spec.name, "reading the log of", e))?;
+            if entry.is_some_and(|bytes| carries_commit_id(&bytes, commit_id)) {
+                return Ok(Some(version));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the table's latest state and the committed sequence of every app id seen again.
     pub async fn refresh(&mut self) -> Result<()> {
         self.state
             .update(self.log_store.as_ref(), None)
             .await
             .map_err(|e| DeltaError::delta(&self.spec.name, "refreshing", e))?;
-        self.committed = read_committed(&self.spec, &self.state, &self.log_store).await?;
+        let app_ids: Vec<String> = self.committed.keys().cloned().collect();
+        for app_id in app_ids {
+            let committed =
+                read_committed(&self.spec.name, &app_id, &self.state, &self.log_store).await?;
+            self.committed.insert(app_id, committed);
+        }
+        self.stale = false;
         Ok(())
+    }
+
+    /// Replaces the log store (tests inject faults between the sink and the table's log).
+    #[cfg(test)]
+    pub(crate) fn wrap_log_store(&mut self, wrap: impl FnOnce(LogStoreRef) -> LogStoreRef) {
+        self.log_store = wrap(self.log_store.clone());
     }
 }
 
+/// The `commitInfo` key holding a commit attempt's id.
+const COMMIT_ID_KEY: &str = "otlake.commit_id";
+
+/// Whether a commit file (newline-delimited actions) has a `commitInfo` with `commit_id`.
+fn carries_commit_id(commit: &[u8], commit_id: &str) -> bool {
+    commit
+        .split(|&b| b == b'\n')
+        .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+        .any(|action| {
+            action
+                .get("commitInfo")
+                .and_then(|info| info.get(COMMIT_ID_KEY))
+                .and_then(|id| id.as_str())
+                == Some(commit_id)
+        })
+}
+
 async fn read_committed(
-    spec: &TableSpec,
+    table: &str,
+    app_id: &str,
     state: &DeltaTableState,
     log_store: &LogStoreRef,
 ) -> Result<Option<u64>> {
     let version = state
-        .transaction_version(log_store.as_ref(), &spec.app_id)
+        .transaction_version(log_store.as_ref(), app_id)
         .await
-        .map_err(|e| DeltaError::delta(&spec.name, "reading the transactions of", e))?;
+        .map_err(|e| DeltaError::delta(table, "reading the transactions of", e))?;
     Ok(version.and_then(|v| u64::try_from(v).ok()))
 }
 

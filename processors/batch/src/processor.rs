@@ -102,6 +102,13 @@ impl Processor for BatchProcessor {
             out.push(batch);
             return;
         }
+        if batch.meta.source().is_some() {
+            // A batch numbered by a replayable source (a file receiver's journal) is committed downstream under
+            // its number and skipped when replayed: merged with or split from other data, it could be neither.
+            // Its source already batches.
+            out.push(batch);
+            return;
+        }
         let key = self.key_of(&batch.meta);
         let items = batch.item_count();
         let bytes = if self.limits.counts_bytes() {

@@ -288,3 +288,40 @@ fn flush_sends_everything_held() {
     assert_eq!(sent.iter().map(Batch::item_count).sum::<usize>(), 6);
     assert_eq!(h.next_deadline(), None);
 }
+
+#[test]
+fn a_batch_positioned_in_a_replayable_source_passes_through_unmerged_and_unsplit() {
+    // Merging batch 5 of a source (already committed) with batch 6 (not) would make "skip what is committed"
+    // impossible downstream; splitting would give two batches one position.
+    let mut h = harness(
+        json!({"send_batch_size": 4, "send_batch_max_size": 4, "timeout": "1h"}),
+        Signal::Logs,
+    );
+    let (plain, _plain_rx) = batch_with_ack(sample_logs(1, 2));
+    h.process(plain);
+    let position = |sequence| otlake_core::SourcePosition {
+        app_id: "otlake-filelog/filelog".into(),
+        sequence,
+    };
+    for sequence in [5, 6] {
+        let (mut batch, _rx) = batch_with_ack(sample_logs(1, 6));
+        batch.meta = Arc::new(RequestMeta::default().with_source(position(sequence)));
+        h.process(batch);
+    }
+    let sent = h.take();
+    assert_eq!(
+        sent.iter()
+            .map(|b| (b.item_count(), b.meta.source().map(|p| p.sequence)))
+            .collect::<Vec<_>>(),
+        [(6, Some(5)), (6, Some(6))],
+        "each as it came; the unpositioned batch still waits"
+    );
+    h.flush();
+    assert_eq!(
+        h.take()
+            .iter()
+            .map(|b| (b.item_count(), b.meta.source().is_some()))
+            .collect::<Vec<_>>(),
+        [(2, false)]
+    );
+}

@@ -13,7 +13,8 @@ use otlake_core::batch::BatchSender;
 use otlake_core::memory::EXPANSION;
 use otlake_core::telemetry::{WAL_DROPPED, WAL_ENTRIES};
 use otlake_core::{
-    Ack, AckSet, Batch, ComponentId, MemoryBudget, Outcome, Payload, RequestMeta, Verdict,
+    Ack, AckSet, Batch, ComponentId, MemoryBudget, Outcome, Payload, RequestMeta, SourcePosition,
+    Verdict,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -32,6 +33,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// Hands entries to the exporter in order and tracks their answers.
 pub(super) struct Dispatcher {
     pub(super) exporter: ComponentId,
+    /// The log's identity: the app id of every entry's source position.
+    pub(super) identity: Arc<str>,
     /// Entries not yet delivered, in sequence order.
     pub(super) queue: VecDeque<Pending>,
     /// Index in `queue` of the next entry to consider for sending.
@@ -139,7 +142,10 @@ impl Dispatcher {
             let batch = Batch {
                 payload,
                 acks: AckSet::single(ack),
-                meta: Arc::new((*meta).clone().with_wal_sequence(entry.sequence)),
+                meta: Arc::new((*meta).clone().with_source(SourcePosition {
+                    app_id: Arc::clone(&self.identity),
+                    sequence: entry.sequence,
+                })),
             };
             // Only the exporter holds the payload now; a resend after a retryable answer reads it back.
             entry.payload = None;

@@ -14,8 +14,9 @@
 //! 2. the writer takes every batch waiting at its input (group commit: one write and one `fdatasync` for all
 //!    of them), then resolves their acknowledgements `Delivered`; a full log or an I/O error (disk full)
 //!    resolves them `Retryable` and the stage keeps running;
-//! 3. the dispatcher hands entries to the exporter in sequence order, each numbered with its sequence in the
-//!    batch metadata ([`RequestMeta::wal_sequence`]) and carrying an acknowledgement of the stage's own, with
+//! 3. the dispatcher hands entries to the exporter in sequence order, each with its position in the batch
+//!    metadata ([`RequestMeta::source`]: the log's identity, kept in its directory, and the entry's sequence)
+//!    and carrying an acknowledgement of the stage's own, with
 //!    at most `in_flight_bytes` outstanding; that acknowledgement holds the entry's share of the daemon's
 //!    memory budget until the exporter answers, and the stage waits for answers when the budget is spent. A `Retryable` answer stops dispatching; once everything in flight
 //!    has answered and a backoff has passed, every entry not delivered is sent again in order (go-back-N),
@@ -36,6 +37,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info};
 
 use crate::config::WalConfig;
+use crate::identity;
 use crate::log::{Recovery, Wal, WalOptions};
 
 mod dispatcher;
@@ -86,8 +88,15 @@ impl WalStage {
     /// Runs until `input` closes; see the module docs.
     pub async fn run(self, input: BatchReceiver, output: BatchSender) -> otlake_core::Result<()> {
         let options = self.options.clone();
-        let opened = tokio::task::spawn_blocking(move || Wal::open(options)).await;
-        let (wal, recovery) = match opened {
+        let opened = tokio::task::spawn_blocking(move || {
+            let fsync = options.fsync;
+            let (wal, recovery) = Wal::open(options)?;
+            // Read with the directory's lock held (Wal::open took it).
+            let identity = identity::read_or_create(wal.dir(), fsync)?;
+            Ok::<_, crate::WalError>((wal, recovery, identity))
+        })
+        .await;
+        let (wal, recovery, identity) = match opened {
             Ok(Ok(opened)) => opened,
             Ok(Err(e)) => return Err(startup(&self.exporter, e)),
             Err(e) => return Err(startup(&self.exporter, e)),
@@ -107,6 +116,7 @@ impl WalStage {
         };
         let dispatcher = Dispatcher {
             exporter: self.exporter.clone(),
+            identity,
             queue,
             next: 0,
             in_flight: 0,

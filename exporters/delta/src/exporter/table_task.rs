@@ -1,13 +1,15 @@
-//! One table's task: the commit window, the write-ahead-log gate, and the commit that resolves a window's
+//! One table's task: the commit window, the gates of numbered sources, and the commit that resolves a window's
 //! acknowledgements.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use otlake_core::telemetry::record_export;
 use otlake_core::{AckSet, Batch, ComponentId, Outcome, Signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, error, warn};
+use tracing::{debug, warn};
 
 use crate::error::DeltaError;
 use crate::sink::{CommitOutcome, TableSink};
@@ -29,10 +31,9 @@ struct Window {
     items: usize,
     bytes: usize,
     opened: Option<Instant>,
-    /// With a write-ahead log in front: the first and last log sequence in the window. The commit uses the
-    /// last as its `txn` version, so a replay skips what is already in the table.
-    first_wal: Option<u64>,
-    last_wal: Option<u64>,
+    /// Per numbered source (a write-ahead log, a file journal): its first sequence in the window. The commit
+    /// records each source's last one as its `txn` version, so a replay skips what is already in the table.
+    first_of_source: BTreeMap<Arc<str>, u64>,
 }
 
 impl Window {
@@ -42,8 +43,7 @@ impl Window {
             items: 0,
             bytes: 0,
             opened: None,
-            first_wal: None,
-            last_wal: None,
+            first_of_source: BTreeMap::new(),
         }
     }
 
@@ -52,8 +52,6 @@ impl Window {
         self.items = 0;
         self.bytes = 0;
         self.opened = None;
-        self.first_wal = None;
-        self.last_wal = None;
         (std::mem::take(&mut self.acks), items)
     }
 }
@@ -73,50 +71,57 @@ pub(super) async fn table_task(
     signal: Signal,
 ) {
     let mut window = Window::new();
-    // With a write-ahead log: after a failed window, the first log sequence it held. Later entries are refused
-    // until the log sends that one again, so commits stay in sequence order and none is skipped as committed.
-    let mut gate: Option<u64> = None;
+    // Per numbered source: after a failed window, the first sequence it held of that source. Later batches of
+    // the source are refused until it sends that one again, so its commits stay in sequence order and none is
+    // skipped as committed.
+    let mut gates: HashMap<Arc<str>, u64> = HashMap::new();
     loop {
         let deadline = window.opened.map(|t| t + limits.max_latency);
         let next = tokio::select! {
             batch = rx.recv() => batch,
             () = sleep_until(deadline) => {
-                close_gate(&mut gate, commit(&mut sink, &mut window, &exporter, signal).await);
+                close_gates(&mut gates, commit(&mut sink, &mut window, &exporter, signal).await);
                 continue;
             }
         };
         let Some(batch) = next else { break };
         let bytes = batch.payload.encoded_len();
-        let wal_sequence = batch.meta.wal_sequence();
-        if let Some(sequence) = wal_sequence {
-            match gate {
-                Some(first) if sequence > first => {
+        let source = batch.meta.source().cloned();
+        if let Some(position) = &source {
+            match gates.get(&position.app_id) {
+                Some(&first) if position.sequence > first => {
                     batch.acks.resolve(Outcome::Retryable {
-                        reason: "an earlier write-ahead log entry of this table is being sent again first"
-                            .into(),
+                        reason: "an earlier batch of this source is being sent again first".into(),
                         retry_after: Some(RETRY_AFTER),
                     });
                     continue;
                 }
-                Some(_) => gate = None,
+                Some(_) => {
+                    gates.remove(&position.app_id);
+                }
                 None => {}
             }
         }
-        let appended = match wal_sequence {
-            Some(sequence) => sink.append_sequenced(sequence, &batch.payload).await,
+        let appended = match &source {
+            Some(position) => {
+                sink.append_positioned(&position.app_id, position.sequence, &batch.payload)
+                    .await
+            }
             None => sink.append(&batch.payload).await.map(Some),
         };
         match appended {
-            // A replayed log entry the table already holds (committed before a crash): nothing to add.
+            // A replayed batch the table already holds (committed before a crash): nothing to add.
             Ok(None) => batch.acks.resolve(Outcome::Delivered),
             Ok(Some(items)) => {
                 window.acks.push(batch.acks);
                 window.items += items;
                 window.bytes += bytes;
                 window.opened.get_or_insert_with(Instant::now);
-                if let Some(sequence) = wal_sequence {
-                    window.first_wal.get_or_insert(sequence);
-                    window.last_wal = Some(sequence);
+                if let Some(position) = &source {
+                    window
+                        .first_of_source
+                        .entry(Arc::clone(&position.app_id))
+                        .or_insert(position.sequence);
                 }
             }
             Err(e) => {
@@ -129,9 +134,12 @@ pub(super) async fn table_task(
                 } else {
                     Outcome::rejected(e.to_string())
                 };
-                // A refused log entry is not sent again, so it cannot reopen the gate.
-                let own_sequence = wal_sequence.filter(|_| e.is_retryable());
-                close_gate(&mut gate, window.first_wal.or(own_sequence));
+                // A refused batch is not sent again, so it cannot reopen its source's gate.
+                let mut failed = std::mem::take(&mut window.first_of_source);
+                if let Some(position) = source.filter(|_| e.is_retryable()) {
+                    failed.entry(position.app_id).or_insert(position.sequence);
+                }
+                close_gates(&mut gates, failed);
                 warn!(exporter = %exporter, table = sink.name(), error = %e,
                     "Writing to the Delta table failed; the batches of this commit window will be retried.");
                 let (acks, items) = window.take();
@@ -143,8 +151,8 @@ pub(super) async fn table_task(
             }
         }
         if window.items >= limits.max_rows || window.bytes >= limits.max_bytes {
-            close_gate(
-                &mut gate,
+            close_gates(
+                &mut gates,
                 commit(&mut sink, &mut window, &exporter, signal).await,
             );
         }
@@ -152,10 +160,11 @@ pub(super) async fn table_task(
     commit(&mut sink, &mut window, &exporter, signal).await;
 }
 
-/// Remembers the first log sequence of a failed window (the lowest, if several failed).
-fn close_gate(gate: &mut Option<u64>, failed_from: Option<u64>) {
-    if let Some(first) = failed_from {
-        *gate = Some(gate.map_or(first, |g| g.min(first)));
+/// Remembers, per source, the first sequence of a failed window (the lowest, if several failed).
+fn close_gates(gates: &mut HashMap<Arc<str>, u64>, failed: BTreeMap<Arc<str>, u64>) {
+    for (app_id, first) in failed {
+        let gate = gates.entry(app_id).or_insert(first);
+        *gate = (*gate).min(first);
     }
 }
 
@@ -173,36 +182,35 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Commits the window; returns its first write-ahead log sequence if it failed (see `table_task`'s gate).
+/// Commits the window; returns the first sequence of each source in it if it failed (see `table_task`'s
+/// gates).
 async fn commit(
     sink: &mut TableSink,
     window: &mut Window,
     exporter: &ComponentId,
     signal: Signal,
-) -> Option<u64> {
-    let (first_wal, last_wal) = (window.first_wal, window.last_wal);
+) -> BTreeMap<Arc<str>, u64> {
+    let first_of_source = std::mem::take(&mut window.first_of_source);
     let (acks, items) = window.take();
     if acks.is_empty() && sink.window_rows() == 0 {
-        return None;
+        return BTreeMap::new();
     }
-    // With a write-ahead log the transaction version is the log sequence of the window's last entry.
-    let sequence = last_wal.unwrap_or_else(|| sink.next_sequence());
-    let outcome = match sink.commit(sequence).await {
+    let outcome = match sink.commit().await {
         Ok(CommitOutcome::Committed {
             table_version,
             rows,
         }) => {
-            debug!(exporter = %exporter, table = sink.name(), table_version, rows, sequence, "Committed.");
+            debug!(exporter = %exporter, table = sink.name(), table_version, rows, "Committed.");
             Outcome::Delivered
         }
         // Only an empty window (batches without items) commits nothing; they are delivered as they are.
         Ok(CommitOutcome::Empty) => Outcome::Delivered,
-        Ok(CommitOutcome::AlreadyCommitted { committed }) => {
-            // Another process wrote with our writer id: our rows are not in the table.
-            error!(exporter = %exporter, table = sink.name(), sequence, committed,
-                "Another writer uses this writer_id; give each writer its own.");
-            let _ = sink.refresh().await;
-            Outcome::retryable("another writer uses the same writer_id")
+        Ok(CommitOutcome::AlreadyCommitted { app_id, committed }) => {
+            // An earlier commit of unknown outcome did land: the source sends the window again and its entries
+            // are then skipped as committed.
+            debug!(exporter = %exporter, table = sink.name(), app_id, committed,
+                "The window's entries are in the table already.");
+            Outcome::retryable("an earlier attempt of this commit is in the table")
         }
         Err(e) => {
             warn!(exporter = %exporter, table = sink.name(), error = %e, items,
@@ -213,5 +221,9 @@ async fn commit(
     let failed = !matches!(outcome, Outcome::Delivered);
     record_export(exporter, signal, items, &outcome);
     resolve_all(acks, outcome);
-    if failed { first_wal } else { None }
+    if failed {
+        first_of_source
+    } else {
+        BTreeMap::new()
+    }
 }

@@ -14,6 +14,14 @@ fn id() -> ComponentId {
     "delta/test".parse().expect("id")
 }
 
+/// Entry `sequence` of a write-ahead log.
+fn wal_position(sequence: u64) -> otlake_core::SourcePosition {
+    otlake_core::SourcePosition {
+        app_id: "otlake-wal-test".into(),
+        sequence,
+    }
+}
+
 #[test]
 fn factory_validates_and_builds_without_io() {
     let factory: &dyn DynExporterFactory = &DeltaExporterFactory;
@@ -97,8 +105,9 @@ async fn write_ahead_log_entries_commit_once_even_when_replayed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let numbered = |payload: Payload, sequence: u64| {
         let (mut batch, ack) = batch_with_ack(payload);
-        batch.meta =
-            std::sync::Arc::new(otlake_core::RequestMeta::default().with_wal_sequence(sequence));
+        batch.meta = std::sync::Arc::new(
+            otlake_core::RequestMeta::default().with_source(wal_position(sequence)),
+        );
         (batch, ack)
     };
     let run_once = |entries: Vec<(Payload, u64)>| {
@@ -146,8 +155,9 @@ async fn after_a_failed_commit_later_log_entries_wait_for_the_failed_one() {
     let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
     let send = |n: usize, sequence: u64| {
         let (mut batch, ack) = batch_with_ack(sample_traces(1, n));
-        batch.meta =
-            std::sync::Arc::new(otlake_core::RequestMeta::default().with_wal_sequence(sequence));
+        batch.meta = std::sync::Arc::new(
+            otlake_core::RequestMeta::default().with_source(wal_position(sequence)),
+        );
         let tx = tx.clone();
         async move {
             tx.send(batch).await.expect("send");
@@ -264,4 +274,211 @@ async fn data_that_does_not_convert_is_refused_and_its_window_neighbours_retried
         .await
         .expect("spans");
     assert_eq!(spans.rows, 3, "only the batch sent after the error");
+}
+
+/// A log store in front of a table's log whose first commit lands but answers an error (a lost response),
+/// after which the next read of the table's latest version fails once (the same outage).
+struct LostAnswer {
+    inner: deltalake::logstore::LogStoreRef,
+    writes: std::sync::atomic::AtomicUsize,
+    fail_next_read: std::sync::atomic::AtomicBool,
+}
+
+impl LostAnswer {
+    fn read_fails(&self) -> deltalake::DeltaResult<()> {
+        if self
+            .fail_next_read
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(deltalake::DeltaTableError::Generic(
+                "the table cannot be read (test outage)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl deltalake::logstore::LogStore for LostAnswer {
+    fn name(&self) -> String {
+        // delta-rs chooses how to hand over a commit by this name: keep the wrapped store's.
+        self.inner.name()
+    }
+
+    async fn refresh(&self) -> deltalake::DeltaResult<()> {
+        self.read_fails()?;
+        self.inner.refresh().await
+    }
+
+    async fn read_commit_entry(
+        &self,
+        version: deltalake::kernel::Version,
+    ) -> deltalake::DeltaResult<Option<bytes::Bytes>> {
+        self.inner.read_commit_entry(version).await
+    }
+
+    async fn write_commit_entry(
+        &self,
+        version: deltalake::kernel::Version,
+        commit: deltalake::logstore::CommitOrBytes,
+        operation_id: uuid::Uuid,
+    ) -> Result<(), deltalake::kernel::transaction::TransactionError> {
+        self.inner
+            .write_commit_entry(version, commit, operation_id)
+            .await?;
+        if self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            == 0
+        {
+            self.fail_next_read
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(
+                deltalake::kernel::transaction::TransactionError::LogStoreError {
+                    msg: "connection reset (test: the commit landed)".into(),
+                    source: "lost answer".into(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn abort_commit_entry(
+        &self,
+        version: deltalake::kernel::Version,
+        commit: deltalake::logstore::CommitOrBytes,
+        operation_id: uuid::Uuid,
+    ) -> Result<(), deltalake::kernel::transaction::TransactionError> {
+        self.inner
+            .abort_commit_entry(version, commit, operation_id)
+            .await
+    }
+
+    async fn get_latest_version(
+        &self,
+        start: deltalake::kernel::Version,
+    ) -> deltalake::DeltaResult<deltalake::kernel::Version> {
+        self.read_fails()?;
+        self.inner.get_latest_version(start).await
+    }
+
+    fn object_store(
+        &self,
+        operation_id: Option<uuid::Uuid>,
+    ) -> std::sync::Arc<dyn deltalake::ObjectStore> {
+        self.inner.object_store(operation_id)
+    }
+
+    fn root_object_store(
+        &self,
+        operation_id: Option<uuid::Uuid>,
+    ) -> std::sync::Arc<dyn deltalake::ObjectStore> {
+        self.inner.root_object_store(operation_id)
+    }
+
+    fn config(&self) -> &deltalake::logstore::LogStoreConfig {
+        self.inner.config()
+    }
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_never_makes_the_next_window_count_as_committed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = Location::parse(dir.path().to_str().expect("utf-8")).expect("location");
+    location.prepare().expect("prepare");
+    let mut sink = TableSink::open(TableSpec {
+        name: "otel_spans".to_owned(),
+        url: location.table_url("otel_spans").expect("url"),
+        kind: TableKind::Spans,
+        version: SchemaVersion::V1,
+        storage_options: HashMap::new(),
+        app_id: "x".to_owned(),
+        options: SinkOptions::default(),
+    })
+    .await
+    .expect("create");
+    sink.wrap_log_store(|inner| {
+        std::sync::Arc::new(LostAnswer {
+            inner,
+            writes: Default::default(),
+            fail_next_read: Default::default(),
+        })
+    });
+    let limits = Limits {
+        max_rows: 1,
+        max_bytes: usize::MAX,
+        max_latency: Duration::from_secs(3600),
+    };
+    let (tx, rx) = mpsc::channel(4);
+    let task = tokio::spawn(table_task(sink, rx, limits, id(), Signal::Traces));
+    // Batch A lands, but its client hears an error (it will send A again: at least once).
+    let (a, a_ack) = batch_with_ack(sample_traces(1, 2));
+    tx.send(a).await.expect("send");
+    assert!(matches!(
+        a_ack.wait().await.outcome,
+        Outcome::Retryable { .. }
+    ));
+    // Batch B is other data: if its client hears Delivered, its rows must be in the table.
+    let (b, b_ack) = batch_with_ack(sample_traces(1, 3));
+    tx.send(b).await.expect("send");
+    let b_outcome = b_ack.wait().await.outcome;
+    drop(tx);
+    task.await.expect("task");
+    let location = dir.path().to_str().expect("utf-8");
+    let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+        .await
+        .expect("spans");
+    if b_outcome == Outcome::Delivered {
+        assert_eq!(
+            spans.rows,
+            2 + 3,
+            "B was answered Delivered: A's 2 and B's 3 spans"
+        );
+    }
+    assert_eq!(
+        b_outcome,
+        Outcome::Delivered,
+        "B commits once the table reads again"
+    );
+}
+
+#[tokio::test]
+async fn a_write_ahead_log_replayed_under_another_host_name_commits_nothing_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = Location::parse(dir.path().to_str().expect("utf-8"))
+        .expect("location")
+        .table_url("otel_spans")
+        .expect("url");
+    let traces = |n| Payload::from(sample_traces(1, n));
+    // The pod comes back under a new name with its persistent log: the default writer id changes, and the log
+    // replays the entries it had not yet checkpointed.
+    for (host, entries) in [
+        ("pod-a", vec![(traces(2), 1_000), (traces(3), 1_001)]),
+        (
+            "pod-b",
+            vec![(traces(2), 1_000), (traces(3), 1_001), (traces(4), 1_002)],
+        ),
+    ] {
+        let writer_id = crate::location::writer_id_on_host(&url, &id().to_string(), host);
+        let config = json!({"location": dir.path(), "max_latency": "50ms", "writer_id": writer_id});
+        let exporter =
+            build_exporter(&DeltaExporterFactory, &config, &[Signal::Traces]).expect("builds");
+        let (tx, rx) = channel("delta/test", 8);
+        let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+        for (payload, sequence) in entries {
+            let (mut batch, ack) = batch_with_ack(payload);
+            batch.meta = std::sync::Arc::new(
+                otlake_core::RequestMeta::default().with_source(wal_position(sequence)),
+            );
+            tx.send(batch).await.expect("send");
+            assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
+        }
+        drop(tx);
+        run.await.expect("task").expect("clean run");
+    }
+    let location = dir.path().to_str().expect("utf-8");
+    let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+        .await
+        .expect("spans");
+    assert_eq!(spans.rows, 2 + 3 + 4, "each entry exactly once");
 }

@@ -34,20 +34,27 @@ async fn a_sequence_committed_twice_appears_once_and_survives_a_restart() {
     let mut sink = TableSink::open(spec(dir.path(), "writer-a"))
         .await
         .expect("open");
-    assert_eq!(sink.committed_sequence(), None);
+    assert_eq!(sink.committed_source("log-a").await.expect("read"), None);
 
-    sink.append(&batch).await.expect("append");
-    let first = sink.commit(5).await.expect("commit");
+    assert_eq!(
+        sink.append_positioned("log-a", 5, &batch)
+            .await
+            .expect("append"),
+        Some(20)
+    );
+    let first = sink.commit().await.expect("commit");
     assert!(
         matches!(first, CommitOutcome::Committed { rows: 20, .. }),
         "{first:?}"
     );
-    // The same window again, with the same sequence (a retried commit, a replayed log entry).
-    sink.append(&batch).await.expect("append");
+    // The same batch again, with the same sequence (a replayed log entry): skipped.
     assert_eq!(
-        sink.commit(5).await.expect("commit"),
-        CommitOutcome::AlreadyCommitted { committed: 5 }
+        sink.append_positioned("log-a", 5, &batch)
+            .await
+            .expect("append"),
+        None
     );
+    assert_eq!(sink.commit().await.expect("commit"), CommitOutcome::Empty);
     assert_eq!(
         inspect(location, "otel_spans", &HashMap::new())
             .await
@@ -61,31 +68,35 @@ async fn a_sequence_committed_twice_appears_once_and_survives_a_restart() {
     let mut sink = TableSink::open(spec(dir.path(), "writer-a"))
         .await
         .expect("reopen");
-    assert_eq!(sink.committed_sequence(), Some(5));
+    assert_eq!(sink.committed_source("log-a").await.expect("read"), Some(5));
     assert_eq!(
-        sink.append_sequenced(5, &batch).await.expect("replay"),
+        sink.append_positioned("log-a", 5, &batch)
+            .await
+            .expect("replay"),
         None,
         "already committed"
     );
     assert_eq!(
-        sink.append_sequenced(4, &batch).await.expect("replay"),
+        sink.append_positioned("log-a", 4, &batch)
+            .await
+            .expect("replay"),
         None,
         "older than committed"
     );
     let other = Payload::from(genai_traces(50, 10, 1));
     assert_eq!(
-        sink.append_sequenced(6, &other).await.expect("new"),
+        sink.append_positioned("log-a", 6, &other)
+            .await
+            .expect("new"),
         Some(20)
     );
     assert!(matches!(
-        sink.commit(6).await.expect("commit"),
+        sink.commit().await.expect("commit"),
         CommitOutcome::Committed { .. }
     ));
-    // Another writer id has its own sequence space.
-    let sink_b = TableSink::open(spec(dir.path(), "writer-b"))
-        .await
-        .expect("open b");
-    assert_eq!(sink_b.committed_sequence(), None);
+    // Another source has its own sequence space, and so has the writer's own app id.
+    assert_eq!(sink.committed_source("log-b").await.expect("read"), None);
+    assert_eq!(sink.committed_sequence(), None);
 
     assert_eq!(
         inspect(location, "otel_spans", &HashMap::new())
@@ -179,5 +190,53 @@ async fn three_writers_on_one_local_table_land_every_row_once() {
             expect.to_str().expect("utf-8"),
             "--quiet",
         ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_commit_records_every_source_in_its_window_and_a_replay_of_any_is_skipped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = dir.path().to_str().expect("utf-8");
+    let batch = |first| Payload::from(genai_traces(first, 5, 1)); // 10 spans
+    let mut sink = TableSink::open(spec(dir.path(), "writer-a"))
+        .await
+        .expect("open");
+    // A window holding two sources' batches and data of no source.
+    for (app_id, sequence, first) in [("log-a", 3, 0), ("log-b", 7, 10), ("log-a", 4, 20)] {
+        assert_eq!(
+            sink.append_positioned(app_id, sequence, &batch(first))
+                .await
+                .expect("append"),
+            Some(10)
+        );
+    }
+    sink.append(&batch(30)).await.expect("append");
+    assert!(matches!(
+        sink.commit().await.expect("commit"),
+        CommitOutcome::Committed { rows: 40, .. }
+    ));
+    drop(sink);
+
+    let mut sink = TableSink::open(spec(dir.path(), "writer-a"))
+        .await
+        .expect("reopen");
+    assert_eq!(sink.committed_source("log-a").await.expect("read"), Some(4));
+    assert_eq!(sink.committed_source("log-b").await.expect("read"), Some(7));
+    assert_eq!(sink.committed_sequence(), Some(1), "the writer's own txn");
+    for (app_id, sequence, first) in [("log-a", 3, 0), ("log-b", 7, 10), ("log-a", 4, 20)] {
+        assert_eq!(
+            sink.append_positioned(app_id, sequence, &batch(first))
+                .await
+                .expect("replay"),
+            None,
+            "{app_id} {sequence} is in the table"
+        );
+    }
+    assert_eq!(
+        inspect(location, "otel_spans", &HashMap::new())
+            .await
+            .expect("inspect")
+            .rows,
+        40
     );
 }

@@ -745,7 +745,7 @@ async fn the_sink_writes_wire_payloads_without_decoding_them() {
             sink.append(payload).await.expect("append"),
             payload.item_count()
         );
-        sink.commit(1).await.expect("commit");
+        sink.commit().await.expect("commit");
         tables.push((dir, read_parquet(&sink).await));
     }
     assert!(
@@ -792,7 +792,7 @@ async fn a_conversion_error_discards_the_window() {
     assert!(err.to_string().contains("this table takes traces"), "{err}");
     assert_eq!(sink.window_rows(), 0, "the window is gone");
     assert_eq!(
-        sink.commit(1).await.expect("commit"),
+        sink.commit().await.expect("commit"),
         otlake_exporter_delta::CommitOutcome::Empty
     );
     let added = sink
@@ -801,7 +801,7 @@ async fn a_conversion_error_discards_the_window() {
         .expect("append after the error");
     assert_eq!(added, 3);
     assert_eq!(
-        sink.commit(1).await.expect("commit"),
+        sink.commit().await.expect("commit"),
         otlake_exporter_delta::CommitOutcome::Committed {
             table_version: 1,
             rows: 3
