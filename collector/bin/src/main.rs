@@ -110,6 +110,8 @@ fn registry() -> Registry {
         .with_processor(otlake_processor_size_limit::SizeLimitProcessorFactory)
         .with_processor(otlake_processor_sampling::SamplingProcessorFactory)
         .with_processor(otlake_processor_sampling::ProbabilisticSamplerFactory)
+        .with_processor(otlake_processor_attributes::AttributesProcessorFactory)
+        .with_processor(otlake_processor_attributes::ResourceProcessorFactory)
         .with_exporter(otlake_exporter_debug::DebugExporterFactory)
         .with_exporter(otlake_exporter_file::FileExporterFactory);
     #[cfg(feature = "delta")]
