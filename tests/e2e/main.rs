@@ -7,6 +7,7 @@ mod burst;
 mod cli;
 mod crash;
 mod delta;
+mod edit;
 mod filelog;
 mod forward;
 mod json;
