@@ -114,6 +114,7 @@ fn registry() -> Registry {
         .with_processor(otlake_processor_attributes::ResourceProcessorFactory)
         .with_processor(otlake_processor_filter::FilterProcessorFactory)
         .with_processor(otlake_processor_redaction::RedactionProcessorFactory)
+        .with_processor(otlake_processor_genai::GenaiProcessorFactory)
         .with_exporter(otlake_exporter_debug::DebugExporterFactory)
         .with_exporter(otlake_exporter_file::FileExporterFactory);
     #[cfg(feature = "delta")]
