@@ -78,3 +78,62 @@ fn sdk_secrets_never_reach_delta_and_health_spans_are_filtered_out() {
     assert_eq!(kept[0]["n"], 3, "siblings keep their attributes");
     assert!(d.terminate());
 }
+
+/// `resourcedetection` in a real daemon: a span sent without a resource lands with the `service.name` the
+/// sidecar's environment names (`OTEL_SERVICE_NAME`) and the pod from a Downward API variable.
+#[test]
+fn resourcedetection_fills_service_name_in_delta() {
+    use otlake_core::test_util::sample_traces;
+    use prost::Message;
+
+    use crate::support::{OTLAKE, Ports, post_protobuf};
+
+    let template = format!(
+        "{OTLP_IN}processors:\n  resourcedetection:\n    detectors: [env, k8s]\n    override: false\n  batch:\n    timeout: 100ms\nexporters:\n  delta:\n    location: {{dir}}/data\n    max_latency: 300ms\nservice:\n  pipelines:\n    traces: {{receivers: [otlp], processors: [resourcedetection, batch], exporters: [delta]}}\n{TELEMETRY}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = Ports::free();
+    let config = ports.fill(&template.replace("{dir}", &dir.path().display().to_string()));
+    let config_path = dir.path().join("otlake.yaml");
+    std::fs::write(&config_path, config).expect("write");
+    let mut command = std::process::Command::new(OTLAKE);
+    command
+        .args(["run", "--config"])
+        .arg(&config_path)
+        .env("OTEL_SERVICE_NAME", "detected-chat-api")
+        .env("K8S_POD_NAME", "chat-api-7d9f");
+    let mut d = Daemon::from_command(command, dir, ports);
+    let mut request = sample_traces(2, 2);
+    request.resource_spans[0].resource = None;
+    let r = post_protobuf(d.ports.http, "/v1/traces", &request.encode_to_vec());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rows = query(
+        &d.dir.path().join("data"),
+        "SELECT resource.attributes['service.name'] AS service_name, \
+         resource.attributes['k8s.pod.name'] AS pod, count(*) AS n \
+         FROM otel_spans GROUP BY 1, 2 ORDER BY 1",
+    );
+    let got: Vec<(String, String, u64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["service_name"].as_str().unwrap_or("").to_owned(),
+                r["pod"].as_str().unwrap_or("").to_owned(),
+                r["n"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "detected-chat-api".to_owned(),
+                "chat-api-7d9f".to_owned(),
+                2
+            ),
+            ("svc-1".to_owned(), "chat-api-7d9f".to_owned(), 2),
+        ],
+        "the resource without a service gets the detected one; the other keeps its own"
+    );
+    assert!(d.terminate());
+}

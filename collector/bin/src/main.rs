@@ -115,6 +115,7 @@ fn registry() -> Registry {
         .with_processor(otlake_processor_filter::FilterProcessorFactory)
         .with_processor(otlake_processor_redaction::RedactionProcessorFactory)
         .with_processor(otlake_processor_genai::GenaiProcessorFactory)
+        .with_processor(otlake_processor_resourcedetection::ResourceDetectionProcessorFactory)
         .with_exporter(otlake_exporter_debug::DebugExporterFactory)
         .with_exporter(otlake_exporter_file::FileExporterFactory);
     #[cfg(feature = "delta")]
