@@ -8,6 +8,7 @@ mod cli;
 mod commit_identity;
 mod crash;
 mod delta;
+mod edit;
 mod filelog;
 mod forward;
 mod json;

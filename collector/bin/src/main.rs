@@ -125,6 +125,12 @@ fn registry() -> Registry {
         .with_processor(otlake_processor_size_limit::SizeLimitProcessorFactory)
         .with_processor(otlake_processor_sampling::SamplingProcessorFactory)
         .with_processor(otlake_processor_sampling::ProbabilisticSamplerFactory)
+        .with_processor(otlake_processor_attributes::AttributesProcessorFactory)
+        .with_processor(otlake_processor_attributes::ResourceProcessorFactory)
+        .with_processor(otlake_processor_filter::FilterProcessorFactory)
+        .with_processor(otlake_processor_redaction::RedactionProcessorFactory)
+        .with_processor(otlake_processor_genai::GenaiProcessorFactory)
+        .with_processor(otlake_processor_resourcedetection::ResourceDetectionProcessorFactory)
         .with_exporter(otlake_exporter_debug::DebugExporterFactory)
         .with_exporter(otlake_exporter_file::FileExporterFactory);
     #[cfg(feature = "delta")]

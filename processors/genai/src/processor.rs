@@ -1,0 +1,84 @@
+//! The `genai` processor: normalises span and log record attributes (renames, MLflow decoding) and adds the
+//! cost to spans.
+//!
+//! Lifecycle: built per pipeline; stateless, nothing held, nothing to flush. Guarantees: nothing is dropped;
+//! every batch goes on with its acknowledgements; a request that is already normal passes untouched (in wire
+//! form, not copied) after a read-only look.
+
+use otlake_core::{Batch, ExportRequest, Outcome, Processor};
+
+use crate::normalise::Normaliser;
+
+pub struct GenaiProcessor {
+    normaliser: Normaliser,
+}
+
+impl GenaiProcessor {
+    pub fn new(normaliser: Normaliser) -> Self {
+        GenaiProcessor { normaliser }
+    }
+
+    fn needs(&self, request: &ExportRequest) -> bool {
+        let n = &self.normaliser;
+        match request {
+            ExportRequest::Traces(r) => r
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .flat_map(|ss| &ss.spans)
+                .any(|s| n.needs(&s.attributes, true)),
+            ExportRequest::Logs(r) => r
+                .resource_logs
+                .iter()
+                .flat_map(|rl| &rl.scope_logs)
+                .flat_map(|sl| &sl.log_records)
+                .any(|l| n.needs(&l.attributes, false)),
+            ExportRequest::Metrics(_) => false,
+        }
+    }
+
+    fn apply(&self, request: &mut ExportRequest) {
+        let n = &self.normaliser;
+        match request {
+            ExportRequest::Traces(r) => r
+                .resource_spans
+                .iter_mut()
+                .flat_map(|rs| &mut rs.scope_spans)
+                .flat_map(|ss| &mut ss.spans)
+                .for_each(|s| n.apply(&mut s.attributes, true)),
+            ExportRequest::Logs(r) => r
+                .resource_logs
+                .iter_mut()
+                .flat_map(|rl| &mut rl.scope_logs)
+                .flat_map(|sl| &mut sl.log_records)
+                .for_each(|l| n.apply(&mut l.attributes, false)),
+            ExportRequest::Metrics(_) => {}
+        }
+    }
+}
+
+impl Processor for GenaiProcessor {
+    fn process(&mut self, mut batch: Batch, out: &mut Vec<Batch>) {
+        if batch.item_count() == 0 {
+            out.push(batch);
+            return;
+        }
+        let needs = match batch.payload.request() {
+            Ok(request) => self.needs(request),
+            Err(e) => {
+                batch.acks.resolve(Outcome::rejected(e.to_string()));
+                return;
+            }
+        };
+        if needs {
+            match batch.payload_mut().request_mut() {
+                Ok(request) => self.apply(request),
+                Err(e) => {
+                    batch.acks.resolve(Outcome::rejected(e.to_string()));
+                    return;
+                }
+            }
+        }
+        out.push(batch);
+    }
+}
