@@ -1,6 +1,11 @@
 //! Reading and decoding an OTLP/HTTP request body, with the size limit enforced before any decoding:
-//! a `Content-Length` over the limit is refused without reading a byte, a body without one is cut off as soon
+//! a `Content-Length` over the limit is refused without keeping a byte, a body without one is refused as soon
 //! as it passes the limit, and a compressed body is refused as soon as its decompressed size passes it.
+//!
+//! A refused body is still read and thrown away ([`drain`], up to [`DRAIN_MAX_BYTES`] and for at most
+//! [`DRAIN_DEADLINE`]) before the answer: an HTTP/1.1 client is usually still writing it, and a server that
+//! closes on an unread body resets the connection, so `urllib`/`requests` (the Python SDK) report a broken pipe
+//! instead of the 413 or 503. Past the bound or the deadline the connection is closed as before.
 //!
 //! Buffers: an uncompressed protobuf body travels on as the bytes hyper received (a single chunk is not even
 //! copied). A compressed body is decompressed into a per-thread buffer that is reused by the next request on
@@ -9,9 +14,10 @@
 //! large request does not pin its memory for good.
 
 use std::cell::RefCell;
+use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Limited};
 use otlake_core::{Payload, Signal};
 
 use crate::decode::{Format, decode};
@@ -25,30 +31,63 @@ thread_local! {
     static DECOMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Reads the whole body, refusing it once it passes `limit` bytes.
+/// A refused body is read and dropped up to this many bytes before the answer (see the module docs).
+pub const DRAIN_MAX_BYTES: usize = 64 << 20;
+/// ... and for at most this long, so a slow client cannot hold the connection with a refused body.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Reads the whole body, refusing it once it passes `limit` bytes (the rest is drained).
 pub async fn read_body(
-    body: axum::body::Body,
+    mut body: axum::body::Body,
     content_length: Option<u64>,
     limit: usize,
 ) -> Result<Bytes, RequestError> {
     if let Some(length) = content_length
         && length > limit as u64
     {
+        drain(body).await;
         return Err(too_large(limit));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
-        Err(err) => Err(RequestError::BadRequest(format!(
-            "cannot read the request body: {err}"
-        ))),
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| {
+            RequestError::BadRequest(format!("cannot read the request body: {err}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > limit {
+            drop(chunks);
+            drain(body).await;
+            return Err(too_large(limit));
+        }
+        chunks.push(data);
     }
+    Ok(concat(chunks, total))
 }
 
-/// Reads and drops up to `limit` bytes of a body that will not be decoded, one chunk at a time.
-pub async fn discard(body: axum::body::Body, limit: usize) {
-    let mut body = Limited::new(body, limit);
-    while let Some(Ok(_frame)) = body.frame().await {}
+/// One buffer of `chunks` (a single chunk is passed on as hyper received it).
+fn concat(mut chunks: Vec<Bytes>, total: usize) -> Bytes {
+    if chunks.len() == 1 {
+        return chunks.pop().unwrap_or_default();
+    }
+    let mut whole = BytesMut::with_capacity(total);
+    for chunk in chunks {
+        whole.extend_from_slice(&chunk);
+    }
+    whole.freeze()
+}
+
+/// Reads and drops what is left of a refused body, one chunk at a time (nothing kept), within
+/// [`DRAIN_MAX_BYTES`] and [`DRAIN_DEADLINE`].
+pub async fn drain(body: axum::body::Body) {
+    let mut body = Limited::new(body, DRAIN_MAX_BYTES);
+    let _ = tokio::time::timeout(DRAIN_DEADLINE, async {
+        while let Some(Ok(_frame)) = body.frame().await {}
+    })
+    .await;
 }
 
 fn too_large(limit: usize) -> RequestError {

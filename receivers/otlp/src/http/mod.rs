@@ -158,7 +158,7 @@ async fn serve(state: &HttpState, request: Request) -> Result<Response, RequestE
                 // The body is read and thrown away chunk by chunk (nothing kept): the client hears its 503
                 // reliably (closing on an unread body can reset the connection before the answer arrives)
                 // and the connection can carry its retry.
-                body::discard(request.into_body(), state.max_request_bytes).await;
+                body::drain(request.into_body()).await;
                 return Ok(response::answer(signal, refused, format));
             }
         }
