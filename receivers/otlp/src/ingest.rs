@@ -89,6 +89,7 @@ impl Ingest {
             };
         }
         let (ack, verdict) = Ack::new();
+        ack.set_items(items);
         if let Some(reservation) = reservation {
             ack.hold(reservation);
         }
