@@ -9,6 +9,7 @@ mod crash;
 mod delta;
 mod filelog;
 mod forward;
+mod inflate;
 mod json;
 mod limits;
 mod loadgen;

@@ -23,6 +23,7 @@ use otlake_core::{Payload, Signal};
 use crate::decode::{Format, decode};
 use crate::decompress::{DecompressError, Encoding, decompress_into};
 use crate::http::RequestError;
+use crate::ingest::Answer;
 
 /// Decompression buffers up to this size are kept for the next request.
 pub const KEEP_BUFFER_BYTES: usize = 4 << 20;
@@ -36,11 +37,14 @@ pub const DRAIN_MAX_BYTES: usize = 64 << 20;
 /// ... and for at most this long, so a slow client cannot hold the connection with a refused body.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
-/// Reads the whole body, refusing it once it passes `limit` bytes (the rest is drained).
+/// Reads the whole body, refusing it once it passes `limit` bytes (the rest is drained). `admit(bytes read
+/// so far)` is asked after each chunk, so a body without `Content-Length` is admitted against the memory
+/// budget as it arrives; a refusal drains the rest and is [`RequestError::OverBudget`].
 pub async fn read_body(
     mut body: axum::body::Body,
     content_length: Option<u64>,
     limit: usize,
+    mut admit: impl FnMut(usize) -> Result<(), Answer>,
 ) -> Result<Bytes, RequestError> {
     if let Some(length) = content_length
         && length > limit as u64
@@ -62,6 +66,11 @@ pub async fn read_body(
             drop(chunks);
             drain(body).await;
             return Err(too_large(limit));
+        }
+        if let Err(refused) = admit(total) {
+            drop(chunks);
+            drain(body).await;
+            return Err(RequestError::over_budget(refused));
         }
         chunks.push(data);
     }
@@ -96,13 +105,15 @@ fn too_large(limit: usize) -> RequestError {
     ))
 }
 
-/// Decompresses (if needed) and decodes one body.
+/// Decompresses (if needed) and decodes one body. `admit(decompressed bytes so far)` is asked as a compressed
+/// body inflates (see [`decompress_into`]): the reservation follows the real size, not the compressed one.
 pub fn decode_body(
     signal: Signal,
     format: Format,
     encoding: Encoding,
     body: &Bytes,
     limit: usize,
+    mut admit: impl FnMut(usize) -> Result<(), Answer>,
 ) -> Result<Payload, RequestError> {
     let bad = |err: crate::decode::DecodeError| RequestError::BadRequest(err.to_string());
     if encoding == Encoding::Identity {
@@ -116,7 +127,15 @@ pub fn decode_body(
             Ok(buffer) => buffer,
             Err(_) => &mut fresh,
         };
-        let result = match decompress_into(encoding, body, limit, buffer) {
+        let mut refused = None;
+        let admit_step = |bytes| match admit(bytes) {
+            Ok(()) => true,
+            Err(answer) => {
+                refused = Some(answer);
+                false
+            }
+        };
+        let result = match decompress_into(encoding, body, limit, buffer, admit_step) {
             // A protobuf request travels on in wire form, so it leaves the reused buffer as a copy; JSON is
             // decoded from the buffer itself.
             Ok(()) => match format {
@@ -125,6 +144,10 @@ pub fn decode_body(
             }
             .map_err(bad),
             Err(DecompressError::TooLarge { limit }) => Err(too_large(limit)),
+            Err(err @ DecompressError::OverBudget { .. }) => Err(match refused.take() {
+                Some(answer) => RequestError::over_budget(answer),
+                None => RequestError::OverBudget(err.to_string()),
+            }),
             Err(err @ DecompressError::Corrupt { .. }) => {
                 Err(RequestError::BadRequest(err.to_string()))
             }
