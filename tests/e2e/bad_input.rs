@@ -185,3 +185,42 @@ fn grpc_bad_input_gets_its_status_and_the_next_call_succeeds() {
     assert_eq!(unwired["code"], "UNIMPLEMENTED", "{unwired}");
     assert!(d.terminate(), "clean exit:\n{}", d.stderr());
 }
+
+/// What Python's urllib heard for a POST of `bytes` zero bytes (tests/clients/urllib_post.py).
+fn urllib_post(port: u16, bytes: usize, chunked: bool) -> serde_json::Value {
+    let url = format!("http://127.0.0.1:{port}/v1/traces");
+    let size = bytes.to_string();
+    let mut args = vec![url.as_str(), size.as_str()];
+    if chunked {
+        args.push("--chunked");
+    }
+    let out = run_python("urllib_post.py", &args, Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "urllib_post.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("urllib_post.py prints JSON")
+}
+
+#[test]
+fn python_urllib_hears_413_naming_the_limit_for_an_oversized_body() {
+    let d = daemon();
+    let port = d.ports.http;
+    // A few rounds: a reset depends on how far the client got when the server closed.
+    for round in 0..3 {
+        for chunked in [false, true] {
+            let answer = urllib_post(port, 31_000_000, chunked);
+            assert_eq!(
+                answer["status"], 413,
+                "round {round}, chunked {chunked}: urllib must read the 413, not a reset: {answer}"
+            );
+            let body = answer["body"].as_str().unwrap_or_default();
+            assert!(
+                body.contains("max_request_bytes") && body.contains("30000000"),
+                "the 413 names the limit: {body}"
+            );
+            good(port);
+        }
+    }
+}

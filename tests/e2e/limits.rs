@@ -175,3 +175,53 @@ fn octets(v: &Value) -> u64 {
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
         .expect("a length")
 }
+
+/// `n` spans of which the first `big` carry a 5 kB attribute (over a 2 kB `max_record_bytes`).
+fn spans_with_big(n: usize, big: usize) -> Vec<u8> {
+    let mut request = sample_traces(1, n);
+    for span in request.resource_spans[0].scope_spans[0]
+        .spans
+        .iter_mut()
+        .take(big)
+    {
+        span.attributes.push(KeyValue {
+            key: "e2e.big".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue("z".repeat(5_000))),
+            }),
+            ..Default::default()
+        });
+    }
+    request.encode_to_vec()
+}
+
+#[test]
+fn two_clients_in_one_batch_through_two_pipelines_each_hear_their_own_rejected_count_once() {
+    // Two pipelines that both refuse the big spans, then batch the two clients' requests together.
+    let d = crate::support::Daemon::start(&format!(
+        "{}processors:\n  size_limit:\n    max_record_bytes: 2kB\n    max_log_line_bytes: 1kB\n  batch:\n    timeout: 1s\nexporters:\n  file:\n    path: {{dir}}/out.jsonl\nservice:\n  pipelines:\n    traces/a: {{receivers: [otlp], processors: [size_limit, batch], exporters: [file]}}\n    traces/b: {{receivers: [otlp], processors: [size_limit, batch], exporters: [file]}}\n{}",
+        crate::support::OTLP_IN,
+        crate::support::TELEMETRY
+    ));
+    let port = d.ports.http;
+    let clients: Vec<_> = [(4, 1), (5, 2)]
+        .into_iter()
+        .map(|(n, big)| {
+            std::thread::spawn(move || {
+                let r = post_protobuf(port, "/v1/traces", &spans_with_big(n, big));
+                assert_eq!(r.status, 200, "{}", r.text());
+                let answer =
+                    ExportTraceServiceResponse::decode(r.body.as_slice()).expect("a response");
+                (big, answer.partial_success.map(|p| p.rejected_spans))
+            })
+        })
+        .collect();
+    for client in clients {
+        let (big, rejected) = client.join().expect("client");
+        assert_eq!(
+            rejected,
+            Some(big as i64),
+            "a client that sent {big} oversized spans hears {big} rejected, once"
+        );
+    }
+}

@@ -11,6 +11,7 @@ mod delta;
 mod edit;
 mod filelog;
 mod forward;
+mod inflate;
 mod json;
 mod limits;
 mod loadgen;

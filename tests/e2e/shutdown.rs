@@ -9,7 +9,7 @@ use std::time::Duration;
 use otlake_core::test_util::sample_traces;
 use prost::Message;
 
-use crate::support::{Daemon, OTLP_IN, TELEMETRY, http_request, read_jsonl};
+use crate::support::{Daemon, OTLP_IN, TELEMETRY, http_request, read_jsonl, sdk_send_acknowledged};
 
 #[test]
 fn requests_in_flight_at_sigterm_are_acknowledged_and_present_or_answered_retryable() {
@@ -78,4 +78,51 @@ fn requests_in_flight_at_sigterm_are_acknowledged_and_present_or_answered_retrya
         missing.len(),
         missing.first()
     );
+}
+
+/// A Collector-style config with no `service.telemetry` section (health from the `health_check` extension).
+fn config_without_telemetry() -> String {
+    format!(
+        "{OTLP_IN}exporters:\n  file:\n    path: {{dir}}/out.jsonl\nextensions:\n  health_check:\n    endpoint: 127.0.0.1:{{health}}\nservice:\n  extensions: [health_check]\n  pipelines:\n    traces: {{receivers: [otlp], exporters: [file]}}\n    logs: {{receivers: [otlp], exporters: [file]}}\n    metrics: {{receivers: [otlp], exporters: [file]}}\n"
+    )
+}
+
+#[test]
+fn without_a_telemetry_section_sigterm_exits_0_with_every_acknowledged_item() {
+    // The metrics endpoint takes its default address here (127.0.0.1:8888): this config is the point.
+    for run in 0..5 {
+        let mut d = Daemon::start(&config_without_telemetry());
+        let sent = sdk_send_acknowledged(
+            "grpc",
+            d.ports.grpc,
+            &[
+                "--tag",
+                &format!("run{run}"),
+                "--spans",
+                "20",
+                "--logs",
+                "10",
+            ],
+        );
+        assert!(
+            d.terminate(),
+            "run {run}: SIGTERM must exit 0:\n{}",
+            d.stderr()
+        );
+        let text = std::fs::read_to_string(d.dir.path().join("out.jsonl")).unwrap_or_default();
+        for span in sent["spans"].as_array().expect("spans") {
+            let id = span["span_id"].as_str().expect("span id");
+            assert!(
+                text.contains(id),
+                "run {run}: acknowledged span {id} is missing"
+            );
+        }
+        for log in sent["logs"].as_array().expect("logs") {
+            let body = log["body"].as_str().expect("body");
+            assert!(
+                text.contains(body),
+                "run {run}: acknowledged log `{body}` is missing"
+            );
+        }
+    }
 }

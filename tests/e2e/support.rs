@@ -17,6 +17,12 @@ use std::time::{Duration, Instant};
 
 pub const OTLAKE: &str = env!("CARGO_BIN_EXE_otlake");
 
+/// The daemon [`Daemon::start`] runs: `OTLAKE_BIN` when set (worktrees that share one cargo target dir overwrite
+/// each other's `target/debug/otlake`, so a run can point at a private copy), else [`OTLAKE`].
+pub fn otlake_bin() -> PathBuf {
+    std::env::var_os("OTLAKE_BIN").map_or_else(|| PathBuf::from(OTLAKE), PathBuf::from)
+}
+
 /// The workspace root (this file is tests/e2e/support.rs, compiled from collector/bin).
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -199,7 +205,7 @@ impl Daemon {
         let config = ports.fill(&template.replace("{dir}", &dir.path().display().to_string()));
         let config_path = dir.path().join("otlake.yaml");
         std::fs::write(&config_path, config).expect("write config");
-        let mut command = Command::new(OTLAKE);
+        let mut command = Command::new(otlake_bin());
         command.args(["run", "--config"]).arg(&config_path);
         Daemon::from_command(command, dir, ports)
     }

@@ -260,3 +260,55 @@ fn a_torn_log_tail_is_reported_at_startup_and_the_entries_before_it_delivered() 
     assert!(sidecar.terminate(), "clean exit:\n{}", sidecar.stderr());
     assert!(gateway.terminate());
 }
+
+/// Every byte of every file under `dir`.
+fn bytes_under(dir: &Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            all.extend(bytes_under(&path));
+        } else {
+            all.extend(std::fs::read(&path).expect("read file"));
+        }
+    }
+    all
+}
+
+#[test]
+fn include_metadata_writes_only_the_keys_a_processor_reads_and_never_credentials_to_the_wal() {
+    // An unreachable destination: entries stay in the log, acknowledged once fsynced.
+    let dead = crate::support::free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wal = dir.path().join("wal");
+    let config = format!(
+        "{OTLP_IN}        include_metadata: true\nprocessors:\n  batch:\n    timeout: 10ms\n    metadata_keys: [X-Tenant, Authorization]\nexporters:\n  otlphttp:\n    endpoint: http://127.0.0.1:{dead}\n{}service:\n  pipelines:\n    traces/batched: {{receivers: [otlp], processors: [batch], exporters: [otlphttp]}}\n    traces/plain: {{receivers: [otlp], exporters: [otlphttp]}}\n{TELEMETRY}",
+        wal_section(&wal)
+    );
+    let d = crate::support::Daemon::start_in(&config, dir, Ports::free());
+    let body = otlake_core::test_util::sample_traces(1, 2).encode_to_vec();
+    let headers = [
+        ("Content-Type", "application/x-protobuf"),
+        ("X-Tenant", "tenant-a"),
+        ("Authorization", "Bearer SECRET-authorization"),
+        ("Proxy-Authorization", "Basic SECRET-proxy"),
+        ("Cookie", "session=SECRET-cookie"),
+        ("X-Api-Key", "SECRET-api-key"),
+        ("X-Unused", "SECRET-unused"),
+    ];
+    let r = http_request("POST", d.ports.http, "/v1/traces", &headers, &body).expect("answer");
+    assert_eq!(r.status, 200, "acknowledged once in the log: {}", r.text());
+    let on_disk = bytes_under(&wal);
+    let text = String::from_utf8_lossy(&on_disk);
+    assert!(
+        text.contains("tenant-a"),
+        "the batch processor's metadata key is kept"
+    );
+    assert!(
+        !text.contains("SECRET"),
+        "credentials or unused headers in the log: {:?}",
+        text.match_indices("SECRET")
+            .map(|(i, _)| text.get(i.saturating_sub(30)..i + 30).unwrap_or("?"))
+            .collect::<Vec<_>>()
+    );
+}

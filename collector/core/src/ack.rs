@@ -12,8 +12,13 @@
 //! above `Rejected`: if part of a request can succeed on a retry, telling the client to give up would lose it.
 //!
 //! Items refused on purpose while the rest of the request is kept (a record over a size limit) are counted
-//! with [`Ack::reject_items`] and reach the client as OTLP `partial_success`.
+//! with [`Ack::reject_items`] and reach the client as OTLP `partial_success`. Each holder counts its own
+//! refusals (a clone starts from its parent's count) and the verdict takes the largest holder count, so a
+//! request fanned out to two pipelines that refuse the same record hears it once, not twice. A refusal counted
+//! against a merged batch ([`AckSet::reject_items`], e.g. a destination's own partial success) is spread over
+//! its requests, never more than a request's own items (see there).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -88,7 +93,10 @@ pub struct Verdict {
 
 struct State {
     outcome: Outcome,
+    /// The largest count of any holder that has let go (see the module docs).
     rejected_items: u64,
+    /// The request's item count, when the receiver told it ([`Ack::set_items`]).
+    items: Option<u64>,
     rejection_message: Option<String>,
     reply: Option<oneshot::Sender<Verdict>>,
     /// Memory held for this request's data until its verdict.
@@ -125,6 +133,8 @@ impl Drop for Shared {
 pub struct Ack {
     shared: Arc<Shared>,
     resolved: bool,
+    /// Items of the request this holder (and the holders it was cloned from) refused.
+    rejected: AtomicU64,
 }
 
 impl Ack {
@@ -135,6 +145,7 @@ impl Ack {
             state: Mutex::new(State {
                 outcome: Outcome::Delivered,
                 rejected_items: 0,
+                items: None,
                 rejection_message: None,
                 reply: Some(reply),
                 reservation: None,
@@ -144,6 +155,7 @@ impl Ack {
             Ack {
                 shared,
                 resolved: false,
+                rejected: AtomicU64::new(0),
             },
             AckReceiver { rx },
         )
@@ -152,7 +164,23 @@ impl Ack {
     /// Gives this holder's verdict and lets go of it.
     pub fn resolve(mut self, outcome: Outcome) {
         self.resolved = true;
-        self.shared.with_state(|s| s.outcome.merge(outcome));
+        let rejected = self.rejected.load(Ordering::Relaxed);
+        self.shared.with_state(|s| {
+            s.outcome.merge(outcome);
+            s.rejected_items = s.rejected_items.max(rejected);
+        });
+    }
+
+    /// Records how many items the request holds: no count of refused items will exceed it.
+    pub fn set_items(&self, items: u64) {
+        self.shared.with_state(|s| s.items = Some(items));
+    }
+
+    /// Items of the request this holder has not counted as refused (`None`: the request's size is unknown).
+    fn items_left(&self) -> Option<u64> {
+        let mut items = None;
+        self.shared.with_state(|s| items = s.items);
+        items.map(|n| n.saturating_sub(self.rejected.load(Ordering::Relaxed)))
     }
 
     /// Keeps `reservation` (the request's share of the memory budget) until the request's verdict.
@@ -162,9 +190,14 @@ impl Ack {
     }
 
     /// Counts `count` items of this request as refused on purpose (partial success); the rest goes on.
+    /// The count is this holder's (see the module docs) and never exceeds the request's items.
     pub fn reject_items(&self, count: u64, message: &str) {
+        let count = self.items_left().map_or(count, |left| count.min(left));
+        if count == 0 {
+            return;
+        }
+        self.rejected.fetch_add(count, Ordering::Relaxed);
         self.shared.with_state(|s| {
-            s.rejected_items += count;
             if s.rejection_message.is_none() {
                 s.rejection_message = Some(message.to_owned());
             }
@@ -178,6 +211,7 @@ impl Clone for Ack {
         Ack {
             shared: Arc::clone(&self.shared),
             resolved: false,
+            rejected: AtomicU64::new(self.rejected.load(Ordering::Relaxed)),
         }
     }
 }
@@ -185,9 +219,11 @@ impl Clone for Ack {
 impl Drop for Ack {
     fn drop(&mut self) {
         if !self.resolved {
+            let rejected = self.rejected.load(Ordering::Relaxed);
             self.shared.with_state(|s| {
                 s.outcome
-                    .merge(Outcome::retryable("dropped before it was delivered"))
+                    .merge(Outcome::retryable("dropped before it was delivered"));
+                s.rejected_items = s.rejected_items.max(rejected);
             });
         }
     }
@@ -261,11 +297,24 @@ impl AckSet {
         }
     }
 
-    /// Counts refused items against every request in the set. Processors that refuse single items run before
-    /// batching, where a set holds exactly one request, so the count reaches the request it belongs to.
+    /// Counts `count` refused items against the requests in the set. Processors that refuse single items run
+    /// before batching, where a set holds exactly one request, so the count reaches the request it belongs to.
+    /// For a merged set (a destination's partial success for a whole batch, which does not say whose items it
+    /// refused) the count is spread over the requests in order, each taking at most its own items not yet
+    /// counted: the clients together hear the destination's count, and none hears more than it sent.
     pub fn reject_items(&self, count: u64, message: &str) {
-        for ack in &self.acks {
-            ack.reject_items(count, message);
+        let mut left = count;
+        for (i, ack) in self.acks.iter().enumerate() {
+            if left == 0 {
+                break;
+            }
+            let last = i + 1 == self.acks.len();
+            let share = match ack.items_left() {
+                Some(items) if !last => left.min(items),
+                _ => left,
+            };
+            ack.reject_items(share, message);
+            left -= share;
         }
     }
 }
@@ -331,6 +380,36 @@ mod tests {
             verdict.rejection_message.as_deref(),
             Some("record too large")
         );
+    }
+
+    #[tokio::test]
+    async fn two_branches_refusing_the_same_item_count_it_once() {
+        let (ack, rx) = Ack::new();
+        ack.set_items(3);
+        let other_pipeline = ack.clone();
+        ack.reject_items(1, "too large");
+        other_pipeline.reject_items(1, "too large");
+        ack.resolve(Outcome::Delivered);
+        other_pipeline.resolve(Outcome::Delivered);
+        assert_eq!(rx.wait().await.rejected_items, 1);
+    }
+
+    #[tokio::test]
+    async fn a_merged_set_spreads_a_count_over_its_requests_within_their_items() {
+        let (a, rx_a) = Ack::new();
+        let (b, rx_b) = Ack::new();
+        a.set_items(2);
+        b.set_items(5);
+        let mut set = AckSet::single(a);
+        set.merge(AckSet::single(b));
+        set.reject_items(4, "refused downstream");
+        set.resolve(Outcome::Delivered);
+        assert_eq!(
+            rx_a.wait().await.rejected_items,
+            2,
+            "no more than its 2 items"
+        );
+        assert_eq!(rx_b.wait().await.rejected_items, 2, "the rest, once");
     }
 
     #[tokio::test]

@@ -136,6 +136,13 @@ pub trait Processor: Send {
     /// The pipeline's input has nothing waiting, even after letting every ready sender run: no more data is
     /// on its way right now. A processor holding data back for company may send it.
     fn on_idle(&mut self, _out: &mut Vec<Batch>) {}
+
+    /// The client metadata keys (lower case) this processor reads, e.g. the batch processor's
+    /// `metadata_keys`. A pipeline keeps only the keys one of its processors reads, so headers copied by a
+    /// receiver's `include_metadata` that nothing uses never reach an exporter or a write-ahead log.
+    fn metadata_keys(&self) -> &[String] {
+        &[]
+    }
 }
 
 /// Sends data out of the daemon and resolves acknowledgements once it is durable there.

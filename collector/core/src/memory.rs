@@ -91,6 +91,35 @@ impl Reservation {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
+
+    /// Grows the reservation to `bytes` in all (nothing to do if it holds that much already), or returns
+    /// `false` when the budget cannot take the difference. As in [`MemoryBudget::try_reserve`], a reservation
+    /// alone in the budget may grow past the limit.
+    pub fn try_grow_to(&mut self, bytes: u64) -> bool {
+        let Some(more) = bytes.checked_sub(self.bytes).filter(|&more| more > 0) else {
+            return true;
+        };
+        let limit = self.budget.limit();
+        let mut used = self.budget.used.load(Ordering::Relaxed);
+        loop {
+            let next = used.saturating_add(more);
+            if next > limit && used > self.bytes {
+                return false;
+            }
+            match self.budget.used.compare_exchange_weak(
+                used,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.bytes += more;
+                    return true;
+                }
+                Err(actual) => used = actual,
+            }
+        }
+    }
 }
 
 impl Drop for Reservation {
@@ -115,6 +144,22 @@ mod tests {
         assert_eq!(budget.used(), 40);
         drop(b);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_reservation_grows_while_the_budget_has_room() {
+        let budget = MemoryBudget::new(100);
+        let mut a = budget.try_reserve(10).expect("fits");
+        let _b = budget.try_reserve(20).expect("fits");
+        assert!(a.try_grow_to(80), "10 + 20 + 70 = 100");
+        assert!(
+            !a.try_grow_to(81),
+            "over the limit with another reservation"
+        );
+        assert!(a.try_grow_to(50), "already holds more");
+        assert_eq!((a.bytes(), budget.used()), (80, 100));
+        drop(a);
+        assert_eq!(budget.used(), 20);
     }
 
     #[test]

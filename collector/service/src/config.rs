@@ -99,22 +99,29 @@ pub struct Pipeline {
 }
 
 /// `service.telemetry:`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// `Default` is written out (not derived) so that a config without the section gets the same defaults as one
+/// with an empty section: a derived default would give a zero `shutdown_grace`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Telemetry {
-    #[serde(default)]
     pub logs: LogsTelemetry,
-    #[serde(default)]
     pub metrics: MetricsTelemetry,
-    #[serde(default)]
     pub health: HealthTelemetry,
     /// How long a shutdown may take before late stages are abandoned (their data answered retryable).
-    #[serde(default = "default_grace", with = "humantime_serde")]
+    #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
 }
 
-fn default_grace() -> Duration {
-    DEFAULT_SHUTDOWN_GRACE
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            logs: LogsTelemetry::default(),
+            metrics: MetricsTelemetry::default(),
+            health: HealthTelemetry::default(),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
 }
 
 /// `service.telemetry.logs:`
@@ -346,6 +353,10 @@ mod tests {
         assert_eq!(
             config.health_endpoint().as_deref(),
             Some(DEFAULT_HEALTH_ENDPOINT)
+        );
+        assert_eq!(
+            config.service.telemetry.shutdown_grace, DEFAULT_SHUTDOWN_GRACE,
+            "no telemetry section: the documented grace, not zero"
         );
     }
 

@@ -475,11 +475,18 @@ async fn run_pipeline(
     let outputs = Fanout::blocking(outputs);
     let watch_idle = processors.iter().any(|p| p.wants_idle());
     let mut flushed_at_shutdown = false;
+    let read_keys: BTreeSet<String> = processors
+        .iter()
+        .flat_map(|p| p.metadata_keys().iter().cloned())
+        .collect();
     loop {
         let deadline = processors.iter().filter_map(|p| p.next_deadline()).min();
         let produced = tokio::select! {
             received = input.recv() => match received {
-                Some(batch) => push_through(&mut processors, 0, vec![batch]),
+                Some(mut batch) => {
+                    keep_read_metadata(&mut batch, &read_keys);
+                    push_through(&mut processors, 0, vec![batch])
+                }
                 None => break,
             },
             _ = sleep_until(deadline) => tick(&mut processors, Instant::now()),
@@ -514,6 +521,17 @@ fn flush(processors: &mut [Box<dyn Processor>]) -> Vec<Batch> {
         produced.extend(push_through(processors, i + 1, released));
     }
     produced
+}
+
+/// Drops the client metadata no processor of the pipeline reads (see `Processor::metadata_keys`): what a
+/// receiver copied with `include_metadata` goes no further than it is used, and never into a write-ahead log.
+fn keep_read_metadata(batch: &mut Batch, read_keys: &BTreeSet<String>) {
+    if batch.meta.metadata.keys().all(|k| read_keys.contains(k)) {
+        return;
+    }
+    Arc::make_mut(&mut batch.meta)
+        .metadata
+        .retain(|k, _| read_keys.contains(k));
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

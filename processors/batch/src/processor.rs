@@ -94,6 +94,10 @@ impl BatchProcessor {
 }
 
 impl Processor for BatchProcessor {
+    fn metadata_keys(&self) -> &[String] {
+        &self.metadata_keys
+    }
+
     fn process(&mut self, batch: Batch, out: &mut Vec<Batch>) {
         if batch.signal() != self.signal {
             // A wiring bug: pass it on untouched rather than lose it or mix signals.

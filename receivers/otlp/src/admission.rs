@@ -57,17 +57,36 @@ impl Admission {
     /// Reserves the decoded size of a `signal` request of `wire_bytes`, or answers retryable (and counts it).
     pub fn admit(&self, signal: Signal, wire_bytes: u64) -> Result<Reservation, Answer> {
         let bytes = Self::estimate(wire_bytes);
-        self.budget.try_reserve(bytes).ok_or_else(|| {
-            self.refused[index(signal)].increment(1);
-            Answer::Retry {
-                message: format!(
-                    "the collector's memory budget is spent ({} of {} bytes in flight); retry later",
-                    self.budget.used(),
-                    self.budget.limit()
-                ),
-                retry_after: Some(MEMORY_RETRY_AFTER),
-            }
-        })
+        self.budget
+            .try_reserve(bytes)
+            .ok_or_else(|| self.refuse(signal))
+    }
+
+    /// Grows an admitted request's reservation to the decoded size of `wire_bytes` once more of it is known
+    /// (a chunked body as it arrives, a compressed body as it inflates), or answers retryable (and counts it).
+    pub fn grow(
+        &self,
+        signal: Signal,
+        reservation: &mut Reservation,
+        wire_bytes: u64,
+    ) -> Result<(), Answer> {
+        if reservation.try_grow_to(Self::estimate(wire_bytes)) {
+            Ok(())
+        } else {
+            Err(self.refuse(signal))
+        }
+    }
+
+    fn refuse(&self, signal: Signal) -> Answer {
+        self.refused[index(signal)].increment(1);
+        Answer::Retry {
+            message: format!(
+                "the collector's memory budget is spent ({} of {} bytes in flight); retry later",
+                self.budget.used(),
+                self.budget.limit()
+            ),
+            retry_after: Some(MEMORY_RETRY_AFTER),
+        }
     }
 }
 

@@ -33,6 +33,8 @@ impl Encoding {
 pub enum DecompressError {
     #[error("the request is larger than {limit} bytes once decompressed")]
     TooLarge { limit: usize },
+    #[error("the collector's memory budget is spent ({decompressed} bytes decompressed so far)")]
+    OverBudget { decompressed: usize },
     #[error("cannot decompress the {encoding:?} body: {source}")]
     Corrupt {
         encoding: Encoding,
@@ -41,39 +43,51 @@ pub enum DecompressError {
     },
 }
 
-/// Decompresses `input` into `out` (cleared first), refusing output over `limit` bytes.
+/// Decompressed output is admitted against the memory budget in steps of this size (see [`decompress_into`]).
+pub const ADMIT_STEP: usize = 1 << 20;
+
+/// Decompresses `input` into `out` (cleared first), refusing output over `limit` bytes. Every
+/// [`ADMIT_STEP`] bytes of output, `admit(bytes so far)` is asked whether the request may grow that far;
+/// a `false` stops decompression with [`DecompressError::OverBudget`] (the buffer is released), so a body that
+/// inflates 100× cannot take more memory than the budget lets it.
 pub fn decompress_into(
     encoding: Encoding,
     input: &[u8],
     limit: usize,
     out: &mut Vec<u8>,
+    mut admit: impl FnMut(usize) -> bool,
 ) -> Result<(), DecompressError> {
     out.clear();
     let corrupt = |source| DecompressError::Corrupt { encoding, source };
-    // One byte past the limit tells "exactly at the limit" from "over it".
-    let cap = (limit as u64).saturating_add(1);
-    let read = match encoding {
-        Encoding::Identity => {
-            out.extend_from_slice(input);
-            Ok(input.len())
-        }
-        Encoding::Gzip => flate2::read::MultiGzDecoder::new(input)
-            .take(cap)
-            .read_to_end(out),
-        Encoding::Deflate => flate2::read::ZlibDecoder::new(input)
-            .take(cap)
-            .read_to_end(out),
-        Encoding::Zstd => zstd::stream::read::Decoder::with_buffer(input)
-            .map_err(corrupt)?
-            .take(cap)
-            .read_to_end(out),
-    };
-    read.map_err(corrupt)?;
-    if out.len() > limit {
-        out.clear();
-        return Err(DecompressError::TooLarge { limit });
+    if encoding == Encoding::Identity {
+        out.extend_from_slice(input);
+        return Ok(());
     }
-    Ok(())
+    let mut reader: Box<dyn Read + '_> = match encoding {
+        Encoding::Identity | Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Encoding::Deflate => Box::new(flate2::read::ZlibDecoder::new(input)),
+        Encoding::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(corrupt)?)
+        }
+    };
+    // One byte past the limit tells "exactly at the limit" from "over it".
+    let cap = limit.saturating_add(1);
+    loop {
+        let step = ADMIT_STEP.min(cap - out.len()) as u64;
+        let read = (&mut reader).take(step).read_to_end(out).map_err(corrupt)?;
+        if out.len() > limit {
+            *out = Vec::new();
+            return Err(DecompressError::TooLarge { limit });
+        }
+        if read == 0 {
+            return Ok(());
+        }
+        if !admit(out.len()) {
+            let decompressed = out.len();
+            *out = Vec::new();
+            return Err(DecompressError::OverBudget { decompressed });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -103,7 +117,8 @@ mod tests {
         ];
         let mut out = Vec::new();
         for (encoding, input) in cases {
-            decompress_into(encoding, &input, data.len(), &mut out).expect("within the limit");
+            decompress_into(encoding, &input, data.len(), &mut out, |_| true)
+                .expect("within the limit");
             assert_eq!(out, data, "{encoding:?}");
         }
     }
@@ -113,15 +128,34 @@ mod tests {
         let bomb = gzip(&vec![0u8; 10 << 20]);
         assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
         let mut out = Vec::new();
-        let err = decompress_into(Encoding::Gzip, &bomb, 1 << 20, &mut out).expect_err("too large");
+        let err = decompress_into(Encoding::Gzip, &bomb, 1 << 20, &mut out, |_| true)
+            .expect_err("too large");
         assert!(matches!(err, DecompressError::TooLarge { limit } if limit == 1 << 20));
         assert!(out.capacity() <= 4 << 20, "read far past the limit");
     }
 
     #[test]
+    fn output_is_admitted_step_by_step_and_refused_when_the_budget_says_no() {
+        let body = zstd::encode_all(vec![7u8; 10 << 20].as_slice(), 3).expect("zstd");
+        let mut asked = Vec::new();
+        let mut out = Vec::new();
+        let err = decompress_into(Encoding::Zstd, &body, 30 << 20, &mut out, |bytes| {
+            asked.push(bytes);
+            bytes < 3 * ADMIT_STEP
+        })
+        .expect_err("over budget");
+        assert!(
+            matches!(err, DecompressError::OverBudget { decompressed } if decompressed == 3 * ADMIT_STEP),
+            "{err:?}"
+        );
+        assert_eq!(asked, [ADMIT_STEP, 2 * ADMIT_STEP, 3 * ADMIT_STEP]);
+        assert_eq!(out.capacity(), 0, "the buffer is released");
+    }
+
+    #[test]
     fn garbage_is_corrupt() {
-        let err =
-            decompress_into(Encoding::Gzip, b"not gzip", 100, &mut Vec::new()).expect_err("bad");
+        let err = decompress_into(Encoding::Gzip, b"not gzip", 100, &mut Vec::new(), |_| true)
+            .expect_err("bad");
         assert!(matches!(err, DecompressError::Corrupt { .. }));
     }
 

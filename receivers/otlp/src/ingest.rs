@@ -56,6 +56,16 @@ impl Ingest {
         self.admission.admit(signal, wire_bytes)
     }
 
+    /// Grows an admitted request's reservation once more of its size is known (see [`Admission::grow`]).
+    pub fn grow(
+        &self,
+        signal: Signal,
+        reservation: &mut Reservation,
+        wire_bytes: u64,
+    ) -> Result<(), Answer> {
+        self.admission.grow(signal, reservation, wire_bytes)
+    }
+
     pub fn id(&self) -> &ComponentId {
         &self.id
     }
@@ -89,6 +99,7 @@ impl Ingest {
             };
         }
         let (ack, verdict) = Ack::new();
+        ack.set_items(items);
         if let Some(reservation) = reservation {
             ack.hold(reservation);
         }

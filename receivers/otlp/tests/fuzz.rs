@@ -251,6 +251,7 @@ fn mutated_bodies_decode_or_fail_cleanly() {
                 encoding,
                 &bytes::Bytes::from(body.clone()),
                 LIMIT,
+                |_| Ok(()),
             )
         }));
         match result {

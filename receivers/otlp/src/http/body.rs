@@ -1,6 +1,11 @@
 //! Reading and decoding an OTLP/HTTP request body, with the size limit enforced before any decoding:
-//! a `Content-Length` over the limit is refused without reading a byte, a body without one is cut off as soon
+//! a `Content-Length` over the limit is refused without keeping a byte, a body without one is refused as soon
 //! as it passes the limit, and a compressed body is refused as soon as its decompressed size passes it.
+//!
+//! A refused body is still read and thrown away ([`drain`], up to [`DRAIN_MAX_BYTES`] and for at most
+//! [`DRAIN_DEADLINE`]) before the answer: an HTTP/1.1 client is usually still writing it, and a server that
+//! closes on an unread body resets the connection, so `urllib`/`requests` (the Python SDK) report a broken pipe
+//! instead of the 413 or 503. Past the bound or the deadline the connection is closed as before.
 //!
 //! Buffers: an uncompressed protobuf body travels on as the bytes hyper received (a single chunk is not even
 //! copied). A compressed body is decompressed into a per-thread buffer that is reused by the next request on
@@ -9,14 +14,16 @@
 //! large request does not pin its memory for good.
 
 use std::cell::RefCell;
+use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Limited};
 use otlake_core::{Payload, Signal};
 
 use crate::decode::{Format, decode};
 use crate::decompress::{DecompressError, Encoding, decompress_into};
 use crate::http::RequestError;
+use crate::ingest::Answer;
 
 /// Decompression buffers up to this size are kept for the next request.
 pub const KEEP_BUFFER_BYTES: usize = 4 << 20;
@@ -25,30 +32,71 @@ thread_local! {
     static DECOMPRESSED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Reads the whole body, refusing it once it passes `limit` bytes.
+/// A refused body is read and dropped up to this many bytes before the answer (see the module docs).
+pub const DRAIN_MAX_BYTES: usize = 64 << 20;
+/// ... and for at most this long, so a slow client cannot hold the connection with a refused body.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Reads the whole body, refusing it once it passes `limit` bytes (the rest is drained). `admit(bytes read
+/// so far)` is asked after each chunk, so a body without `Content-Length` is admitted against the memory
+/// budget as it arrives; a refusal drains the rest and is [`RequestError::OverBudget`].
 pub async fn read_body(
-    body: axum::body::Body,
+    mut body: axum::body::Body,
     content_length: Option<u64>,
     limit: usize,
+    mut admit: impl FnMut(usize) -> Result<(), Answer>,
 ) -> Result<Bytes, RequestError> {
     if let Some(length) = content_length
         && length > limit as u64
     {
+        drain(body).await;
         return Err(too_large(limit));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => Err(too_large(limit)),
-        Err(err) => Err(RequestError::BadRequest(format!(
-            "cannot read the request body: {err}"
-        ))),
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| {
+            RequestError::BadRequest(format!("cannot read the request body: {err}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > limit {
+            drop(chunks);
+            drain(body).await;
+            return Err(too_large(limit));
+        }
+        if let Err(refused) = admit(total) {
+            drop(chunks);
+            drain(body).await;
+            return Err(RequestError::over_budget(refused));
+        }
+        chunks.push(data);
     }
+    Ok(concat(chunks, total))
 }
 
-/// Reads and drops up to `limit` bytes of a body that will not be decoded, one chunk at a time.
-pub async fn discard(body: axum::body::Body, limit: usize) {
-    let mut body = Limited::new(body, limit);
-    while let Some(Ok(_frame)) = body.frame().await {}
+/// One buffer of `chunks` (a single chunk is passed on as hyper received it).
+fn concat(mut chunks: Vec<Bytes>, total: usize) -> Bytes {
+    if chunks.len() == 1 {
+        return chunks.pop().unwrap_or_default();
+    }
+    let mut whole = BytesMut::with_capacity(total);
+    for chunk in chunks {
+        whole.extend_from_slice(&chunk);
+    }
+    whole.freeze()
+}
+
+/// Reads and drops what is left of a refused body, one chunk at a time (nothing kept), within
+/// [`DRAIN_MAX_BYTES`] and [`DRAIN_DEADLINE`].
+pub async fn drain(body: axum::body::Body) {
+    let mut body = Limited::new(body, DRAIN_MAX_BYTES);
+    let _ = tokio::time::timeout(DRAIN_DEADLINE, async {
+        while let Some(Ok(_frame)) = body.frame().await {}
+    })
+    .await;
 }
 
 fn too_large(limit: usize) -> RequestError {
@@ -57,13 +105,15 @@ fn too_large(limit: usize) -> RequestError {
     ))
 }
 
-/// Decompresses (if needed) and decodes one body.
+/// Decompresses (if needed) and decodes one body. `admit(decompressed bytes so far)` is asked as a compressed
+/// body inflates (see [`decompress_into`]): the reservation follows the real size, not the compressed one.
 pub fn decode_body(
     signal: Signal,
     format: Format,
     encoding: Encoding,
     body: &Bytes,
     limit: usize,
+    mut admit: impl FnMut(usize) -> Result<(), Answer>,
 ) -> Result<Payload, RequestError> {
     let bad = |err: crate::decode::DecodeError| RequestError::BadRequest(err.to_string());
     if encoding == Encoding::Identity {
@@ -77,7 +127,15 @@ pub fn decode_body(
             Ok(buffer) => buffer,
             Err(_) => &mut fresh,
         };
-        let result = match decompress_into(encoding, body, limit, buffer) {
+        let mut refused = None;
+        let admit_step = |bytes| match admit(bytes) {
+            Ok(()) => true,
+            Err(answer) => {
+                refused = Some(answer);
+                false
+            }
+        };
+        let result = match decompress_into(encoding, body, limit, buffer, admit_step) {
             // A protobuf request travels on in wire form, so it leaves the reused buffer as a copy; JSON is
             // decoded from the buffer itself.
             Ok(()) => match format {
@@ -86,6 +144,10 @@ pub fn decode_body(
             }
             .map_err(bad),
             Err(DecompressError::TooLarge { limit }) => Err(too_large(limit)),
+            Err(err @ DecompressError::OverBudget { .. }) => Err(match refused.take() {
+                Some(answer) => RequestError::over_budget(answer),
+                None => RequestError::OverBudget(err.to_string()),
+            }),
             Err(err @ DecompressError::Corrupt { .. }) => {
                 Err(RequestError::BadRequest(err.to_string()))
             }

@@ -36,7 +36,23 @@ pub enum RequestError {
     NotFound(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// The memory budget is spent (HTTP 503 + `Retry-After`), found while the body was read or inflated.
+    #[error("{0}")]
+    OverBudget(String),
 }
+
+impl RequestError {
+    fn over_budget(answer: crate::ingest::Answer) -> Self {
+        match answer {
+            crate::ingest::Answer::Retry { message, .. } => RequestError::OverBudget(message),
+            other => RequestError::OverBudget(format!("{other:?}")),
+        }
+    }
+}
+
+/// OTLP/JSON is parsed into a `serde_json::Value` tree first (see [`crate::json`]), which takes far more
+/// memory than the decoded protobuf: a JSON body is reserved at this many times a protobuf body of its size.
+pub const JSON_WEIGHT: u64 = 4;
 
 /// What the handler needs, shared by every request.
 struct HttpState {
@@ -146,38 +162,63 @@ async fn serve(state: &HttpState, request: Request) -> Result<Response, RequestE
     let meta = state
         .include_metadata
         .then(|| crate::metadata::from_headers(headers));
-    // A compressed body is weighed at four times its size: it has to be inflated before decoding.
+    // The memory budget: a JSON body weighs JSON_WEIGHT times a protobuf one; a compressed body is first
+    // weighed at four times its size, then re-admitted on its decompressed size as it inflates.
+    let weight = if format == Format::Json {
+        JSON_WEIGHT
+    } else {
+        1
+    };
     let inflation = if encoding == Encoding::Identity { 1 } else { 4 };
-    // The memory budget is reserved before the body is read when its length is known (an oversized length is
-    // refused by `read_body` as 413 instead), else once it is read and before it is decoded.
-    let mut reservation = None;
-    if let Some(length) = length.filter(|&l| l <= state.max_request_bytes as u64) {
-        match state.ingest.admit(signal, length.saturating_mul(inflation)) {
-            Ok(held) => reservation = Some(held),
-            Err(refused) => {
-                // The body is read and thrown away chunk by chunk (nothing kept): the client hears its 503
-                // reliably (closing on an unread body can reset the connection before the answer arrives)
-                // and the connection can carry its retry.
-                body::discard(request.into_body(), state.max_request_bytes).await;
-                return Ok(response::answer(signal, refused, format));
-            }
+    // Reserved before the body is read when its length is known (an oversized length is refused by
+    // `read_body` as 413 instead), else chunk by chunk as it arrives.
+    let known = length.filter(|&l| l <= state.max_request_bytes as u64);
+    let initial = known.unwrap_or(0).saturating_mul(inflation * weight);
+    let mut reservation = match state.ingest.admit(signal, initial) {
+        Ok(held) => held,
+        Err(refused) => {
+            // The body is read and thrown away chunk by chunk (nothing kept): the client hears its 503
+            // reliably (closing on an unread body can reset the connection before the answer arrives)
+            // and the connection can carry its retry.
+            body::drain(request.into_body()).await;
+            return Ok(response::answer(signal, refused, format));
         }
-    }
-    let bytes = body::read_body(request.into_body(), length, state.max_request_bytes).await?;
-    if reservation.is_none() {
-        match state
-            .ingest
-            .admit(signal, (bytes.len() as u64).saturating_mul(inflation))
-        {
-            Ok(held) => reservation = Some(held),
-            Err(refused) => return Ok(response::answer(signal, refused, format)),
-        }
-    }
-    let weight = bytes.len().saturating_mul(inflation as usize);
-    let payload = decode_off_reactor(weight, || {
-        body::decode_body(signal, format, encoding, &bytes, state.max_request_bytes)
+    };
+    let ingest = &state.ingest;
+    let bytes = body::read_body(
+        request.into_body(),
+        length,
+        state.max_request_bytes,
+        |read| {
+            ingest.grow(
+                signal,
+                &mut reservation,
+                (read as u64).saturating_mul(inflation * weight),
+            )
+        },
+    )
+    .await?;
+    let decode_weight = bytes.len().saturating_mul(inflation as usize);
+    let payload = decode_off_reactor(decode_weight, || {
+        body::decode_body(
+            signal,
+            format,
+            encoding,
+            &bytes,
+            state.max_request_bytes,
+            |inflated| {
+                ingest.grow(
+                    signal,
+                    &mut reservation,
+                    (inflated as u64).saturating_mul(weight),
+                )
+            },
+        )
     })?;
     drop(bytes);
-    let answer = state.ingest.export_held(payload, meta, reservation).await;
+    let answer = state
+        .ingest
+        .export_held(payload, meta, Some(reservation))
+        .await;
     Ok(response::answer(signal, answer, format))
 }

@@ -77,6 +77,7 @@ pub fn request_error(err: &RequestError, format: Format, http1: bool) -> Respons
         RequestError::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, Code::InvalidArgument),
         RequestError::NotFound(_) => (StatusCode::NOT_FOUND, Code::NotFound),
         RequestError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, Code::Unimplemented),
+        RequestError::OverBudget(_) => (StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable),
     };
     let mut response = status(http_status, code, &err.to_string(), format);
     match err {
@@ -90,6 +91,12 @@ pub fn request_error(err: &RequestError, format: Format, http1: bool) -> Respons
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        RequestError::OverBudget(_) => {
+            let seconds = crate::admission::MEMORY_RETRY_AFTER.as_secs().max(1);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         _ => {}
     }
