@@ -192,6 +192,7 @@ fn convert_one(rows: &mut Rows, request: &Payload, form: Form) -> usize {
         Form::WireDecode | Form::Decoded => {
             let payload = form.prepare(request);
             rows.append(payload.request().expect("decoded"))
+                .expect("converts")
                 .unwrap_or(0)
         }
     }

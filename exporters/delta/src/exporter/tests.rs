@@ -265,3 +265,64 @@ async fn data_that_does_not_convert_is_refused_and_its_window_neighbours_retried
         .expect("spans");
     assert_eq!(spans.rows, 3, "only the batch sent after the error");
 }
+
+/// One resource group of `spans` spans whose resource carries a 1 MiB attribute, in wire form as a receiver
+/// hands it on: about 1.1 MB on the wire, but every row repeats the resource.
+fn heavy_resource_traces(spans: usize) -> Payload {
+    use prost::Message;
+    let mut request = sample_traces(1, spans);
+    let resource = request.resource_spans[0]
+        .resource
+        .get_or_insert_with(Default::default);
+    resource.attributes.push(otlake_core::test_util::kv(
+        "k8s.pod.annotations",
+        &"x".repeat(1 << 20),
+    ));
+    Payload::from_wire(Signal::Traces, request.encode_to_vec().into()).expect("valid OTLP")
+}
+
+#[tokio::test]
+async fn a_request_repeating_a_huge_resource_on_every_row_is_refused_and_later_requests_land() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exporter = build_exporter(
+        &DeltaExporterFactory,
+        &json!({"location": dir.path(), "max_latency": "50ms"}),
+        &[Signal::Traces],
+    )
+    .expect("builds");
+    let (tx, rx) = channel("delta/test", 4);
+    let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+    let wait = Duration::from_secs(60);
+
+    // 2,100 rows × 1 MiB: past Arrow's 2 GiB string offsets (the writer used to panic there).
+    let (heavy, heavy_ack) = batch_with_ack(heavy_resource_traces(2_100));
+    tx.send(heavy).await.expect("send");
+    match tokio::time::timeout(wait, heavy_ack.wait())
+        .await
+        .expect("answered")
+        .outcome
+    {
+        Outcome::Rejected { reason } => {
+            assert!(reason.contains("64 MiB"), "the limit is named: {reason}")
+        }
+        other => panic!("expected the request refused, got {other:?}"),
+    }
+    // A few rows with the same resource are fine.
+    let (light, light_ack) = batch_with_ack(heavy_resource_traces(3));
+    let (good, good_ack) = batch_with_ack(sample_traces(1, 5));
+    tx.send(light).await.expect("send");
+    tx.send(good).await.expect("send");
+    for ack in [light_ack, good_ack] {
+        let verdict = tokio::time::timeout(wait, ack.wait())
+            .await
+            .expect("answered");
+        assert_eq!(verdict.outcome, Outcome::Delivered);
+    }
+    drop(tx);
+    run.await.expect("task").expect("clean run");
+    let location = dir.path().to_str().expect("utf-8");
+    let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+        .await
+        .expect("spans");
+    assert_eq!(spans.rows, 3 + 5);
+}
