@@ -22,7 +22,6 @@ mod wire_groups;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::error::ArrowError;
 use deltalake::arrow::record_batch::RecordBatch;
-use otlake_core::wire::WireError;
 use otlake_core::{ExportRequest, Signal};
 
 use crate::config::{SchemaVersion, SeverityNumberFormat, TableKind};

@@ -15,6 +15,11 @@ use crate::sink::{CommitOutcome, TableSink};
 /// How long a client should wait before retrying after a failed commit.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// Test-only seam for the supervision tests: a batch of exactly this many items panics the table task, as
+/// a bug would.
+#[cfg(test)]
+pub(super) const PANIC_ON_ITEMS: usize = 4_321;
+
 /// When a table commits.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Limits {
@@ -86,6 +91,10 @@ pub(super) async fn table_task(
             }
         };
         let Some(batch) = next else { break };
+        #[cfg(test)]
+        if batch.payload.item_count() == PANIC_ON_ITEMS {
+            panic!("test: a table task panics");
+        }
         let bytes = batch.payload.encoded_len();
         let wal_sequence = batch.meta.wal_sequence();
         if let Some(sequence) = wal_sequence {

@@ -326,3 +326,82 @@ async fn a_request_repeating_a_huge_resource_on_every_row_is_refused_and_later_r
         .expect("spans");
     assert_eq!(spans.rows, 3 + 5);
 }
+
+/// Sends `payload` as a client would: again after each retryable answer, for at most 30 s.
+async fn send_until_answered(tx: &otlake_core::BatchSender, payload: Payload) -> Outcome {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (batch, ack) = batch_with_ack(payload.clone());
+        tx.send(batch).await.expect("send");
+        let outcome = tokio::time::timeout(Duration::from_secs(30), ack.wait())
+            .await
+            .expect("answered")
+            .outcome;
+        if !matches!(outcome, Outcome::Retryable { .. }) || tokio::time::Instant::now() > deadline {
+            return outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_table_task_that_panics_is_started_again_and_later_requests_land() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exporter = build_exporter(
+        &DeltaExporterFactory,
+        &json!({"location": dir.path(), "max_latency": "50ms"}),
+        &[Signal::Traces, Signal::Logs],
+    )
+    .expect("builds");
+    let (tx, rx) = channel("delta/test", 4);
+    let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+    let (doomed, doomed_ack) = batch_with_ack(sample_traces(1, table_task::PANIC_ON_ITEMS));
+    tx.send(doomed).await.expect("send");
+    let outcome = tokio::time::timeout(Duration::from_secs(30), doomed_ack.wait())
+        .await
+        .expect("answered")
+        .outcome;
+    assert!(matches!(outcome, Outcome::Retryable { .. }), "{outcome:?}");
+
+    let outcome = send_until_answered(&tx, Payload::from(sample_traces(1, 5))).await;
+    assert_eq!(outcome, Outcome::Delivered, "the spans table works again");
+    let outcome = send_until_answered(&tx, Payload::from(sample_logs(1, 2))).await;
+    assert_eq!(outcome, Outcome::Delivered, "the other table never stopped");
+    drop(tx);
+    run.await.expect("task").expect("clean run");
+    let location = dir.path().to_str().expect("utf-8");
+    let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+        .await
+        .expect("spans");
+    assert_eq!(spans.rows, 5);
+}
+
+#[tokio::test]
+async fn a_table_task_that_keeps_panicking_fails_the_exporter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exporter = build_exporter(
+        &DeltaExporterFactory,
+        &json!({"location": dir.path()}),
+        &[Signal::Traces],
+    )
+    .expect("builds");
+    let (tx, rx) = channel("delta/test", 1);
+    let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+    let doomed = Payload::from(sample_traces(1, table_task::PANIC_ON_ITEMS));
+    // A write-ahead log would send the same entry again and again, until the exporter stops taking it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        let (batch, _ack) = batch_with_ack(doomed.clone());
+        if tx.send(batch).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ended = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the exporter gives up")
+        .expect("no panic");
+    let error = ended.expect_err("the exporter fails");
+    let error = otlake_core::Chain(&error).to_string();
+    assert!(error.contains("otel_spans"), "{error}");
+}
