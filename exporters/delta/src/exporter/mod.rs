@@ -178,34 +178,47 @@ impl Exporter for DeltaExporter {
             tables.start(&pool, sink, signal);
         }
 
+        // A batch whose table is busy waits in `waiting` (one per table) while the input keeps being read for
+        // the other tables, so one slow table does not hold up the others. A second batch for a busy table is
+        // `held` and the input is not read until that table takes its waiting batch: the exporter holds at most
+        // one extra batch per table plus one.
+        let mut waiting: HashMap<Signal, Batch> = HashMap::new();
+        let mut held: Option<Batch> = None;
         loop {
-            let batch = tokio::select! {
-                batch = input.recv() => batch,
+            let free = next_free_table(&waiting, &tables.routes);
+            tokio::select! {
+                batch = input.recv(), if held.is_none() => {
+                    let Some(batch) = batch else { break };
+                    held = tables.route(batch, &mut waiting);
+                }
+                (signal, permit) = free => {
+                    if let Some(batch) = waiting.remove(&signal) {
+                        match permit {
+                            Ok(permit) => {
+                                permit.send(batch);
+                            }
+                            Err(_) => stopped(batch),
+                        }
+                    }
+                    if let Some(batch) = held.take() {
+                        held = tables.route(batch, &mut waiting);
+                    }
+                }
                 Some(ended) = tables.tasks.join_next_with_id() => {
                     tables.restart(&pool, ended).await.map_err(|e| {
                         ComponentError::failed(context.clone(), e)
                     })?;
-                    continue;
                 }
-            };
-            let Some(batch) = batch else { break };
-            let signal = batch.signal();
+            }
+        }
+        for (signal, batch) in waiting {
             match tables.routes.get(&signal) {
                 Some(tx) => {
                     if let Err(mpsc::error::SendError(batch)) = tx.send(batch).await {
-                        // The table task is gone (it failed; it is being started again): the client retries.
-                        batch
-                            .acks
-                            .resolve(Outcome::retryable("delta table writer stopped"));
+                        stopped(batch);
                     }
                 }
-                None => {
-                    warn!(exporter = %cx.id, %signal, "No table for this signal; refusing the batch.");
-                    batch.acks.resolve(Outcome::rejected(format!(
-                        "exporter {} has no table for {signal}",
-                        cx.id
-                    )));
-                }
+                None => stopped(batch),
             }
         }
         tables.routes.clear();
@@ -220,6 +233,36 @@ impl Exporter for DeltaExporter {
     }
 }
 
+/// The table task is gone (it failed; it is being started again): the client retries.
+fn stopped(batch: Batch) {
+    batch
+        .acks
+        .resolve(Outcome::retryable("delta table writer stopped"));
+}
+
+/// The first table with a waiting batch to have room for it (never, when none waits). Built from clones of
+/// the routes, so it borrows nothing while the loop changes `waiting`.
+fn next_free_table(
+    waiting: &HashMap<Signal, Batch>,
+    routes: &HashMap<Signal, mpsc::Sender<Batch>>,
+) -> impl Future<Output = (Signal, Reserved)> + 'static {
+    let reserves: Vec<_> = waiting
+        .keys()
+        .filter_map(|&signal| {
+            let tx = routes.get(&signal)?.clone();
+            Some(Box::pin(async move { (signal, tx.reserve_owned().await) }))
+        })
+        .collect();
+    async move {
+        if reserves.is_empty() {
+            return std::future::pending().await;
+        }
+        futures::future::select_all(reserves).await.0
+    }
+}
+
+type Reserved = Result<mpsc::OwnedPermit<Batch>, mpsc::error::SendError<()>>;
+
 /// The running table tasks, their routes, and what is needed to start one again.
 struct Tables {
     routes: HashMap<Signal, mpsc::Sender<Batch>>,
@@ -233,6 +276,31 @@ struct Tables {
 }
 
 impl Tables {
+    /// Hands `batch` to its table, or to `waiting` when the table is busy; gives it back when the table
+    /// already has a batch waiting (the caller holds it and stops reading).
+    fn route(&self, batch: Batch, waiting: &mut HashMap<Signal, Batch>) -> Option<Batch> {
+        let signal = batch.signal();
+        let Some(tx) = self.routes.get(&signal) else {
+            warn!(exporter = %self.exporter, %signal, "No table for this signal; refusing the batch.");
+            batch.acks.resolve(Outcome::rejected(format!(
+                "exporter {} has no table for {signal}",
+                self.exporter
+            )));
+            return None;
+        };
+        if waiting.contains_key(&signal) {
+            return Some(batch);
+        }
+        match tx.try_send(batch) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                waiting.insert(signal, batch);
+            }
+            Err(mpsc::error::TrySendError::Closed(batch)) => stopped(batch),
+        }
+        None
+    }
+
     fn start(&mut self, pool: &WriterPool, sink: TableSink, signal: Signal) {
         let (tx, rx) = mpsc::channel(TABLE_QUEUE);
         let task = table_task(sink, rx, self.limits, self.exporter.clone(), signal);

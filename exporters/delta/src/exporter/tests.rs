@@ -405,3 +405,52 @@ async fn a_table_task_that_keeps_panicking_fails_the_exporter() {
     let error = otlake_core::Chain(&error).to_string();
     assert!(error.contains("otel_spans"), "{error}");
 }
+
+#[tokio::test]
+async fn a_slow_table_does_not_hold_up_the_other_tables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exporter = build_exporter(
+        &DeltaExporterFactory,
+        &json!({"location": dir.path(), "max_latency": "50ms"}),
+        &[Signal::Traces, Signal::Logs],
+    )
+    .expect("builds");
+    let (tx, rx) = channel("delta/test", 8);
+    let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+    let wait = Duration::from_secs(20);
+    let (stall, stall_ack) = batch_with_ack(sample_traces(1, table_task::STALL_ON_ITEMS));
+    tx.send(stall).await.expect("send");
+    tokio::time::timeout(wait, table_task::STALLED.acquire())
+        .await
+        .expect("the spans table stalls")
+        .expect("open")
+        .forget();
+    // The spans table's queue fills, and one more spans batch waits in front of it.
+    let mut span_acks = vec![stall_ack];
+    for spans in 1..=3 {
+        let (batch, ack) = batch_with_ack(sample_traces(1, spans));
+        tx.send(batch).await.expect("send");
+        span_acks.push(ack);
+    }
+    let (logs, logs_ack) = batch_with_ack(sample_logs(1, 2));
+    tx.send(logs).await.expect("send");
+    let verdict = tokio::time::timeout(wait, logs_ack.wait())
+        .await
+        .expect("the logs table is not held up by the stalled spans table");
+    assert_eq!(verdict.outcome, Outcome::Delivered);
+
+    table_task::RELEASE_STALL.add_permits(1);
+    for ack in span_acks {
+        let verdict = tokio::time::timeout(wait, ack.wait())
+            .await
+            .expect("answered");
+        assert_eq!(verdict.outcome, Outcome::Delivered);
+    }
+    drop(tx);
+    run.await.expect("task").expect("clean run");
+    let location = dir.path().to_str().expect("utf-8");
+    let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+        .await
+        .expect("spans");
+    assert_eq!(spans.rows as usize, table_task::STALL_ON_ITEMS + 1 + 2 + 3);
+}
