@@ -189,8 +189,8 @@ mod tests {
 
     use async_trait::async_trait;
     use bytes::Bytes;
-    use otlake_core::batch::channel;
     use otlake_core::Payload;
+    use otlake_core::batch::channel;
     use otlake_core::test_util::{batch_with_ack, sample_traces};
 
     use super::*;
