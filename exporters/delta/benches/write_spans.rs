@@ -192,6 +192,7 @@ fn convert_one(rows: &mut Rows, request: &Payload, form: Form) -> usize {
         Form::WireDecode | Form::Decoded => {
             let payload = form.prepare(request);
             rows.append(payload.request().expect("decoded"))
+                .expect("converts")
                 .unwrap_or(0)
         }
     }
@@ -263,6 +264,7 @@ fn parquet_settings(make: &dyn Fn(u64) -> Payload, total: usize) {
     while converted < total {
         converted += rows
             .append(make(i).request().expect("decoded"))
+            .expect("converts")
             .unwrap_or(0);
         i += 1;
         if rows.len() >= CHUNK_ROWS {

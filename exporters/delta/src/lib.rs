@@ -31,7 +31,8 @@ pub use config::DeltaExporterConfig;
 pub use error::DeltaError;
 pub use exporter::DeltaExporter;
 pub use maintenance::{
-    CompactOptions, CompactReport, TableInfo, VacuumOptions, VacuumReport, compact, inspect, vacuum,
+    BUDGET_SHARE, CompactOptions, CompactReport, TableInfo, VacuumOptions, VacuumReport, compact,
+    inspect, vacuum,
 };
 pub use sink::{CommitOutcome, SinkOptions, TableSink, TableSpec};
 

@@ -14,6 +14,13 @@
 //! Compaction works without DataFusion: it streams the Parquet files through the same `RecordBatchWriter` the
 //! exporter uses and commits Remove + Add actions through the commit builder. Partitioned (v2) tables are
 //! compacted partition by partition (files of different partitions are never merged).
+//!
+//! Memory: a bin is rewritten by reading one input file whole and buffering the output file until it is
+//! flushed, so a bin costs about twice its bytes (plus one decoded row group). Given a [`MemoryBudget`]
+//! (the exporter's background compaction passes the daemon's), bins are at most [`BUDGET_SHARE`] of the
+//! budget's limit and each bin's twice-its-bytes is reserved in the budget while it is rewritten: receivers
+//! see that memory as taken, and a bin that does not fit now (the budget is busy with requests) is left for
+//! the next round ([`CompactReport::bins_deferred`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -34,12 +41,17 @@ use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, Path};
 use futures::TryStreamExt;
+use otlake_core::MemoryBudget;
 use url::Url;
 
 use crate::config::DEFAULT_COMPRESSION_LEVEL;
 use crate::error::{DeltaError, Result};
 use crate::location::resolve_table_url;
 use crate::table::load_table;
+
+/// The share of a memory budget's limit one compaction bin may take: bins are at most `limit / BUDGET_SHARE`
+/// bytes of input, and hold twice that while rewritten.
+pub const BUDGET_SHARE: u64 = 4;
 
 /// How [`compact`] chooses and writes files.
 #[derive(Clone, Debug)]
@@ -54,6 +66,9 @@ pub struct CompactOptions {
     pub row_group_size: usize,
     /// Only report what would be done.
     pub dry_run: bool,
+    /// The memory budget to rewrite within (see the module docs); `None`: bins of `target_file_size` with no
+    /// accounting (the CLI, a process of its own).
+    pub memory: Option<Arc<MemoryBudget>>,
 }
 
 impl Default for CompactOptions {
@@ -64,6 +79,7 @@ impl Default for CompactOptions {
             compression_level: DEFAULT_COMPRESSION_LEVEL,
             row_group_size: crate::config::DEFAULT_ROW_GROUP_SIZE,
             dry_run: false,
+            memory: None,
         }
     }
 }
@@ -81,6 +97,8 @@ pub struct CompactReport {
     pub files_added: usize,
     pub bytes_added: u64,
     pub rows_rewritten: u64,
+    /// Bins left for the next round because the memory budget could not hold them now.
+    pub bins_deferred: usize,
     pub dry_run: bool,
 }
 
@@ -152,15 +170,32 @@ pub async fn compact_table(
         });
     }
 
+    let bin_size = match &options.memory {
+        Some(budget) => options.target_file_size.min(budget.limit() / BUDGET_SHARE),
+        None => options.target_file_size,
+    };
     let mut actions = Vec::new();
     for (partition, mut files) in groups {
         if files.len() < options.min_files.max(2) {
             continue;
         }
         files.sort_by_key(|f| f.size);
-        for bin in bins(files, options.target_file_size) {
+        for bin in bins(files, bin_size) {
+            let bytes = bin.iter().map(|f| f.size).sum::<u64>();
+            let _held = match &options.memory {
+                Some(budget) if !options.dry_run => {
+                    match budget.try_reserve(bytes.saturating_mul(2)) {
+                        Some(reservation) => Some(reservation),
+                        None => {
+                            report.bins_deferred += 1;
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
             report.files_removed += bin.len();
-            report.bytes_removed += bin.iter().map(|f| f.size).sum::<u64>();
+            report.bytes_removed += bytes;
             if options.dry_run {
                 continue;
             }

@@ -41,7 +41,7 @@ use tracing::{debug, warn};
 use url::Url;
 
 use crate::config::{SchemaVersion, SeverityNumberFormat, TableKind};
-use crate::convert::{CHUNK_ROWS, Rows};
+use crate::convert::Rows;
 use crate::error::{DeltaError, Result};
 use crate::parquet_layout::{ColumnRules, writer_properties};
 use crate::schema::TableSchema;
@@ -222,7 +222,7 @@ impl TableSink {
         };
         self.window_rows += added;
         self.window_unpositioned = true;
-        if self.rows.len() >= CHUNK_ROWS {
+        if self.rows.is_full() {
             self.write_chunk().await?;
         }
         Ok(added)
@@ -241,7 +241,7 @@ impl TableSink {
                 added += self
                     .rows
                     .append_wire(signal, chunk)
-                    .map_err(|e| format!("the request's protobuf does not parse: {e}"))?
+                    .map_err(|e| e.to_string())?
                     .unwrap_or(0);
             }
             return Ok(added);
@@ -249,6 +249,7 @@ impl TableSink {
         let request = payload.request().map_err(|e| e.to_string())?;
         self.rows
             .append(request)
+            .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("this table takes {}", self.spec.kind.signal()))
     }
 

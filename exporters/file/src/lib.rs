@@ -2,7 +2,12 @@
 //! format, so tools that read that format read ours.
 //!
 //! A batch's acknowledgements resolve `Delivered` only after its line is written, flushed and `fsync`ed: a
-//! client that heard success will find its data in the file after a crash.
+//! client that heard success will find its data in the file after a crash. A line whose write fails halfway
+//! (a full disk) is cut off again before anything else is appended, so every line in the file stays whole
+//! OTLP/JSON; directories the exporter creates, and the one holding the file, are fsynced at start-up so the
+//! file itself survives a crash.
+
+mod lines;
 
 use std::path::PathBuf;
 
@@ -12,7 +17,8 @@ use otlake_core::{
     ExporterContext, ExporterFactory, Factory, Outcome, Payload, Signal, telemetry,
 };
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
+
+use lines::{LineFile, Lines};
 
 /// `exporters.file:`
 #[derive(Debug, Default, Deserialize)]
@@ -89,7 +95,7 @@ pub struct FileExporter {
 impl Exporter for FileExporter {
     async fn run(
         self: Box<Self>,
-        mut input: BatchReceiver,
+        input: BatchReceiver,
         cx: ExporterContext,
     ) -> otlake_core::Result<()> {
         let startup = |e: std::io::Error| {
@@ -98,40 +104,49 @@ impl Exporter for FileExporter {
                 e,
             )
         };
-        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(parent).await.map_err(startup)?;
-        }
-        let mut file = tokio::fs::OpenOptions::new()
+        let dir = match self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => parent,
+            None => std::path::Path::new("."),
+        };
+        lines::create_dir_all_durably(dir).await.map_err(startup)?;
+        let file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)
             .await
             .map_err(startup)?;
-        while let Some(batch) = input.recv().await {
-            let mut line = match to_json(&batch.payload) {
-                Ok(line) => line,
-                Err(e) => {
-                    batch.acks.resolve(Outcome::rejected(format!(
-                        "not representable as OTLP/JSON: {e}"
-                    )));
-                    continue;
-                }
-            };
-            line.push('\n');
-            let written = async {
-                file.write_all(line.as_bytes()).await?;
-                file.flush().await?;
-                file.sync_data().await
-            }
-            .await;
-            let outcome = match written {
-                Ok(()) => Outcome::Delivered,
-                Err(e) => Outcome::retryable(format!("cannot write {}: {e}", self.path.display())),
-            };
-            telemetry::record_export(&cx.id, batch.signal(), batch.item_count(), &outcome);
-            batch.acks.resolve(outcome);
-        }
+        let lines = Lines::open(file, &self.path).await.map_err(startup)?;
+        // The file's directory entry (a new file's) is durable only once the directory is synced.
+        lines::sync_dir(dir).await.map_err(startup)?;
+        write_batches(input, lines, &cx.id, &self.path.display().to_string()).await;
         Ok(())
+    }
+}
+
+/// Appends each batch as one line and resolves its acknowledgements; returns when the input closes.
+async fn write_batches<F: LineFile>(
+    mut input: BatchReceiver,
+    mut lines: Lines<F>,
+    id: &ComponentId,
+    path: &str,
+) {
+    while let Some(batch) = input.recv().await {
+        let mut line = match to_json(&batch.payload) {
+            Ok(line) => line,
+            Err(e) => {
+                batch.acks.resolve(Outcome::rejected(format!(
+                    "not representable as OTLP/JSON: {e}"
+                )));
+                continue;
+            }
+        };
+        line.push('\n');
+        let outcome = match lines.append(line.as_bytes()).await {
+            Ok(()) => Outcome::Delivered,
+            Err(e) => Outcome::retryable(format!("cannot write {path}: {e}")),
+        };
+        telemetry::record_export(id, batch.signal(), batch.item_count(), &outcome);
+        batch.acks.resolve(outcome);
     }
 }
 
@@ -234,6 +249,102 @@ mod tests {
         assert_eq!(text.lines().count(), 2);
         drop(tx);
         task.await.expect("joins").expect("ok");
+    }
+
+    /// A file whose `fail`th write stops halfway through the line with ENOSPC, as a full disk does.
+    struct FailsHalfway {
+        file: tokio::fs::File,
+        writes: usize,
+        fail: usize,
+    }
+
+    #[async_trait]
+    impl LineFile for FailsHalfway {
+        async fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+            self.writes += 1;
+            if self.writes == self.fail {
+                LineFile::write_all(&mut self.file, &bytes[..bytes.len() / 2]).await?;
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            LineFile::write_all(&mut self.file, bytes).await
+        }
+        async fn sync_data(&mut self) -> std::io::Result<()> {
+            LineFile::sync_data(&mut self.file).await
+        }
+        async fn set_len(&mut self, len: u64) -> std::io::Result<()> {
+            LineFile::set_len(&mut self.file, len).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_that_fails_halfway_leaves_no_partial_line_and_is_answered_retryable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out.json");
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .await
+            .expect("open");
+        let failing = FailsHalfway {
+            file,
+            writes: 0,
+            fail: 2,
+        };
+        let (tx, rx) = channel("test", 4);
+        let id = ComponentId::new("file");
+        let task = tokio::spawn(async move {
+            write_batches(rx, Lines::new(failing, 0), &id, "out.json").await
+        });
+        let mut outcomes = Vec::new();
+        for spans in 1..=3 {
+            let (batch, ack) = batch_with_ack(sample_traces(1, spans));
+            tx.send(batch).await.expect("open");
+            outcomes.push(ack.wait().await.outcome);
+        }
+        drop(tx);
+        task.await.expect("joins");
+        assert_eq!(outcomes[0], Outcome::Delivered);
+        assert!(
+            matches!(&outcomes[1], Outcome::Retryable { reason, .. } if reason.contains("out.json"))
+        );
+        assert_eq!(outcomes[2], Outcome::Delivered);
+        let text = std::fs::read_to_string(&path).expect("file exists");
+        let lines: Vec<ExportTraceServiceRequest> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("every line is whole OTLP/JSON"))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![sample_traces(1, 1), sample_traces(1, 3)],
+            "the acknowledged batches, and only them"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_partial_last_line_left_by_a_crash_is_cut_at_start_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out.json");
+        let whole = serde_json::to_string(&sample_traces(1, 1)).expect("json") + "\n";
+        std::fs::write(&path, format!("{whole}{{\"resourceSpans\":[{{")).expect("write");
+        let (tx, rx) = channel("test", 1);
+        let task = tokio::spawn(build(&path).run(
+            rx,
+            ExporterContext {
+                id: ComponentId::new("file"),
+            },
+        ));
+        let (batch, ack) = batch_with_ack(sample_traces(1, 2));
+        tx.send(batch).await.expect("open");
+        assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
+        drop(tx);
+        task.await.expect("joins").expect("ok");
+        let text = std::fs::read_to_string(&path).expect("file");
+        let lines: Vec<ExportTraceServiceRequest> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("every line is whole OTLP/JSON"))
+            .collect();
+        assert_eq!(lines, vec![sample_traces(1, 1), sample_traces(1, 2)]);
     }
 
     #[tokio::test]

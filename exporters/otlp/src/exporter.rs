@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::task::JoinSet;
+use tokio::task::{JoinError, JoinSet};
 use tracing::{error, info};
 
 use otlake_core::{Batch, BatchReceiver, ComponentId, Exporter, ExporterContext, Outcome, Signal};
@@ -82,6 +82,10 @@ impl Exporter for OtlpExporter {
 }
 
 /// The part of `run` after the client exists; public to the crate so tests can drive any transport.
+///
+/// The senders are watched while the input is open: one that ends then has panicked (its request's
+/// acknowledgements resolved retryable when they dropped). It is logged and replaced, so that the queue never
+/// stops draining with every sender gone.
 pub async fn run_pipeline(
     transport: Arc<dyn Transport>,
     queue: Arc<dyn SendingQueue>,
@@ -91,7 +95,7 @@ pub async fn run_pipeline(
 ) {
     let drain = DrainDeadline::default();
     let mut senders = JoinSet::new();
-    for _ in 0..settings.queue.consumers.max(1) {
+    let spawn_sender = |senders: &mut JoinSet<()>| {
         senders.spawn(consume(
             Arc::clone(&queue),
             Arc::clone(&transport),
@@ -99,10 +103,37 @@ pub async fn run_pipeline(
             drain.clone(),
             id.clone(),
         ));
+    };
+    for _ in 0..settings.queue.consumers.max(1) {
+        spawn_sender(&mut senders);
     }
-    while let Some(batch) = input.recv().await {
+    let replace_sender = |senders: &mut JoinSet<()>, ended: Result<(), JoinError>| {
+        let error = match ended {
+            Err(e) => e.to_string(),
+            Ok(()) => "it returned while the queue was open".to_owned(),
+        };
+        error!(exporter = %id, %error, "A sender task failed; starting another.");
+        spawn_sender(senders);
+    };
+    loop {
+        let batch = tokio::select! {
+            batch = input.recv() => batch,
+            Some(ended) = senders.join_next() => {
+                replace_sender(&mut senders, ended);
+                continue;
+            }
+        };
+        let Some(batch) = batch else { break };
         for request in split(batch, settings.max_request_bytes) {
-            if let Err(refused) = queue.push(request).await {
+            let push = queue.push(request);
+            tokio::pin!(push);
+            let pushed = loop {
+                tokio::select! {
+                    pushed = &mut push => break pushed,
+                    Some(ended) = senders.join_next() => replace_sender(&mut senders, ended),
+                }
+            };
+            if let Err(refused) = pushed {
                 // Only a closed queue refuses, and only this loop closes it: a bug, made a client retry.
                 refused
                     .acks
@@ -149,4 +180,82 @@ pub fn split(batch: Batch, max_bytes: usize) -> Vec<Request> {
         requests.push(Request::new(Arc::new(part), part_acks));
     }
     requests
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use otlake_core::Payload;
+    use otlake_core::batch::channel;
+    use otlake_core::test_util::{batch_with_ack, sample_traces};
+
+    use super::*;
+    use crate::config::QueueConfig;
+    use crate::transport::{Accepted, SendError};
+
+    /// Panics on its first send (the narrowest seam that kills a sender), then accepts everything.
+    #[derive(Default)]
+    struct PanicsOnce(AtomicUsize);
+
+    #[async_trait]
+    impl Transport for PanicsOnce {
+        fn encode(&self, _payload: &Payload) -> Result<Bytes, SendError> {
+            Ok(Bytes::new())
+        }
+
+        async fn send(&self, _signal: Signal, _body: &Bytes) -> Result<Accepted, SendError> {
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("a sender dies");
+            }
+            Ok(Accepted::default())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sender_that_dies_is_replaced_and_the_queue_keeps_draining() {
+        let settings = SenderSettings {
+            retry: Default::default(),
+            queue: QueueConfig {
+                num_consumers: 1,
+                ..QueueConfig::default()
+            }
+            .limits(),
+            max_request_bytes: usize::MAX,
+            timeout: None,
+        };
+        let queue: Arc<dyn SendingQueue> = Arc::new(MemoryQueue::new(settings.queue, "test"));
+        let (input, rx) = channel("otlp-test", 2);
+        let task = tokio::spawn(run_pipeline(
+            Arc::new(PanicsOnce::default()),
+            queue,
+            Arc::new(settings),
+            rx,
+            ComponentId::new("otlp"),
+        ));
+        let wait = Duration::from_secs(20);
+        let (batch, first) = batch_with_ack(sample_traces(1, 1));
+        input.send(batch).await.expect("running");
+        let first = tokio::time::timeout(wait, first.wait())
+            .await
+            .expect("resolves");
+        assert!(
+            matches!(first.outcome, Outcome::Retryable { .. }),
+            "{first:?}"
+        );
+        let (batch, second) = batch_with_ack(sample_traces(1, 1));
+        input.send(batch).await.expect("running");
+        let second = tokio::time::timeout(wait, second.wait())
+            .await
+            .expect("a sender is there to send it");
+        assert_eq!(second.outcome, Outcome::Delivered);
+        drop(input);
+        tokio::time::timeout(wait, task)
+            .await
+            .expect("stops")
+            .expect("no panic");
+    }
 }

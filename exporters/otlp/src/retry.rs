@@ -2,12 +2,17 @@
 //!
 //! Each wait is drawn from `interval * (1 ± randomization_factor)`, then the interval grows by `multiplier` up
 //! to `max_interval`. A server's requested delay (`Retry-After`, gRPC `RetryInfo`) raises the wait to at least
-//! that. The request is given up when the next wait would end past `max_elapsed_time` since its first attempt
-//! (`0`: never given up).
+//! that, up to [`MAX_SERVER_DELAY`]. The request is given up when the next wait would end past
+//! `max_elapsed_time` since its first attempt (`0`: never given up).
 
 use std::time::Duration;
 
 use crate::config::RetryConfig;
+
+/// The longest delay a server's `Retry-After` or `RetryInfo` is taken at. Servers send what they like
+/// (`Retry-After: 18446744073709551615` is a valid header); an hour is longer than any retry budget worth
+/// having, and keeps every sum of durations and instants far from overflowing.
+pub const MAX_SERVER_DELAY: Duration = Duration::from_secs(3600);
 
 /// The waits of one request's retries.
 pub struct Backoff {
@@ -40,9 +45,10 @@ impl Backoff {
             .interval
             .mul_f64(self.config.multiplier)
             .min(self.config.max_interval);
-        let wait = randomized.max(server_delay.unwrap_or_default());
+        let server_delay = server_delay.unwrap_or_default().min(MAX_SERVER_DELAY);
+        let wait = randomized.max(server_delay);
         let limit = self.config.max_elapsed_time;
-        if !limit.is_zero() && elapsed + wait > limit {
+        if !limit.is_zero() && elapsed.saturating_add(wait) > limit {
             return None;
         }
         Some(wait)
@@ -86,6 +92,21 @@ mod tests {
             backoff.next_wait(Some(Duration::from_millis(1500)), Duration::ZERO),
             Some(Duration::from_millis(1500))
         );
+    }
+
+    #[test]
+    fn a_server_delay_is_capped_and_never_overflows() {
+        let huge = Some(Duration::from_secs(u64::MAX));
+        let mut unlimited = Backoff::new(&RetryConfig {
+            max_elapsed_time: Duration::ZERO,
+            ..config()
+        });
+        assert_eq!(
+            unlimited.next_wait(huge, Duration::from_secs(5)),
+            Some(MAX_SERVER_DELAY)
+        );
+        let mut limited = Backoff::new(&config());
+        assert_eq!(limited.next_wait(huge, Duration::MAX), None);
     }
 
     #[test]

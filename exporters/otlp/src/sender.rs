@@ -42,8 +42,11 @@ impl DrainDeadline {
 
     /// True when draining and `wait` from now would end past the deadline.
     fn exceeded_by(&self, wait: Duration) -> bool {
-        self.get()
-            .is_some_and(|deadline| Instant::now() + wait > deadline)
+        self.get().is_some_and(|deadline| {
+            Instant::now()
+                .checked_add(wait)
+                .is_none_or(|end| end > deadline)
+        })
     }
 }
 

@@ -4,13 +4,16 @@
 //! Conversion is synchronous CPU work; the exporter runs it on its writer threads, never on the receivers'
 //! reactor. Values are copied from the proto straight into Arrow buffers (strings borrowed, ids and non-string
 //! values formatted into one reused scratch buffer), so no `String` is allocated per attribute. A builder is
-//! finished every [`CHUNK_ROWS`] rows (and at each commit) to keep its memory and Arrow's 32-bit offsets small.
+//! finished every [`CHUNK_ROWS`] rows, or once its rows repeat 32 MiB of group data (and at each commit), to
+//! keep its memory and Arrow's 32-bit offsets small; a request whose rows alone would repeat more than
+//! [`MAX_REPEATED_BYTES`] of their resource and scope is refused before conversion ([`repeated`]).
 
 mod column;
 mod columns;
 mod logs;
 mod metrics;
 mod presized;
+mod repeated;
 mod spans;
 mod variant;
 mod wire_attrs;
@@ -19,17 +22,22 @@ mod wire_groups;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::error::ArrowError;
 use deltalake::arrow::record_batch::RecordBatch;
-use otlake_core::wire::WireError;
 use otlake_core::{ExportRequest, Signal};
 
 use crate::config::{SchemaVersion, SeverityNumberFormat, TableKind};
+
+pub use repeated::{ConvertError, MAX_REPEATED_BYTES};
 
 /// Rows per record batch handed to the Parquet writer: big enough for efficient encoding, small enough that
 /// the uncompressed Arrow data of one chunk stays a few MB.
 pub const CHUNK_ROWS: usize = 8192;
 
 /// The rows of one table being built.
-pub struct Rows(Inner);
+pub struct Rows {
+    inner: Inner,
+    /// Group bytes the rows since the last `finish` repeat (see [`repeated`]).
+    repeated: u64,
+}
 
 enum Inner {
     Spans(Box<spans::SpanRows>),
@@ -44,16 +52,17 @@ impl Rows {
             SchemaVersion::V1 => columns::Encoding::Text,
             SchemaVersion::V2 => columns::Encoding::Variant,
         };
-        Rows(match kind {
+        let inner = match kind {
             TableKind::Spans => Inner::Spans(Box::new(spans::SpanRows::new(encoding))),
             TableKind::Logs => Inner::Logs(Box::new(logs::LogRows::new(severity, encoding))),
             TableKind::Metrics => Inner::Metrics(Box::new(metrics::MetricRows::new(encoding))),
-        })
+        };
+        Rows { inner, repeated: 0 }
     }
 
     /// Rows appended since the last `finish`.
     pub fn len(&self) -> usize {
-        match &self.0 {
+        match &self.inner {
             Inner::Spans(r) => r.len(),
             Inner::Logs(r) => r.len(),
             Inner::Metrics(r) => r.len(),
@@ -64,21 +73,31 @@ impl Rows {
         self.len() == 0
     }
 
+    /// Time to `finish` (before the next request): [`CHUNK_ROWS`] rows, or rows that repeat 32 MiB of their
+    /// groups.
+    pub fn is_full(&self) -> bool {
+        self.len() >= CHUNK_ROWS || self.repeated >= repeated::CHUNK_REPEATED_BYTES
+    }
+
     /// Appends the items of `payload`; returns how many rows were added. A payload of another signal adds
-    /// nothing and returns `None` (a routing bug, reported by the caller).
-    pub fn append(&mut self, request: &ExportRequest) -> Option<usize> {
-        match (&mut self.0, request) {
-            (Inner::Spans(r), ExportRequest::Traces(req)) => Some(r.append(req)),
-            (Inner::Logs(r), ExportRequest::Logs(req)) => Some(r.append(req)),
-            (Inner::Metrics(r), ExportRequest::Metrics(req)) => Some(r.append(req)),
-            _ => None,
-        }
+    /// nothing and returns `Ok(None)` (a routing bug, reported by the caller). A request whose rows would
+    /// repeat too much of their groups is refused whole, before anything is appended.
+    pub fn append(&mut self, request: &ExportRequest) -> Result<Option<usize>, ConvertError> {
+        let repeated = repeated::check(repeated::of_request(request))?;
+        let added = match (&mut self.inner, request) {
+            (Inner::Spans(r), ExportRequest::Traces(req)) => r.append(req),
+            (Inner::Logs(r), ExportRequest::Logs(req)) => r.append(req),
+            (Inner::Metrics(r), ExportRequest::Metrics(req)) => r.append(req),
+            _ => return Ok(None),
+        };
+        self.repeated += repeated;
+        Ok(Some(added))
     }
 
     /// Whether [`append_wire`](Self::append_wire) reads this signal's bytes itself (spans and log records).
     pub fn takes_wire(&self, signal: Signal) -> bool {
         matches!(
-            (&self.0, signal),
+            (&self.inner, signal),
             (Inner::Spans(_), Signal::Traces) | (Inner::Logs(_), Signal::Logs)
         )
     }
@@ -88,22 +107,30 @@ impl Rows {
     /// for `signal` (metrics for now, and another signal's table): decode and `append` instead.
     ///
     /// On `Err` (bytes that prost would not decode either) some rows of the request may have been appended
-    /// and the builder is no longer consistent: the caller drops it (and its window) and starts a new one.
+    /// and the builder is no longer consistent: the caller drops it (and its window) and starts a new one. A
+    /// request whose rows would repeat too much of their groups is refused before anything is appended.
     pub fn append_wire(
         &mut self,
         signal: Signal,
         bytes: &[u8],
-    ) -> Result<Option<usize>, WireError> {
-        match (&mut self.0, signal) {
-            (Inner::Spans(r), Signal::Traces) => r.append_wire(bytes).map(Some),
-            (Inner::Logs(r), Signal::Logs) => r.append_wire(bytes).map(Some),
-            _ => Ok(None),
+    ) -> Result<Option<usize>, ConvertError> {
+        if !self.takes_wire(signal) {
+            return Ok(None);
         }
+        let repeated = repeated::check(repeated::of_wire(bytes)?)?;
+        let added = match &mut self.inner {
+            Inner::Spans(r) => r.append_wire(bytes)?,
+            Inner::Logs(r) => r.append_wire(bytes)?,
+            Inner::Metrics(_) => return Ok(None),
+        };
+        self.repeated += repeated;
+        Ok(Some(added))
     }
 
     /// The rows appended so far as one record batch of `schema`; the builder is empty afterwards.
     pub fn finish(&mut self, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
-        match &mut self.0 {
+        self.repeated = 0;
+        match &mut self.inner {
             Inner::Spans(r) => r.finish(schema),
             Inner::Logs(r) => r.finish(schema),
             Inner::Metrics(r) => r.finish(schema),
@@ -126,6 +153,7 @@ mod tests {
         let mut rows = Rows::new(kind, SchemaVersion::V1, SeverityNumberFormat::Number);
         let added = rows
             .append(payload.request().expect("decoded"))
+            .expect("converts")
             .expect("right signal");
         assert_eq!(added, payload.item_count());
         let batch = rows.finish(&schema.arrow).expect("finish");
@@ -282,7 +310,11 @@ mod tests {
             SchemaVersion::V1,
             SeverityNumberFormat::Number,
         );
-        assert_eq!(rows.append(&ExportRequest::from(sample_logs(1, 1))), None);
+        assert_eq!(
+            rows.append(&ExportRequest::from(sample_logs(1, 1)))
+                .expect("no error"),
+            None
+        );
         assert!(rows.is_empty());
     }
 }

@@ -1,8 +1,9 @@
 //! Background compaction of one table, next to its writer (compaction only rewrites committed files).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use otlake_core::ComponentId;
+use otlake_core::{ComponentId, MemoryBudget};
 use tracing::{info, warn};
 
 use crate::config::CompactionSchedule;
@@ -23,12 +24,14 @@ pub(super) async fn compaction_loop(
         let options = CompactOptions {
             target_file_size: schedule.target_file_size,
             min_files: schedule.min_files,
+            // Inside the daemon: within its memory budget (see `maintenance`).
+            memory: Some(Arc::clone(MemoryBudget::global())),
             ..CompactOptions::default()
         };
         match compact_table(&url, &table, &storage_options, &options).await {
-            Ok(report) if report.files_removed > 0 => {
+            Ok(report) if report.files_removed > 0 || report.bins_deferred > 0 => {
                 info!(exporter = %exporter, table, files_removed = report.files_removed,
-                    files_added = report.files_added, "Compacted.");
+                    files_added = report.files_added, bins_deferred = report.bins_deferred, "Compacted.");
             }
             Ok(_) => {}
             Err(e) => {

@@ -13,8 +13,15 @@
 //!    acknowledgements `Delivered`; any failure before it resolves them `Retryable` and leaves the table
 //!    without any of the window's rows;
 //! 5. when the input closes, every table commits what it holds, then the writer pool is shut down.
+//!
+//! Supervision: a table task only ends when its input closes. One that ends before (a panic: a bug, or data
+//! no check foresaw) has dropped its window, whose clients hear retryable; the exporter logs it and starts
+//! the table again from a fresh open, so the table does not stay dead until a restart. A table that fails
+//! more than [`MAX_RESTARTS`] times within [`RESTART_WINDOW`], or cannot be opened again, fails the exporter:
+//! the daemon's health turns 503 and it stops, for its supervisor to see.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use otlake_core::{
@@ -22,6 +29,8 @@ use otlake_core::{
     Outcome, Signal,
 };
 use tokio::sync::mpsc;
+use tokio::task::{Id, JoinError, JoinSet};
+use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{DeltaExporterConfig, TableKind};
@@ -45,6 +54,9 @@ use table_task::{Limits, table_task};
 /// memory at saturation (16 queued batches took the saturated delta scenario to 210 MB), so backpressure
 /// reaches the pipeline early instead.
 const TABLE_QUEUE: usize = 2;
+/// How many times one table's task may fail within [`RESTART_WINDOW`] before the exporter gives up.
+const MAX_RESTARTS: usize = 5;
+const RESTART_WINDOW: Duration = Duration::from_secs(600);
 /// The exporter built by [`DeltaExporterFactory`](crate::DeltaExporterFactory).
 pub struct DeltaExporter {
     config: DeltaExporterConfig,
@@ -121,6 +133,10 @@ impl Exporter for DeltaExporter {
             max_latency: self.config.max_latency,
         };
 
+        let specs_by_signal: HashMap<Signal, TableSpec> = specs
+            .iter()
+            .map(|spec| (spec.kind.signal(), spec.clone()))
+            .collect();
         // Open every table before taking data, so a bad table stops start-up instead of failing every batch.
         let opened = pool
             .spawn(async move {
@@ -137,10 +153,16 @@ impl Exporter for DeltaExporter {
             Err(e) => return Err(startup(e.into())),
         };
 
-        let mut routes: HashMap<Signal, mpsc::Sender<Batch>> = HashMap::new();
-        let mut tasks = Vec::new();
+        let mut tables = Tables {
+            routes: HashMap::new(),
+            running: HashMap::new(),
+            specs: specs_by_signal,
+            failures: HashMap::new(),
+            tasks: JoinSet::new(),
+            limits,
+            exporter: cx.id.clone(),
+        };
         for sink in sinks {
-            let (tx, rx) = mpsc::channel(TABLE_QUEUE);
             let signal = TableKind::for_signal(sink.spec_kind().signal()).signal();
             info!(exporter = %cx.id, table = sink.name(), url = %redact(sink.url()),
                 committed = ?sink.committed_sequence(), "Writing Delta table.");
@@ -153,38 +175,174 @@ impl Exporter for DeltaExporter {
                     schedule.clone(),
                 ));
             }
-            routes.insert(signal, tx);
-            tasks.push(pool.spawn(table_task(sink, rx, limits, cx.id.clone(), signal)));
+            tables.start(&pool, sink, signal);
         }
 
-        while let Some(batch) = input.recv().await {
-            let signal = batch.signal();
-            match routes.get(&signal) {
-                Some(tx) => {
-                    if let Err(mpsc::error::SendError(batch)) = tx.send(batch).await {
-                        // The table task is gone (it only ends on shutdown): the client retries.
-                        batch
-                            .acks
-                            .resolve(Outcome::retryable("delta table writer stopped"));
+        // A batch whose table is busy waits in `waiting` (one per table) while the input keeps being read for
+        // the other tables, so one slow table does not hold up the others. A second batch for a busy table is
+        // `held` and the input is not read until that table takes its waiting batch: the exporter holds at most
+        // one extra batch per table plus one.
+        let mut waiting: HashMap<Signal, Batch> = HashMap::new();
+        let mut held: Option<Batch> = None;
+        loop {
+            let free = next_free_table(&waiting, &tables.routes);
+            tokio::select! {
+                batch = input.recv(), if held.is_none() => {
+                    let Some(batch) = batch else { break };
+                    held = tables.route(batch, &mut waiting);
+                }
+                (signal, permit) = free => {
+                    if let Some(batch) = waiting.remove(&signal) {
+                        match permit {
+                            Ok(permit) => {
+                                permit.send(batch);
+                            }
+                            Err(_) => stopped(batch),
+                        }
+                    }
+                    if let Some(batch) = held.take() {
+                        held = tables.route(batch, &mut waiting);
                     }
                 }
-                None => {
-                    warn!(exporter = %cx.id, %signal, "No table for this signal; refusing the batch.");
-                    batch.acks.resolve(Outcome::rejected(format!(
-                        "exporter {} has no table for {signal}",
-                        cx.id
-                    )));
+                Some(ended) = tables.tasks.join_next_with_id() => {
+                    tables.restart(&pool, ended).await.map_err(|e| {
+                        ComponentError::failed(context.clone(), e)
+                    })?;
                 }
             }
         }
-        drop(routes);
-        for task in tasks {
-            if let Err(e) = task.await {
+        for (signal, batch) in waiting {
+            match tables.routes.get(&signal) {
+                Some(tx) => {
+                    if let Err(mpsc::error::SendError(batch)) = tx.send(batch).await {
+                        stopped(batch);
+                    }
+                }
+                None => stopped(batch),
+            }
+        }
+        tables.routes.clear();
+        while let Some(ended) = tables.tasks.join_next().await {
+            if let Err(e) = ended {
                 error!(exporter = %cx.id, error = %e, "A Delta table task failed.");
             }
         }
         drop(pool);
         debug!(exporter = %cx.id, "Delta exporter stopped.");
+        Ok(())
+    }
+}
+
+/// The table task is gone (it failed; it is being started again): the client retries.
+fn stopped(batch: Batch) {
+    batch
+        .acks
+        .resolve(Outcome::retryable("delta table writer stopped"));
+}
+
+/// The first table with a waiting batch to have room for it (never, when none waits). Built from clones of
+/// the routes, so it borrows nothing while the loop changes `waiting`.
+fn next_free_table(
+    waiting: &HashMap<Signal, Batch>,
+    routes: &HashMap<Signal, mpsc::Sender<Batch>>,
+) -> impl Future<Output = (Signal, Reserved)> + 'static {
+    let reserves: Vec<_> = waiting
+        .keys()
+        .filter_map(|&signal| {
+            let tx = routes.get(&signal)?.clone();
+            Some(Box::pin(async move { (signal, tx.reserve_owned().await) }))
+        })
+        .collect();
+    async move {
+        if reserves.is_empty() {
+            return std::future::pending().await;
+        }
+        futures::future::select_all(reserves).await.0
+    }
+}
+
+type Reserved = Result<mpsc::OwnedPermit<Batch>, mpsc::error::SendError<()>>;
+
+/// The running table tasks, their routes, and what is needed to start one again.
+struct Tables {
+    routes: HashMap<Signal, mpsc::Sender<Batch>>,
+    running: HashMap<Id, Signal>,
+    specs: HashMap<Signal, TableSpec>,
+    /// When each table's task failed lately (within `RESTART_WINDOW`).
+    failures: HashMap<Signal, Vec<Instant>>,
+    tasks: JoinSet<()>,
+    limits: Limits,
+    exporter: ComponentId,
+}
+
+impl Tables {
+    /// Hands `batch` to its table, or to `waiting` when the table is busy; gives it back when the table
+    /// already has a batch waiting (the caller holds it and stops reading).
+    fn route(&self, batch: Batch, waiting: &mut HashMap<Signal, Batch>) -> Option<Batch> {
+        let signal = batch.signal();
+        let Some(tx) = self.routes.get(&signal) else {
+            warn!(exporter = %self.exporter, %signal, "No table for this signal; refusing the batch.");
+            batch.acks.resolve(Outcome::rejected(format!(
+                "exporter {} has no table for {signal}",
+                self.exporter
+            )));
+            return None;
+        };
+        if waiting.contains_key(&signal) {
+            return Some(batch);
+        }
+        match tx.try_send(batch) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                waiting.insert(signal, batch);
+            }
+            Err(mpsc::error::TrySendError::Closed(batch)) => stopped(batch),
+        }
+        None
+    }
+
+    fn start(&mut self, pool: &WriterPool, sink: TableSink, signal: Signal) {
+        let (tx, rx) = mpsc::channel(TABLE_QUEUE);
+        let task = table_task(sink, rx, self.limits, self.exporter.clone(), signal);
+        let handle = self.tasks.spawn_on(task, pool.handle());
+        self.running.insert(handle.id(), signal);
+        self.routes.insert(signal, tx);
+    }
+
+    /// A table task ended while the input is open: starts the table again, or fails (see the module docs).
+    async fn restart(
+        &mut self,
+        pool: &WriterPool,
+        ended: Result<(Id, ()), JoinError>,
+    ) -> Result<(), DeltaError> {
+        let (id, cause) = match ended {
+            Ok((id, ())) => (id, "it returned while its input was open".to_owned()),
+            Err(e) => (e.id(), e.to_string()),
+        };
+        let Some(signal) = self.running.remove(&id) else {
+            return Ok(());
+        };
+        self.routes.remove(&signal);
+        let Some(spec) = self.specs.get(&signal).cloned() else {
+            return Ok(());
+        };
+        let table = spec.name.clone();
+        let now = Instant::now();
+        let failures = self.failures.entry(signal).or_default();
+        failures.retain(|at| now.duration_since(*at) < RESTART_WINDOW);
+        failures.push(now);
+        if failures.len() > MAX_RESTARTS {
+            error!(exporter = %self.exporter, table, %cause, failures = failures.len(),
+                "A Delta table task failed again; giving up on the exporter.");
+            return Err(DeltaError::WriterStopped { table });
+        }
+        error!(exporter = %self.exporter, table, %cause,
+            "A Delta table task failed; its open commit window is answered retryable. Opening the table again.");
+        let sink = match pool.spawn(TableSink::open(spec)).await {
+            Ok(opened) => opened?,
+            Err(_) => return Err(DeltaError::WriterStopped { table }),
+        };
+        self.start(pool, sink, signal);
         Ok(())
     }
 }

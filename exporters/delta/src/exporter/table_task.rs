@@ -17,6 +17,20 @@ use crate::sink::{CommitOutcome, TableSink};
 /// How long a client should wait before retrying after a failed commit.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+/// Test-only seam for the supervision tests: a batch of exactly this many items panics the table task, as
+/// a bug would.
+#[cfg(test)]
+pub(super) const PANIC_ON_ITEMS: usize = 4_321;
+
+/// Test-only seam for the head-of-line test: a batch of exactly this many items makes the table task signal
+/// [`STALLED`] and wait for a permit of [`RELEASE_STALL`], as a slow object store would.
+#[cfg(test)]
+pub(super) const STALL_ON_ITEMS: usize = 4_322;
+#[cfg(test)]
+pub(super) static STALLED: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+#[cfg(test)]
+pub(super) static RELEASE_STALL: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+
 /// When a table commits.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Limits {
@@ -85,6 +99,17 @@ pub(super) async fn table_task(
             }
         };
         let Some(batch) = next else { break };
+        #[cfg(test)]
+        if batch.payload.item_count() == PANIC_ON_ITEMS {
+            panic!("test: a table task panics");
+        }
+        #[cfg(test)]
+        if batch.payload.item_count() == STALL_ON_ITEMS {
+            STALLED.add_permits(1);
+            if let Ok(permit) = RELEASE_STALL.acquire().await {
+                permit.forget();
+            }
+        }
         let bytes = batch.payload.encoded_len();
         let source = batch.meta.source().cloned();
         if let Some(position) = &source {

@@ -482,3 +482,194 @@ async fn a_write_ahead_log_replayed_under_another_host_name_commits_nothing_twic
         .expect("spans");
     assert_eq!(spans.rows, 2 + 3 + 4, "each entry exactly once");
 }
+
+/// One resource group of `spans` spans whose resource carries a 1 MiB attribute, in wire form as a receiver
+/// hands it on: about 1.1 MB on the wire, but every row repeats the resource.
+fn heavy_resource_traces(spans: usize) -> Payload {
+    use prost::Message;
+    let mut request = sample_traces(1, spans);
+    let resource = request.resource_spans[0]
+        .resource
+        .get_or_insert_with(Default::default);
+    resource.attributes.push(otlake_core::test_util::kv(
+        "k8s.pod.annotations",
+        &"x".repeat(1 << 20),
+    ));
+    Payload::from_wire(Signal::Traces, request.encode_to_vec().into()).expect("valid OTLP")
+}
+
+#[tokio::test]
+async fn a_request_repeating_a_huge_resource_on_every_row_is_refused_and_later_requests_land() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exporter = build_exporter(
+        &DeltaExporterFactory,
+        &json!({"location": dir.path(), "max_latency": "50ms"}),
+        &[Signal::Traces],
+    )
+    .expect("builds");
+    let (tx, rx) = channel("delta/test", 4);
+    let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+    let wait = Duration::from_secs(60);
+
+    // 2,100 rows × 1 MiB: past Arrow's 2 GiB string offsets (the writer used to panic there).
+    let (heavy, heavy_ack) = batch_with_ack(heavy_resource_traces(2_100));
+    tx.send(heavy).await.expect("send");
+    match tokio::time::timeout(wait, heavy_ack.wait())
+        .await
+        .expect("answered")
+        .outcome
+    {
+        Outcome::Rejected { reason } => {
+            assert!(reason.contains("64 MiB"), "the limit is named: {reason}")
+        }
+        other => panic!("expected the request refused, got {other:?}"),
+    }
+    // A few rows with the same resource are fine.
+    let (light, light_ack) = batch_with_ack(heavy_resource_traces(3));
+    let (good, good_ack) = batch_with_ack(sample_traces(1, 5));
+    tx.send(light).await.expect("send");
+    tx.send(good).await.expect("send");
+    for ack in [light_ack, good_ack] {
+        let verdict = tokio::time::timeout(wait, ack.wait())
+            .await
+            .expect("answered");
+        assert_eq!(verdict.outcome, Outcome::Delivered);
+    }
+    drop(tx);
+    run.await.expect("task").expect("clean run");
+    let location = dir.path().to_str().expect("utf-8");
+    let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+        .await
+        .expect("spans");
+    assert_eq!(spans.rows, 2 + 3 + 4, "each entry exactly once");
+
+    assert_eq!(spans.rows, 3 + 5);
+}
+
+/// Sends `payload` as a client would: again after each retryable answer, for at most 30 s.
+async fn send_until_answered(tx: &otlake_core::BatchSender, payload: Payload) -> Outcome {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (batch, ack) = batch_with_ack(payload.clone());
+        tx.send(batch).await.expect("send");
+        let outcome = tokio::time::timeout(Duration::from_secs(30), ack.wait())
+            .await
+            .expect("answered")
+            .outcome;
+        if !matches!(outcome, Outcome::Retryable { .. }) || tokio::time::Instant::now() > deadline {
+            return outcome;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_table_task_that_panics_is_started_again_and_later_requests_land() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exporter = build_exporter(
+        &DeltaExporterFactory,
+        &json!({"location": dir.path(), "max_latency": "50ms"}),
+        &[Signal::Traces, Signal::Logs],
+    )
+    .expect("builds");
+    let (tx, rx) = channel("delta/test", 4);
+    let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+    let (doomed, doomed_ack) = batch_with_ack(sample_traces(1, table_task::PANIC_ON_ITEMS));
+    tx.send(doomed).await.expect("send");
+    let outcome = tokio::time::timeout(Duration::from_secs(30), doomed_ack.wait())
+        .await
+        .expect("answered")
+        .outcome;
+    assert!(matches!(outcome, Outcome::Retryable { .. }), "{outcome:?}");
+
+    let outcome = send_until_answered(&tx, Payload::from(sample_traces(1, 5))).await;
+    assert_eq!(outcome, Outcome::Delivered, "the spans table works again");
+    let outcome = send_until_answered(&tx, Payload::from(sample_logs(1, 2))).await;
+    assert_eq!(outcome, Outcome::Delivered, "the other table never stopped");
+    drop(tx);
+    run.await.expect("task").expect("clean run");
+    let location = dir.path().to_str().expect("utf-8");
+    let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+        .await
+        .expect("spans");
+    assert_eq!(spans.rows, 5);
+}
+
+#[tokio::test]
+async fn a_table_task_that_keeps_panicking_fails_the_exporter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exporter = build_exporter(
+        &DeltaExporterFactory,
+        &json!({"location": dir.path()}),
+        &[Signal::Traces],
+    )
+    .expect("builds");
+    let (tx, rx) = channel("delta/test", 1);
+    let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+    let doomed = Payload::from(sample_traces(1, table_task::PANIC_ON_ITEMS));
+    // A write-ahead log would send the same entry again and again, until the exporter stops taking it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        let (batch, _ack) = batch_with_ack(doomed.clone());
+        if tx.send(batch).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ended = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the exporter gives up")
+        .expect("no panic");
+    let error = ended.expect_err("the exporter fails");
+    let error = otlake_core::Chain(&error).to_string();
+    assert!(error.contains("otel_spans"), "{error}");
+}
+
+#[tokio::test]
+async fn a_slow_table_does_not_hold_up_the_other_tables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exporter = build_exporter(
+        &DeltaExporterFactory,
+        &json!({"location": dir.path(), "max_latency": "50ms"}),
+        &[Signal::Traces, Signal::Logs],
+    )
+    .expect("builds");
+    let (tx, rx) = channel("delta/test", 8);
+    let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+    let wait = Duration::from_secs(20);
+    let (stall, stall_ack) = batch_with_ack(sample_traces(1, table_task::STALL_ON_ITEMS));
+    tx.send(stall).await.expect("send");
+    tokio::time::timeout(wait, table_task::STALLED.acquire())
+        .await
+        .expect("the spans table stalls")
+        .expect("open")
+        .forget();
+    // The spans table's queue fills, and one more spans batch waits in front of it.
+    let mut span_acks = vec![stall_ack];
+    for spans in 1..=3 {
+        let (batch, ack) = batch_with_ack(sample_traces(1, spans));
+        tx.send(batch).await.expect("send");
+        span_acks.push(ack);
+    }
+    let (logs, logs_ack) = batch_with_ack(sample_logs(1, 2));
+    tx.send(logs).await.expect("send");
+    let verdict = tokio::time::timeout(wait, logs_ack.wait())
+        .await
+        .expect("the logs table is not held up by the stalled spans table");
+    assert_eq!(verdict.outcome, Outcome::Delivered);
+
+    table_task::RELEASE_STALL.add_permits(1);
+    for ack in span_acks {
+        let verdict = tokio::time::timeout(wait, ack.wait())
+            .await
+            .expect("answered");
+        assert_eq!(verdict.outcome, Outcome::Delivered);
+    }
+    drop(tx);
+    run.await.expect("task").expect("clean run");
+    let location = dir.path().to_str().expect("utf-8");
+    let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+        .await
+        .expect("spans");
+    assert_eq!(spans.rows as usize, table_task::STALL_ON_ITEMS + 1 + 2 + 3);
+}

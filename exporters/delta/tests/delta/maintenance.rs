@@ -1,9 +1,13 @@
 //! Compaction and vacuum, also while the exporter writes to the same table.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use otlake_exporter_delta::{CompactOptions, VacuumOptions, compact, inspect, vacuum};
+use otlake_core::MemoryBudget;
+use otlake_exporter_delta::{
+    BUDGET_SHARE, CompactOptions, VacuumOptions, compact, inspect, vacuum,
+};
 use serde_json::json;
 
 use crate::data::genai_traces;
@@ -225,4 +229,58 @@ async fn background_compaction_rewrites_small_files_while_the_exporter_runs() {
             expect.to_str().expect("utf-8"),
         ],
     );
+}
+
+#[tokio::test]
+async fn compaction_within_a_memory_budget_keeps_bins_to_its_share_and_defers_what_does_not_fit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = dir.path().to_str().expect("utf-8").to_owned();
+    let none = HashMap::new();
+    let exporter = Running::start(
+        "delta",
+        json!({"location": location, "max_latency": "50ms"}),
+    );
+    for b in 0..6u64 {
+        assert_delivered(exporter.send(genai_traces(b * 10, 5, 1)).await).await;
+    }
+    exporter.stop().await.expect("clean stop");
+    let before = inspect(&location, "otel_spans", &none)
+        .await
+        .expect("inspect");
+    assert_eq!((before.files, before.rows), (6, 60));
+    let largest_two = 2 * before.bytes / 6 + before.bytes / 12;
+
+    // A budget busy with requests: nothing is rewritten now, and nothing is held afterwards.
+    let budget = MemoryBudget::new(BUDGET_SHARE * largest_two);
+    let busy = budget.try_reserve(budget.limit()).expect("all of it");
+    let options = CompactOptions {
+        memory: Some(Arc::clone(&budget)),
+        ..CompactOptions::default()
+    };
+    let deferred = compact(&location, "otel_spans", &none, &options)
+        .await
+        .expect("compact");
+    assert!(deferred.bins_deferred > 0, "{deferred:?}");
+    assert_eq!(
+        (deferred.files_removed, deferred.committed_version),
+        (0, None)
+    );
+    drop(busy);
+    assert_eq!(budget.used(), 0);
+
+    // A free budget: bins of at most a quarter of its limit (about two files each), so several new files.
+    let report = compact(&location, "otel_spans", &none, &options)
+        .await
+        .expect("compact");
+    assert_eq!(report.bins_deferred, 0, "{report:?}");
+    assert!(
+        report.files_added >= 2,
+        "bins capped by the budget: {report:?}"
+    );
+    assert_eq!(budget.used(), 0, "the reservation ends with the rewrite");
+    let after = inspect(&location, "otel_spans", &none)
+        .await
+        .expect("inspect");
+    assert_eq!(after.rows, 60);
+    assert!(after.files < 6, "{after:?}");
 }

@@ -357,7 +357,11 @@ impl Pair {
         };
         match decoded {
             Ok(request) => {
-                let decoded = self.decoded.append(&request).expect("right table");
+                let decoded = self
+                    .decoded
+                    .append(&request)
+                    .expect("converts")
+                    .expect("right table");
                 let wire = self
                     .wire
                     .append_wire(signal, bytes)

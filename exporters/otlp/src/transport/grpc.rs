@@ -30,6 +30,7 @@ use super::grpc_codec::PreEncodedCodec;
 use super::{Accepted, PartialSuccess, SendError, Transport};
 use crate::config::GrpcExporterConfig;
 use crate::error::{Error, Result};
+use crate::retry::MAX_SERVER_DELAY;
 use otlake_core::config::Compression;
 use otlake_core::rpc_status::RpcStatus;
 
@@ -168,6 +169,7 @@ pub fn classify(endpoint: &str, status: &Status) -> SendError {
         RpcStatus::decode(status.details())
             .ok()
             .and_then(|s| s.retry_delay())
+            .map(|delay| delay.min(MAX_SERVER_DELAY))
     };
     let reason = format!("gRPC {endpoint}: {:?}: {}", status.code(), status.message());
     let retryable = match status.code() {

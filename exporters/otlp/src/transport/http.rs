@@ -25,6 +25,7 @@ use super::{Accepted, PartialSuccess, SendError, Transport};
 use crate::compress::compress;
 use crate::config::{Encoding, HttpExporterConfig};
 use crate::error::{Error, Result};
+use crate::retry::MAX_SERVER_DELAY;
 use otlake_core::config::Compression;
 use otlake_core::rpc_status::RpcStatus;
 
@@ -221,14 +222,18 @@ pub fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 502 | 503 | 504)
 }
 
-/// `Retry-After: <seconds>` or `Retry-After: <HTTP date>`.
+/// `Retry-After: <seconds>` or `Retry-After: <HTTP date>`, at most [`MAX_SERVER_DELAY`] (the delay is also
+/// what our own client is told).
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(SystemTime::now()).unwrap_or_default()
+        }
+    };
+    Some(delay.min(MAX_SERVER_DELAY))
 }
 
 async fn read_limited(mut response: reqwest::Response) -> Vec<u8> {
@@ -306,6 +311,10 @@ mod tests {
         let parsed = parse_retry_after(&httpdate::fmt_http_date(later)).expect("a date");
         assert!(parsed <= Duration::from_secs(30) && parsed >= Duration::from_secs(28));
         assert_eq!(parse_retry_after("soon"), None);
+        assert_eq!(
+            parse_retry_after("18446744073709551615"),
+            Some(MAX_SERVER_DELAY)
+        );
     }
 
     #[test]

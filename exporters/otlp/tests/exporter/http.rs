@@ -404,3 +404,52 @@ async fn shutdown_with_a_dead_destination_ends_within_the_retry_budget() {
         ));
     }
 }
+
+#[tokio::test]
+async fn a_retry_after_too_large_for_a_duration_gives_up_retryable_and_the_sender_keeps_sending() {
+    let server = HttpServer::start().await;
+    // A 1 s wait first so that the elapsed time is over a second when the absurd delay arrives: the sum of
+    // the two used to overflow `Duration` and kill the only sender.
+    server.script(HttpReply::status(503).header("retry-after", "1"));
+    server.script(HttpReply::status(429).header("retry-after", "18446744073709551615"));
+    let exporter = start(
+        &OtlpHttpFactory,
+        json!({
+            "endpoint": server.url(),
+            "retry_on_failure": fast_retry(),
+            "sending_queue": {"num_consumers": 1},
+        }),
+        &[Signal::Traces],
+    );
+    let (batch, ack) = batch_with_ack(sample_traces(1, 2));
+    exporter.input.send(batch).await.expect("running");
+    match verdict(ack).await.outcome {
+        Outcome::Retryable {
+            reason,
+            retry_after,
+        } => {
+            assert!(reason.contains("429"), "{reason}");
+            let hour = Duration::from_secs(3600);
+            assert!(
+                retry_after.is_some_and(|d| d <= hour),
+                "the client is told a bounded delay, not {retry_after:?}"
+            );
+        }
+        other => panic!("expected Retryable, got {other:?}"),
+    }
+
+    let sent = sample_traces(1, 3);
+    let (batch, ack) = batch_with_ack(sent.clone());
+    exporter.input.send(batch).await.expect("running");
+    assert_eq!(
+        verdict(ack).await.outcome,
+        Outcome::Delivered,
+        "the exporter still sends after that answer"
+    );
+    let received = server.recorder.received();
+    assert_eq!(
+        received.last().map(|r| &r.payload),
+        Some(&Payload::from(sent))
+    );
+    exporter.stop().await;
+}
