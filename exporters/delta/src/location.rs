@@ -203,7 +203,8 @@ mod tests {
         // GCS: parsed and routed like the others (no emulator test: see the crate README, "Unverified").
         assert_eq!(
             Location::parse("gs://bucket/lake")
-                .and_then(|l| l.table_url("otel_spans").map_err(|e| e.to_string()))
+                .expect("ok")
+                .table_url("otel_spans")
                 .expect("ok")
                 .as_str(),
             "gs://bucket/lake/otel_spans/"
