@@ -22,7 +22,12 @@ fn request(n: usize, sensitive: bool) -> Payload {
     let spans = (0..100usize)
         .map(|s| {
             let mut attributes: Vec<_> = (0..13)
-                .map(|a| kv(&format!("app.attribute.{a}"), &format!("value {n} {s} {a} lorem ipsum dolor")))
+                .map(|a| {
+                    kv(
+                        &format!("app.attribute.{a}"),
+                        &format!("value {n} {s} {a} lorem ipsum dolor"),
+                    )
+                })
                 .collect();
             attributes.push(kv("gen_ai.request.model", "llama-3-70b"));
             let prompt = if sensitive && s % 10 == 0 {
@@ -60,7 +65,8 @@ fn run(name: &str, sensitive: bool) {
         "allow_all_keys": true,
         "builtin_patterns": ["email", "card_number", "api_key", "bearer_token"],
     });
-    let mut processor = build_processor(&RedactionProcessorFactory, &config, Signal::Traces).expect("valid");
+    let mut processor =
+        build_processor(&RedactionProcessorFactory, &config, Signal::Traces).expect("valid");
     let payloads: Vec<Payload> = (0..REQUESTS).map(|n| request(n, sensitive)).collect();
     let mut out = Vec::new();
     let mut elapsed = Duration::ZERO;
@@ -83,5 +89,8 @@ fn run(name: &str, sensitive: bool) {
 
 fn main() {
     run("traces, nothing to redact (wire in, untouched)", false);
-    run("traces, 1 span in 10 with an e-mail and a card number", true);
+    run(
+        "traces, 1 span in 10 with an e-mail and a card number",
+        true,
+    );
 }
