@@ -7,27 +7,27 @@ use regex::Regex;
 pub const BUILTIN: &[(&str, &str)] = &[
     (
         "email",
-        r"(?i)\b[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b",
+        r"(?i-u)\b[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b",
     ),
     // 13-19 digits, optionally grouped by spaces or dashes; only Luhn-valid runs are masked.
-    ("card_number", r"\b\d(?:[ \-]?\d){12,18}\b"),
+    ("card_number", r"(?-u)\b\d(?:[ \-]?\d){12,18}\b"),
     (
         "phone_number",
-        r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{3}\)|\b\d{3})[ .\-]\d{3}[ .\-]\d{4}\b|\+\d{8,15}\b",
+        r"(?-u)(?:\+\d{1,3}[ .\-]?)?(?:\(\d{3}\)|\b\d{3})[ .\-]\d{3}[ .\-]\d{4}\b|\+\d{8,15}\b",
     ),
     (
         "ipv4",
-        r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b",
+        r"(?-u)\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b",
     ),
     (
         "ipv6",
-        r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,5})?\b|::1\b",
+        r"(?i-u)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b|\b(?:[0-9a-f]{1,4}:){1,6}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,5})?\b|::1\b",
     ),
     // A token of at least 8 characters, so prose ("bearer of news") is left alone.
-    ("bearer_token", r"(?i)\bbearer\s+[a-z0-9\-._~+/]{8,}=*"),
+    ("bearer_token", r"(?i-u)\bbearer\s+[a-z0-9\-._~+/]{8,}=*"),
     (
         "api_key",
-        r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}|\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]+",
+        r"(?-u)\bsk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{36,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}|\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]+",
     ),
 ];
 

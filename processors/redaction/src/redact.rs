@@ -42,6 +42,8 @@ pub struct Redactor {
     ignored_keys: BTreeSet<String>,
     blocked_keys: Vec<Regex>,
     values: Vec<ValuePattern>,
+    /// All of `values` in one regex: one pass over a value tells that none of them can match (the common case).
+    any_value: Option<Regex>,
     allowed_values: Vec<Regex>,
     hash: bool,
     summary: Summary,
@@ -86,6 +88,16 @@ impl Redactor {
             }
         }
         content.retain(|(_, m)| *m != ContentMode::Scan);
+        let any_value = if values.len() > 1 {
+            let joined = values
+                .iter()
+                .map(|p| format!("(?:{})", p.regex.as_str()))
+                .collect::<Vec<_>>()
+                .join("|");
+            Regex::new(&joined).ok()
+        } else {
+            None
+        };
         let redactor = Redactor {
             allow_all_keys: config.allow_all_keys,
             allowed_keys: config.allowed_keys.iter().cloned().collect(),
@@ -96,6 +108,7 @@ impl Redactor {
                 &mut errors,
             ),
             values,
+            any_value,
             allowed_values: compile_all(&config.allowed_values, "allowed_values", &mut errors),
             hash: config.hash_function == HashFunction::Sha256,
             summary: config.summary,
@@ -124,6 +137,13 @@ impl Redactor {
     }
 
     fn text_needs(&self, text: &str) -> bool {
+        if self
+            .any_value
+            .as_ref()
+            .is_some_and(|any| !any.is_match(text))
+        {
+            return false;
+        }
         !self.allowed_values.iter().any(|r| r.is_match(text))
             && self.values.iter().any(|p| p.finds_in(text))
     }
