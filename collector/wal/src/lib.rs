@@ -8,7 +8,8 @@
 //! knowing about it, and an exporter that can make writes idempotent by sequence (Delta's `txn`) turns the
 //! replay after a crash into exactly-once.
 //!
-//! - [`log`]: the segment files, group commit, recovery (torn/corrupt tails), truncation;
+//! - [`log`]: the log (append by group commit, truncation) over `log/{segment, checkpoint, group, scan,
+//!   recover, reader}` (the files, the checkpoint, one commit's buffer, checking a segment, recovery, read-back);
 //! - [`stage`]: the async stage (writer + dispatcher);
 //! - [`config`]: the `sending_queue` keys and how they are split from the exporter's own;
 //! - [`entry`], [`frame`]: the record body and its on-disk framing with CRC-32C.
