@@ -276,3 +276,96 @@ async fn an_unusable_directory_stops_startup_naming_it() {
         "{err}"
     );
 }
+
+/// The process-wide metrics recorder of this test binary (installed once); tests read counters of their own
+/// exporter id only.
+fn counters() -> &'static otlake_core::test_util::CountingRecorder {
+    static COUNTERS: std::sync::OnceLock<&'static otlake_core::test_util::CountingRecorder> =
+        std::sync::OnceLock::new();
+    COUNTERS.get_or_init(|| {
+        let recorder = Box::leak(Box::default());
+        metrics::set_global_recorder(&*recorder).expect("the only recorder of this test binary");
+        recorder
+    })
+}
+
+fn start_as(config: &WalConfig, exporter: &str) -> Running {
+    let (input, input_rx) = channel("wal/test", 64);
+    let (output_tx, output) = channel("exporter/test", WalStage::output_capacity());
+    let stage = WalStage::new(exporter.parse().expect("id"), config);
+    Running {
+        input,
+        output,
+        task: tokio::spawn(stage.run(input_rx, output_tx)),
+    }
+}
+
+fn segment_paths(log: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(log)
+        .expect("log dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_entry_that_cannot_be_read_back_for_a_while_is_kept_and_sent_once_it_can() {
+    let counters = counters();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut running = start_as(&config(dir.path()), "delta/readback");
+    for n in 1..=2 {
+        let ack = send(&running.input, sample_logs(1, n)).await;
+        assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
+    }
+    let first = next(&mut running.output).await;
+    let second = next(&mut running.output).await;
+    let sequences = [first.meta.wal_sequence(), second.meta.wal_sequence()];
+    // The segment goes out of reach (as with EMFILE or EIO: opening it fails) before the resend reads it back.
+    let log = dir.path().join("delta_readback");
+    let parked: Vec<_> = segment_paths(&log)
+        .into_iter()
+        .map(|path| {
+            let away = path.with_extension("parked");
+            std::fs::rename(&path, &away).expect("park");
+            (path, away)
+        })
+        .collect();
+    first.acks.resolve(Outcome::retryable("commit failed"));
+    second
+        .acks
+        .resolve(Outcome::retryable("refused behind an earlier failure"));
+    // Long enough for the resend (after 0.5 s) to have tried and failed to read.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        running.output.try_recv().is_none(),
+        "nothing readable to send"
+    );
+    for (path, away) in parked {
+        std::fs::rename(&away, &path).expect("restore");
+    }
+    let again = [
+        next(&mut running.output).await,
+        next(&mut running.output).await,
+    ];
+    assert_eq!(
+        again
+            .iter()
+            .map(|b| (b.meta.wal_sequence(), b.item_count()))
+            .collect::<Vec<_>>(),
+        [(sequences[0], 1), (sequences[1], 2)],
+        "both entries, in order, once the log can be read again"
+    );
+    assert_eq!(
+        again[1].meta.wal_first_undelivered(),
+        sequences[0],
+        "the exporter learns the log still holds the first"
+    );
+    for batch in again {
+        batch.acks.resolve(Outcome::Delivered);
+    }
+    assert_eq!(
+        counters.get("otlake_wal_dropped_entries_total{exporter=delta/readback}"),
+        0
+    );
+    stop(running).await;
+}

@@ -106,6 +106,7 @@ impl WalStage {
             retry_at: None,
             backoff: BACKOFF_START,
             reader: Some(reader),
+            log_dir: self.options.dir.clone(),
             cached,
             delivered_through: first_undelivered,
             truncate: truncate_tx,

@@ -74,7 +74,8 @@ pub(super) async fn table_task(
 ) {
     let mut window = Window::new();
     // With a write-ahead log: after a failed window, the first log sequence it held. Later entries are refused
-    // until the log sends that one again, so commits stay in sequence order and none is skipped as committed.
+    // until the log sends that one again, so commits stay in sequence order and none is skipped as committed;
+    // or until the log shows it no longer holds it (dropped as damaged), so the table never waits forever.
     let mut gate: Option<u64> = None;
     loop {
         let deadline = window.opened.map(|t| t + limits.max_latency);
@@ -89,6 +90,10 @@ pub(super) async fn table_task(
         let bytes = batch.payload.encoded_len();
         let wal_sequence = batch.meta.wal_sequence();
         if let Some(sequence) = wal_sequence {
+            // The log dropped the gate's entry on purpose (damaged on disk): it will never come again.
+            if gate.is_some_and(|first| batch.meta.wal_first_undelivered() > Some(first)) {
+                gate = None;
+            }
             match gate {
                 Some(first) if sequence > first => {
                     batch.acks.resolve(Outcome::Retryable {
