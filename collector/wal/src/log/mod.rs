@@ -1,5 +1,5 @@
 //! [`Wal`]: the log itself, a directory of segment files holding numbered records, with group commit,
-//! recovery that detects a torn or corrupt tail, and truncation by whole segments.
+//! recovery that skips torn or corrupt bytes and keeps every intact record, and truncation by whole segments.
 //!
 //! ```text
 //!  <directory>/
@@ -40,7 +40,7 @@ mod segment;
 use checkpoint::write_checkpoint;
 pub use group::Group;
 pub use reader::Reader;
-pub use recover::Recovery;
+pub use recover::{DAMAGED_DIR, Recovery};
 use recover::{Recovered, recover};
 pub use scan::Damage;
 pub use segment::{Location, RecoveredEntry};
@@ -222,6 +222,8 @@ impl Wal {
             // Leave nothing half-written behind: cut the segment back, or give it up if even that fails.
             if self.active.set_len(offset).is_err() {
                 self.active_broken = true;
+                // Records of the group may have landed intact: their numbers are never given out again.
+                self.next_sequence += group.len() as u64;
             }
             return Err(e);
         }

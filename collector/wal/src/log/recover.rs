@@ -2,24 +2,31 @@
 //! log continues from.
 
 use std::collections::VecDeque;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::error::Result;
+use crate::error::{Result, WalError};
 
 use super::checkpoint::read_checkpoint;
 use super::scan::{Damage, scan_segment};
 use super::segment::{RecoveredEntry, Segment, list_segments, remove};
+
+/// Where damaged segments are kept aside, inside the log's directory.
+pub const DAMAGED_DIR: &str = "damaged";
 
 /// What [`Wal::open`] found.
 #[derive(Debug, Default)]
 pub struct Recovery {
     /// Intact records not yet delivered, in sequence order: what must be replayed.
     pub entries: Vec<RecoveredEntry>,
-    /// Damaged tails that were skipped (a torn write after a power loss, or corruption).
+    /// Damaged bytes that were skipped (a torn write after a power loss, or corruption); every intact record
+    /// around them is kept.
     pub damage: Vec<Damage>,
-    /// Segments deleted because everything in them had been delivered.
+    /// Segments deleted because everything in them had been delivered (or nothing in them was intact).
     pub segments_removed: usize,
+    /// Where each damaged segment was kept aside (`damaged/` in the log's directory), for an operator to
+    /// inspect and delete.
+    pub quarantined: Vec<PathBuf>,
 }
 
 /// What recovery hands the log it opens.
@@ -53,15 +60,15 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
     let mut kept = VecDeque::new();
     for segment in found {
         let scan = scan_segment(&segment)?;
-        if let Some(damage) = scan.damage {
-            recovery.damage.push(damage);
+        next_sequence = next_sequence.max(scan.end).max(segment.first);
+        if !scan.damage.is_empty() {
+            // Kept aside for inspection (a hard link: the bytes stay after truncation deletes the segment).
+            recovery.quarantined.push(quarantine(dir, &segment)?);
+            recovery.damage.extend(scan.damage);
+            // Whatever the damaged bytes held may have reached the destination: number above it for sure.
+            next_sequence = next_sequence.max(clock_base());
         }
-        // The end of what the segment holds: one past its last intact record.
-        let end = scan
-            .entries
-            .last()
-            .map_or(segment.first, |e| e.sequence + 1);
-        next_sequence = next_sequence.max(end).max(segment.first);
+        let end = scan.end;
         let delivered = checkpoint.unwrap_or(0);
         if end <= delivered || scan.entries.is_empty() {
             remove(&segment.path)?;
@@ -90,4 +97,26 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered> {
         next_sequence,
         checkpoint,
     })
+}
+
+/// Links a damaged segment into `<dir>/damaged/` (replacing an earlier copy of it) and returns where.
+fn quarantine(dir: &Path, segment: &Segment) -> Result<PathBuf> {
+    let aside = dir.join(DAMAGED_DIR);
+    std::fs::create_dir_all(&aside).map_err(WalError::io(&aside, "creating the directory"))?;
+    let Some(name) = segment.path.file_name() else {
+        return Ok(segment.path.clone());
+    };
+    let target = aside.join(name);
+    match std::fs::remove_file(&target) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(WalError::io(
+                &target,
+                "replacing a damaged segment kept aside",
+            )(e));
+        }
+        _ => {}
+    }
+    std::fs::hard_link(&segment.path, &target)
+        .map_err(WalError::io(&target, "keeping a damaged segment aside"))?;
+    Ok(target)
 }

@@ -9,7 +9,7 @@
 //!                               └──> first undelivered sequence ──> writer: checkpoint + delete old segments
 //! ```
 //! Lifecycle of [`WalStage::run`]:
-//! 1. open the log (blocking I/O off the reactor): recover, report any damaged tail, queue the intact entries
+//! 1. open the log (blocking I/O off the reactor): recover, report any damaged bytes (the segment kept aside), queue the intact entries
 //!    not yet delivered, which go to the exporter first (replay);
 //! 2. the writer takes every batch waiting at its input (group commit: one write and one `fdatasync` for all
 //!    of them), then resolves their acknowledgements `Delivered`; a full log or an I/O error (disk full)
@@ -128,9 +128,13 @@ fn report_recovery(exporter: &ComponentId, wal: &Wal, recovery: Recovery) -> Vec
     for damage in &recovery.damage {
         error!(exporter = %exporter, segment = %damage.segment.display(), offset = damage.offset,
             bytes_skipped = damage.bytes_skipped, reason = %damage.reason,
-            "Write-ahead log has a damaged tail (torn write or corruption); skipping it and keeping every entry before it.");
+            "Write-ahead log has damaged bytes (a damaged tail after a torn write, or corruption); skipping them and keeping every intact entry around them.");
         metrics::counter!(WAL_DAMAGED_BYTES, "exporter" => exporter.to_string())
             .increment(damage.bytes_skipped);
+    }
+    for aside in &recovery.quarantined {
+        error!(exporter = %exporter, kept_at = %aside.display(),
+            "A damaged write-ahead log segment was kept aside for inspection; delete it when done.");
     }
     if !recovery.entries.is_empty() {
         info!(exporter = %exporter, entries = recovery.entries.len(), bytes = wal.used_bytes(),
