@@ -23,6 +23,15 @@ pub enum WalError {
         needed: u64,
         max_bytes: u64,
     },
+    /// One record is larger than the whole log may ever be: it is refused for good (retrying cannot help).
+    #[error(
+        "write-ahead log {path}: a request of {record_bytes} bytes (as logged) is larger than the log's sending_queue.max_bytes of {max_bytes} bytes; send smaller requests or raise max_bytes"
+    )]
+    TooLarge {
+        path: PathBuf,
+        record_bytes: u64,
+        max_bytes: u64,
+    },
     /// Another process holds the log directory.
     #[error("write-ahead log {path} is in use by another otlake process")]
     Locked { path: PathBuf },

@@ -369,3 +369,61 @@ async fn an_entry_that_cannot_be_read_back_for_a_while_is_kept_and_sent_once_it_
     );
     stop(running).await;
 }
+
+#[tokio::test]
+async fn a_request_larger_than_the_whole_log_is_refused_naming_the_limit_and_its_neighbours_logged()
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = WalConfig {
+        max_bytes: 16 << 10,
+        ..config(dir.path())
+    };
+    let mut running = start(&config);
+    let huge = sample_logs(1, 3000);
+    assert!(Payload::from(huge.clone()).encoded_len() > 16 << 10);
+    // Both wait at the input together, so they are offered to the log as one group.
+    let refused = send(&running.input, huge).await;
+    let neighbour = send(&running.input, sample_logs(1, 1)).await;
+    let outcome = refused.wait().await.outcome;
+    assert!(
+        matches!(&outcome, Outcome::Rejected { reason } if reason.contains("max_bytes of 16384")),
+        "{outcome:?}"
+    );
+    assert_eq!(neighbour.wait().await.outcome, Outcome::Delivered);
+    let batch = next(&mut running.output).await;
+    assert_eq!(batch.item_count(), 1);
+    batch.acks.resolve(Outcome::Delivered);
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn a_failed_truncation_is_tried_again_while_the_log_is_idle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut running = start(&config(dir.path()));
+    let log = dir.path().join("delta");
+    // The checkpoint cannot be written while a directory stands where its temporary file goes.
+    let blocker = log.join("checkpoint.tmp");
+    send(&running.input, sample_logs(1, 1)).await.wait().await;
+    std::fs::create_dir(&blocker).expect("block");
+    let batch = next(&mut running.output).await;
+    let delivered = batch.meta.wal_sequence().expect("numbered");
+    batch.acks.resolve(Outcome::Delivered);
+    // Long enough for a truncation attempt (once a second) to have failed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!log.join("checkpoint").exists());
+    std::fs::remove_dir(&blocker).expect("unblock");
+    // Nothing else happens from here on: no request, no answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let checkpoint = loop {
+        if let Ok(text) = std::fs::read_to_string(log.join("checkpoint")) {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the checkpoint was never written while idle"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(checkpoint.trim().parse::<u64>().ok(), Some(delivered + 1));
+    stop(running).await;
+}

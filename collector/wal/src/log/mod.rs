@@ -147,6 +147,15 @@ impl Wal {
         self.total_bytes
     }
 
+    /// The largest record (header and body) the log can ever hold: all of `max_bytes` but one segment's
+    /// format header, and no more than the framing can describe.
+    pub fn record_capacity(&self) -> u64 {
+        self.options
+            .max_bytes
+            .saturating_sub(MAGIC.len() as u64)
+            .min((HEADER_LEN + MAX_BODY_LEN) as u64)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.options.dir
     }
@@ -156,6 +165,18 @@ impl Wal {
     pub fn commit(&mut self, mut group: Group) -> Result<Vec<RecoveredEntry>> {
         if group.is_empty() {
             return Ok(Vec::new());
+        }
+        // A record that could not fit even into an empty log is refused for good, not "full" for ever.
+        let capacity = self.record_capacity();
+        if let Some(too_large) = (0..group.len())
+            .map(|i| (HEADER_LEN + group.body_len(i)) as u64)
+            .find(|&len| len > capacity)
+        {
+            return Err(WalError::TooLarge {
+                path: self.options.dir.clone(),
+                record_bytes: too_large,
+                max_bytes: self.options.max_bytes,
+            });
         }
         let needed = group.bytes() as u64;
         if self.total_bytes + needed > self.options.max_bytes {
@@ -181,14 +202,6 @@ impl Wal {
         let mut entries = Vec::with_capacity(group.len());
         for i in 0..group.len() {
             let body_len = group.body_len(i);
-            if body_len > MAX_BODY_LEN {
-                return Err(WalError::Full {
-                    path: self.options.dir.clone(),
-                    used: self.total_bytes,
-                    needed: body_len as u64,
-                    max_bytes: MAX_BODY_LEN as u64,
-                });
-            }
             let sequence = self.next_sequence + i as u64;
             let start = group.starts[i];
             seal(

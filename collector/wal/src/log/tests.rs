@@ -352,3 +352,22 @@ fn a_second_process_cannot_open_the_same_log() {
     let err = Wal::open(options(dir.path())).expect_err("locked");
     assert!(matches!(err, WalError::Locked { .. }), "{err}");
 }
+
+#[test]
+fn a_record_larger_than_the_whole_log_is_refused_for_good_not_full() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = WalOptions {
+        max_bytes: 16 << 10,
+        ..options(dir.path())
+    };
+    let (mut wal, _) = Wal::open(opts).expect("open");
+    let err = wal
+        .commit(group(&[&vec![0u8; 16 << 10]]))
+        .expect_err("cannot fit");
+    assert!(matches!(err, WalError::TooLarge { .. }), "{err}");
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("max_bytes of 16384"), "{err}");
+    // The largest record that fits an empty log is taken.
+    let fits = wal.record_capacity() as usize - HEADER_LEN;
+    wal.commit(group(&[&vec![0u8; fits]])).expect("fits");
+}
