@@ -45,6 +45,9 @@ use table_task::{Limits, table_task};
 /// memory at saturation (16 queued batches took the saturated delta scenario to 210 MB), so backpressure
 /// reaches the pipeline early instead.
 const TABLE_QUEUE: usize = 2;
+/// How long a write-ahead log waits before offering again an entry of a signal this exporter has no table for.
+const NO_TABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The exporter built by [`DeltaExporterFactory`](crate::DeltaExporterFactory).
 pub struct DeltaExporter {
     config: DeltaExporterConfig,
@@ -169,11 +172,20 @@ impl Exporter for DeltaExporter {
                     }
                 }
                 None => {
-                    warn!(exporter = %cx.id, %signal, "No table for this signal; refusing the batch.");
-                    batch.acks.resolve(Outcome::rejected(format!(
-                        "exporter {} has no table for {signal}",
-                        cx.id
-                    )));
+                    let reason = format!("exporter {} has no table for {signal}", cx.id);
+                    if batch.meta.wal_sequence().is_some() {
+                        // A write-ahead log written while a pipeline of this signal existed: the configuration
+                        // refuses it, not the data, so the log keeps it for a configuration that writes it.
+                        warn!(exporter = %cx.id, %signal,
+                            "No table for this signal; the write-ahead log keeps the entry (add the signal's pipeline back, or delete the log to give it up).");
+                        batch.acks.resolve(Outcome::Retryable {
+                            reason: format!("{reason} in this configuration"),
+                            retry_after: Some(NO_TABLE_RETRY_AFTER),
+                        });
+                    } else {
+                        warn!(exporter = %cx.id, %signal, "No table for this signal; refusing the batch.");
+                        batch.acks.resolve(Outcome::rejected(reason));
+                    }
                 }
             }
         }

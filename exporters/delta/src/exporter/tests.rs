@@ -229,6 +229,37 @@ async fn a_failed_entry_the_log_dropped_does_not_hold_the_table_forever() {
 }
 
 #[tokio::test]
+async fn a_logged_entry_of_a_signal_without_a_table_is_kept_for_later_not_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A log written while a logs pipeline existed, replayed by a configuration with traces only.
+    let exporter = build_exporter(
+        &DeltaExporterFactory,
+        &json!({"location": dir.path(), "max_latency": "50ms"}),
+        &[Signal::Traces],
+    )
+    .expect("builds");
+    let (tx, rx) = channel("delta/test", 8);
+    let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+    let (mut logged, logged_ack) = batch_with_ack(sample_logs(1, 2));
+    logged.meta = std::sync::Arc::new(otlake_core::RequestMeta::default().with_wal_sequence(5));
+    tx.send(logged).await.expect("send");
+    let outcome = logged_ack.wait().await.outcome;
+    assert!(
+        matches!(&outcome, Outcome::Retryable { reason, .. } if reason.contains("no table for logs")),
+        "the log keeps it until a configuration writes logs again: {outcome:?}"
+    );
+    // Without a log there is nothing to keep it: the client hears the refusal, as before.
+    let (plain, plain_ack) = batch_with_ack(sample_logs(1, 2));
+    tx.send(plain).await.expect("send");
+    assert!(matches!(
+        plain_ack.wait().await.outcome,
+        Outcome::Rejected { .. }
+    ));
+    drop(tx);
+    run.await.expect("task").expect("clean run");
+}
+
+#[tokio::test]
 async fn a_table_with_another_schema_stops_startup_naming_the_column() {
     let dir = tempfile::tempdir().expect("tempdir");
     let location = Location::parse(dir.path().to_str().expect("utf-8")).expect("location");
