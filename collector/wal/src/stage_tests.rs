@@ -427,3 +427,49 @@ async fn a_failed_truncation_is_tried_again_while_the_log_is_idle() {
     assert_eq!(checkpoint.trim().parse::<u64>().ok(), Some(delivered + 1));
     stop(running).await;
 }
+
+#[tokio::test]
+async fn the_log_holds_at_most_max_entries_undelivered_entries_and_answers_retryable_beyond() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, input_rx) = channel("wal/test", 64);
+    let (output_tx, mut output) = channel("exporter/test", WalStage::output_capacity());
+    let mut stage = WalStage::new("delta".parse().expect("id"), &config(dir.path()));
+    stage.max_entries = 10;
+    let task = tokio::spawn(stage.run(input_rx, output_tx));
+    // The destination is down: nothing is delivered, so undelivered entries pile up, one per request.
+    let mut outcomes = Vec::new();
+    for _ in 0..15 {
+        outcomes.push(send(&input, sample_logs(1, 1)).await.wait().await.outcome);
+    }
+    let logged = outcomes
+        .iter()
+        .filter(|o| **o == Outcome::Delivered)
+        .count();
+    assert_eq!(logged, 10, "{outcomes:?}");
+    assert!(
+        outcomes[10..].iter().all(
+            |o| matches!(o, Outcome::Retryable { reason, .. } if reason.contains("10 entries"))
+        ),
+        "{outcomes:?}"
+    );
+    // Delivering frees room in the index: the log takes requests again.
+    let mut held = Vec::new();
+    while held.len() < 10 {
+        held.push(next(&mut output).await);
+    }
+    for batch in held.drain(..5) {
+        batch.acks.resolve(Outcome::Delivered);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let outcome = send(&input, sample_logs(1, 1)).await.wait().await.outcome;
+        if outcome == Outcome::Delivered {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{outcome:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop((held, output));
+    drop(input);
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}

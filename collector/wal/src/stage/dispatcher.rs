@@ -58,6 +58,8 @@ pub(super) struct Dispatcher {
     /// The log's directory, for a new reader.
     pub(super) log_dir: PathBuf,
     pub(super) cached: Arc<AtomicU64>,
+    /// Undelivered entries (the queue's length), shared with the writer, which bounds it.
+    pub(super) entries: Arc<AtomicU64>,
     /// Every sequence below this one is delivered.
     pub(super) delivered_through: u64,
     pub(super) truncate: watch::Sender<u64>,
@@ -291,6 +293,7 @@ impl Dispatcher {
             popped += 1;
         }
         if popped > 0 {
+            self.entries.fetch_sub(popped as u64, Ordering::Relaxed);
             self.next = self.next.saturating_sub(popped);
             self.publish();
         }

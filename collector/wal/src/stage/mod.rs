@@ -47,11 +47,18 @@ pub use handoff::MAX_IN_FLIGHT_ENTRIES;
 use handoff::{Pending, State};
 use writer::Writer;
 
+/// Undelivered entries one log holds at most. The stage keeps an index entry (~100 bytes) per undelivered entry in
+/// memory, so this bounds that index at ~26 MB whatever `max_bytes` is: a log of tiny unbatched requests
+/// answers retryable at this count before its bytes run out.
+pub const MAX_ENTRIES: u64 = 256 << 10;
+
 /// The durable stage in front of one exporter. See the module docs.
 pub struct WalStage {
     exporter: ComponentId,
     options: WalOptions,
     in_flight_bytes: u64,
+    /// Undelivered entries the log holds at most (see [`MAX_ENTRIES`]); settable by tests.
+    pub(crate) max_entries: u64,
 }
 
 impl WalStage {
@@ -65,6 +72,7 @@ impl WalStage {
                 fsync: config.fsync,
             },
             in_flight_bytes: config.in_flight_bytes,
+            max_entries: MAX_ENTRIES,
             exporter,
         }
     }
@@ -89,10 +97,13 @@ impl WalStage {
         let (appended_tx, appended_rx) = mpsc::unbounded_channel();
         let (truncate_tx, truncate_rx) = watch::channel(first_undelivered);
         let cached = Arc::new(AtomicU64::new(0));
+        let entries = Arc::new(AtomicU64::new(queue.len() as u64));
         let writer = Writer {
             exporter: self.exporter.clone(),
             wal: Some(wal),
             cached: Arc::clone(&cached),
+            entries: Arc::clone(&entries),
+            max_entries: self.max_entries,
             failing: false,
         };
         let dispatcher = Dispatcher {
@@ -108,6 +119,7 @@ impl WalStage {
             reader: Some(reader),
             log_dir: self.options.dir.clone(),
             cached,
+            entries,
             delivered_through: first_undelivered,
             truncate: truncate_tx,
         };

@@ -36,6 +36,9 @@ pub(super) struct Writer {
     /// `None` only while a blocking call has it.
     pub(super) wal: Option<Wal>,
     pub(super) cached: Arc<AtomicU64>,
+    /// Undelivered entries, shared with the dispatcher; appends beyond `max_entries` are refused retryable.
+    pub(super) entries: Arc<AtomicU64>,
+    pub(super) max_entries: u64,
     /// Appends are failing (full, disk full): logged once when it starts and once when it ends.
     pub(super) failing: bool,
 }
@@ -153,6 +156,22 @@ impl Writer {
         batches: Vec<Batch>,
         appended: &mpsc::UnboundedSender<Appended>,
     ) -> otlake_core::Result<Option<(WalError, Vec<Batch>)>> {
+        let held = self.entries.load(Ordering::Relaxed);
+        if held + batches.len() as u64 > self.max_entries {
+            let path = self
+                .wal
+                .as_ref()
+                .map(|w| w.dir().to_path_buf())
+                .unwrap_or_default();
+            return Ok(Some((
+                WalError::TooManyEntries {
+                    path,
+                    entries: held,
+                    max_entries: self.max_entries,
+                },
+                batches,
+            )));
+        }
         let Some(wal) = self.wal.take() else {
             // Only while a blocking call has the log, which never overlaps an append: their acknowledgements
             // drop unresolved, which answers retryable.
@@ -181,6 +200,8 @@ impl Writer {
             self.failing = false;
             info!(exporter = %self.exporter, "The write-ahead log takes data again.");
         }
+        self.entries
+            .fetch_add(entries.len() as u64, Ordering::Relaxed);
         for (entry, batch) in entries.into_iter().zip(batches) {
             let bytes = u64::from(entry.location.body_len);
             let reservation = (self.cached.load(Ordering::Relaxed) + bytes <= MEMORY_BUDGET)
