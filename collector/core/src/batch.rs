@@ -30,6 +30,8 @@ pub struct RequestMeta {
     pub metadata: BTreeMap<String, String>,
     /// Set only by a replayable source, never from a client: a typed field, so no header can forge it.
     source: Option<SourcePosition>,
+    /// Set only by a write-ahead log: the lowest sequence it still held undelivered when it sent the batch.
+    wal_first_undelivered: Option<u64>,
 }
 
 impl RequestMeta {
@@ -38,6 +40,7 @@ impl RequestMeta {
         RequestMeta {
             metadata,
             source: None,
+            wal_first_undelivered: None,
         }
     }
 
@@ -50,6 +53,19 @@ impl RequestMeta {
     /// The same metadata, at `position` of a replayable source.
     pub fn with_source(mut self, position: SourcePosition) -> Self {
         self.source = Some(position);
+        self
+    }
+
+    /// The lowest sequence the write-ahead log still held undelivered when it sent this batch: every entry
+    /// below it is done with (delivered, or dropped on purpose and never sent again). The Delta exporter's
+    /// gate waits for a failed entry only while the log still holds it.
+    pub fn wal_first_undelivered(&self) -> Option<u64> {
+        self.wal_first_undelivered
+    }
+
+    /// The same metadata, with the log's first undelivered sequence (see [`Self::wal_first_undelivered`]).
+    pub fn with_wal_first_undelivered(mut self, sequence: u64) -> Self {
+        self.wal_first_undelivered = Some(sequence);
         self
     }
 }
@@ -275,6 +291,12 @@ mod tests {
         let numbered = meta.clone().with_source(position.clone());
         assert_eq!(numbered.source(), Some(&position));
         assert_eq!(numbered.metadata["x-tenant"], "a");
+        assert_eq!(meta.wal_first_undelivered(), None);
+        let positioned = numbered.with_wal_first_undelivered(1_763_840_000_000_040);
+        assert_eq!(
+            positioned.wal_first_undelivered(),
+            Some(1_763_840_000_000_040)
+        );
     }
 
     #[test]

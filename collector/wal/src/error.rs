@@ -23,6 +23,24 @@ pub enum WalError {
         needed: u64,
         max_bytes: u64,
     },
+    /// The log holds as many undelivered entries as it may index in memory: the destination is behind.
+    #[error(
+        "write-ahead log {path} holds {entries} entries, its most ({max_entries} entries): the destination is behind"
+    )]
+    TooManyEntries {
+        path: PathBuf,
+        entries: u64,
+        max_entries: u64,
+    },
+    /// One record is larger than the whole log may ever be: it is refused for good (retrying cannot help).
+    #[error(
+        "write-ahead log {path}: a request of {record_bytes} bytes (as logged) is larger than the log's sending_queue.max_bytes of {max_bytes} bytes; send smaller requests or raise max_bytes"
+    )]
+    TooLarge {
+        path: PathBuf,
+        record_bytes: u64,
+        max_bytes: u64,
+    },
     /// Another process holds the log directory.
     #[error("write-ahead log {path} is in use by another otlake process")]
     Locked { path: PathBuf },
@@ -53,7 +71,10 @@ impl WalError {
 
     /// Whether trying again later can succeed (space may free up, a transient I/O error may pass).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, WalError::Io { .. } | WalError::Full { .. })
+        matches!(
+            self,
+            WalError::Io { .. } | WalError::Full { .. } | WalError::TooManyEntries { .. }
+        )
     }
 }
 

@@ -9,7 +9,8 @@
 //! replay after a crash into exactly-once.
 //!
 //! - [`identity`]: the id the log's entries carry as their source (`SourcePosition::app_id`), kept in its directory;
-//! - [`log`]: the segment files, group commit, recovery (torn/corrupt tails), truncation;
+//! - [`log`]: the log (append by group commit, truncation) over `log/{segment, checkpoint, group, scan,
+//!   recover, reader}` (the files, the checkpoint, one commit's buffer, checking a segment, recovery, read-back);
 //! - [`stage`]: the async stage (writer + dispatcher);
 //! - [`config`]: the `sending_queue` keys and how they are split from the exporter's own;
 //! - [`entry`], [`frame`]: the record body and its on-disk framing with CRC-32C.

@@ -285,3 +285,203 @@ async fn an_unusable_directory_stops_startup_naming_it() {
         "{err}"
     );
 }
+
+/// The process-wide metrics recorder of this test binary (installed once); tests read counters of their own
+/// exporter id only.
+fn counters() -> &'static otlake_core::test_util::CountingRecorder {
+    static COUNTERS: std::sync::OnceLock<&'static otlake_core::test_util::CountingRecorder> =
+        std::sync::OnceLock::new();
+    COUNTERS.get_or_init(|| {
+        let recorder = Box::leak(Box::default());
+        metrics::set_global_recorder(&*recorder).expect("the only recorder of this test binary");
+        recorder
+    })
+}
+
+fn start_as(config: &WalConfig, exporter: &str) -> Running {
+    let (input, input_rx) = channel("wal/test", 64);
+    let (output_tx, output) = channel("exporter/test", WalStage::output_capacity());
+    let stage = WalStage::new(exporter.parse().expect("id"), config);
+    Running {
+        input,
+        output,
+        task: tokio::spawn(stage.run(input_rx, output_tx)),
+    }
+}
+
+fn segment_paths(log: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(log)
+        .expect("log dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wal"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_entry_that_cannot_be_read_back_for_a_while_is_kept_and_sent_once_it_can() {
+    let counters = counters();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut running = start_as(&config(dir.path()), "delta/readback");
+    for n in 1..=2 {
+        let ack = send(&running.input, sample_logs(1, n)).await;
+        assert_eq!(ack.wait().await.outcome, Outcome::Delivered);
+    }
+    let first = next(&mut running.output).await;
+    let second = next(&mut running.output).await;
+    let sequences = [
+        first.meta.source().map(|p| p.sequence),
+        second.meta.source().map(|p| p.sequence),
+    ];
+    // The segment goes out of reach (as with EMFILE or EIO: opening it fails) before the resend reads it back.
+    let log = dir.path().join("delta_readback");
+    let parked: Vec<_> = segment_paths(&log)
+        .into_iter()
+        .map(|path| {
+            let away = path.with_extension("parked");
+            std::fs::rename(&path, &away).expect("park");
+            (path, away)
+        })
+        .collect();
+    first.acks.resolve(Outcome::retryable("commit failed"));
+    second
+        .acks
+        .resolve(Outcome::retryable("refused behind an earlier failure"));
+    // Long enough for the resend (after 0.5 s) to have tried and failed to read.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        running.output.try_recv().is_none(),
+        "nothing readable to send"
+    );
+    for (path, away) in parked {
+        std::fs::rename(&away, &path).expect("restore");
+    }
+    let again = [
+        next(&mut running.output).await,
+        next(&mut running.output).await,
+    ];
+    assert_eq!(
+        again
+            .iter()
+            .map(|b| (b.meta.source().map(|p| p.sequence), b.item_count()))
+            .collect::<Vec<_>>(),
+        [(sequences[0], 1), (sequences[1], 2)],
+        "both entries, in order, once the log can be read again"
+    );
+    assert_eq!(
+        again[1].meta.wal_first_undelivered(),
+        sequences[0],
+        "the exporter learns the log still holds the first"
+    );
+    for batch in again {
+        batch.acks.resolve(Outcome::Delivered);
+    }
+    assert_eq!(
+        counters.get("otlake_wal_dropped_entries_total{exporter=delta/readback}"),
+        0
+    );
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn a_request_larger_than_the_whole_log_is_refused_naming_the_limit_and_its_neighbours_logged()
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = WalConfig {
+        max_bytes: 16 << 10,
+        ..config(dir.path())
+    };
+    let mut running = start(&config);
+    let huge = sample_logs(1, 3000);
+    assert!(Payload::from(huge.clone()).encoded_len() > 16 << 10);
+    // Both wait at the input together, so they are offered to the log as one group.
+    let refused = send(&running.input, huge).await;
+    let neighbour = send(&running.input, sample_logs(1, 1)).await;
+    let outcome = refused.wait().await.outcome;
+    assert!(
+        matches!(&outcome, Outcome::Rejected { reason } if reason.contains("max_bytes of 16384")),
+        "{outcome:?}"
+    );
+    assert_eq!(neighbour.wait().await.outcome, Outcome::Delivered);
+    let batch = next(&mut running.output).await;
+    assert_eq!(batch.item_count(), 1);
+    batch.acks.resolve(Outcome::Delivered);
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn a_failed_truncation_is_tried_again_while_the_log_is_idle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut running = start(&config(dir.path()));
+    let log = dir.path().join("delta");
+    // The checkpoint cannot be written while a directory stands where its temporary file goes.
+    let blocker = log.join("checkpoint.tmp");
+    send(&running.input, sample_logs(1, 1)).await.wait().await;
+    std::fs::create_dir(&blocker).expect("block");
+    let batch = next(&mut running.output).await;
+    let delivered = batch.meta.source().expect("numbered").sequence;
+    batch.acks.resolve(Outcome::Delivered);
+    // Long enough for a truncation attempt (once a second) to have failed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!log.join("checkpoint").exists());
+    std::fs::remove_dir(&blocker).expect("unblock");
+    // Nothing else happens from here on: no request, no answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let checkpoint = loop {
+        if let Ok(text) = std::fs::read_to_string(log.join("checkpoint")) {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the checkpoint was never written while idle"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(checkpoint.trim().parse::<u64>().ok(), Some(delivered + 1));
+    stop(running).await;
+}
+
+#[tokio::test]
+async fn the_log_holds_at_most_max_entries_undelivered_entries_and_answers_retryable_beyond() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (input, input_rx) = channel("wal/test", 64);
+    let (output_tx, mut output) = channel("exporter/test", WalStage::output_capacity());
+    let mut stage = WalStage::new("delta".parse().expect("id"), &config(dir.path()));
+    stage.max_entries = 10;
+    let task = tokio::spawn(stage.run(input_rx, output_tx));
+    // The destination is down: nothing is delivered, so undelivered entries pile up, one per request.
+    let mut outcomes = Vec::new();
+    for _ in 0..15 {
+        outcomes.push(send(&input, sample_logs(1, 1)).await.wait().await.outcome);
+    }
+    let logged = outcomes
+        .iter()
+        .filter(|o| **o == Outcome::Delivered)
+        .count();
+    assert_eq!(logged, 10, "{outcomes:?}");
+    assert!(
+        outcomes[10..].iter().all(
+            |o| matches!(o, Outcome::Retryable { reason, .. } if reason.contains("10 entries"))
+        ),
+        "{outcomes:?}"
+    );
+    // Delivering frees room in the index: the log takes requests again.
+    let mut held = Vec::new();
+    while held.len() < 10 {
+        held.push(next(&mut output).await);
+    }
+    for batch in held.drain(..5) {
+        batch.acks.resolve(Outcome::Delivered);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let outcome = send(&input, sample_logs(1, 1)).await.wait().await.outcome;
+        if outcome == Outcome::Delivered {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{outcome:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop((held, output));
+    drop(input);
+    let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+}

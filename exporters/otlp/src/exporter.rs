@@ -156,8 +156,9 @@ pub async fn run_pipeline(
 
 /// One request per part under `max_bytes`; the common case (already small enough) copies nothing.
 pub fn split(batch: Batch, max_bytes: usize) -> Vec<Request> {
+    let logged = batch.meta.source().is_some();
     if batch.payload.encoded_len() <= max_bytes {
-        return vec![Request::new(batch.payload, batch.acks)];
+        return vec![Request::new(batch.payload, batch.acks).logged(logged)];
     }
     let (payload, acks, _meta) = batch.into_parts();
     let parts = match payload.split(usize::MAX, max_bytes) {
@@ -177,7 +178,7 @@ pub fn split(batch: Batch, max_bytes: usize) -> Vec<Request> {
         } else {
             acks.clone().unwrap_or_default()
         };
-        requests.push(Request::new(Arc::new(part), part_acks));
+        requests.push(Request::new(Arc::new(part), part_acks).logged(logged));
     }
     requests
 }

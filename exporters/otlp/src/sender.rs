@@ -3,7 +3,8 @@
 //! Per request: encode once (off the reactor), then attempt, each attempt bounded by `timeout`. A retryable
 //! failure waits per [`Backoff`] (at least the server's requested delay) and tries again until
 //! `max_elapsed_time`; then the request settles `Retryable` (the client sends it again: nothing is lost). A
-//! permanent failure settles `Rejected` at once. Success settles `Delivered`, with the destination's partial
+//! permanent failure settles `Rejected` at once; so does a refusal of the exporter itself (401, 403, 404, 413),
+//! except behind a write-ahead log, where it settles `Retryable` at once so the log keeps the entry. Success settles `Delivered`, with the destination's partial
 //! success passed on as rejected items.
 //!
 //! Shutdown: once the input closes, the exporter starts a [`DrainDeadline`] (`max_elapsed_time` from then, or
@@ -156,6 +157,16 @@ pub async fn deliver(
                 return delivered(id, lease, accepted);
             }
             Err(e @ SendError::Permanent { .. }) => return failed(id, lease, e, attempts),
+            // Behind a write-ahead log a refusal of ours (credentials, path) must not delete the entry: the
+            // log keeps it and sends it again after its own backoff, once the operator fixed the cause.
+            Err(SendError::Refused { reason }) if lease.logged => {
+                error!(
+                    exporter = %id, %signal, items = lease.items, attempts, %reason,
+                    "Destination refuses this exporter (credentials, path or size limit); the write-ahead log keeps the data and sends it again."
+                );
+                return failed(id, lease, SendError::retryable(reason), attempts);
+            }
+            Err(e @ SendError::Refused { .. }) => return failed(id, lease, e, attempts),
             Err(SendError::Retryable {
                 reason,
                 retry_after,
@@ -213,7 +224,7 @@ fn delivered(id: &ComponentId, lease: &Lease, accepted: Accepted) -> Verdict {
 fn failed(id: &ComponentId, lease: &Lease, error: SendError, attempts: u32) -> Verdict {
     let signal = lease.signal();
     let outcome = match error {
-        SendError::Permanent { reason } => {
+        SendError::Permanent { reason } | SendError::Refused { reason } => {
             error!(
                 exporter = %id, %signal, items = lease.items, attempts, %reason,
                 "Destination rejected a request; its data is dropped and the client is told not to retry."

@@ -2,6 +2,7 @@
 //! answers, goes back and resends after a retryable one.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,6 +31,15 @@ use super::handoff::*;
 pub(super) const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
+/// What became of reading one entry for dispatch.
+enum Load {
+    Ready(Arc<Payload>, Arc<RequestMeta>),
+    /// Damaged on disk and dropped (counted, logged).
+    Dropped,
+    /// Not readable for now (an I/O error): kept, read again after a backoff.
+    Unreadable,
+}
+
 /// Hands entries to the exporter in order and tracks their answers.
 pub(super) struct Dispatcher {
     pub(super) exporter: ComponentId,
@@ -46,9 +56,13 @@ pub(super) struct Dispatcher {
     /// Set after a retryable answer: when to go back and send again (once nothing is in flight).
     pub(super) retry_at: Option<Instant>,
     pub(super) backoff: Duration,
-    /// `None` only while a blocking read has it.
+    /// `None` only while a blocking read has it (or after that read's task died: then a new one is opened).
     pub(super) reader: Option<Reader>,
+    /// The log's directory, for a new reader.
+    pub(super) log_dir: PathBuf,
     pub(super) cached: Arc<AtomicU64>,
+    /// Undelivered entries (the queue's length), shared with the writer, which bounds it.
+    pub(super) entries: Arc<AtomicU64>,
     /// Every sequence below this one is delivered.
     pub(super) delivered_through: u64,
     pub(super) truncate: watch::Sender<u64>,
@@ -131,9 +145,13 @@ impl Dispatcher {
                 }
             };
             self.next += 1;
-            let Some((payload, meta)) = self.load(index).await else {
-                continue;
+            let (payload, meta) = match self.load(index).await {
+                Load::Ready(payload, meta) => (payload, meta),
+                Load::Dropped => continue,
+                Load::Unreadable => return true,
             };
+            // Entries before `index` in the queue are all undelivered, so the front is the log's first one.
+            let first_undelivered = self.queue.front().map_or(0, |p| p.sequence);
             let entry = &mut self.queue[index];
             let (ack, receiver) = Ack::new();
             if let Some(reservation) = reservation {
@@ -142,10 +160,15 @@ impl Dispatcher {
             let batch = Batch {
                 payload,
                 acks: AckSet::single(ack),
-                meta: Arc::new((*meta).clone().with_source(SourcePosition {
-                    app_id: Arc::clone(&self.identity),
-                    sequence: entry.sequence,
-                })),
+                meta: Arc::new(
+                    (*meta)
+                        .clone()
+                        .with_source(SourcePosition {
+                            app_id: Arc::clone(&self.identity),
+                            sequence: entry.sequence,
+                        })
+                        .with_wal_first_undelivered(first_undelivered),
+                ),
             };
             // Only the exporter holds the payload now; a resend after a retryable answer reads it back.
             entry.payload = None;
@@ -164,7 +187,7 @@ impl Dispatcher {
     }
 
     /// The payload of entry `index`: from memory, or read back from the log.
-    async fn load(&mut self, index: usize) -> Option<(Arc<Payload>, Arc<RequestMeta>)> {
+    async fn load(&mut self, index: usize) -> Load {
         let entry = &mut self.queue[index];
         if entry.in_budget {
             // First dispatch of an entry the writer kept in memory: its share of the budget is released.
@@ -172,11 +195,15 @@ impl Dispatcher {
             self.cached.fetch_sub(entry.bytes, Ordering::Relaxed);
         }
         if let (Some(payload), Some(meta)) = (entry.payload.clone(), entry.meta.clone()) {
-            return Some((payload, meta));
+            return Load::Ready(payload, meta);
         }
         let (sequence, location) = (entry.sequence, entry.location);
-        let mut reader = self.reader.take()?;
+        let reader = self
+            .reader
+            .take()
+            .unwrap_or_else(|| Reader::new(self.log_dir.clone()));
         let read = tokio::task::spawn_blocking(move || {
+            let mut reader = reader;
             let body = reader.read(sequence, location);
             (reader, body)
         })
@@ -186,27 +213,41 @@ impl Dispatcher {
                 self.reader = Some(reader);
                 body
             }
-            Err(e) => Err(WalError::Corrupt {
-                path: Default::default(),
-                offset: location.offset,
-                reason: format!("read task failed: {e}"),
-            }),
+            // The read task died (a panic, the runtime stopping): the entry is still on disk. The next read
+            // opens a fresh reader.
+            Err(e) => return self.unreadable(index, format!("read task failed: {e}")),
         };
-        let decoded = body
-            .map_err(|e| e.to_string())
-            .and_then(|body| entry::decode(&body).map_err(|e| e.to_string()));
-        match decoded {
-            Ok((payload, meta)) => Some((Arc::new(payload), Arc::new(meta))),
-            Err(reason) => {
-                error!(exporter = %self.exporter, sequence, reason = %reason,
-                    "A write-ahead log entry cannot be read back; dropping it.");
-                metrics::counter!(WAL_DROPPED, "exporter" => self.exporter.to_string())
-                    .increment(1);
-                self.queue[index].state = State::Done;
-                self.pop_done();
-                None
-            }
+        let reason = match body {
+            Ok(body) => match entry::decode(&body) {
+                Ok((payload, meta)) => return Load::Ready(Arc::new(payload), Arc::new(meta)),
+                Err(e) => e.to_string(),
+            },
+            // Descriptor exhaustion, EIO, a segment out of reach for a while: keep the entry and try again.
+            Err(e @ WalError::Io { .. }) => return self.unreadable(index, e.to_string()),
+            // Checksum, sequence or framing mismatch: these bytes will never read back right.
+            Err(e) => e.to_string(),
+        };
+        error!(exporter = %self.exporter, sequence, reason = %reason,
+            "A write-ahead log entry is damaged on disk; dropping it.");
+        metrics::counter!(WAL_DROPPED, "exporter" => self.exporter.to_string()).increment(1);
+        self.queue[index].state = State::Done;
+        self.pop_done();
+        Load::Dropped
+    }
+
+    /// Entry `index` could not be read back for now: it stays first in line and is read again after a backoff
+    /// (the same go-back as after a retryable answer, so order is kept).
+    fn unreadable(&mut self, index: usize, reason: String) -> Load {
+        let sequence = self.queue[index].sequence;
+        self.next = self.next.min(index);
+        if self.retry_at.is_none() {
+            let wait = self.backoff;
+            warn!(exporter = %self.exporter, sequence, reason = %reason, wait = ?wait,
+                "Cannot read a write-ahead log entry back; keeping it and trying again.");
+            self.retry_at = Some(Instant::now() + wait);
+            self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
         }
+        Load::Unreadable
     }
 
     fn answered(&mut self, sequence: u64, verdict: Verdict) {
@@ -258,6 +299,7 @@ impl Dispatcher {
             popped += 1;
         }
         if popped > 0 {
+            self.entries.fetch_sub(popped as u64, Ordering::Relaxed);
             self.next = self.next.saturating_sub(popped);
             self.publish();
         }

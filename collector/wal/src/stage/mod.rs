@@ -9,8 +9,9 @@
 //!                               └──> first undelivered sequence ──> writer: checkpoint + delete old segments
 //! ```
 //! Lifecycle of [`WalStage::run`]:
-//! 1. open the log (blocking I/O off the reactor): recover, report any damaged tail, queue the intact entries
-//!    not yet delivered, which go to the exporter first (replay); then [`WalStage::opened`] resolves;
+//! 1. open the log (blocking I/O off the reactor): recover, report any damaged bytes (the segment kept aside),
+//!    queue the intact entries not yet delivered, which go to the exporter first (replay); then
+//!    [`WalStage::opened`] resolves;
 //! 2. the writer takes every batch waiting at its input (group commit: one write and one `fdatasync` for all
 //!    of them), then resolves their acknowledgements `Delivered`; a full log or an I/O error (disk full)
 //!    resolves them `Retryable` and the stage keeps running;
@@ -49,6 +50,11 @@ pub use handoff::MAX_IN_FLIGHT_ENTRIES;
 use handoff::{Pending, State};
 use writer::Writer;
 
+/// Undelivered entries one log holds at most. The stage keeps an index entry (~100 bytes) per undelivered entry in
+/// memory, so this bounds that index at ~26 MB whatever `max_bytes` is: a log of tiny unbatched requests
+/// answers retryable at this count before its bytes run out.
+pub const MAX_ENTRIES: u64 = 256 << 10;
+
 /// The durable stage in front of one exporter. See the module docs.
 pub struct WalStage {
     exporter: ComponentId,
@@ -56,6 +62,8 @@ pub struct WalStage {
     in_flight_bytes: u64,
     /// Set once the log is open and its replay queued: the daemon reports itself ready only after that.
     opened: watch::Sender<bool>,
+    /// Undelivered entries the log holds at most (see [`MAX_ENTRIES`]); settable by tests.
+    pub(crate) max_entries: u64,
 }
 
 impl WalStage {
@@ -69,6 +77,7 @@ impl WalStage {
                 fsync: config.fsync,
             },
             in_flight_bytes: config.in_flight_bytes,
+            max_entries: MAX_ENTRIES,
             exporter,
             opened: watch::Sender::new(false),
         }
@@ -108,10 +117,13 @@ impl WalStage {
         let (appended_tx, appended_rx) = mpsc::unbounded_channel();
         let (truncate_tx, truncate_rx) = watch::channel(first_undelivered);
         let cached = Arc::new(AtomicU64::new(0));
+        let entries = Arc::new(AtomicU64::new(queue.len() as u64));
         let writer = Writer {
             exporter: self.exporter.clone(),
             wal: Some(wal),
             cached: Arc::clone(&cached),
+            entries: Arc::clone(&entries),
+            max_entries: self.max_entries,
             failing: false,
         };
         let dispatcher = Dispatcher {
@@ -126,7 +138,9 @@ impl WalStage {
             retry_at: None,
             backoff: BACKOFF_START,
             reader: Some(reader),
+            log_dir: self.options.dir.clone(),
             cached,
+            entries,
             delivered_through: first_undelivered,
             truncate: truncate_tx,
         };
@@ -147,9 +161,13 @@ fn report_recovery(exporter: &ComponentId, wal: &Wal, recovery: Recovery) -> Vec
     for damage in &recovery.damage {
         error!(exporter = %exporter, segment = %damage.segment.display(), offset = damage.offset,
             bytes_skipped = damage.bytes_skipped, reason = %damage.reason,
-            "Write-ahead log has a damaged tail (torn write or corruption); skipping it and keeping every entry before it.");
+            "Write-ahead log has damaged bytes (a damaged tail after a torn write, or corruption); skipping them and keeping every intact entry around them.");
         metrics::counter!(WAL_DAMAGED_BYTES, "exporter" => exporter.to_string())
             .increment(damage.bytes_skipped);
+    }
+    for aside in &recovery.quarantined {
+        error!(exporter = %exporter, kept_at = %aside.display(),
+            "A damaged write-ahead log segment was kept aside for inspection; delete it when done.");
     }
     if !recovery.entries.is_empty() {
         info!(exporter = %exporter, entries = recovery.entries.len(), bytes = wal.used_bytes(),

@@ -57,6 +57,9 @@ const TABLE_QUEUE: usize = 2;
 /// How many times one table's task may fail within [`RESTART_WINDOW`] before the exporter gives up.
 const MAX_RESTARTS: usize = 5;
 const RESTART_WINDOW: Duration = Duration::from_secs(600);
+/// How long a write-ahead log waits before offering again an entry of a signal this exporter has no table for.
+const NO_TABLE_RETRY_AFTER: Duration = Duration::from_secs(30);
+
 /// The exporter built by [`DeltaExporterFactory`](crate::DeltaExporterFactory).
 pub struct DeltaExporter {
     config: DeltaExporterConfig,
@@ -281,11 +284,20 @@ impl Tables {
     fn route(&self, batch: Batch, waiting: &mut HashMap<Signal, Batch>) -> Option<Batch> {
         let signal = batch.signal();
         let Some(tx) = self.routes.get(&signal) else {
-            warn!(exporter = %self.exporter, %signal, "No table for this signal; refusing the batch.");
-            batch.acks.resolve(Outcome::rejected(format!(
-                "exporter {} has no table for {signal}",
-                self.exporter
-            )));
+            let reason = format!("exporter {} has no table for {signal}", self.exporter);
+            if batch.meta.source().is_some() {
+                // A write-ahead log written while a pipeline of this signal existed: the configuration
+                // refuses it, not the data, so the log keeps it for a configuration that writes it.
+                warn!(exporter = %self.exporter, %signal,
+                    "No table for this signal; the write-ahead log keeps the entry (add the signal's pipeline back, or delete the log to give it up).");
+                batch.acks.resolve(Outcome::Retryable {
+                    reason: format!("{reason} in this configuration"),
+                    retry_after: Some(NO_TABLE_RETRY_AFTER),
+                });
+            } else {
+                warn!(exporter = %self.exporter, %signal, "No table for this signal; refusing the batch.");
+                batch.acks.resolve(Outcome::rejected(reason));
+            }
             return None;
         };
         if waiting.contains_key(&signal) {

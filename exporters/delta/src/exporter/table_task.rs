@@ -87,7 +87,8 @@ pub(super) async fn table_task(
     let mut window = Window::new();
     // Per numbered source: after a failed window, the first sequence it held of that source. Later batches of
     // the source are refused until it sends that one again, so its commits stay in sequence order and none is
-    // skipped as committed.
+    // skipped as committed; or until the source shows it no longer holds it (a write-ahead log dropped it as
+    // damaged), so the table never waits forever.
     let mut gates: HashMap<Arc<str>, u64> = HashMap::new();
     loop {
         let deadline = window.opened.map(|t| t + limits.max_latency);
@@ -113,6 +114,15 @@ pub(super) async fn table_task(
         let bytes = batch.payload.encoded_len();
         let source = batch.meta.source().cloned();
         if let Some(position) = &source {
+            // The log dropped the gate's entry on purpose (damaged on disk): it will never come again.
+            if gates.get(&position.app_id).is_some_and(|&first| {
+                batch
+                    .meta
+                    .wal_first_undelivered()
+                    .is_some_and(|low| low > first)
+            }) {
+                gates.remove(&position.app_id);
+            }
             match gates.get(&position.app_id) {
                 Some(&first) if position.sequence > first => {
                     batch.acks.resolve(Outcome::Retryable {

@@ -190,6 +190,87 @@ async fn after_a_failed_commit_later_log_entries_wait_for_the_failed_one() {
 }
 
 #[tokio::test]
+async fn a_failed_entry_the_log_dropped_does_not_hold_the_table_forever() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exporter = build_exporter(
+        &DeltaExporterFactory,
+        &json!({"location": dir.path(), "max_latency": "50ms"}),
+        &[Signal::Traces],
+    )
+    .expect("builds");
+    let (tx, rx) = channel("delta/test", 8);
+    let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+    let send = |n: usize, sequence: u64, first_undelivered: u64| {
+        let (mut batch, ack) = batch_with_ack(sample_traces(1, n));
+        batch.meta = std::sync::Arc::new(
+            otlake_core::RequestMeta::default()
+                .with_source(wal_position(sequence))
+                .with_wal_first_undelivered(first_undelivered),
+        );
+        let tx = tx.clone();
+        async move {
+            tx.send(batch).await.expect("send");
+            ack.wait().await.outcome
+        }
+    };
+    assert_eq!(send(1, 10, 10).await, Outcome::Delivered);
+    let log = dir.path().join("otel_spans/_delta_log");
+    let parked = dir.path().join("otel_spans/_delta_log.parked");
+    std::fs::rename(&log, &parked).expect("park");
+    std::fs::write(&log, b"unwritable").expect("block");
+    assert!(matches!(send(2, 11, 11).await, Outcome::Retryable { .. }));
+    std::fs::remove_file(&log).expect("unblock");
+    std::fs::rename(&parked, &log).expect("restore");
+    // While the log still holds 11, 12 waits for it.
+    assert!(matches!(
+        send(4, 12, 11).await,
+        Outcome::Retryable { reason, .. } if reason.contains("sent again first")
+    ));
+    // 11 turned out damaged on disk and the log dropped it: it will never come again, so 12 goes ahead.
+    assert_eq!(send(4, 12, 12).await, Outcome::Delivered);
+    assert_eq!(send(3, 13, 13).await, Outcome::Delivered);
+    drop(tx);
+    run.await.expect("task").expect("clean run");
+    let location = dir.path().to_str().expect("utf-8");
+    let spans = crate::inspect(location, "otel_spans", &HashMap::new())
+        .await
+        .expect("spans");
+    assert_eq!(spans.rows, 1 + 4 + 3);
+}
+
+#[tokio::test]
+async fn a_logged_entry_of_a_signal_without_a_table_is_kept_for_later_not_dropped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A log written while a logs pipeline existed, replayed by a configuration with traces only.
+    let exporter = build_exporter(
+        &DeltaExporterFactory,
+        &json!({"location": dir.path(), "max_latency": "50ms"}),
+        &[Signal::Traces],
+    )
+    .expect("builds");
+    let (tx, rx) = channel("delta/test", 8);
+    let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
+    let (mut logged, logged_ack) = batch_with_ack(sample_logs(1, 2));
+    logged.meta =
+        std::sync::Arc::new(otlake_core::RequestMeta::default().with_source(wal_position(5)));
+    tx.send(logged).await.expect("send");
+    let outcome = logged_ack.wait().await.outcome;
+    assert!(
+        matches!(&outcome, Outcome::Retryable { reason, .. } if reason.contains("no table for logs")),
+        "the log keeps it until a configuration writes logs again: {outcome:?}"
+    );
+    // Without a log there is nothing to keep it: the client hears the refusal, as before.
+    let (plain, plain_ack) = batch_with_ack(sample_logs(1, 2));
+    tx.send(plain).await.expect("send");
+    assert!(matches!(
+        plain_ack.wait().await.outcome,
+        Outcome::Rejected { .. }
+    ));
+    drop(tx);
+    run.await.expect("task").expect("clean run");
+}
+
+#[tokio::test]
 async fn a_table_with_another_schema_stops_startup_naming_the_column() {
     let dir = tempfile::tempdir().expect("tempdir");
     let location = Location::parse(dir.path().to_str().expect("utf-8")).expect("location");

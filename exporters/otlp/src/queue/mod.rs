@@ -30,6 +30,8 @@ pub struct Request {
     pub items: usize,
     /// Protobuf-encoded size, what the byte bound counts.
     pub bytes: usize,
+    /// Handed on by a write-ahead log, which keeps it and sends it again if the destination refuses us.
+    pub logged: bool,
 }
 
 impl Request {
@@ -39,7 +41,14 @@ impl Request {
             bytes: payload.encoded_len(),
             payload,
             acks,
+            logged: false,
         }
+    }
+
+    /// The same request, marked as handed on by a write-ahead log (see [`Request::logged`]).
+    pub fn logged(mut self, logged: bool) -> Self {
+        self.logged = logged;
+        self
     }
 
     pub fn signal(&self) -> Signal {
@@ -58,6 +67,8 @@ pub struct Lease {
     pub payload: Arc<Payload>,
     pub items: usize,
     pub bytes: usize,
+    /// See [`Request::logged`].
+    pub logged: bool,
     acks: AckSet,
     hold: Box<dyn LeaseHold>,
 }
@@ -68,6 +79,7 @@ impl Lease {
             payload: request.payload,
             items: request.items,
             bytes: request.bytes,
+            logged: request.logged,
             acks: request.acks,
             hold,
         }

@@ -185,11 +185,17 @@ pub fn classify(endpoint: &str, status: &Status) -> SendError {
         Code::Unknown | Code::Internal => is_local_transport_failure(status),
         _ => false,
     };
+    let refusal = matches!(
+        status.code(),
+        Code::Unauthenticated | Code::PermissionDenied | Code::Unimplemented
+    );
     if retryable {
         SendError::Retryable {
             reason,
             retry_after: retry_info.filter(|d| !d.is_zero()),
         }
+    } else if refusal {
+        SendError::Refused { reason }
     } else {
         SendError::Permanent { reason }
     }

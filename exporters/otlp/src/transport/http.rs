@@ -184,6 +184,8 @@ impl Transport for HttpTransport {
                 reason,
                 retry_after,
             })
+        } else if is_refusal_status(status) {
+            Err(SendError::Refused { reason })
         } else {
             Err(SendError::Permanent { reason })
         }
@@ -220,6 +222,11 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 /// Retryable per the OTLP/HTTP specification.
 pub fn is_retryable_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 502 | 503 | 504)
+}
+
+/// The destination refuses us (credentials, path, its size limit), not the data: see [`SendError::Refused`].
+pub fn is_refusal_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 401 | 403 | 404 | 413)
 }
 
 /// `Retry-After: <seconds>` or `Retry-After: <HTTP date>`, at most [`MAX_SERVER_DELAY`] (the delay is also

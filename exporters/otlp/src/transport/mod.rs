@@ -42,6 +42,11 @@ pub enum SendError {
     /// The destination will never accept this request as sent (400, `INVALID_ARGUMENT`, ...).
     #[error("{reason}")]
     Permanent { reason: String },
+    /// The destination refuses us, not the data: credentials (401, 403, `UNAUTHENTICATED`,
+    /// `PERMISSION_DENIED`), a wrong path (404, `UNIMPLEMENTED`) or its size limit (413). An operator can fix
+    /// it, so behind a write-ahead log the entry is kept and sent again; without one it counts as permanent.
+    #[error("{reason}")]
+    Refused { reason: String },
 }
 
 impl SendError {

@@ -453,3 +453,78 @@ async fn a_retry_after_too_large_for_a_duration_gives_up_retryable_and_the_sende
     );
     exporter.stop().await;
 }
+
+/// A batch as a write-ahead log in front of the exporter hands it on (numbered with its log sequence).
+fn logged(
+    payload: impl Into<Payload>,
+    sequence: u64,
+) -> (otlake_core::Batch, otlake_core::AckReceiver) {
+    let (mut batch, ack) = batch_with_ack(payload);
+    batch.meta = std::sync::Arc::new(otlake_core::RequestMeta::default().with_source(
+        otlake_core::SourcePosition {
+            app_id: "otlake-wal-test".into(),
+            sequence,
+        },
+    ));
+    (batch, ack)
+}
+
+#[tokio::test]
+async fn behind_a_write_ahead_log_a_401_keeps_the_entry_for_a_resend_and_every_entry_arrives() {
+    let server = HttpServer::start().await;
+    // The destination's token was rotated: it refuses us until the operator fixes the header.
+    server.script(HttpReply::status(401));
+    server.script(HttpReply::status(403));
+    let exporter = start(
+        &OtlpHttpFactory,
+        json!({"endpoint": server.url(), "retry_on_failure": fast_retry()}),
+        &[Signal::Traces],
+    );
+    let mut outcomes = Vec::new();
+    for sequence in [1, 2] {
+        let (batch, ack) = logged(sample_traces(1, 3), sequence);
+        exporter.input.send(batch).await.expect("running");
+        outcomes.push(verdict(ack).await.outcome);
+    }
+    for (outcome, status) in outcomes.iter().zip(["401", "403"]) {
+        assert!(
+            matches!(outcome, Outcome::Retryable { reason, .. } if reason.contains(status)),
+            "a refusal of ours, not of the data: kept in the log, {outcome:?}"
+        );
+    }
+    // The log sends both again; the destination takes them now.
+    for sequence in [1, 2] {
+        let (batch, ack) = logged(sample_traces(1, 3), sequence);
+        exporter.input.send(batch).await.expect("running");
+        assert_eq!(verdict(ack).await.outcome, Outcome::Delivered);
+    }
+    let received = server.recorder.received();
+    assert_eq!(received.len(), 4);
+    assert_eq!(
+        received[2..]
+            .iter()
+            .map(|r| r.payload.item_count())
+            .sum::<usize>(),
+        6,
+        "every entry delivered"
+    );
+    exporter.stop().await;
+}
+
+#[tokio::test]
+async fn behind_a_write_ahead_log_a_400_still_drops_the_entry() {
+    let server = HttpServer::start().await;
+    server.script(HttpReply::status(400));
+    let exporter = start(
+        &OtlpHttpFactory,
+        json!({"endpoint": server.url(), "retry_on_failure": fast_retry()}),
+        &[Signal::Traces],
+    );
+    let (batch, ack) = logged(sample_traces(1, 3), 7);
+    exporter.input.send(batch).await.expect("running");
+    assert!(matches!(
+        verdict(ack).await.outcome,
+        Outcome::Rejected { .. }
+    ));
+    exporter.stop().await;
+}

@@ -156,9 +156,15 @@ fn a_torn_tail_is_reported_and_the_intact_prefix_kept() {
         recovery.damage
     );
     assert_eq!(recovery.damage[0].segment, path);
-    // New records go to a fresh segment, never after the damaged bytes, and replay after the kept ones.
+    // New records go to a fresh segment, never after the damaged bytes, and replay after the kept ones. The
+    // torn record's sequence may already be at the destination (fsync off): it is never issued again.
+    let torn = recovery.entries[1].sequence + 1;
     let next = wal.commit(group(&[b"after"])).expect("commit");
-    assert_eq!(next[0].sequence, recovery.entries[1].sequence + 1);
+    assert!(
+        next[0].sequence > torn,
+        "{} reuses {torn}",
+        next[0].sequence
+    );
     drop(wal);
     let (wal, recovery) = Wal::open(options(dir.path())).expect("again");
     assert_eq!(
@@ -168,7 +174,7 @@ fn a_torn_tail_is_reported_and_the_intact_prefix_kept() {
 }
 
 #[test]
-fn a_flipped_bit_fails_the_checksum_and_only_what_follows_is_skipped() {
+fn a_flipped_bit_skips_only_its_record_and_the_intact_records_after_it_are_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut wal, _) = Wal::open(options(dir.path())).expect("open");
     let written = wal
@@ -182,13 +188,87 @@ fn a_flipped_bit_fails_the_checksum_and_only_what_follows_is_skipped() {
     bytes[at] ^= 0x10;
     std::fs::write(&path, &bytes).expect("write");
 
-    let (wal, recovery) = Wal::open(options(dir.path())).expect("reopen");
-    assert_eq!(bodies(&wal, &recovery), [b"first".to_vec()]);
+    let (mut wal, recovery) = Wal::open(options(dir.path())).expect("reopen");
+    assert_eq!(
+        bodies(&wal, &recovery),
+        [b"first".to_vec(), b"third".to_vec()]
+    );
+    assert_eq!(recovery.damage.len(), 1, "{:?}", recovery.damage);
     assert_eq!(recovery.damage[0].reason, "checksum mismatch");
     assert_eq!(recovery.damage[0].offset, written[1].location.offset);
     assert_eq!(
         recovery.damage[0].bytes_skipped,
-        bytes.len() as u64 - written[1].location.offset
+        written[2].location.offset - written[1].location.offset
+    );
+    let next = wal.commit(group(&[b"fourth"])).expect("commit");
+    assert!(next[0].sequence > written[2].sequence);
+}
+
+#[test]
+fn a_segment_whose_first_record_is_damaged_keeps_the_rest_and_is_kept_aside() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut wal, _) = Wal::open(options(dir.path())).expect("open");
+    let written = wal
+        .commit(group(&[b"first", b"second", b"third"]))
+        .expect("commit");
+    drop(wal);
+    let path = segment_files(dir.path()).pop().expect("a segment");
+    let mut bytes = std::fs::read(&path).expect("read");
+    // The first record's length field: its framing is gone.
+    let at = written[0].location.offset as usize;
+    bytes[at..at + 4].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    std::fs::write(&path, &bytes).expect("write");
+
+    let (mut wal, recovery) = Wal::open(options(dir.path())).expect("reopen");
+    assert_eq!(
+        bodies(&wal, &recovery),
+        [b"second".to_vec(), b"third".to_vec()],
+        "the intact records after the damage are replayed"
+    );
+    assert_eq!(
+        recovery.quarantined,
+        [dir.path()
+            .join(DAMAGED_DIR)
+            .join(path.file_name().expect("name"))]
+    );
+    assert_eq!(
+        std::fs::read(&recovery.quarantined[0]).expect("kept aside"),
+        bytes,
+        "the damaged bytes as found"
+    );
+    let next = wal.commit(group(&[b"fourth"])).expect("commit");
+    assert!(next[0].sequence > written[2].sequence);
+}
+
+#[test]
+fn a_segment_with_nothing_intact_is_moved_aside_and_its_sequences_are_never_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = options(dir.path());
+    opts.fsync = false;
+    let (mut wal, _) = Wal::open(opts.clone()).expect("open");
+    let written = wal.commit(group(&[b"only record"])).expect("commit");
+    drop(wal);
+    let path = segment_files(dir.path()).pop().expect("a segment");
+    let mut bytes = std::fs::read(&path).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).expect("write");
+
+    let (mut wal, recovery) = Wal::open(opts).expect("reopen");
+    assert!(recovery.entries.is_empty());
+    assert_eq!(recovery.damage.len(), 1);
+    assert!(!path.exists(), "no longer a segment of the log");
+    assert_eq!(
+        std::fs::read(&recovery.quarantined[0]).expect("moved aside"),
+        bytes
+    );
+    // The lost record may have reached the destination already: its number is not given out again.
+    let next = wal.commit(group(&[b"new"])).expect("commit");
+    assert!(
+        next[0].sequence > written[0].sequence,
+        "{} reuses {}",
+        next[0].sequence,
+        written[0].sequence
     );
 }
 
@@ -271,4 +351,23 @@ fn a_second_process_cannot_open_the_same_log() {
     let (_wal, _) = Wal::open(options(dir.path())).expect("open");
     let err = Wal::open(options(dir.path())).expect_err("locked");
     assert!(matches!(err, WalError::Locked { .. }), "{err}");
+}
+
+#[test]
+fn a_record_larger_than_the_whole_log_is_refused_for_good_not_full() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = WalOptions {
+        max_bytes: 16 << 10,
+        ..options(dir.path())
+    };
+    let (mut wal, _) = Wal::open(opts).expect("open");
+    let err = wal
+        .commit(group(&[&vec![0u8; 16 << 10]]))
+        .expect_err("cannot fit");
+    assert!(matches!(err, WalError::TooLarge { .. }), "{err}");
+    assert!(!err.is_retryable());
+    assert!(err.to_string().contains("max_bytes of 16384"), "{err}");
+    // The largest record that fits an empty log is taken.
+    let fits = wal.record_capacity() as usize - HEADER_LEN;
+    wal.commit(group(&[&vec![0u8; fits]])).expect("fits");
 }
