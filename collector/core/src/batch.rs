@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::{AckSet, Outcome, Payload, Signal};
+use crate::{AckSet, ExportRequest, Outcome, Payload, PayloadDecodeError, Signal};
 
 /// Where a batch stands in a numbered, replayable source (a write-ahead log, a file receiver's journal). After a
 /// crash the source sends the batch again under the same position, so an exporter that records each source's
@@ -100,6 +100,32 @@ impl Batch {
     /// of the Collector's `MutatesData`).
     pub fn payload_mut(&mut self) -> &mut Payload {
         Arc::make_mut(&mut self.payload)
+    }
+
+    /// How an editing processor changes a batch: `needs_edit` looks at the request read-only, and only when it
+    /// says so does `edit` change it, so a request nothing applies to goes on untouched (still in wire form,
+    /// still shared with the other pipelines). The batch goes to `out`; a request that cannot be decoded
+    /// (impossible for validated wire bytes) is rejected instead.
+    pub fn edit_into(
+        mut self,
+        out: &mut Vec<Batch>,
+        needs_edit: impl FnOnce(&ExportRequest) -> bool,
+        edit: impl FnOnce(&mut ExportRequest),
+    ) {
+        if self.item_count() == 0 {
+            out.push(self);
+            return;
+        }
+        let result: Result<(), PayloadDecodeError> = (|| {
+            if needs_edit(self.payload.request()?) {
+                edit(self.payload_mut().request_mut()?);
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => out.push(self),
+            Err(e) => self.acks.resolve(Outcome::rejected(e.to_string())),
+        }
     }
 
     /// A second batch with the same data and one more holder of each acknowledgement (for fan-out).

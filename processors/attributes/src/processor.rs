@@ -6,35 +6,11 @@
 //! still in wire form and still shared with the other pipelines, after a read-only look that allocates
 //! nothing per attribute. A request that cannot be decoded (impossible for validated wire bytes) is rejected.
 
-use otlake_core::{Batch, ExportRequest, Outcome, PayloadDecodeError, Processor};
+use otlake_core::{Batch, Processor};
 
 use crate::actions::Actions;
 use crate::items::{any_item, edit_items, edit_resources, resources};
 use crate::matcher::{Item, Matcher};
-
-/// Changes `batch`'s request with `edit` if `needs_edit` says a change is due; rejects it if it cannot be
-/// decoded.
-fn edit_batch(
-    mut batch: Batch,
-    out: &mut Vec<Batch>,
-    needs_edit: impl FnOnce(&ExportRequest) -> bool,
-    edit: impl FnOnce(&mut ExportRequest),
-) {
-    if batch.item_count() == 0 {
-        out.push(batch);
-        return;
-    }
-    let result: Result<(), PayloadDecodeError> = (|| {
-        if needs_edit(batch.payload.request()?) {
-            edit(batch.payload_mut().request_mut()?);
-        }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => out.push(batch),
-        Err(e) => batch.acks.resolve(Outcome::rejected(e.to_string())),
-    }
-}
 
 /// `processors.attributes`.
 pub struct AttributesProcessor {
@@ -64,8 +40,7 @@ impl AttributesProcessor {
 
 impl Processor for AttributesProcessor {
     fn process(&mut self, batch: Batch, out: &mut Vec<Batch>) {
-        edit_batch(
-            batch,
+        batch.edit_into(
             out,
             |request| {
                 any_item(request, |item| {
@@ -96,8 +71,7 @@ impl ResourceProcessor {
 
 impl Processor for ResourceProcessor {
     fn process(&mut self, batch: Batch, out: &mut Vec<Batch>) {
-        edit_batch(
-            batch,
+        batch.edit_into(
             out,
             |request| resources(request).any(|attrs| self.actions.would_change(attrs)),
             |request| edit_resources(request, |attrs| self.actions.apply(attrs)),

@@ -5,7 +5,7 @@
 //! every batch goes on with its acknowledgements; a request that is already normal passes untouched (in wire
 //! form, not copied) after a read-only look.
 
-use otlake_core::{Batch, ExportRequest, Outcome, Processor};
+use otlake_core::{Batch, ExportRequest, Processor};
 
 use crate::normalise::Normaliser;
 
@@ -58,27 +58,12 @@ impl GenaiProcessor {
 }
 
 impl Processor for GenaiProcessor {
-    fn process(&mut self, mut batch: Batch, out: &mut Vec<Batch>) {
-        if batch.item_count() == 0 {
-            out.push(batch);
-            return;
-        }
-        let needs = match batch.payload.request() {
-            Ok(request) => self.needs(request),
-            Err(e) => {
-                batch.acks.resolve(Outcome::rejected(e.to_string()));
-                return;
-            }
-        };
-        if needs {
-            match batch.payload_mut().request_mut() {
-                Ok(request) => self.apply(request),
-                Err(e) => {
-                    batch.acks.resolve(Outcome::rejected(e.to_string()));
-                    return;
-                }
-            }
-        }
-        out.push(batch);
+    fn process(&mut self, batch: Batch, out: &mut Vec<Batch>) {
+        let this = &*self;
+        batch.edit_into(
+            out,
+            |request| this.needs(request),
+            |request| this.apply(request),
+        );
     }
 }

@@ -10,7 +10,7 @@
 use otlake_core::proto::common::v1::{InstrumentationScope, KeyValue};
 use otlake_core::proto::metrics::v1::metric;
 use otlake_core::proto::resource::v1::Resource;
-use otlake_core::{Batch, ExportRequest, Outcome, Processor};
+use otlake_core::{Batch, ExportRequest, Processor};
 
 use crate::redact::{Redactor, Report};
 
@@ -175,27 +175,12 @@ impl RedactionProcessor {
 }
 
 impl Processor for RedactionProcessor {
-    fn process(&mut self, mut batch: Batch, out: &mut Vec<Batch>) {
-        if batch.item_count() == 0 {
-            out.push(batch);
-            return;
-        }
-        let needs = match batch.payload.request() {
-            Ok(request) => self.needs(request),
-            Err(e) => {
-                batch.acks.resolve(Outcome::rejected(e.to_string()));
-                return;
-            }
-        };
-        if needs {
-            match batch.payload_mut().request_mut() {
-                Ok(request) => self.redact(request),
-                Err(e) => {
-                    batch.acks.resolve(Outcome::rejected(e.to_string()));
-                    return;
-                }
-            }
-        }
-        out.push(batch);
+    fn process(&mut self, batch: Batch, out: &mut Vec<Batch>) {
+        let this = &*self;
+        batch.edit_into(
+            out,
+            |request| this.needs(request),
+            |request| this.redact(request),
+        );
     }
 }
