@@ -348,7 +348,6 @@ fn key_values(attributes: &[(String, String)]) -> Vec<KeyValue> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn map_counter<'a>(
     family: &Family<'a>,
     kept: Vec<(&Sample<'a>, SeriesLabels)>,
@@ -456,7 +455,6 @@ fn gather<'s, 'a>(
     Ok(order)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn map_histogram<'a>(
     family: &Family<'a>,
     kept: Vec<(&Sample<'a>, SeriesLabels)>,
@@ -553,7 +551,6 @@ fn map_histogram<'a>(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn map_summary<'a>(
     family: &Family<'a>,
     kept: Vec<(&Sample<'a>, SeriesLabels)>,
