@@ -21,6 +21,10 @@ pub struct SourcePosition {
     pub app_id: Arc<str>,
     /// The batch's number in the source: increasing, never given to other data.
     pub sequence: u64,
+    /// The lowest sequence the source still held undelivered when it sent this batch, when it tracks that: every
+    /// lower one is done with (delivered, or dropped on purpose and never sent again). The Delta exporter's gate
+    /// waits for a failed batch only while its source still holds it.
+    pub first_undelivered: Option<u64>,
 }
 
 /// What travels with a batch besides its data: client metadata, and its position in a replayable source.
@@ -30,8 +34,6 @@ pub struct RequestMeta {
     pub metadata: BTreeMap<String, String>,
     /// Set only by a replayable source, never from a client: a typed field, so no header can forge it.
     source: Option<SourcePosition>,
-    /// Set only by a write-ahead log: the lowest sequence it still held undelivered when it sent the batch.
-    wal_first_undelivered: Option<u64>,
 }
 
 impl RequestMeta {
@@ -40,7 +42,6 @@ impl RequestMeta {
         RequestMeta {
             metadata,
             source: None,
-            wal_first_undelivered: None,
         }
     }
 
@@ -53,19 +54,6 @@ impl RequestMeta {
     /// The same metadata, at `position` of a replayable source.
     pub fn with_source(mut self, position: SourcePosition) -> Self {
         self.source = Some(position);
-        self
-    }
-
-    /// The lowest sequence the write-ahead log still held undelivered when it sent this batch: every entry
-    /// below it is done with (delivered, or dropped on purpose and never sent again). The Delta exporter's
-    /// gate waits for a failed entry only while the log still holds it.
-    pub fn wal_first_undelivered(&self) -> Option<u64> {
-        self.wal_first_undelivered
-    }
-
-    /// The same metadata, with the log's first undelivered sequence (see [`Self::wal_first_undelivered`]).
-    pub fn with_wal_first_undelivered(mut self, sequence: u64) -> Self {
-        self.wal_first_undelivered = Some(sequence);
         self
     }
 }
@@ -313,16 +301,11 @@ mod tests {
         let position = SourcePosition {
             app_id: "otlake-wal-1".into(),
             sequence: 1_763_840_000_000_042,
+            first_undelivered: Some(1_763_840_000_000_040),
         };
         let numbered = meta.clone().with_source(position.clone());
         assert_eq!(numbered.source(), Some(&position));
         assert_eq!(numbered.metadata["x-tenant"], "a");
-        assert_eq!(meta.wal_first_undelivered(), None);
-        let positioned = numbered.with_wal_first_undelivered(1_763_840_000_000_040);
-        assert_eq!(
-            positioned.wal_first_undelivered(),
-            Some(1_763_840_000_000_040)
-        );
     }
 
     #[test]

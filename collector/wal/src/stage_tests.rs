@@ -368,7 +368,7 @@ async fn an_entry_that_cannot_be_read_back_for_a_while_is_kept_and_sent_once_it_
         "both entries, in order, once the log can be read again"
     );
     assert_eq!(
-        again[1].meta.wal_first_undelivered(),
+        again[1].meta.source().and_then(|p| p.first_undelivered),
         sequences[0],
         "the exporter learns the log still holds the first"
     );

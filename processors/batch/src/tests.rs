@@ -302,6 +302,7 @@ fn a_batch_positioned_in_a_replayable_source_passes_through_unmerged_and_unsplit
     let position = |sequence| otlake_core::SourcePosition {
         app_id: "otlake-filelog/filelog".into(),
         sequence,
+        first_undelivered: None,
     };
     for sequence in [5, 6] {
         let (mut batch, _rx) = batch_with_ack(sample_logs(1, 6));

@@ -160,15 +160,11 @@ impl Dispatcher {
             let batch = Batch {
                 payload,
                 acks: AckSet::single(ack),
-                meta: Arc::new(
-                    (*meta)
-                        .clone()
-                        .with_source(SourcePosition {
-                            app_id: Arc::clone(&self.identity),
-                            sequence: entry.sequence,
-                        })
-                        .with_wal_first_undelivered(first_undelivered),
-                ),
+                meta: Arc::new((*meta).clone().with_source(SourcePosition {
+                    app_id: Arc::clone(&self.identity),
+                    sequence: entry.sequence,
+                    first_undelivered: Some(first_undelivered),
+                })),
             };
             // Only the exporter holds the payload now; a resend after a retryable answer reads it back.
             entry.payload = None;

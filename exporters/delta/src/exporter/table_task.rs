@@ -115,12 +115,10 @@ pub(super) async fn table_task(
         let source = batch.meta.source().cloned();
         if let Some(position) = &source {
             // The log dropped the gate's entry on purpose (damaged on disk): it will never come again.
-            if gates.get(&position.app_id).is_some_and(|&first| {
-                batch
-                    .meta
-                    .wal_first_undelivered()
-                    .is_some_and(|low| low > first)
-            }) {
+            if gates
+                .get(&position.app_id)
+                .is_some_and(|&first| position.first_undelivered.is_some_and(|low| low > first))
+            {
                 gates.remove(&position.app_id);
             }
             match gates.get(&position.app_id) {

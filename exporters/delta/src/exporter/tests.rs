@@ -19,6 +19,7 @@ fn wal_position(sequence: u64) -> otlake_core::SourcePosition {
     otlake_core::SourcePosition {
         app_id: "otlake-wal-test".into(),
         sequence,
+        first_undelivered: None,
     }
 }
 
@@ -202,11 +203,12 @@ async fn a_failed_entry_the_log_dropped_does_not_hold_the_table_forever() {
     let run = tokio::spawn(exporter.run(rx, ExporterContext { id: id() }));
     let send = |n: usize, sequence: u64, first_undelivered: u64| {
         let (mut batch, ack) = batch_with_ack(sample_traces(1, n));
-        batch.meta = std::sync::Arc::new(
-            otlake_core::RequestMeta::default()
-                .with_source(wal_position(sequence))
-                .with_wal_first_undelivered(first_undelivered),
-        );
+        batch.meta = std::sync::Arc::new(otlake_core::RequestMeta::default().with_source(
+            otlake_core::SourcePosition {
+                first_undelivered: Some(first_undelivered),
+                ..wal_position(sequence)
+            },
+        ));
         let tx = tx.clone();
         async move {
             tx.send(batch).await.expect("send");

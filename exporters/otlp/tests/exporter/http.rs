@@ -464,6 +464,7 @@ fn logged(
         otlake_core::SourcePosition {
             app_id: "otlake-wal-test".into(),
             sequence,
+            first_undelivered: None,
         },
     ));
     (batch, ack)
