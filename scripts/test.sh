@@ -9,6 +9,8 @@
 # and each costs a rustdoc build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A cold run gains nothing from incremental compilation, and its caches cost gigabytes of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 echo "== Python test clients (./.venv)"
 ./scripts/setup-venv.sh
@@ -28,6 +30,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== the forwarding-only build compiles (no Delta stack)"
 cargo check -p otlake --no-default-features --features otlp --locked
 
+echo "== disk used by the build so far: $(du -sh target 2>/dev/null | cut -f1)"
+
 echo "== cargo test --workspace"
 # Four tests at a time within each test binary: several start daemons and Python clients, and CI has 2 cores.
 cargo test --workspace --locked --lib --bins --tests -- --test-threads="${OTLAKE_TEST_THREADS:-4}"
+
+echo "== disk used by the build: $(du -sh target 2>/dev/null | cut -f1)"
