@@ -34,6 +34,7 @@ use serde::Deserialize;
 use tonic::{Code, Status};
 
 use crate::decode::Format;
+use crate::error::Error;
 
 /// The `reason` label of a refused request.
 pub const REASON_UNAUTHENTICATED: &str = "unauthenticated";
@@ -57,22 +58,6 @@ fn token_problem(token: &Secret) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// The token file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("`auth.bearer_token_file`: cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("`auth.bearer_token_file`: the token in {} {problem}", path.display())]
-    BadToken {
-        path: PathBuf,
-        problem: &'static str,
-    },
 }
 
 impl AuthConfig {
@@ -100,17 +85,18 @@ impl AuthConfig {
     }
 
     /// The token to check requests against, reading `bearer_token_file` (I/O: start-up only).
-    pub fn token(&self) -> Result<Secret, AuthError> {
+    pub fn token(&self) -> Result<Secret, Error> {
         match (&self.bearer_token, &self.bearer_token_file) {
             (Some(token), _) => Ok(token.clone()),
             (None, Some(path)) => {
-                let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| Error::TokenFileUnreadable {
+                        path: path.clone(),
+                        source,
+                    })?;
                 let token = Secret::new(text.trim());
                 match token_problem(&token) {
-                    Some(problem) => Err(AuthError::BadToken {
+                    Some(problem) => Err(Error::BadTokenFile {
                         path: path.clone(),
                         problem,
                     }),

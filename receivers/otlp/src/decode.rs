@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use otlake_core::{Payload, Signal};
 
-pub use crate::decode_error::{DecodeError, message_name};
+use crate::error::{Error, message_name};
 
 /// How a request body is encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +20,7 @@ pub enum Format {
 }
 
 /// Decodes one export request of `signal` in `format`.
-pub fn decode(signal: Signal, format: Format, bytes: Bytes) -> Result<Payload, DecodeError> {
+pub fn decode(signal: Signal, format: Format, bytes: Bytes) -> Result<Payload, Error> {
     match format {
         Format::Protobuf => decode_protobuf(signal, bytes),
         Format::Json => crate::json::decode_json(signal, &bytes),
@@ -28,8 +28,8 @@ pub fn decode(signal: Signal, format: Format, bytes: Bytes) -> Result<Payload, D
 }
 
 /// Validates an OTLP protobuf export request and keeps it in wire form (the hot path: see the module docs).
-pub fn decode_protobuf(signal: Signal, bytes: Bytes) -> Result<Payload, DecodeError> {
-    Payload::from_wire(signal, bytes).map_err(|source| DecodeError::Protobuf {
+pub fn decode_protobuf(signal: Signal, bytes: Bytes) -> Result<Payload, Error> {
+    Payload::from_wire(signal, bytes).map_err(|source| Error::Protobuf {
         message: message_name(signal),
         source,
     })

@@ -6,6 +6,8 @@
 
 use std::io::Read;
 
+use crate::error::Error;
+
 /// A `Content-Encoding` the receiver understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encoding {
@@ -29,26 +31,12 @@ impl Encoding {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum DecompressError {
-    #[error("the request is larger than {limit} bytes once decompressed")]
-    TooLarge { limit: usize },
-    #[error("the collector's memory budget is spent ({decompressed} bytes decompressed so far)")]
-    OverBudget { decompressed: usize },
-    #[error("cannot decompress the {encoding:?} body: {source}")]
-    Corrupt {
-        encoding: Encoding,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
 /// Decompressed output is admitted against the memory budget in steps of this size (see [`decompress_into`]).
 pub const ADMIT_STEP: usize = 1 << 20;
 
 /// Decompresses `input` into `out` (cleared first), refusing output over `limit` bytes. Every
 /// [`ADMIT_STEP`] bytes of output, `admit(bytes so far)` is asked whether the request may grow that far;
-/// a `false` stops decompression with [`DecompressError::OverBudget`] (the buffer is released), so a body that
+/// a `false` stops decompression with [`Error::OverBudget`] (the buffer is released), so a body that
 /// inflates 100× cannot take more memory than the budget lets it.
 pub fn decompress_into(
     encoding: Encoding,
@@ -56,9 +44,9 @@ pub fn decompress_into(
     limit: usize,
     out: &mut Vec<u8>,
     mut admit: impl FnMut(usize) -> bool,
-) -> Result<(), DecompressError> {
+) -> Result<(), Error> {
     out.clear();
-    let corrupt = |source| DecompressError::Corrupt { encoding, source };
+    let corrupt = |source| Error::Corrupt { encoding, source };
     if encoding == Encoding::Identity {
         out.extend_from_slice(input);
         return Ok(());
@@ -77,7 +65,7 @@ pub fn decompress_into(
         let read = (&mut reader).take(step).read_to_end(out).map_err(corrupt)?;
         if out.len() > limit {
             *out = Vec::new();
-            return Err(DecompressError::TooLarge { limit });
+            return Err(Error::TooLarge { limit });
         }
         if read == 0 {
             return Ok(());
@@ -85,7 +73,9 @@ pub fn decompress_into(
         if !admit(out.len()) {
             let decompressed = out.len();
             *out = Vec::new();
-            return Err(DecompressError::OverBudget { decompressed });
+            return Err(Error::OverBudget(format!(
+                "the collector's memory budget is spent ({decompressed} bytes decompressed so far)"
+            )));
         }
     }
 }
@@ -130,7 +120,7 @@ mod tests {
         let mut out = Vec::new();
         let err = decompress_into(Encoding::Gzip, &bomb, 1 << 20, &mut out, |_| true)
             .expect_err("too large");
-        assert!(matches!(err, DecompressError::TooLarge { limit } if limit == 1 << 20));
+        assert!(matches!(err, Error::TooLarge { limit } if limit == 1 << 20));
         assert!(out.capacity() <= 4 << 20, "read far past the limit");
     }
 
@@ -145,7 +135,8 @@ mod tests {
         })
         .expect_err("over budget");
         assert!(
-            matches!(err, DecompressError::OverBudget { decompressed } if decompressed == 3 * ADMIT_STEP),
+            matches!(&err, Error::OverBudget(message)
+                if message.contains(&format!("({} bytes decompressed so far)", 3 * ADMIT_STEP))),
             "{err:?}"
         );
         assert_eq!(asked, [ADMIT_STEP, 2 * ADMIT_STEP, 3 * ADMIT_STEP]);
@@ -156,7 +147,7 @@ mod tests {
     fn garbage_is_corrupt() {
         let err = decompress_into(Encoding::Gzip, b"not gzip", 100, &mut Vec::new(), |_| true)
             .expect_err("bad");
-        assert!(matches!(err, DecompressError::Corrupt { .. }));
+        assert!(matches!(err, Error::Corrupt { .. }));
     }
 
     #[test]

@@ -212,7 +212,7 @@ impl<K: ExportKind> Decoder for RequestDecoder<K> {
         let payload = decode_off_reactor(message.len(), || {
             decode_protobuf(K::SIGNAL, message.clone())
         })
-        .map_err(|err| Status::invalid_argument(err.to_string()))?;
+        .map_err(|err| Status::new(err.answer_codes().1, err.to_string()))?;
         Ok(Some(Admitted {
             payload,
             reservation,

@@ -19,11 +19,11 @@ use otlake_core::{Payload, Signal};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::decode_error::{DecodeError, message_name};
+use crate::error::{Error, message_name};
 
 /// Decodes an OTLP/JSON export request of `signal`.
-pub fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Payload, DecodeError> {
-    let mut value: Value = serde_json::from_slice(bytes).map_err(DecodeError::JsonSyntax)?;
+pub fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Payload, Error> {
+    let mut value: Value = serde_json::from_slice(bytes).map_err(Error::JsonSyntax)?;
     camel_case_keys(&mut value);
     Ok(match signal {
         Signal::Traces => Payload::from(typed::<ExportTraceServiceRequest>(signal, value)?),
@@ -32,15 +32,15 @@ pub fn decode_json(signal: Signal, bytes: &[u8]) -> Result<Payload, DecodeError>
     })
 }
 
-fn typed<T: DeserializeOwned>(signal: Signal, value: Value) -> Result<T, DecodeError> {
+fn typed<T: DeserializeOwned>(signal: Signal, value: Value) -> Result<T, Error> {
     if !value.is_object() {
-        return Err(DecodeError::JsonShape {
+        return Err(Error::JsonShape {
             message: message_name(signal),
             path: ".".into(),
             reason: "the request must be a JSON object".into(),
         });
     }
-    serde_path_to_error::deserialize(value).map_err(|err| DecodeError::JsonShape {
+    serde_path_to_error::deserialize(value).map_err(|err| Error::JsonShape {
         message: message_name(signal),
         path: err.path().to_string(),
         reason: err.into_inner().to_string(),

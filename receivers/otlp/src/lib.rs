@@ -9,7 +9,8 @@
 //!
 //! Layout: [`config`] (YAML keys), [`receiver`] (listeners and shutdown), [`grpc`] and [`http`] (the two front
 //! ends), [`ingest`] (pipeline hand-off and verdict → answer), [`decode`] / [`json`] / [`decompress`] (bytes →
-//! payload), [`metadata`], [`counters`]; access control: [`tls`] and [`tls_listener`] (TLS
+//! payload), [`error`] (the crate's one error type, and the answer each request error gets), [`metadata`],
+//! [`counters`]; access control: [`tls`] and [`tls_listener`] (TLS
 //! and mutual TLS on a listener), [`auth`] (bearer tokens, checked before a request is read).
 
 pub mod admission;
@@ -18,8 +19,8 @@ pub mod auth;
 pub mod config;
 pub mod counters;
 pub mod decode;
-mod decode_error;
 pub mod decompress;
+pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod ingest;
@@ -33,6 +34,7 @@ use otlake_core::config::endpoint::bind_address;
 use otlake_core::{ComponentId, ConfigError, Factory, Receiver, ReceiverFactory, Signal};
 
 pub use config::OtlpReceiverConfig;
+pub use error::Error;
 pub use receiver::{BoundAddresses, BoundAddressesWatch, OtlpReceiver};
 
 /// Builds `otlp` receivers.

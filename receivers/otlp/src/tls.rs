@@ -20,17 +20,10 @@ use rustls::RootCertStore;
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 
-/// Why the TLS settings could not be turned into a working server configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    #[error(transparent)]
-    Pem(#[from] PemError),
-    #[error("{0}")]
-    Rustls(String),
-}
+use crate::error::Error;
 
 /// Reads the files of `tls` and builds the rustls server configuration (I/O: called at start-up only).
-pub fn server_config(tls: &TlsServerConfig) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(tls: &TlsServerConfig) -> Result<Arc<ServerConfig>, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cert_path = required("cert_file", &tls.cert_file)?;
     let key_path = required("key_file", &tls.key_file)?;
@@ -39,7 +32,7 @@ pub fn server_config(tls: &TlsServerConfig) -> Result<Arc<ServerConfig>, TlsErro
 
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        .map_err(|e| Error::Tls(e.to_string()))?;
     let builder = match &tls.client_ca_file {
         Some(path) => {
             let mut roots = RootCertStore::empty();
@@ -52,7 +45,7 @@ pub fn server_config(tls: &TlsServerConfig) -> Result<Arc<ServerConfig>, TlsErro
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
-                .map_err(|e| TlsError::Rustls(format!("client_ca_file: {e}")))?;
+                .map_err(|e| Error::Tls(format!("client_ca_file: {e}")))?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
@@ -68,9 +61,9 @@ pub fn server_config(tls: &TlsServerConfig) -> Result<Arc<ServerConfig>, TlsErro
     Ok(Arc::new(config))
 }
 
-fn required<'a>(key: &'static str, path: &'a Option<PathBuf>) -> Result<&'a Path, TlsError> {
+fn required<'a>(key: &'static str, path: &'a Option<PathBuf>) -> Result<&'a Path, Error> {
     path.as_deref().ok_or_else(|| {
-        TlsError::Rustls(format!(
+        Error::Tls(format!(
             "`{key}` is required with `tls` (validation was skipped)"
         ))
     })

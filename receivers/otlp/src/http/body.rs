@@ -21,8 +21,8 @@ use http_body_util::{BodyExt, Limited};
 use otlake_core::{Payload, Signal};
 
 use crate::decode::{Format, decode};
-use crate::decompress::{DecompressError, Encoding, decompress_into};
-use crate::http::RequestError;
+use crate::decompress::{Encoding, decompress_into};
+use crate::error::Error;
 use crate::ingest::Answer;
 
 /// Decompression buffers up to this size are kept for the next request.
@@ -39,25 +39,23 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Reads the whole body, refusing it once it passes `limit` bytes (the rest is drained). `admit(bytes read
 /// so far)` is asked after each chunk, so a body without `Content-Length` is admitted against the memory
-/// budget as it arrives; a refusal drains the rest and is [`RequestError::OverBudget`].
+/// budget as it arrives; a refusal drains the rest and is [`Error::OverBudget`].
 pub async fn read_body(
     mut body: axum::body::Body,
     content_length: Option<u64>,
     limit: usize,
     mut admit: impl FnMut(usize) -> Result<(), Answer>,
-) -> Result<Bytes, RequestError> {
+) -> Result<Bytes, Error> {
     if let Some(length) = content_length
         && length > limit as u64
     {
         drain(body).await;
-        return Err(too_large(limit));
+        return Err(Error::TooLarge { limit });
     }
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|err| {
-            RequestError::BadRequest(format!("cannot read the request body: {err}"))
-        })?;
+        let frame = frame.map_err(Error::BodyUnreadable)?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -65,12 +63,12 @@ pub async fn read_body(
         if total > limit {
             drop(chunks);
             drain(body).await;
-            return Err(too_large(limit));
+            return Err(Error::TooLarge { limit });
         }
         if let Err(refused) = admit(total) {
             drop(chunks);
             drain(body).await;
-            return Err(RequestError::over_budget(refused));
+            return Err(over_budget(refused));
         }
         chunks.push(data);
     }
@@ -99,10 +97,12 @@ pub async fn drain(body: axum::body::Body) {
     .await;
 }
 
-fn too_large(limit: usize) -> RequestError {
-    RequestError::TooLarge(format!(
-        "the request is larger than max_request_bytes ({limit} bytes)"
-    ))
+/// The memory budget's refusal, in its own words.
+fn over_budget(refused: Answer) -> Error {
+    match refused {
+        Answer::Retry { message, .. } => Error::OverBudget(message),
+        other => Error::OverBudget(format!("{other:?}")),
+    }
 }
 
 /// Decompresses (if needed) and decodes one body. `admit(decompressed bytes so far)` is asked as a compressed
@@ -114,10 +114,9 @@ pub fn decode_body(
     body: &Bytes,
     limit: usize,
     mut admit: impl FnMut(usize) -> Result<(), Answer>,
-) -> Result<Payload, RequestError> {
-    let bad = |err: crate::decode::DecodeError| RequestError::BadRequest(err.to_string());
+) -> Result<Payload, Error> {
     if encoding == Encoding::Identity {
-        return decode(signal, format, body.clone()).map_err(bad);
+        return decode(signal, format, body.clone());
     }
     DECOMPRESSED.with(|cell| {
         // Re-entrancy is impossible (no await, no callback into this module), but never panic on it.
@@ -141,16 +140,13 @@ pub fn decode_body(
             Ok(()) => match format {
                 Format::Protobuf => decode(signal, format, Bytes::copy_from_slice(buffer)),
                 Format::Json => crate::json::decode_json(signal, buffer),
-            }
-            .map_err(bad),
-            Err(DecompressError::TooLarge { limit }) => Err(too_large(limit)),
-            Err(err @ DecompressError::OverBudget { .. }) => Err(match refused.take() {
-                Some(answer) => RequestError::over_budget(answer),
-                None => RequestError::OverBudget(err.to_string()),
+            },
+            // The budget's own refusal says more than "spent".
+            Err(Error::OverBudget(message)) => Err(match refused.take() {
+                Some(answer) => over_budget(answer),
+                None => Error::OverBudget(message),
             }),
-            Err(err @ DecompressError::Corrupt { .. }) => {
-                Err(RequestError::BadRequest(err.to_string()))
-            }
+            Err(err) => Err(err),
         };
         buffer.clear();
         if buffer.capacity() > KEEP_BUFFER_BYTES {

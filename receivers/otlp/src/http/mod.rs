@@ -21,34 +21,8 @@ use otlake_core::Signal;
 use crate::config::HttpConfig;
 use crate::decode::{Format, decode_off_reactor};
 use crate::decompress::Encoding;
+use crate::error::Error;
 use crate::ingest::Ingest;
-
-/// Why a request was refused before it reached a pipeline.
-#[derive(Debug, thiserror::Error)]
-pub enum RequestError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    TooLarge(String),
-    #[error("{0}")]
-    Unsupported(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    MethodNotAllowed(String),
-    /// The memory budget is spent (HTTP 503 + `Retry-After`), found while the body was read or inflated.
-    #[error("{0}")]
-    OverBudget(String),
-}
-
-impl RequestError {
-    fn over_budget(answer: crate::ingest::Answer) -> Self {
-        match answer {
-            crate::ingest::Answer::Retry { message, .. } => RequestError::OverBudget(message),
-            other => RequestError::OverBudget(format!("{other:?}")),
-        }
-    }
-}
 
 /// OTLP/JSON is parsed into a `serde_json::Value` tree first (see [`crate::json`]), which takes far more
 /// memory than the decoded protobuf: a JSON body is reserved at this many times a protobuf body of its size.
@@ -87,7 +61,7 @@ pub fn router(ingest: Arc<Ingest>, config: &HttpConfig, max_request_bytes: usize
 }
 
 /// The body format from `Content-Type` (parameters such as `charset` are ignored).
-fn request_format(headers: &HeaderMap) -> Result<Format, RequestError> {
+fn request_format(headers: &HeaderMap) -> Result<Format, Error> {
     let value = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -100,13 +74,13 @@ fn request_format(headers: &HeaderMap) -> Result<Format, RequestError> {
     } else if media_type.eq_ignore_ascii_case("application/json") {
         Ok(Format::Json)
     } else {
-        Err(RequestError::Unsupported(format!(
+        Err(Error::Unsupported(format!(
             "unsupported Content-Type `{value}`: OTLP/HTTP takes application/x-protobuf or application/json"
         )))
     }
 }
 
-fn request_encoding(headers: &HeaderMap) -> Result<Encoding, RequestError> {
+fn request_encoding(headers: &HeaderMap) -> Result<Encoding, Error> {
     let Some(value) = headers.get(header::CONTENT_ENCODING) else {
         return Ok(Encoding::Identity);
     };
@@ -115,7 +89,7 @@ fn request_encoding(headers: &HeaderMap) -> Result<Encoding, RequestError> {
         .ok()
         .and_then(Encoding::from_header)
         .ok_or_else(|| {
-            RequestError::Unsupported(format!(
+            Error::Unsupported(format!(
                 "unsupported Content-Encoding `{}`: use gzip, zstd, deflate or none",
                 String::from_utf8_lossy(value.as_bytes())
             ))
@@ -142,18 +116,18 @@ async fn handle(State(state): State<Arc<HttpState>>, request: Request) -> Respon
     }
 }
 
-async fn serve(state: &HttpState, request: Request) -> Result<Response, RequestError> {
+async fn serve(state: &HttpState, request: Request) -> Result<Response, Error> {
     let path = request.uri().path();
     let Some(signal) = state.signal_for(path) else {
-        return Err(RequestError::NotFound(format!(
-            "no OTLP endpoint at `{path}`"
-        )));
+        return Err(Error::NoEndpoint {
+            path: path.to_string(),
+        });
     };
     if request.method() != Method::POST {
-        return Err(RequestError::MethodNotAllowed(format!(
-            "{} is not allowed on `{path}`: OTLP/HTTP exports use POST",
-            request.method()
-        )));
+        return Err(Error::MethodNotAllowed {
+            method: request.method().to_string(),
+            path: path.to_string(),
+        });
     }
     let headers = request.headers();
     let format = request_format(headers)?;

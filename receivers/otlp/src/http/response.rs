@@ -33,7 +33,7 @@ use prost::Message;
 use tonic::Code;
 
 use crate::decode::Format;
-use crate::http::RequestError;
+use crate::error::Error;
 use crate::ingest::Answer;
 use otlake_core::rpc_status::RpcStatus;
 
@@ -70,29 +70,22 @@ pub fn status(status: StatusCode, code: Code, message: &str, format: Format) -> 
 }
 
 /// The answer to a request refused before it reached a pipeline.
-pub fn request_error(err: &RequestError, format: Format, http1: bool) -> Response {
-    let (http_status, code) = match err {
-        RequestError::BadRequest(_) => (StatusCode::BAD_REQUEST, Code::InvalidArgument),
-        RequestError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Code::ResourceExhausted),
-        RequestError::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, Code::InvalidArgument),
-        RequestError::NotFound(_) => (StatusCode::NOT_FOUND, Code::NotFound),
-        RequestError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, Code::Unimplemented),
-        RequestError::OverBudget(_) => (StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable),
-    };
+pub fn request_error(err: &Error, format: Format, http1: bool) -> Response {
+    let (http_status, code) = err.answer_codes();
     let mut response = status(http_status, code, &err.to_string(), format);
     match err {
         // The rest of an oversized body stays unread: the connection cannot carry another request.
-        RequestError::TooLarge(_) if http1 => {
+        Error::TooLarge { .. } if http1 => {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        RequestError::MethodNotAllowed(_) => {
+        Error::MethodNotAllowed { .. } => {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
         }
-        RequestError::OverBudget(_) => {
+        Error::OverBudget(_) => {
             let seconds = crate::admission::MEMORY_RETRY_AFTER.as_secs().max(1);
             response
                 .headers_mut()
