@@ -33,7 +33,8 @@ use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::basic::{Compression, ZstdLevel};
 use deltalake::parquet::file::properties::WriterProperties;
 use otlake_core::Payload;
-use otlake_exporter_delta::config::{SchemaVersion, TableKind};
+use otlake_core::Signal;
+use otlake_exporter_delta::config::SchemaVersion;
 use otlake_exporter_delta::convert::{CHUNK_ROWS, Rows};
 use otlake_exporter_delta::location::Location;
 use otlake_exporter_delta::parquet_layout::{ColumnRules, writer_properties};
@@ -155,9 +156,9 @@ fn report(what: &str, spans: usize, cpu: f64, wall: f64) {
 /// Proto → Arrow alone, chunk by chunk as the sink does.
 #[inline(never)]
 fn convert_only(requests: &[Payload], total: usize, form: Form, version: SchemaVersion) {
-    let kind = TableKind::for_signal(requests[0].signal());
-    let schema = TableSchema::new(kind, version).expect("schema");
-    let mut rows = Rows::new(kind, version, Default::default());
+    let signal = requests[0].signal();
+    let schema = TableSchema::new(signal, version).expect("schema");
+    let mut rows = Rows::new(signal, version, Default::default());
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     let mut converted = 0;
     'outer: loop {
@@ -212,7 +213,7 @@ fn write_through_sink(requests: &[Payload], total: usize, form: Form, version: S
         let spec = TableSpec {
             name: "otel_spans".to_owned(),
             url: location.table_url("otel_spans").expect("url"),
-            kind: TableKind::for_signal(requests[0].signal()),
+            signal: requests[0].signal(),
             version,
             storage_options: HashMap::new(),
             app_id: "bench".to_owned(),
@@ -256,8 +257,8 @@ fn write_through_sink(requests: &[Payload], total: usize, form: Form, version: S
 /// Parquet encoding alone of the same record batches under several writer settings. Every request is a new
 /// one (none repeats), so dictionaries see realistic cardinalities.
 fn parquet_settings(make: &dyn Fn(u64) -> Payload, total: usize) {
-    let schema = TableSchema::new(TableKind::Spans, SchemaVersion::V1).expect("schema");
-    let mut rows = Rows::new(TableKind::Spans, SchemaVersion::V1, Default::default());
+    let schema = TableSchema::new(Signal::Traces, SchemaVersion::V1).expect("schema");
+    let mut rows = Rows::new(Signal::Traces, SchemaVersion::V1, Default::default());
     let mut batches: Vec<RecordBatch> = Vec::new();
     let mut converted = 0;
     let mut i = 0;

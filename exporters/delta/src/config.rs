@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use otlake_core::ConfigError;
+use otlake_core::{ConfigError, Signal};
 use serde::Deserialize;
 
 use crate::location::Location;
@@ -186,59 +186,38 @@ impl fmt::Debug for DeltaExporterConfig {
     }
 }
 
-/// The three tables one exporter writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TableKind {
-    Spans,
-    Logs,
-    Metrics,
+/// The table each signal lands in: its name without a prefix, and the YAML key that overrides that name.
+pub trait SignalTable {
+    /// The table name without a prefix (`otel_spans`).
+    fn base_name(self) -> &'static str;
+    /// The YAML key that overrides this table's name (`spans_table`).
+    fn config_key(self) -> &'static str;
 }
 
-impl TableKind {
-    pub const ALL: [TableKind; 3] = [TableKind::Spans, TableKind::Logs, TableKind::Metrics];
-
-    /// The table name without a prefix (`otel_spans`).
-    pub fn base_name(self) -> &'static str {
+impl SignalTable for Signal {
+    fn base_name(self) -> &'static str {
         match self {
-            TableKind::Spans => "otel_spans",
-            TableKind::Logs => "otel_logs",
-            TableKind::Metrics => "otel_metrics",
+            Signal::Traces => "otel_spans",
+            Signal::Logs => "otel_logs",
+            Signal::Metrics => "otel_metrics",
         }
     }
 
-    /// The YAML key that overrides this table's name.
-    pub fn config_key(self) -> &'static str {
+    fn config_key(self) -> &'static str {
         match self {
-            TableKind::Spans => "spans_table",
-            TableKind::Logs => "logs_table",
-            TableKind::Metrics => "metrics_table",
-        }
-    }
-
-    /// The OTLP signal whose items land in this table.
-    pub fn signal(self) -> otlake_core::Signal {
-        match self {
-            TableKind::Spans => otlake_core::Signal::Traces,
-            TableKind::Logs => otlake_core::Signal::Logs,
-            TableKind::Metrics => otlake_core::Signal::Metrics,
-        }
-    }
-
-    pub fn for_signal(signal: otlake_core::Signal) -> TableKind {
-        match signal {
-            otlake_core::Signal::Traces => TableKind::Spans,
-            otlake_core::Signal::Logs => TableKind::Logs,
-            otlake_core::Signal::Metrics => TableKind::Metrics,
+            Signal::Traces => "spans_table",
+            Signal::Logs => "logs_table",
+            Signal::Metrics => "metrics_table",
         }
     }
 }
 
 /// The name of a table: `<prefix>_<base>`, or `<base>` with an empty prefix.
-pub fn table_name(prefix: &str, kind: TableKind) -> String {
+pub fn table_name(prefix: &str, signal: Signal) -> String {
     if prefix.is_empty() {
-        kind.base_name().to_owned()
+        signal.base_name().to_owned()
     } else {
-        format!("{prefix}_{}", kind.base_name())
+        format!("{prefix}_{}", signal.base_name())
     }
 }
 
@@ -256,16 +235,16 @@ fn is_valid_writer_id(id: &str) -> bool {
 }
 
 impl DeltaExporterConfig {
-    /// The name of the table of `kind`.
-    pub fn table_name(&self, kind: TableKind) -> String {
-        let explicit = match kind {
-            TableKind::Spans => &self.spans_table,
-            TableKind::Logs => &self.logs_table,
-            TableKind::Metrics => &self.metrics_table,
+    /// The name of the table of `signal`.
+    pub fn table_name(&self, signal: Signal) -> String {
+        let explicit = match signal {
+            Signal::Traces => &self.spans_table,
+            Signal::Logs => &self.logs_table,
+            Signal::Metrics => &self.metrics_table,
         };
         explicit
             .clone()
-            .unwrap_or_else(|| table_name(&self.table_prefix, kind))
+            .unwrap_or_else(|| table_name(&self.table_prefix, signal))
     }
 
     /// Every problem with this configuration, each at its key. Pure: touches no storage.
@@ -283,17 +262,17 @@ impl DeltaExporterConfig {
                 ),
             ));
         }
-        let mut seen: Vec<(String, TableKind)> = Vec::new();
-        for kind in TableKind::ALL {
-            let name = self.table_name(kind);
-            let explicit = match kind {
-                TableKind::Spans => self.spans_table.is_some(),
-                TableKind::Logs => self.logs_table.is_some(),
-                TableKind::Metrics => self.metrics_table.is_some(),
+        let mut seen: Vec<(String, Signal)> = Vec::new();
+        for signal in Signal::ALL {
+            let name = self.table_name(signal);
+            let explicit = match signal {
+                Signal::Traces => self.spans_table.is_some(),
+                Signal::Logs => self.logs_table.is_some(),
+                Signal::Metrics => self.metrics_table.is_some(),
             };
             if explicit && !is_valid_table_name(&name) {
                 errors.push(ConfigError::new(
-                    kind.config_key(),
+                    signal.config_key(),
                     format!(
                         "`{name}` is not a valid table name: use ASCII letters, digits and underscores"
                     ),
@@ -301,14 +280,14 @@ impl DeltaExporterConfig {
             }
             if let Some((_, other)) = seen.iter().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
                 errors.push(ConfigError::new(
-                    kind.config_key(),
+                    signal.config_key(),
                     format!(
                         "table name `{name}` is also used for {}: each signal needs its own table",
                         other.config_key()
                     ),
                 ));
             }
-            seen.push((name, kind));
+            seen.push((name, signal));
         }
         if self.max_bytes < 1024 {
             errors.push(ConfigError::new("max_bytes", "must be at least 1KiB"));
@@ -392,9 +371,9 @@ mod tests {
         assert_eq!(config.severity_number_format, SeverityNumberFormat::Number);
         assert_eq!(config.max_latency, Duration::from_secs(2));
         assert_eq!(config.compression_level, 3);
-        assert_eq!(config.table_name(TableKind::Spans), "otel_spans");
-        assert_eq!(config.table_name(TableKind::Logs), "otel_logs");
-        assert_eq!(config.table_name(TableKind::Metrics), "otel_metrics");
+        assert_eq!(config.table_name(Signal::Traces), "otel_spans");
+        assert_eq!(config.table_name(Signal::Logs), "otel_logs");
+        assert_eq!(config.table_name(Signal::Metrics), "otel_metrics");
         assert!(config.compaction.is_none());
         config.validate().expect("defaults are valid");
     }
@@ -412,9 +391,9 @@ mod tests {
             "compaction": {"interval": "10m"},
         }))
         .expect("valid");
-        assert_eq!(config.table_name(TableKind::Spans), "prod_otel_spans");
-        assert_eq!(config.table_name(TableKind::Logs), "my_logs");
-        assert_eq!(config.table_name(TableKind::Metrics), "prod_otel_metrics");
+        assert_eq!(config.table_name(Signal::Traces), "prod_otel_spans");
+        assert_eq!(config.table_name(Signal::Logs), "my_logs");
+        assert_eq!(config.table_name(Signal::Metrics), "prod_otel_metrics");
         assert_eq!(config.max_bytes, 8 << 20);
         assert_eq!(config.max_latency, Duration::from_millis(500));
         assert_eq!(config.schema_version, SchemaVersion::V2);
@@ -468,8 +447,8 @@ mod tests {
 
     #[test]
     fn empty_prefix_gives_plain_names_and_underscored_prefixes_work() {
-        assert_eq!(table_name("", TableKind::Metrics), "otel_metrics");
-        assert_eq!(table_name("a_1", TableKind::Spans), "a_1_otel_spans");
+        assert_eq!(table_name("", Signal::Metrics), "otel_metrics");
+        assert_eq!(table_name("a_1", Signal::Traces), "a_1_otel_spans");
         assert!(is_valid_table_name("abc_123"));
         assert!(!is_valid_table_name(""));
         assert!(!is_valid_table_name("a-b"));

@@ -144,9 +144,10 @@ pub fn writer_properties(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{SchemaVersion, TableKind};
+    use crate::config::SchemaVersion;
     use crate::schema::TableSchema;
     use deltalake::parquet::schema::types::ColumnPath;
+    use otlake_core::Signal;
 
     fn path(p: &str) -> ColumnPath {
         ColumnPath::new(p.split('.').map(str::to_owned).collect())
@@ -154,7 +155,7 @@ mod tests {
 
     #[test]
     fn ids_times_and_keys_skip_the_dictionary_and_values_keep_it() {
-        let schema = TableSchema::new(TableKind::Spans, SchemaVersion::V1).expect("schema");
+        let schema = TableSchema::new(Signal::Traces, SchemaVersion::V1).expect("schema");
         let props = writer_properties(&schema.arrow, 3, 1000, ColumnRules::default());
         for unique in [
             "span_id",
@@ -183,7 +184,7 @@ mod tests {
 
     #[test]
     fn statistics_where_readers_prune() {
-        let schema = TableSchema::new(TableKind::Spans, SchemaVersion::V1).expect("schema");
+        let schema = TableSchema::new(Signal::Traces, SchemaVersion::V1).expect("schema");
         let props = writer_properties(&schema.arrow, 3, 1000, ColumnRules::default());
         let stats = |p: &str| props.statistics_enabled(&path(p));
         assert_eq!(stats("trace_id"), EnabledStatistics::Page);
@@ -199,7 +200,7 @@ mod tests {
 
     #[test]
     fn v2_and_log_columns_get_their_roles() {
-        let logs = TableSchema::new(TableKind::Logs, SchemaVersion::V2).expect("schema");
+        let logs = TableSchema::new(Signal::Logs, SchemaVersion::V2).expect("schema");
         let props = writer_properties(&logs.arrow, 3, 1000, ColumnRules::default());
         assert!(!props.dictionary_enabled(&path("record_id")));
         assert_eq!(

@@ -40,12 +40,13 @@ use serde_json::json;
 use tracing::{debug, warn};
 use url::Url;
 
-use crate::config::{SchemaVersion, SeverityNumberFormat, TableKind};
+use crate::config::{SchemaVersion, SeverityNumberFormat};
 use crate::convert::Rows;
 use crate::error::{DeltaError, Result};
 use crate::parquet_layout::{ColumnRules, writer_properties};
 use crate::schema::TableSchema;
 use crate::table::open_or_create;
+use otlake_core::Signal;
 
 /// How Parquet files are written and values encoded.
 #[derive(Clone, Debug)]
@@ -75,7 +76,7 @@ pub struct TableSpec {
     pub name: String,
     /// The table's directory URL.
     pub url: Url,
-    pub kind: TableKind,
+    pub signal: Signal,
     pub version: SchemaVersion,
     /// Object store options (credentials); never logged.
     pub storage_options: HashMap<String, String>,
@@ -121,7 +122,7 @@ pub struct TableSink {
 impl TableSink {
     /// Opens (or creates) the table and reads back the last committed sequence of `spec.app_id`.
     pub async fn open(spec: TableSpec) -> Result<TableSink> {
-        let schema = TableSchema::new(spec.kind, spec.version)?;
+        let schema = TableSchema::new(spec.signal, spec.version)?;
         let table = open_or_create(&spec.name, &spec.url, &spec.storage_options, &schema).await?;
         let state = table
             .snapshot()
@@ -130,7 +131,11 @@ impl TableSink {
         let log_store = table.log_store();
         let own = read_committed(&spec.name, &spec.app_id, &state, &log_store).await?;
         let writer = new_writer(&spec, &schema, &table)?;
-        let rows = Rows::new(spec.kind, spec.version, spec.options.severity_number_format);
+        let rows = Rows::new(
+            spec.signal,
+            spec.version,
+            spec.options.severity_number_format,
+        );
         debug!(table = %spec.name, app_id = %spec.app_id, committed = ?own, "Table sink opened.");
         let committed = HashMap::from([(spec.app_id.clone(), own)]);
         Ok(TableSink {
@@ -161,8 +166,8 @@ impl TableSink {
         &self.spec.url
     }
 
-    pub fn spec_kind(&self) -> TableKind {
-        self.spec.kind
+    pub fn signal(&self) -> Signal {
+        self.spec.signal
     }
 
     /// The object store options the table was opened with (credentials: never log them).
@@ -229,8 +234,8 @@ impl TableSink {
     }
 
     fn convert(&mut self, payload: &Payload) -> std::result::Result<usize, String> {
-        if payload.signal() != self.spec.kind.signal() {
-            return Err(format!("this table takes {}", self.spec.kind.signal()));
+        if payload.signal() != self.spec.signal {
+            return Err(format!("this table takes {}", self.spec.signal));
         }
         let signal = payload.signal();
         if payload.is_wire() && self.rows.takes_wire(signal) {
@@ -250,7 +255,7 @@ impl TableSink {
         self.rows
             .append(request)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("this table takes {}", self.spec.kind.signal()))
+            .ok_or_else(|| format!("this table takes {}", self.spec.signal))
     }
 
     /// Like [`append`](Self::append), for a batch that source `app_id` numbered `sequence` (a write-ahead log
@@ -290,7 +295,7 @@ impl TableSink {
             Err(e) => {
                 let err = DeltaError::Convert {
                     table: self.spec.name.clone(),
-                    signal: self.spec.kind.signal().as_str(),
+                    signal: self.spec.signal.as_str(),
                     message: e.to_string(),
                 };
                 self.discard();
@@ -323,7 +328,7 @@ impl TableSink {
     /// request: they are replaced rather than finished.
     fn discard_broken(&mut self) {
         self.rows = Rows::new(
-            self.spec.kind,
+            self.spec.signal,
             self.spec.version,
             self.spec.options.severity_number_format,
         );

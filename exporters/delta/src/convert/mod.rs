@@ -24,7 +24,7 @@ use deltalake::arrow::error::ArrowError;
 use deltalake::arrow::record_batch::RecordBatch;
 use otlake_core::{ExportRequest, Signal};
 
-use crate::config::{SchemaVersion, SeverityNumberFormat, TableKind};
+use crate::config::{SchemaVersion, SeverityNumberFormat};
 
 pub use repeated::{ConvertError, MAX_REPEATED_BYTES};
 
@@ -46,16 +46,16 @@ enum Inner {
 }
 
 impl Rows {
-    /// An empty builder for the table of `kind`.
-    pub fn new(kind: TableKind, version: SchemaVersion, severity: SeverityNumberFormat) -> Self {
+    /// An empty builder for the table of `signal`.
+    pub fn new(signal: Signal, version: SchemaVersion, severity: SeverityNumberFormat) -> Self {
         let encoding = match version {
             SchemaVersion::V1 => columns::Encoding::Text,
             SchemaVersion::V2 => columns::Encoding::Variant,
         };
-        let inner = match kind {
-            TableKind::Spans => Inner::Spans(Box::new(spans::SpanRows::new(encoding))),
-            TableKind::Logs => Inner::Logs(Box::new(logs::LogRows::new(severity, encoding))),
-            TableKind::Metrics => Inner::Metrics(Box::new(metrics::MetricRows::new(encoding))),
+        let inner = match signal {
+            Signal::Traces => Inner::Spans(Box::new(spans::SpanRows::new(encoding))),
+            Signal::Logs => Inner::Logs(Box::new(logs::LogRows::new(severity, encoding))),
+            Signal::Metrics => Inner::Metrics(Box::new(metrics::MetricRows::new(encoding))),
         };
         Rows { inner, repeated: 0 }
     }
@@ -148,9 +148,9 @@ mod tests {
     use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value::Value};
     use otlake_core::test_util::{kv, sample_logs, sample_metrics, sample_traces};
 
-    fn finish(kind: TableKind, payload: Payload) -> RecordBatch {
-        let schema = TableSchema::new(kind, SchemaVersion::V1).expect("schema");
-        let mut rows = Rows::new(kind, SchemaVersion::V1, SeverityNumberFormat::Number);
+    fn finish(signal: Signal, payload: Payload) -> RecordBatch {
+        let schema = TableSchema::new(signal, SchemaVersion::V1).expect("schema");
+        let mut rows = Rows::new(signal, SchemaVersion::V1, SeverityNumberFormat::Number);
         let added = rows
             .append(payload.request().expect("decoded"))
             .expect("converts")
@@ -189,7 +189,7 @@ mod tests {
         });
         span.attributes
             .push(kv("gen_ai.request.model", "second-wins"));
-        let batch = finish(TableKind::Spans, request.into());
+        let batch = finish(Signal::Traces, request.into());
         assert_eq!(batch.num_rows(), 2);
         let col = |name: &str| batch.column_by_name(name).expect(name).clone();
         let trace_id = col("trace_id");
@@ -259,7 +259,7 @@ mod tests {
             value: Some(Value::BytesValue(vec![1, 2])),
         });
         records[2].body = None;
-        let batch = finish(TableKind::Logs, request.into());
+        let batch = finish(Signal::Logs, request.into());
         let body = batch.column_by_name("body").expect("body");
         let body = body.as_string::<i32>();
         assert_eq!(body.value(0), "log line 0-0");
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn metrics_give_one_row_per_point_with_one_type_struct() {
-        let batch = finish(TableKind::Metrics, sample_metrics(2).into());
+        let batch = finish(Signal::Metrics, sample_metrics(2).into());
         assert_eq!(batch.num_rows(), 6);
         let types = batch.column_by_name("metric_type").expect("metric_type");
         let types = types.as_string::<i32>();
@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn a_payload_of_another_signal_is_refused() {
         let mut rows = Rows::new(
-            TableKind::Spans,
+            Signal::Traces,
             SchemaVersion::V1,
             SeverityNumberFormat::Number,
         );

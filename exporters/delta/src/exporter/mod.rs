@@ -33,7 +33,7 @@ use tokio::task::{Id, JoinError, JoinSet};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
-use crate::config::{DeltaExporterConfig, TableKind};
+use crate::config::DeltaExporterConfig;
 use crate::error::DeltaError;
 use crate::location::{Location, default_writer_id};
 use crate::sink::{SinkOptions, TableSink, TableSpec};
@@ -94,8 +94,7 @@ fn table_specs(
     signals
         .iter()
         .map(|&signal| {
-            let kind = TableKind::for_signal(signal);
-            let name = config.table_name(kind);
+            let name = config.table_name(signal);
             let url = location.table_url(&name)?;
             let app_id = match &config.writer_id {
                 Some(id) => id.clone(),
@@ -104,7 +103,7 @@ fn table_specs(
             Ok(TableSpec {
                 name,
                 url,
-                kind,
+                signal,
                 version: config.schema_version,
                 storage_options: storage_options.clone(),
                 app_id,
@@ -138,7 +137,7 @@ impl Exporter for DeltaExporter {
 
         let specs_by_signal: HashMap<Signal, TableSpec> = specs
             .iter()
-            .map(|spec| (spec.kind.signal(), spec.clone()))
+            .map(|spec| (spec.signal, spec.clone()))
             .collect();
         // Open every table before taking data, so a bad table stops start-up instead of failing every batch.
         let opened = pool
@@ -166,7 +165,7 @@ impl Exporter for DeltaExporter {
             exporter: cx.id.clone(),
         };
         for sink in sinks {
-            let signal = TableKind::for_signal(sink.spec_kind().signal()).signal();
+            let signal = sink.signal();
             info!(exporter = %cx.id, table = sink.name(), url = %redact(sink.url()),
                 committed = ?sink.committed_sequence(), "Writing Delta table.");
             if let Some(schedule) = &self.config.compaction {

@@ -281,7 +281,7 @@ async fn a_table_with_another_schema_stops_startup_naming_the_column() {
     let spec = TableSpec {
         name: "otel_spans".to_owned(),
         url: location.table_url("otel_spans").expect("url"),
-        kind: TableKind::Logs,
+        signal: Signal::Logs,
         version: SchemaVersion::V1,
         storage_options: HashMap::new(),
         app_id: "x".to_owned(),
@@ -315,7 +315,7 @@ async fn data_that_does_not_convert_is_refused_and_its_window_neighbours_retried
     let sink = TableSink::open(TableSpec {
         name: "otel_spans".to_owned(),
         url: location.table_url("otel_spans").expect("url"),
-        kind: TableKind::Spans,
+        signal: Signal::Traces,
         version: SchemaVersion::V1,
         storage_options: HashMap::new(),
         app_id: "x".to_owned(),
@@ -472,7 +472,7 @@ async fn a_commit_whose_answer_is_lost_never_makes_the_next_window_count_as_comm
     let mut sink = TableSink::open(TableSpec {
         name: "otel_spans".to_owned(),
         url: location.table_url("otel_spans").expect("url"),
-        kind: TableKind::Spans,
+        signal: Signal::Traces,
         version: SchemaVersion::V1,
         storage_options: HashMap::new(),
         app_id: "x".to_owned(),

@@ -14,8 +14,9 @@ use deltalake::arrow::datatypes::{Schema as ArrowSchema, SchemaRef};
 use deltalake::kernel::engine::arrow_conversion::TryIntoArrow;
 use deltalake::kernel::{DataType, StructField, StructType};
 
-use crate::config::{SchemaVersion, TableKind};
+use crate::config::{SchemaVersion, SignalTable};
 use crate::error::{DeltaError, Result};
+use otlake_core::Signal;
 
 /// The table property that records the schema version.
 pub const SCHEMA_VERSION_PROPERTY: &str = "otel.schemaVersion";
@@ -23,7 +24,7 @@ pub const SCHEMA_VERSION_PROPERTY: &str = "otel.schemaVersion";
 /// Everything about the layout of one table.
 #[derive(Clone, Debug)]
 pub struct TableSchema {
-    pub kind: TableKind,
+    pub signal: Signal,
     pub version: SchemaVersion,
     /// The Delta schema the table is created with.
     pub delta: StructType,
@@ -34,17 +35,17 @@ pub struct TableSchema {
 }
 
 impl TableSchema {
-    pub fn new(kind: TableKind, version: SchemaVersion) -> Result<Self> {
-        let built = match (version, kind) {
-            (SchemaVersion::V1, TableKind::Spans) => v1::spans(),
-            (SchemaVersion::V1, TableKind::Logs) => v1::logs(),
-            (SchemaVersion::V1, TableKind::Metrics) => v1::metrics(),
-            (SchemaVersion::V2, TableKind::Spans) => v2::spans(),
-            (SchemaVersion::V2, TableKind::Logs) => v2::logs(),
-            (SchemaVersion::V2, TableKind::Metrics) => v2::metrics(),
+    pub fn new(signal: Signal, version: SchemaVersion) -> Result<Self> {
+        let built = match (version, signal) {
+            (SchemaVersion::V1, Signal::Traces) => v1::spans(),
+            (SchemaVersion::V1, Signal::Logs) => v1::logs(),
+            (SchemaVersion::V1, Signal::Metrics) => v1::metrics(),
+            (SchemaVersion::V2, Signal::Traces) => v2::spans(),
+            (SchemaVersion::V2, Signal::Logs) => v2::logs(),
+            (SchemaVersion::V2, Signal::Metrics) => v2::metrics(),
         };
         let delta = built.map_err(|message| DeltaError::Incompatible {
-            table: kind.base_name().to_owned(),
+            table: signal.base_name().to_owned(),
             message: format!("building the {} schema: {message}", version.as_str()),
         })?;
         let arrow: ArrowSchema =
@@ -52,7 +53,7 @@ impl TableSchema {
                 .try_into_arrow()
                 .map_err(
                     |e: deltalake::arrow::error::ArrowError| DeltaError::Incompatible {
-                        table: kind.base_name().to_owned(),
+                        table: signal.base_name().to_owned(),
                         message: format!("converting the schema to Arrow: {e}"),
                     },
                 )?;
@@ -61,7 +62,7 @@ impl TableSchema {
             SchemaVersion::V2 => vec!["date".to_owned()],
         };
         Ok(TableSchema {
-            kind,
+            signal,
             version,
             delta,
             arrow: Arc::new(arrow),
@@ -154,7 +155,7 @@ mod tests {
 
     #[test]
     fn v1_schemas_have_the_documented_columns() {
-        let spans = TableSchema::new(TableKind::Spans, SchemaVersion::V1).expect("spans");
+        let spans = TableSchema::new(Signal::Traces, SchemaVersion::V1).expect("spans");
         let names: Vec<&str> = spans
             .arrow
             .fields()
@@ -196,7 +197,7 @@ mod tests {
         };
         assert_eq!(element.name(), "element");
         assert_eq!(
-            TableSchema::new(TableKind::Logs, SchemaVersion::V1)
+            TableSchema::new(Signal::Logs, SchemaVersion::V1)
                 .expect("logs")
                 .arrow
                 .fields()
@@ -204,7 +205,7 @@ mod tests {
             15
         );
         assert_eq!(
-            TableSchema::new(TableKind::Metrics, SchemaVersion::V1)
+            TableSchema::new(Signal::Metrics, SchemaVersion::V1)
                 .expect("metrics")
                 .arrow
                 .fields()
@@ -215,10 +216,10 @@ mod tests {
 
     #[test]
     fn differences_name_the_column() {
-        let spans = TableSchema::new(TableKind::Spans, SchemaVersion::V1)
+        let spans = TableSchema::new(Signal::Traces, SchemaVersion::V1)
             .expect("spans")
             .delta;
-        let logs = TableSchema::new(TableKind::Logs, SchemaVersion::V1)
+        let logs = TableSchema::new(Signal::Logs, SchemaVersion::V1)
             .expect("logs")
             .delta;
         assert_eq!(first_difference(&spans, &spans), None);

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use otlake_core::Payload;
-use otlake_exporter_delta::config::{SchemaVersion, TableKind};
+use otlake_core::Signal;
+use otlake_exporter_delta::config::SchemaVersion;
 use otlake_exporter_delta::location::{Location, default_writer_id};
 use otlake_exporter_delta::{CommitOutcome, SinkOptions, TableSink, TableSpec, inspect};
 use serde_json::json;
@@ -18,7 +19,7 @@ fn spec(dir: &std::path::Path, app_id: &str) -> TableSpec {
     TableSpec {
         name: "otel_spans".to_owned(),
         url: location.table_url("otel_spans").expect("url"),
-        kind: TableKind::Spans,
+        signal: Signal::Traces,
         version: SchemaVersion::V1,
         storage_options: HashMap::new(),
         app_id: app_id.to_owned(),

@@ -22,7 +22,7 @@ use otlake_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, spa
 use otlake_core::test_util::fuzz::{Rng, mutate};
 use otlake_core::test_util::sample_traces;
 use otlake_core::{ExportRequest, Payload, Signal};
-use otlake_exporter_delta::config::{SchemaVersion, SeverityNumberFormat, TableKind};
+use otlake_exporter_delta::config::{SchemaVersion, SeverityNumberFormat};
 use otlake_exporter_delta::convert::Rows;
 use otlake_exporter_delta::location::Location;
 use otlake_exporter_delta::schema::TableSchema;
@@ -317,7 +317,7 @@ fn random_request(rng: &mut Rng) -> ExportTraceServiceRequest {
 
 /// Builders and schemas for both paths, of one table and schema version.
 struct Pair {
-    kind: TableKind,
+    signal: Signal,
     version: SchemaVersion,
     schema: TableSchema,
     wire: Rows,
@@ -326,16 +326,16 @@ struct Pair {
 
 impl Pair {
     fn new(version: SchemaVersion) -> Self {
-        Pair::of(TableKind::Spans, version)
+        Pair::of(Signal::Traces, version)
     }
 
-    fn of(kind: TableKind, version: SchemaVersion) -> Self {
+    fn of(signal: Signal, version: SchemaVersion) -> Self {
         // Severity names (not numbers) for logs: one more rule that must agree.
-        let rows = || Rows::new(kind, version, SeverityNumberFormat::Name);
+        let rows = || Rows::new(signal, version, SeverityNumberFormat::Name);
         Pair {
-            kind,
+            signal,
             version,
-            schema: TableSchema::new(kind, version).expect("schema"),
+            schema: TableSchema::new(signal, version).expect("schema"),
             wire: rows(),
             decoded: rows(),
         }
@@ -345,8 +345,8 @@ impl Pair {
     /// must refuse them too (tried on a builder of its own, which a refusal may leave with part of the
     /// request: the sink drops such a builder with its window).
     fn append(&mut self, bytes: &[u8]) -> Result<usize, String> {
-        let (signal, decoded) = match self.kind {
-            TableKind::Logs => (
+        let (signal, decoded) = match self.signal {
+            Signal::Logs => (
                 Signal::Logs,
                 ExportLogsServiceRequest::decode(bytes).map(ExportRequest::Logs),
             ),
@@ -372,7 +372,7 @@ impl Pair {
                 Ok(wire)
             }
             Err(e) => {
-                let mut scratch = Rows::new(self.kind, self.version, SeverityNumberFormat::Name);
+                let mut scratch = Rows::new(self.signal, self.version, SeverityNumberFormat::Name);
                 let wire = scratch.append_wire(signal, bytes);
                 assert!(
                     wire.is_err(),
@@ -649,13 +649,13 @@ fn truncated_requests_are_errors_not_panics() {
     let mut refused = 0;
     for cut in (0..bytes.len()).step_by(7) {
         let mut rows = Rows::new(
-            TableKind::Spans,
+            Signal::Traces,
             SchemaVersion::V2,
             SeverityNumberFormat::Number,
         );
         let wire = rows.append_wire(Signal::Traces, &bytes[..cut]);
         let mut logs = Rows::new(
-            TableKind::Logs,
+            Signal::Logs,
             SchemaVersion::V2,
             SeverityNumberFormat::Number,
         );
@@ -703,13 +703,13 @@ fn metrics_and_other_signals_have_no_wire_path_yet() {
     let logs = otlake_core::test_util::sample_logs(1, 1).encode_to_vec();
     let metrics = otlake_core::test_util::sample_metrics(1).encode_to_vec();
     let mut rows = Rows::new(
-        TableKind::Metrics,
+        Signal::Metrics,
         SchemaVersion::V1,
         SeverityNumberFormat::Number,
     );
     assert_eq!(rows.append_wire(Signal::Metrics, &metrics), Ok(None));
     let mut spans = Rows::new(
-        TableKind::Spans,
+        Signal::Traces,
         SchemaVersion::V1,
         SeverityNumberFormat::Number,
     );
@@ -737,7 +737,7 @@ async fn the_sink_writes_wire_payloads_without_decoding_them() {
         let mut sink = TableSink::open(TableSpec {
             name: name.to_owned(),
             url,
-            kind: TableKind::Spans,
+            signal: Signal::Traces,
             version: SchemaVersion::V1,
             storage_options: HashMap::new(),
             app_id: "test".to_owned(),
@@ -769,7 +769,7 @@ async fn a_conversion_error_discards_the_window() {
     let mut sink = TableSink::open(TableSpec {
         name: "spans".to_owned(),
         url: location.table_url("spans").expect("url"),
-        kind: TableKind::Spans,
+        signal: Signal::Traces,
         version: SchemaVersion::V2,
         storage_options: HashMap::new(),
         app_id: "test".to_owned(),
@@ -947,7 +947,7 @@ fn log_seeds() -> Vec<(String, ExportLogsServiceRequest)> {
 #[test]
 fn wire_log_rows_equal_decoded_log_rows() {
     for version in VERSIONS {
-        let mut pair = Pair::of(TableKind::Logs, version);
+        let mut pair = Pair::of(Signal::Logs, version);
         for (name, request) in log_seeds() {
             pair.append(&request.encode_to_vec()).expect("valid");
             pair.assert_equal(&format!("{name}, {version:?}"));
@@ -1012,7 +1012,7 @@ fn unusual_log_encodings_are_read_as_prost_reads_them() {
     resource_logs.extend(field(1, &resource().expect("resource").encode_to_vec()));
     let request = field(1, &resource_logs);
     for version in VERSIONS {
-        let mut pair = Pair::of(TableKind::Logs, version);
+        let mut pair = Pair::of(Signal::Logs, version);
         assert_eq!(pair.append(&request), Ok(bodies.len()));
         let batch = pair.assert_equal(&format!("unusual log encodings, {version:?}"));
         let name = batch.column_by_name("event_name").expect("event_name");
@@ -1030,7 +1030,7 @@ fn mutated_log_bytes_are_refused_as_prost_refuses_them_or_read_as_prost_reads_th
     let mut rng = Rng(0x5eed_0004);
     let (mut accepted, mut refused) = (0, 0);
     for version in VERSIONS {
-        let mut pair = Pair::of(TableKind::Logs, version);
+        let mut pair = Pair::of(Signal::Logs, version);
         for i in 0..2000 {
             let seed = &seeds[rng.below(seeds.len())];
             let bytes = mutate(&mut rng, seed, &seeds);
