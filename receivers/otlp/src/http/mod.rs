@@ -39,6 +39,9 @@ pub enum RequestError {
     /// The memory budget is spent (HTTP 503 + `Retry-After`), found while the body was read or inflated.
     #[error("{0}")]
     OverBudget(String),
+    /// The body did not arrive within `read_timeout` (HTTP 408, connection closed).
+    #[error("{0}")]
+    TimedOut(String),
 }
 
 impl RequestError {
@@ -59,6 +62,8 @@ struct HttpState {
     ingest: Arc<Ingest>,
     include_metadata: bool,
     max_request_bytes: usize,
+    /// `read_timeout`: longest a body may take to arrive.
+    body_timeout: Option<std::time::Duration>,
     paths: [(String, Signal); 3],
 }
 
@@ -77,6 +82,7 @@ pub fn router(ingest: Arc<Ingest>, config: &HttpConfig, max_request_bytes: usize
         ingest,
         include_metadata: config.include_metadata,
         max_request_bytes,
+        body_timeout: config.body_timeout(),
         paths: [
             (config.traces_url_path.clone(), Signal::Traces),
             (config.logs_url_path.clone(), Signal::Logs),
@@ -185,7 +191,7 @@ async fn serve(state: &HttpState, request: Request) -> Result<Response, RequestE
         }
     };
     let ingest = &state.ingest;
-    let bytes = body::read_body(
+    let read = body::read_body(
         request.into_body(),
         length,
         state.max_request_bytes,
@@ -196,8 +202,17 @@ async fn serve(state: &HttpState, request: Request) -> Result<Response, RequestE
                 (read as u64).saturating_mul(inflation * weight),
             )
         },
-    )
-    .await?;
+    );
+    // A client that trickles its body would otherwise hold the connection, its reservation and shutdown.
+    let bytes = match state.body_timeout {
+        Some(limit) => tokio::time::timeout(limit, read).await.map_err(|_| {
+            RequestError::TimedOut(format!(
+                "the request body did not arrive within read_timeout ({})",
+                humantime_serde::re::humantime::format_duration(limit)
+            ))
+        })??,
+        None => read.await?,
+    };
     let decode_weight = bytes.len().saturating_mul(inflation as usize);
     let payload = decode_off_reactor(decode_weight, || {
         body::decode_body(

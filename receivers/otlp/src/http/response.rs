@@ -10,6 +10,7 @@
 //! | no pipeline for the signal     | 404  | 12 `UNIMPLEMENTED`     |                          |
 //! | malformed body                 | 400  | 3 `INVALID_ARGUMENT`   |                          |
 //! | body over `max_request_bytes`  | 413  | 8 `RESOURCE_EXHAUSTED` | `Connection: close` (1.x)|
+//! | body slower than `read_timeout`| 408  | 4 `DEADLINE_EXCEEDED`  | `Connection: close` (1.x)|
 //! | unknown content type/encoding  | 415  | 3 `INVALID_ARGUMENT`   |                          |
 //! | unknown path                   | 404  | 5 `NOT_FOUND`          |                          |
 //! | method other than POST         | 405  | 12 `UNIMPLEMENTED`     | `Allow: POST`            |
@@ -78,11 +79,12 @@ pub fn request_error(err: &RequestError, format: Format, http1: bool) -> Respons
         RequestError::NotFound(_) => (StatusCode::NOT_FOUND, Code::NotFound),
         RequestError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, Code::Unimplemented),
         RequestError::OverBudget(_) => (StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable),
+        RequestError::TimedOut(_) => (StatusCode::REQUEST_TIMEOUT, Code::DeadlineExceeded),
     };
     let mut response = status(http_status, code, &err.to_string(), format);
     match err {
-        // The rest of an oversized body stays unread: the connection cannot carry another request.
-        RequestError::TooLarge(_) if http1 => {
+        // The rest of an oversized or late body stays unread: the connection cannot carry another request.
+        RequestError::TooLarge(_) | RequestError::TimedOut(_) if http1 => {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
