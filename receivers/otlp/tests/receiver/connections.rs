@@ -1,6 +1,7 @@
 //! Connection limits and timeouts, on real sockets: a client that trickles its headers is cut off after
 //! `read_header_timeout`, an idle keep-alive connection is closed (HTTP `idle_timeout`, gRPC
-//! `max_connection_idle`), connections past `max_connections` wait (they are not reset) until one ends while
+//! `max_connection_idle`), a gRPC call cannot hold its connection past `max_connection_age` + grace,
+//! connections past `max_connections` wait (they are not reset) until one ends while
 //! the connections already open are served, and a body that trickles in is answered 408 after `read_timeout`
 //! and cannot hold shutdown longer than that.
 
@@ -203,6 +204,37 @@ async fn an_idle_grpc_connection_is_closed_after_max_connection_idle() {
     let _ = bounded("the server to close the idle connection", connection).await;
     receiver.stop().await.expect("clean stop");
     assert_eq!(seen.count(), 1);
+}
+
+#[tokio::test]
+async fn a_grpc_call_cannot_hold_its_connection_past_max_connection_age_and_grace() {
+    // The verdict never comes: only the age limit and its grace can end the connection.
+    let (outputs, mut rx) = held_pipeline(otlake_core::Signal::Traces, 1);
+    let config = json!({"protocols": {"grpc": {
+        "endpoint": "127.0.0.1:0",
+        "keepalive": {"server_parameters": {
+            "max_connection_age": "300ms", "max_connection_age_grace": "300ms"
+        }}
+    }}});
+    let receiver = start(config, outputs).await;
+    let tcp = TcpStream::connect(receiver.grpc_addr())
+        .await
+        .expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("HTTP/2 handshake");
+    let connection = tokio::spawn(connection);
+    let call = tokio::spawn(async move { grpc_export(&mut sender).await });
+    let held = bounded("the call's batch", rx.recv()).await.expect("batch");
+    let _ = bounded("the server to drop the old connection", connection).await;
+    assert_eq!(
+        bounded("the call", call).await.expect("task"),
+        None,
+        "the call ended with its connection"
+    );
+    held.acks.resolve(otlake_core::Outcome::Delivered);
+    receiver.stop().await.expect("clean stop");
 }
 
 #[tokio::test]
