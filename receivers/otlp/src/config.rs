@@ -13,6 +13,7 @@ use otlake_core::{ConfigError, Signal};
 use serde::{Deserialize, Deserializer};
 
 use crate::auth::AuthConfig;
+use crate::serve::ConnectionLimits;
 use otlake_core::config::endpoint::{bind_address, check_listen};
 use otlake_core::config::tls::TlsServerConfig;
 
@@ -28,6 +29,21 @@ pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(2);
 pub const DEFAULT_TRACES_URL_PATH: &str = "/v1/traces";
 pub const DEFAULT_LOGS_URL_PATH: &str = "/v1/logs";
 pub const DEFAULT_METRICS_URL_PATH: &str = "/v1/metrics";
+/// Default connections served at once, per protocol. Each is a file descriptor: the write-ahead log and the
+/// Delta writers need some too, so the two listeners together stay below the common soft limit of 1024.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default HTTP `read_header_timeout` (the Collector's).
+pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default HTTP `idle_timeout` (the Collector's).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default HTTP `read_timeout`. The Collector has none by default; otlake bounds the body so a client that
+/// trickles it cannot hold a connection, its share of the memory budget or shutdown for ever.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default gRPC `max_concurrent_streams` (hyper's; gRPC-Go's is unlimited).
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 200;
+/// Default gRPC `keepalive.server_parameters.time` and `timeout` (gRPC-Go's).
+pub const DEFAULT_KEEPALIVE_TIME: Duration = Duration::from_secs(2 * 60 * 60);
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The `otlp` receiver's configuration.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -85,6 +101,12 @@ pub struct GrpcConfig {
     /// Serve over TLS (absent: plain text, h2c). Present but empty (`tls:`) is an error, never plain text.
     #[serde(deserialize_with = "listed_means_enabled")]
     pub tls: Option<TlsServerConfig>,
+    /// Requests in flight at once on one connection (HTTP/2 streams; the Collector's key). Default 200.
+    pub max_concurrent_streams: u32,
+    /// Connection lifetime and HTTP/2 pings (the Collector's `keepalive.server_parameters`).
+    pub keepalive: GrpcKeepalive,
+    /// Connections served at once; further clients wait in the kernel's backlog. Default 512.
+    pub max_connections: usize,
 }
 
 impl Default for GrpcConfig {
@@ -94,8 +116,56 @@ impl Default for GrpcConfig {
             max_recv_msg_size_mib: None,
             include_metadata: false,
             tls: None,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            keepalive: GrpcKeepalive::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
+}
+
+/// `protocols.grpc.keepalive` (the Collector's keys; its `enforcement_policy` is not supported).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcKeepalive {
+    pub server_parameters: KeepaliveServerParameters,
+}
+
+/// `protocols.grpc.keepalive.server_parameters`: gRPC-Go's `keepalive.ServerParameters`. `0s` turns one off.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeepaliveServerParameters {
+    /// A connection with no call in flight for this long is closed (GOAWAY). Default off.
+    #[serde(with = "humantime_serde")]
+    pub max_connection_idle: Duration,
+    /// A connection older than this is closed (GOAWAY) once its calls finish. Default off.
+    #[serde(with = "humantime_serde")]
+    pub max_connection_age: Duration,
+    /// How long calls may go on after `max_connection_age` before the connection is dropped. Default off.
+    #[serde(with = "humantime_serde")]
+    pub max_connection_age_grace: Duration,
+    /// Ping the client after this long without activity. Default 2h.
+    #[serde(with = "humantime_serde")]
+    pub time: Duration,
+    /// Close the connection when a ping is not answered within this. Default 20s.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for KeepaliveServerParameters {
+    fn default() -> Self {
+        KeepaliveServerParameters {
+            max_connection_idle: Duration::ZERO,
+            max_connection_age: Duration::ZERO,
+            max_connection_age_grace: Duration::ZERO,
+            time: DEFAULT_KEEPALIVE_TIME,
+            timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+        }
+    }
+}
+
+/// `0s` means "no limit".
+fn limit(duration: Duration) -> Option<Duration> {
+    (!duration.is_zero()).then_some(duration)
 }
 
 /// `protocols.http`.
@@ -115,6 +185,20 @@ pub struct HttpConfig {
     /// Serve over TLS (absent: plain text). Present but empty (`tls:`) is an error, never plain text.
     #[serde(deserialize_with = "listed_means_enabled")]
     pub tls: Option<TlsServerConfig>,
+    /// Longest a client may take to send a request's headers, including the wait for the next request on a
+    /// keep-alive HTTP/1.1 connection (the Collector's key). Default 1m; `0s` none.
+    #[serde(with = "humantime_serde")]
+    pub read_header_timeout: Duration,
+    /// Longest a client may take to send a request's body, counted from its headers (the Collector's key,
+    /// which counts from the headers' start). Default 1m; `0s` none.
+    #[serde(with = "humantime_serde")]
+    pub read_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed (the Collector's key). Default 1m;
+    /// `0s` none.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Connections served at once; further clients wait in the kernel's backlog. Default 512.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
@@ -126,6 +210,10 @@ impl Default for HttpConfig {
             logs_url_path: DEFAULT_LOGS_URL_PATH.to_owned(),
             metrics_url_path: DEFAULT_METRICS_URL_PATH.to_owned(),
             tls: None,
+            read_header_timeout: DEFAULT_READ_HEADER_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -149,7 +237,26 @@ impl GrpcConfig {
             None => max_request_bytes,
         }
     }
+
+    /// What bounds the gRPC listener's connections.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        let keepalive = &self.keepalive.server_parameters;
+        ConnectionLimits {
+            max_connections: self.max_connections,
+            // Only an HTTP/1 request (never gRPC) meets this one: hyper's default.
+            header_read_timeout: Some(DEFAULT_HTTP1_HEADER_READ_TIMEOUT_ON_GRPC),
+            idle_timeout: limit(keepalive.max_connection_idle),
+            max_age: limit(keepalive.max_connection_age),
+            max_age_grace: limit(keepalive.max_connection_age_grace),
+            keepalive_interval: limit(keepalive.time),
+            keepalive_timeout: keepalive.timeout,
+            max_concurrent_streams: Some(self.max_concurrent_streams),
+        }
+    }
 }
+
+/// An HTTP/1 request on the gRPC port is answered 404/UNIMPLEMENTED; its headers get hyper's default time.
+const DEFAULT_HTTP1_HEADER_READ_TIMEOUT_ON_GRPC: Duration = Duration::from_secs(30);
 
 impl HttpConfig {
     /// Each signal's URL path.
@@ -159,6 +266,25 @@ impl HttpConfig {
             (self.logs_url_path.clone(), Signal::Logs),
             (self.metrics_url_path.clone(), Signal::Metrics),
         ]
+    }
+
+    /// What bounds the HTTP listener's connections.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: limit(self.read_header_timeout),
+            idle_timeout: limit(self.idle_timeout),
+            max_age: None,
+            max_age_grace: None,
+            keepalive_interval: None,
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            max_concurrent_streams: Some(DEFAULT_MAX_CONCURRENT_STREAMS),
+        }
+    }
+
+    /// The body read limit (`read_timeout`), if any.
+    pub fn body_timeout(&self) -> Option<Duration> {
+        limit(self.read_timeout)
     }
 
     /// The three export paths with their config keys.
@@ -200,6 +326,18 @@ impl OtlpReceiverConfig {
             if let Some(tls) = &grpc.tls {
                 tls.validate("protocols.grpc.tls", &mut errors);
             }
+            if grpc.max_concurrent_streams == 0 {
+                errors.push(ConfigError::new(
+                    "protocols.grpc.max_concurrent_streams",
+                    "must be at least 1",
+                ));
+            }
+            if grpc.max_connections == 0 {
+                errors.push(ConfigError::new(
+                    "protocols.grpc.max_connections",
+                    "must be at least 1",
+                ));
+            }
         }
         if let Some(http) = &self.protocols.http {
             if let Err(message) = check_listen(&http.endpoint) {
@@ -207,6 +345,12 @@ impl OtlpReceiverConfig {
             }
             if let Some(tls) = &http.tls {
                 tls.validate("protocols.http.tls", &mut errors);
+            }
+            if http.max_connections == 0 {
+                errors.push(ConfigError::new(
+                    "protocols.http.max_connections",
+                    "must be at least 1",
+                ));
             }
             let paths = http.url_paths();
             for (i, (key, path)) in paths.iter().enumerate() {
@@ -315,6 +459,79 @@ mod tests {
             30_000_000
         );
         assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn connection_limits_take_the_collector_keys_and_defaults() {
+        let config = parse(json!({"protocols": {"grpc": null, "http": null}})).expect("valid");
+        let grpc = config.protocols.grpc.expect("on").connection_limits();
+        let http = config.protocols.http.clone().expect("on");
+        assert_eq!(http.body_timeout(), Some(DEFAULT_READ_TIMEOUT));
+        let http = http.connection_limits();
+        assert_eq!(http.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(http.header_read_timeout, Some(DEFAULT_READ_HEADER_TIMEOUT));
+        assert_eq!(http.idle_timeout, Some(DEFAULT_IDLE_TIMEOUT));
+        assert_eq!(grpc.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(grpc.idle_timeout, None, "gRPC-Go's default: no idle limit");
+        assert_eq!(grpc.max_age, None);
+        assert_eq!(grpc.keepalive_interval, Some(DEFAULT_KEEPALIVE_TIME));
+        assert_eq!(
+            grpc.max_concurrent_streams,
+            Some(DEFAULT_MAX_CONCURRENT_STREAMS)
+        );
+
+        let config = parse(json!({"protocols": {
+            "grpc": {
+                "max_concurrent_streams": 16,
+                "max_connections": 10,
+                "keepalive": {"server_parameters": {
+                    "max_connection_idle": "1m", "max_connection_age": "30m",
+                    "max_connection_age_grace": "10s", "time": "30s", "timeout": "5s"
+                }}
+            },
+            "http": {"read_header_timeout": "5s", "read_timeout": "0s", "idle_timeout": "90s", "max_connections": 20}
+        }}))
+        .expect("valid");
+        assert_eq!(config.validate(), Ok(()));
+        let grpc = config.protocols.grpc.expect("on").connection_limits();
+        assert_eq!(
+            (grpc.max_connections, grpc.max_concurrent_streams),
+            (10, Some(16))
+        );
+        assert_eq!(grpc.idle_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(grpc.max_age, Some(Duration::from_secs(1800)));
+        assert_eq!(grpc.max_age_grace, Some(Duration::from_secs(10)));
+        assert_eq!(grpc.keepalive_interval, Some(Duration::from_secs(30)));
+        assert_eq!(grpc.keepalive_timeout, Duration::from_secs(5));
+        let http = config.protocols.http.expect("on");
+        assert_eq!(http.body_timeout(), None, "0s: no limit");
+        let http = http.connection_limits();
+        assert_eq!(http.header_read_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(http.idle_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(http.max_connections, 20);
+    }
+
+    #[test]
+    fn connection_limits_of_zero_and_unsupported_keepalive_keys_are_errors() {
+        let config = parse(json!({"protocols": {
+            "grpc": {"max_connections": 0, "max_concurrent_streams": 0},
+            "http": {"max_connections": 0}
+        }}))
+        .expect("parses");
+        let errors = config.validate().expect_err("invalid");
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "protocols.grpc.max_concurrent_streams",
+                "protocols.grpc.max_connections",
+                "protocols.http.max_connections",
+            ],
+            "{errors:?}"
+        );
+        let err = parse(json!({"protocols": {"grpc": {"keepalive": {"enforcement_policy": {}}}}}))
+            .expect_err("not supported");
+        assert_eq!(err.path, "protocols.grpc.keepalive.enforcement_policy");
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub enum Error {
     /// read or inflated: the message says how far it got.
     #[error("{0}")]
     OverBudget(String),
+    /// The body did not arrive within `read_timeout` (HTTP 408, connection closed).
+    #[error("the request body did not arrive within read_timeout ({})", humantime_serde::re::humantime::format_duration(*limit))]
+    TimedOut { limit: std::time::Duration },
     #[error("cannot decompress the {encoding:?} body: {source}")]
     Corrupt {
         encoding: Encoding,
@@ -90,6 +93,7 @@ impl Error {
             Error::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, Code::InvalidArgument),
             Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, Code::ResourceExhausted),
             Error::OverBudget(_) => (StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable),
+            Error::TimedOut { .. } => (StatusCode::REQUEST_TIMEOUT, Code::DeadlineExceeded),
             Error::BodyUnreadable(_)
             | Error::Corrupt { .. }
             | Error::Protobuf { .. }

@@ -8,24 +8,20 @@
 //! | memory budget spent (not decoded) | `UNAVAILABLE` + `RetryInfo` 1s (see [`crate::admission`]) |
 //! | rejected                        | `INVALID_ARGUMENT`                                       |
 //! | no pipeline for the signal      | `UNIMPLEMENTED`                                          |
-//! | malformed protobuf              | `INVALID_ARGUMENT` (our codec)                           |
-//! | corrupt gzip/zstd, cut stream   | `INVALID_ARGUMENT` (tonic says `INTERNAL`: remapped)     |
-//! | message over the size limit     | `RESOURCE_EXHAUSTED` (tonic says `OUT_OF_RANGE`: remapped) |
-//! | decompressed over the limit     | `RESOURCE_EXHAUSTED` (tonic's own)                       |
+//! | malformed protobuf              | `INVALID_ARGUMENT`                                       |
+//! | corrupt gzip/zstd, cut stream   | `INVALID_ARGUMENT`                                       |
+//! | message over the size limit (as sent or decompressed) | `RESOURCE_EXHAUSTED`               |
+//! | unknown `grpc-encoding`         | `UNIMPLEMENTED` + `grpc-accept-encoding`                 |
 //!
-//! Why a codec of our own instead of opentelemetry-proto's generated servers: the generated servers hard-code
-//! prost's codec, which decodes through tonic's chunked buffer type and is measurably slower than decoding a
-//! contiguous slice (prost's varint fast path needs one). [`RequestDecoder`] takes the message out of tonic's
-//! buffer without copying (`copy_to_bytes` splits it off) and decodes it with [`decode_protobuf`], the same
-//! function the HTTP path uses: one place for a faster decoder to replace, and decode errors that read the same
-//! on both protocols.
-//!
-//! The size limit is tonic's `max_decoding_message_size`: tonic checks the 5-byte length prefix before it
-//! buffers the message and bounds decompression by the same limit, so an oversized or bomb request is refused
-//! before decoding. tonic answers some request-reading failures with codes the OTLP spec does not use for them;
-//! [`remap_decode_status`] rewrites them on the way out. That is safe because a unary tonic server answers
-//! `OUT_OF_RANGE` or `INTERNAL` in the response headers (trailers-only) only when it could not read the
-//! request, and our handlers never return those codes themselves.
+//! Why our own unary handling instead of opentelemetry-proto's generated servers (and tonic's codec
+//! machinery): the request's one message is read, admitted against the memory budget and decompressed by
+//! [`crate::grpc_message`] before anything buffers it whole, so a gzip bomb cannot take more than the budget
+//! (tonic would inflate it up to the size limit first). The message is then decoded from one contiguous slice
+//! with [`decode_protobuf`], the function the HTTP path uses: prost's varint fast path needs a contiguous slice
+//! (the generated servers decode through tonic's chunked buffer, measurably slower), there is one place for a
+//! faster decoder to replace, and decode errors read the same on both protocols. The answer is framed here
+//! too (one length-prefixed message, then `grpc-status: 0` in the trailers); errors are tonic's trailers-only
+//! answers ([`Status::into_http`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -35,9 +31,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::response::Response;
-use bytes::{Buf, Bytes};
-use http::HeaderValue;
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, header};
+use http_body_util::{BodyExt, Full};
+use otlake_core::Signal;
 use otlake_core::proto::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceResponse,
 };
@@ -47,12 +44,10 @@ use otlake_core::proto::collector::metrics::v1::{
 use otlake_core::proto::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
-use otlake_core::{Payload, Signal};
 use prost::Message;
 use tonic::body::Body;
-use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::server::{NamedService, UnaryService};
-use tonic::{Code, Request, Status};
+use tonic::server::NamedService;
+use tonic::{Code, Status};
 
 use crate::decode::{decode_off_reactor, decode_protobuf};
 use crate::ingest::{Answer, Ingest};
@@ -118,12 +113,6 @@ impl ExportKind for MetricsExport {
     }
 }
 
-/// A decoded request and its share of the memory budget (reserved by the codec before decoding).
-struct Admitted {
-    payload: Payload,
-    reservation: otlake_core::Reservation,
-}
-
 /// Hands decoded requests to [`Ingest`] and turns answers into gRPC results. Shared by the three services.
 struct Exports {
     ingest: Arc<Ingest>,
@@ -132,14 +121,27 @@ struct Exports {
 }
 
 impl Exports {
-    async fn export(&self, request: Request<Admitted>) -> Result<Partial, Status> {
-        let (metadata, _, admitted) = request.into_parts();
+    /// Reads, admits, decodes and exports one `Export` call.
+    async fn export(
+        &self,
+        signal: Signal,
+        request: http::Request<Body>,
+    ) -> Result<Partial, Status> {
+        let (parts, body) = request.into_parts();
+        let encoding = crate::grpc_message::request_encoding(&parts.headers)?;
         let meta = self
             .include_metadata
-            .then(|| crate::metadata::from_headers(&metadata.into_headers()));
+            .then(|| crate::metadata::from_headers(&parts.headers));
+        let message =
+            crate::grpc_message::read(&self.ingest, signal, encoding, body, self.max_message_bytes)
+                .await?;
+        let bytes = message.bytes;
+        let payload = decode_off_reactor(bytes.len(), || decode_protobuf(signal, bytes.clone()))
+            .map_err(|err| Status::new(err.answer_codes().1, err.to_string()))?;
+        drop(bytes);
         let answer = self
             .ingest
-            .export_held(admitted.payload, meta, Some(admitted.reservation))
+            .export_held(payload, meta, Some(message.reservation))
             .await;
         match answer {
             Answer::Accepted {
@@ -162,7 +164,7 @@ impl Exports {
 }
 
 /// `UNAVAILABLE`, with `google.rpc.RetryInfo` when the delay is known.
-fn retry_status(message: String, retry_after: Option<std::time::Duration>) -> Status {
+pub(crate) fn retry_status(message: String, retry_after: Option<std::time::Duration>) -> Status {
     match retry_after {
         Some(delay) => {
             let details = RpcStatus::new(Code::Unavailable as i32, message.as_str())
@@ -174,92 +176,23 @@ fn retry_status(message: String, retry_after: Option<std::time::Duration>) -> St
     }
 }
 
-/// Encodes responses with prost.
-struct ResponseEncoder<K>(PhantomData<fn() -> K>);
-
-impl<K: ExportKind> Encoder for ResponseEncoder<K> {
-    type Item = K::Response;
-    type Error = Status;
-
-    fn encode(&mut self, item: K::Response, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(dst)
-            .map_err(|err| Status::internal(format!("cannot encode the response: {err}")))
-    }
-}
-
-/// Decodes requests from one contiguous slice (see the module docs), after reserving their share of the
-/// memory budget: a spent budget answers `UNAVAILABLE` with `RetryInfo` before decoding.
-struct RequestDecoder<K> {
-    ingest: Arc<Ingest>,
-    kind: PhantomData<fn() -> K>,
-}
-
-impl<K: ExportKind> Decoder for RequestDecoder<K> {
-    type Item = Admitted;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Admitted>, Status> {
-        // tonic hands over exactly one message; splitting it off its buffer copies nothing.
-        let message = src.copy_to_bytes(src.remaining());
-        let reservation = match self.ingest.admit(K::SIGNAL, message.len() as u64) {
-            Ok(reservation) => reservation,
-            Err(Answer::Retry {
-                message,
-                retry_after,
-            }) => return Err(retry_status(message, retry_after)),
-            Err(other) => return Err(Status::unavailable(format!("{other:?}"))),
-        };
-        let payload = decode_off_reactor(message.len(), || {
-            decode_protobuf(K::SIGNAL, message.clone())
-        })
-        .map_err(|err| Status::new(err.answer_codes().1, err.to_string()))?;
-        Ok(Some(Admitted {
-            payload,
-            reservation,
-        }))
-    }
-}
-
-struct ExportCodec<K> {
-    ingest: Arc<Ingest>,
-    kind: PhantomData<fn() -> K>,
-}
-
-impl<K: ExportKind> Codec for ExportCodec<K> {
-    type Encode = K::Response;
-    type Decode = Admitted;
-    type Encoder = ResponseEncoder<K>;
-    type Decoder = RequestDecoder<K>;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        ResponseEncoder(PhantomData)
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RequestDecoder {
-            ingest: Arc::clone(&self.ingest),
-            kind: PhantomData,
-        }
-    }
-}
-
-/// The `Export` method of one service, as tonic's unary server calls it.
-struct ExportMethod<K> {
-    exports: Arc<Exports>,
-    kind: PhantomData<fn() -> K>,
-}
-
-impl<K: ExportKind> UnaryService<Admitted> for ExportMethod<K> {
-    type Response = K::Response;
-    type Future = BoxFuture<Result<tonic::Response<K::Response>, Status>>;
-
-    fn call(&mut self, request: Request<Admitted>) -> Self::Future {
-        let exports = Arc::clone(&self.exports);
-        Box::pin(async move {
-            let partial = exports.export(request).await?;
-            Ok(tonic::Response::new(K::response(partial)))
-        })
-    }
+/// A successful unary answer: `message` with its 5-byte prefix, then `grpc-status: 0` in the trailers.
+fn ok_response(message: &impl Message) -> http::Response<Body> {
+    let length = message.encoded_len();
+    let mut frame = BytesMut::with_capacity(5 + length);
+    frame.put_u8(0);
+    frame.put_u32(u32::try_from(length).unwrap_or(u32::MAX));
+    // Encoding into a buffer with room for the whole message cannot fail.
+    let _ = message.encode(&mut frame);
+    let mut trailers = HeaderMap::new();
+    trailers.insert(GRPC_STATUS, HeaderValue::from_static("0"));
+    let body = Full::new(frame.freeze()).with_trailers(async move { Some(Ok(trailers)) });
+    let mut response = http::Response::new(Body::new(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    response
 }
 
 /// One export service (`/<SERVICE>/*`), routed by [`tonic::service::Routes`].
@@ -306,20 +239,10 @@ impl<K: ExportKind> tower::Service<http::Request<Body>> for ExportService<K> {
                 ));
                 return Ok(status.into_http());
             }
-            let limit = exports.max_message_bytes;
-            let codec = ExportCodec::<K> {
-                ingest: Arc::clone(&exports.ingest),
-                kind: PhantomData,
-            };
-            let mut grpc = tonic::server::Grpc::new(codec)
-                .accept_compressed(CompressionEncoding::Gzip)
-                .accept_compressed(CompressionEncoding::Zstd)
-                .max_decoding_message_size(limit);
-            let method = ExportMethod::<K> {
-                exports,
-                kind: PhantomData,
-            };
-            Ok(grpc.unary(method, request).await)
+            Ok(match exports.export(K::SIGNAL, request).await {
+                Ok(partial) => ok_response(&K::response(partial)),
+                Err(status) => status.into_http(),
+            })
         })
     }
 }
@@ -342,20 +265,6 @@ pub fn router(ingest: Arc<Ingest>, include_metadata: bool, max_message_bytes: us
         .add_service(service::<LogsExport>(&exports))
         .add_service(service::<MetricsExport>(&exports))
         .into_axum_router()
-        .layer(axum::middleware::map_response(remap_decode_status))
 }
 
 const GRPC_STATUS: &str = "grpc-status";
-
-/// Rewrites the codes tonic answers a request it could not read with (see the module docs).
-async fn remap_decode_status(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    // The numeric values of `Code::OutOfRange` (11) and `Code::Internal` (13), as they appear on the wire.
-    let remapped = match headers.get(GRPC_STATUS).map(HeaderValue::as_bytes) {
-        Some(b"11") => Code::ResourceExhausted,
-        Some(b"13") => Code::InvalidArgument,
-        _ => return response,
-    };
-    headers.insert(GRPC_STATUS, HeaderValue::from(remapped as i32));
-    response
-}

@@ -7,11 +7,11 @@
 //! OTLP `partial_success` for items refused on purpose), failed retryably (gRPC `UNAVAILABLE` / HTTP 503 with a
 //! retry delay), or refused it (`INVALID_ARGUMENT` / 400). A full pipeline answers retryable after `queue_wait`.
 //!
-//! Layout: [`config`] (YAML keys), [`receiver`] (listeners and shutdown), [`grpc`] and [`http`] (the two front
-//! ends), [`ingest`] (pipeline hand-off and verdict → answer), [`decode`] / [`json`] / [`decompress`] (bytes →
-//! payload), [`error`] (the crate's one error type, and the answer each request error gets), [`metadata`],
-//! [`counters`]; access control: [`tls`] and [`tls_listener`] (TLS
-//! and mutual TLS on a listener), [`auth`] (bearer tokens, checked before a request is read).
+//! Layout: [`config`] (YAML keys), [`receiver`] (listeners and shutdown), [`serve`] (the accept loop:
+//! connection cap, timeouts, TLS handshakes), [`grpc`] / [`grpc_message`] and [`http`] (the two front ends),
+//! [`ingest`] (pipeline hand-off and verdict → answer), [`decode`] / [`json`] / [`decompress`] (bytes →
+//! payload), [`metadata`], [`counters`]; access control: [`tls`] (TLS and mutual TLS on a listener), [`auth`]
+//! (bearer tokens, checked before a request is read).
 
 pub mod admission;
 mod answer;
@@ -22,13 +22,14 @@ pub mod decode;
 pub mod decompress;
 pub mod error;
 pub mod grpc;
+pub mod grpc_message;
 pub mod http;
 pub mod ingest;
 pub mod json;
 pub mod metadata;
 pub mod receiver;
+pub mod serve;
 pub mod tls;
-pub mod tls_listener;
 
 use otlake_core::config::endpoint::bind_address;
 use otlake_core::{ComponentId, ConfigError, Factory, Receiver, ReceiverFactory, Signal};

@@ -3,7 +3,8 @@
 //! Lifecycle: `build` only stores the configuration. `run` first reads the access files (TLS certificates and
 //! keys, the bearer-token file: a problem is [`ComponentError::Startup`] naming the key and the file), then
 //! binds every listener (a bind failure is [`ComponentError::Bind`] and nothing is served), publishes the bound addresses (useful with port 0), and
-//! serves both protocols in the same task. When `cx.shutdown` fires both servers stop accepting connections,
+//! serves both protocols in the same task ([`crate::serve`]: connection cap and timeouts). When `cx.shutdown`
+//! fires both servers stop accepting connections,
 //! tell open connections to finish (HTTP/1 closes after the current request, HTTP/2 sends GOAWAY), let every
 //! in-flight request get its verdict and its answer, and only then return; returning drops the last handle on
 //! the pipelines' fan-outs, which lets them drain.
@@ -16,18 +17,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::Router;
-use axum::serve::ListenerExt;
 use otlake_core::{ComponentError, Receiver, ReceiverContext};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::config::OtlpReceiverConfig;
 use crate::ingest::Ingest;
+use crate::serve::serve;
 use crate::tls::server_config;
-use crate::tls_listener::TlsListener;
 use otlake_core::config::endpoint::bind_address;
 use otlake_core::config::tls::TlsServerConfig;
 
@@ -100,32 +98,6 @@ fn tls_config(
     })
 }
 
-/// Serves `app` on `listener` (over TLS when `tls` is set) until `shutdown` fires and every open connection
-/// has finished.
-async fn serve(
-    listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    app: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    // Small request/response exchanges: Nagle's algorithm would only add latency.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    match tls {
-        Some(config) => {
-            axum::serve(TlsListener::new(listener, config), app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-        }
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-        }
-    }
-}
-
 #[async_trait]
 impl Receiver for OtlpReceiver {
     fn startup(&self) -> Option<otlake_core::Startup> {
@@ -194,39 +166,41 @@ impl Receiver for OtlpReceiver {
             if let Some(authenticator) = &authenticator {
                 app = crate::auth::layer_grpc(app, Arc::clone(authenticator));
             }
-            serve(listener, grpc_tls, app, cx.shutdown.clone())
+            serve(
+                listener,
+                grpc_tls,
+                app,
+                grpc.connection_limits(),
+                cx.shutdown.clone(),
+            )
         });
         let http_server = http.map(|(http, (listener, _))| {
             let mut app = crate::http::router(Arc::clone(&ingest), http, limit);
             if let Some(authenticator) = &authenticator {
                 app = crate::auth::layer_http(app, Arc::clone(authenticator), http.signal_paths());
             }
-            serve(listener, http_tls, app, cx.shutdown.clone())
+            serve(
+                listener,
+                http_tls,
+                app,
+                http.connection_limits(),
+                cx.shutdown.clone(),
+            )
         });
         // From here on only the servers hold the pipelines; they let go when their last connection ends.
         drop(ingest);
 
         let grpc_done = async {
-            match grpc_server {
-                Some(server) => server.await,
-                None => Ok(()),
+            if let Some(server) = grpc_server {
+                server.await;
             }
         };
         let http_done = async {
-            match http_server {
-                Some(server) => server.await,
-                None => Ok(()),
+            if let Some(server) = http_server {
+                server.await;
             }
         };
-        let (grpc_result, http_result) = tokio::join!(grpc_done, http_done);
-        for (protocol, result) in [("grpc", grpc_result), ("http", http_result)] {
-            if let Err(err) = result {
-                return Err(ComponentError::failed(
-                    format!("receiver {id}: the {protocol} server"),
-                    err,
-                ));
-            }
-        }
+        tokio::join!(grpc_done, http_done);
         tracing::info!(receiver = %id, "OTLP receiver stopped.");
         Ok(())
     }

@@ -33,6 +33,8 @@ struct HttpState {
     ingest: Arc<Ingest>,
     include_metadata: bool,
     max_request_bytes: usize,
+    /// `read_timeout`: longest a body may take to arrive.
+    body_timeout: Option<std::time::Duration>,
     paths: [(String, Signal); 3],
 }
 
@@ -51,6 +53,7 @@ pub fn router(ingest: Arc<Ingest>, config: &HttpConfig, max_request_bytes: usize
         ingest,
         include_metadata: config.include_metadata,
         max_request_bytes,
+        body_timeout: config.body_timeout(),
         paths: [
             (config.traces_url_path.clone(), Signal::Traces),
             (config.logs_url_path.clone(), Signal::Logs),
@@ -159,7 +162,7 @@ async fn serve(state: &HttpState, request: Request) -> Result<Response, Error> {
         }
     };
     let ingest = &state.ingest;
-    let bytes = body::read_body(
+    let read = body::read_body(
         request.into_body(),
         length,
         state.max_request_bytes,
@@ -170,8 +173,14 @@ async fn serve(state: &HttpState, request: Request) -> Result<Response, Error> {
                 (read as u64).saturating_mul(inflation * weight),
             )
         },
-    )
-    .await?;
+    );
+    // A client that trickles its body would otherwise hold the connection, its reservation and shutdown.
+    let bytes = match state.body_timeout {
+        Some(limit) => tokio::time::timeout(limit, read)
+            .await
+            .map_err(|_| Error::TimedOut { limit })??,
+        None => read.await?,
+    };
     let decode_weight = bytes.len().saturating_mul(inflation as usize);
     let payload = decode_off_reactor(decode_weight, || {
         body::decode_body(

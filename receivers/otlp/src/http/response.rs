@@ -10,6 +10,7 @@
 //! | no pipeline for the signal     | 404  | 12 `UNIMPLEMENTED`     |                          |
 //! | malformed body                 | 400  | 3 `INVALID_ARGUMENT`   |                          |
 //! | body over `max_request_bytes`  | 413  | 8 `RESOURCE_EXHAUSTED` | `Connection: close` (1.x)|
+//! | body slower than `read_timeout`| 408  | 4 `DEADLINE_EXCEEDED`  | `Connection: close` (1.x)|
 //! | unknown content type/encoding  | 415  | 3 `INVALID_ARGUMENT`   |                          |
 //! | unknown path                   | 404  | 5 `NOT_FOUND`          |                          |
 //! | method other than POST         | 405  | 12 `UNIMPLEMENTED`     | `Allow: POST`            |
@@ -74,8 +75,8 @@ pub fn request_error(err: &Error, format: Format, http1: bool) -> Response {
     let (http_status, code) = err.answer_codes();
     let mut response = status(http_status, code, &err.to_string(), format);
     match err {
-        // The rest of an oversized body stays unread: the connection cannot carry another request.
-        Error::TooLarge { .. } if http1 => {
+        // The rest of an oversized or late body stays unread: the connection cannot carry another request.
+        Error::TooLarge { .. } | Error::TimedOut { .. } if http1 => {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
