@@ -23,14 +23,15 @@ struct Edits {
     extra_exporter: bool,
     /// Other batch settings.
     bigger_batches: bool,
-    /// `otlp/extra` on its second port.
+    /// `otlp/second` on its second port.
     moved_receiver: bool,
     /// Another Delta `max_latency`: the Delta exporter restarts on the same write-ahead log.
     slower_delta: bool,
 }
 
-/// OTLP (ports from the daemon: 0 in the file, so the section never changes) and `otlp/extra` (HTTP on one
-/// of two fixed ports) → batch → Delta behind a write-ahead log + a file exporter that stays (+ one that
+/// OTLP (ports from the daemon: 0 in the file, so the section never changes) and `otlp/second` (HTTP on one
+/// of two fixed ports; named so that `receiver/otlp/http` is the first `/http` address of the ready file,
+/// the one `Daemon` calls `ports.http`) → batch → Delta behind a write-ahead log + a file exporter that stays (+ one that
 /// comes and goes).
 fn config(e: Edits, extra_ports: (u16, u16)) -> String {
     let extra_port = if e.moved_receiver {
@@ -50,10 +51,10 @@ fn config(e: Edits, extra_ports: (u16, u16)) -> String {
         "[delta, file]"
     };
     format!(
-        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{{grpc}}\n      http:\n        endpoint: 127.0.0.1:{{http}}\n  otlp/extra:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:{extra_port}\n\
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{{grpc}}\n      http:\n        endpoint: 127.0.0.1:{{http}}\n  otlp/second:\n    protocols:\n      http:\n        endpoint: 127.0.0.1:{extra_port}\n\
 processors:\n  batch:\n    timeout: {timeout}\n    send_batch_size: {size}\n\
 exporters:\n  delta:\n    location: {{dir}}/data\n    max_latency: {latency}\n    sending_queue: {{storage: wal, directory: {{dir}}/wal}}\n  file:\n    path: {{dir}}/out.jsonl\n  file/extra:\n    path: {{dir}}/extra.jsonl\n\
-service:\n  pipelines:\n    traces: {{receivers: [otlp, otlp/extra], processors: [batch], exporters: {exporters}}}\n    logs: {{receivers: [otlp, otlp/extra], processors: [batch], exporters: {exporters}}}\n{TELEMETRY}"
+service:\n  pipelines:\n    traces: {{receivers: [otlp, otlp/second], processors: [batch], exporters: {exporters}}}\n    logs: {{receivers: [otlp, otlp/second], processors: [batch], exporters: {exporters}}}\n{TELEMETRY}"
     )
 }
 
@@ -127,7 +128,7 @@ fn start_loadgen(protocol: &str, port: u16, seed: &str, acks: &Path) -> Child {
             "--rate",
             "200",
             "--duration",
-            "20s",
+            "15s",
             "--concurrency",
             "2",
             "--retries",
@@ -223,6 +224,8 @@ fn twenty_reloads_under_load_lose_and_duplicate_nothing_acknowledged() {
             continue;
         }
         assert!(line.contains("Configuration reloaded."), "{line}");
+        // The receiver the load goes to never changes: it keeps its sockets and connections.
+        assert!(line.contains("kept=[receiver/otlp "), "{line}");
         let ms = line
             .split("took_ms=")
             .nth(1)
@@ -280,6 +283,12 @@ fn twenty_reloads_under_load_lose_and_duplicate_nothing_acknowledged() {
         reports[1]["failed_requests"],
         reports[0]["acked_items"],
         reports[1]["acked_items"],
+    );
+    eprintln!(
+        "retried answers: {} (gRPC), {} (HTTP); reloads:\n{}",
+        reports[0]["errors"],
+        reports[1]["errors"],
+        reload_lines(&d).join("\n")
     );
 
     // Every acknowledged id: once in Delta, at least once in the file exporter that stayed.
