@@ -40,7 +40,7 @@ fn loadgen(args: &[&str]) -> (Output, serde_json::Value) {
 }
 
 /// Span ids and log `log.record.uid`s in the file exporter's output.
-fn landed_ids(d: &Daemon) -> BTreeSet<String> {
+pub fn landed_ids(d: &Daemon) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     let empty = Vec::new();
     let arr = |v: &serde_json::Value| v.as_array().cloned().unwrap_or_else(|| empty.clone());

@@ -17,6 +17,7 @@ mod limits;
 mod loadgen;
 mod process;
 mod prometheus;
+mod reload;
 mod sampling;
 mod sdk;
 mod shutdown;

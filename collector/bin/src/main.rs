@@ -1,9 +1,11 @@
 //! `otlake`: the daemon's command line. Loads a config, validates it against the components linked here, and
-//! runs it until SIGTERM or SIGINT, or, for `otlake run -- CMD`, until CMD exits (and exits with its code). The
-//! component list below is the registry: adding a plugin is one line.
+//! runs it until SIGTERM or SIGINT, or, for `otlake run -- CMD`, until CMD exits (and exits with its code); SIGHUP
+//! (and with `--watch` a change of the file) reloads it (`reload.rs`). The component list below is the registry:
+//! adding a plugin is one line.
 
 mod allocator;
 mod command;
+mod reload;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,8 +35,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the daemon until SIGTERM or SIGINT; with `-- CMD ARGS...`, runs CMD and captures its output as logs
-    /// until it exits, then exits with its exit code.
+    /// Runs the daemon until SIGTERM or SIGINT (SIGHUP applies an edited config); with `-- CMD ARGS...`, runs
+    /// CMD and captures its output as logs until it exits, then exits with its exit code.
     Run {
         /// The pipeline YAML; without it, the embedded configs/sidecar.yaml (configs/command.yaml with a CMD).
         #[arg(long, short)]
@@ -44,6 +46,10 @@ enum Command {
         /// with port 0 resolved. It appears whole (written aside, then renamed).
         #[arg(long)]
         ready_file: Option<PathBuf>,
+        /// Reload the configuration when the file changes (as `service.watch_config: true`); SIGHUP reloads
+        /// it in any case. Only what changed is restarted; an invalid file changes nothing.
+        #[arg(long)]
+        watch: bool,
         /// The command for the config's `process` receiver: its stdout/stderr become logs, SIGTERM and SIGINT
         /// are forwarded to it, and otlake exits with its exit code once its lines are delivered.
         #[arg(last = true, value_name = "CMD")]
@@ -206,8 +212,9 @@ fn main() -> ExitCode {
         Command::Run {
             config,
             ready_file,
+            watch,
             command,
-        } => match run(config.as_deref(), ready_file, &command) {
+        } => match run(config.as_deref(), ready_file, watch, &command) {
             Ok(Stopped::Requested) => ExitCode::SUCCESS,
             Ok(Stopped::ByReceiver { exit_code }) => ExitCode::from(exit_code),
             Err(e) => {
@@ -221,6 +228,7 @@ fn main() -> ExitCode {
 fn run(
     path: Option<&Path>,
     ready_file: Option<PathBuf>,
+    watch: bool,
     command: &[String],
 ) -> anyhow::Result<Stopped> {
     let (name, config) = match (path, command.is_empty()) {
@@ -237,6 +245,9 @@ fn run(
     // A daemon that runs a command ends when the command does: the `process` receiver forwards SIGTERM and
     // SIGINT to it, so they must not also stop the daemon under it.
     let runs_a_process = command::runs_a_process(&config);
+    let watched = path
+        .filter(|_| watch || config.service.watch_config)
+        .map(Path::to_path_buf);
     init_logging(
         &config.service.telemetry.logs.level,
         &config.service.telemetry.logs.encoding,
@@ -255,21 +266,55 @@ fn run(
         }
         shutdown_signal().await;
     };
+    let load = reload_loader(path.map(Path::to_path_buf), name.clone(), command.to_vec());
     runtime
-        .block_on(otlake_service::run_reporting_ready(
-            config,
-            &registry(),
-            shutdown,
-            |ready| {
-                if let Some(path) = &ready_file
-                    && let Err(e) = write_ready_file(path, ready)
-                {
-                    tracing::error!(path = %path.display(), error = %e, "Cannot write the ready file.");
-                }
-            },
-        ))
+        .block_on(async move {
+            let reloads = otlake_service::Reloads {
+                load,
+                requests: reload::requests(watched),
+            };
+            otlake_service::run_reloading(
+                config,
+                &registry(),
+                shutdown,
+                |ready| {
+                    if let Some(path) = &ready_file
+                        && let Err(e) = write_ready_file(path, ready)
+                    {
+                        tracing::error!(path = %path.display(), error = %e, "Cannot write the ready file.");
+                    }
+                },
+                Some(reloads),
+            )
+            .await
+        })
         .map_err(|e| anyhow::anyhow!(e))
         .with_context(|| name.clone())
+}
+
+/// Reads the configuration again for a reload, as `run` read it at start (the command of `otlake run -- CMD`
+/// filled in again).
+fn reload_loader(
+    path: Option<PathBuf>,
+    name: String,
+    command: Vec<String>,
+) -> Box<dyn FnMut() -> Result<Config, LoadError> + Send> {
+    Box::new(move || {
+        let mut config = match (&path, command.is_empty()) {
+            (None, false) => Config::parse(EMBEDDED_COMMAND_DEFAULT)?,
+            _ => load(path.as_deref())?,
+        };
+        if !command.is_empty() {
+            command::fill(&mut config, &name, &command).map_err(|e| {
+                LoadError::Invalid(vec![otlake_service::ValidationError {
+                    path: String::new(),
+                    line: None,
+                    message: e.to_string(),
+                }])
+            })?;
+        }
+        Ok(config)
+    })
 }
 
 /// Writes `--ready-file` beside itself first and renames it, so that a reader never sees half of it.

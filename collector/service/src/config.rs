@@ -80,6 +80,10 @@ pub struct Service {
         deserialize_with = "otlake_core::config::byte_size::deserialize"
     )]
     pub memory_limit: u64,
+    /// Reload when the file changes (polled every second; a Kubernetes ConfigMap's symlink swap counts), as
+    /// `otlake run --watch` does. Read at start.
+    #[serde(default)]
+    pub watch_config: bool,
 }
 
 fn default_memory_limit() -> u64 {

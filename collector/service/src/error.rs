@@ -45,6 +45,8 @@ pub enum RunError {
     },
     #[error("shutdown was not clean: {0} did not finish within the grace period")]
     Late(String),
+    #[error("a configuration reload could not complete: {0}")]
+    Reload(String),
     #[error("a stage panicked: {0}")]
     Panicked(String),
 }

@@ -163,10 +163,22 @@ struct Harness {
     requests: mpsc::Sender<Batch>,
     stop: Option<oneshot::Sender<()>>,
     daemon: tokio::task::JoinHandle<Result<Stopped, RunError>>,
+    /// What the next reload reads, and where to ask for one.
+    file: Arc<Mutex<String>>,
+    reload: mpsc::Sender<String>,
 }
 
 impl Harness {
     fn start(yaml: &str) -> Harness {
+        let file = Arc::new(Mutex::new(yaml.to_owned()));
+        let (reload, reload_requests) = mpsc::channel(1);
+        let reloads = otlake_service::Reloads {
+            load: Box::new({
+                let file = Arc::clone(&file);
+                move || Config::parse(&file.lock().expect("lock"))
+            }),
+            requests: reload_requests,
+        };
         let (requests, inbox) = mpsc::channel(16);
         let registry = Registry::new()
             .with_receiver(TestReceiverFactory(Arc::new(Mutex::new(Some(inbox)))))
@@ -175,16 +187,27 @@ impl Harness {
         let config = Config::parse(yaml).expect("valid yaml");
         let (stop, stopped) = oneshot::channel::<()>();
         let daemon = tokio::spawn(async move {
-            otlake_service::run(config, &registry, async {
+            let shutdown = async {
                 let _ = stopped.await;
-            })
-            .await
+            };
+            otlake_service::run_reloading(config, &registry, shutdown, |_| {}, Some(reloads)).await
         });
         Harness {
             requests,
             stop: Some(stop),
             daemon,
+            file,
+            reload,
         }
+    }
+
+    /// Replaces the file's text and asks for a reload (applied once the daemon is ready).
+    async fn reload(&self, yaml: &str) {
+        *self.file.lock().expect("lock") = yaml.to_owned();
+        self.reload
+            .send("test".into())
+            .await
+            .expect("daemon running");
     }
 
     async fn send(&self) -> AckReceiver {
@@ -268,6 +291,7 @@ async fn a_receiver_ends_the_run_with_its_exit_code_after_the_pipelines_drain() 
         requests,
         stop: _never_sent,
         daemon,
+        ..
     } = Harness::start(&yaml);
     let (ack, pending) = Ack::new();
     let batch = Batch::new(sample_traces(1, 3).into(), AckSet::single(ack));
@@ -366,4 +390,60 @@ async fn write_ahead_log_settings_are_validated_with_their_path() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].path, "exporters.test_out.sending_queue.max_bytes");
     assert!(errors[0].line.is_some(), "{errors:?}");
+}
+
+/// The hold processor's pipeline into a delivering exporter; `{hold}` is the processor's section.
+fn held_pipeline(hold: &str) -> String {
+    format!(
+        "receivers: {{test_in: }}\nprocessors: {{hold: {hold}}}\nexporters: {{test_out: }}\nservice:\n  pipelines:\n    traces: {{receivers: [test_in], processors: [hold], exporters: [test_out]}}\n{TELEMETRY_OFF}"
+    )
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_a_processor_flushes_the_old_pipeline_and_keeps_the_receiver() {
+    let h = Harness::start(&held_pipeline("{when_idle: false}"));
+    let held = h.send().await;
+    let mut held = Box::pin(held.wait());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), &mut held)
+            .await
+            .is_err(),
+        "the processor holds the request"
+    );
+    // The processor's section changes: its pipeline is replaced; the old one flushes what it holds into the
+    // exporter, which answers the client while the daemon keeps running. (The test receiver can be built
+    // only once: a rebuilt receiver would fail the run.)
+    h.reload(&held_pipeline("{when_idle: true}")).await;
+    let verdict = tokio::time::timeout(Duration::from_secs(30), held)
+        .await
+        .expect("answered at the reload, without shutdown");
+    assert_eq!(verdict.outcome, Outcome::Delivered);
+    // The new pipeline (releasing when idle) took over the same channel: a new request is answered too.
+    let after = tokio::time::timeout(Duration::from_secs(30), h.send().await.wait())
+        .await
+        .expect("answered by the new pipeline");
+    assert_eq!(after.outcome, Outcome::Delivered);
+    assert_eq!(h.stop().await.expect("clean stop"), Stopped::Requested);
+}
+
+#[tokio::test]
+async fn an_invalid_reload_changes_nothing() {
+    let h = Harness::start(&held_pipeline("{}"));
+    let held = h.send().await;
+    let mut held = Box::pin(held.wait());
+    // Unknown exporter type, then broken YAML: neither touches the running pipeline, which still holds the
+    // request (a replaced pipeline would have flushed it).
+    h.reload(&held_pipeline("{}").replace("test_out: }", "nope: }"))
+        .await;
+    h.reload("receivers: [unclosed\n").await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut held)
+            .await
+            .is_err(),
+        "an invalid reload flushed the pipeline"
+    );
+    let stopped = h.stop();
+    let (verdict, result) = tokio::join!(held, stopped);
+    assert_eq!(verdict.outcome, Outcome::Delivered);
+    assert_eq!(result.expect("clean stop"), Stopped::Requested);
 }
