@@ -5,6 +5,7 @@
 //! moves that file's checkpoint past the range only when the batch is acknowledged.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlake_core::proto::common::v1::{
@@ -29,6 +30,10 @@ pub struct Builder {
     bytes: usize,
     /// File key → (start, end) of the offsets covered.
     pub ranges: BTreeMap<u64, (u64, u64)>,
+    /// File key → its path when its range began.
+    paths: BTreeMap<u64, PathBuf>,
+    /// The observed time of the records (one per batch: the time of the poll that made it).
+    observed: u64,
 }
 
 impl Builder {
@@ -44,16 +49,23 @@ impl Builder {
         self.records == 0 && self.ranges.is_empty()
     }
 
-    /// Records that the entries of `file` now cover `start..end` (also for a range whose entries were all
-    /// dropped on purpose: its checkpoint moves with the batch).
-    pub fn cover(&mut self, file: u64, start: u64, end: u64) {
+    /// The observed time of the records pushed last.
+    pub fn observed(&self) -> u64 {
+        self.observed
+    }
+
+    /// Records that the entries of `file` (read at `path`) now cover `start..end` (also for a range whose
+    /// entries were all dropped on purpose: its checkpoint moves with the batch).
+    pub fn cover(&mut self, file: u64, start: u64, end: u64, path: &Path) {
         let range = self.ranges.entry(file).or_insert((start, end));
         range.0 = range.0.min(start);
         range.1 = range.1.max(end);
+        self.paths.entry(file).or_insert_with(|| path.to_owned());
     }
 
     /// Adds one entry, observed at `observed` (nanoseconds since the epoch).
     pub fn push(&mut self, entry: Entry, observed: u64) {
+        self.observed = observed;
         let resource_index = self.resource_index(&entry.resource);
         self.records += 1;
         self.bytes += approximate_size(&entry);
@@ -119,15 +131,25 @@ impl Builder {
         i
     }
 
-    /// The request and the file ranges it covers.
-    pub fn finish(self) -> (ExportLogsServiceRequest, BTreeMap<u64, (u64, u64)>) {
-        (
-            ExportLogsServiceRequest {
+    /// The request, the file ranges it covers, and each file's path when its range began.
+    pub fn finish(self) -> Finished {
+        Finished {
+            request: ExportLogsServiceRequest {
                 resource_logs: self.resources,
             },
-            self.ranges,
-        )
+            ranges: self.ranges,
+            paths: self.paths,
+        }
     }
+}
+
+/// A filled request and what it covers.
+pub struct Finished {
+    pub request: ExportLogsServiceRequest,
+    /// File key → (start, end) of the offsets covered.
+    pub ranges: BTreeMap<u64, (u64, u64)>,
+    /// File key → its path when its range began.
+    pub paths: BTreeMap<u64, PathBuf>,
 }
 
 fn approximate_size(entry: &Entry) -> usize {
@@ -195,14 +217,17 @@ mod tests {
         let mut c = Entry::line("c".into(), 0, 2);
         c.attributes
             .insert("n".into(), json!({"x": [1, 2.5, null, true]}));
+        let path = Path::new("/logs/a.log");
         builder.push(a, 1);
-        builder.cover(7, 0, 2);
+        builder.cover(7, 0, 2, path);
         builder.push(b, 1);
-        builder.cover(7, 2, 4);
+        builder.cover(7, 2, 4, path);
         builder.push(c, 1);
-        builder.cover(8, 10, 12);
+        builder.cover(8, 10, 12, path);
         assert_eq!(builder.records(), 3);
-        let (request, ranges) = builder.finish();
+        let Finished {
+            request, ranges, ..
+        } = builder.finish();
         assert_eq!(request.resource_logs.len(), 2);
         assert_eq!(request.resource_logs[0].scope_logs.len(), 2);
         assert_eq!(ranges[&7], (0, 4));

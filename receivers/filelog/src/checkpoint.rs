@@ -4,7 +4,9 @@
 //! temporary file, `fsync`ed, renamed over the old one, and the directory `fsync`ed, so after a crash at any
 //! moment the file holds either the old or the new checkpoints, never a mix or nothing. The receiver only ever
 //! records offsets whose entries every exporter acknowledged, so a restart reads again at most what was in
-//! flight (at least once), never less.
+//! flight (at least once), never less. With the checkpoints goes `settled_below`, the number below which every
+//! batch is settled: the intents at or above it (`journal`) are sent again at start-up under their numbers,
+//! and saved in the same file as the offsets, the two always agree.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -32,13 +34,25 @@ pub struct Checkpoint {
 struct Stored {
     version: u32,
     files: Vec<Checkpoint>,
+    /// Every batch numbered below this is settled (see `journal`); absent in files written before numbering.
+    #[serde(default)]
+    settled_below: u64,
+}
+
+/// What the checkpoint file holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Saved {
+    /// Each file's checkpoint.
+    pub files: Vec<Checkpoint>,
+    /// Every batch numbered below this is settled: its intent is not sent again.
+    pub settled_below: u64,
 }
 
 /// The checkpoint file of one receiver.
 #[derive(Debug)]
 pub struct CheckpointStore {
     path: PathBuf,
-    last: Option<Vec<Checkpoint>>,
+    last: Option<Saved>,
 }
 
 impl CheckpointStore {
@@ -46,18 +60,8 @@ impl CheckpointStore {
     pub fn open(dir: &Path, id: &str) -> Result<Self, FilelogError> {
         fs::create_dir_all(dir)
             .map_err(|e| FilelogError::io("creating the storage directory", dir, e))?;
-        let name: String = id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
         Ok(CheckpointStore {
-            path: dir.join(format!("filelog-{name}.json")),
+            path: dir.join(format!("{}.json", file_stem(id))),
             last: None,
         })
     }
@@ -67,10 +71,10 @@ impl CheckpointStore {
     }
 
     /// The saved checkpoints; none if the file does not exist yet.
-    pub fn load(&mut self) -> Result<Vec<Checkpoint>, FilelogError> {
+    pub fn load(&mut self) -> Result<Saved, FilelogError> {
         let text = match fs::read(&self.path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Saved::default()),
             Err(e) => return Err(FilelogError::io("reading checkpoints", &self.path, e)),
         };
         let stored: Stored = serde_json::from_slice(&text).map_err(|e| FilelogError::Corrupt {
@@ -83,18 +87,23 @@ impl CheckpointStore {
                 message: format!("version {} (this otlake writes {VERSION})", stored.version),
             });
         }
-        self.last = Some(stored.files.clone());
-        Ok(stored.files)
+        let saved = Saved {
+            files: stored.files,
+            settled_below: stored.settled_below,
+        };
+        self.last = Some(saved.clone());
+        Ok(saved)
     }
 
-    /// Replaces the saved checkpoints with `files` (atomically); does nothing if they did not change.
-    pub fn save(&mut self, files: Vec<Checkpoint>) -> Result<(), FilelogError> {
-        if self.last.as_ref() == Some(&files) {
+    /// Replaces the saved checkpoints with `saved` (atomically); does nothing if they did not change.
+    pub fn save(&mut self, saved: Saved) -> Result<(), FilelogError> {
+        if self.last.as_ref() == Some(&saved) {
             return Ok(());
         }
         let stored = Stored {
             version: VERSION,
-            files,
+            files: saved.files,
+            settled_below: saved.settled_below,
         };
         let bytes = serde_json::to_vec(&stored).map_err(|e| FilelogError::Corrupt {
             path: self.path.clone(),
@@ -113,9 +122,28 @@ impl CheckpointStore {
             Ok(())
         };
         write().map_err(|e| FilelogError::io("saving checkpoints", &self.path, e))?;
-        self.last = Some(stored.files);
+        self.last = Some(Saved {
+            files: stored.files,
+            settled_below: stored.settled_below,
+        });
         Ok(())
     }
+}
+
+/// `filelog-<id>` with every character but ASCII letters, digits, `-` and `_` replaced by `_`: the name of
+/// receiver `id`'s files in its storage directory.
+pub(crate) fn file_stem(id: &str) -> String {
+    let name: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("filelog-{name}")
 }
 
 /// Lower-case hex of `bytes`.
@@ -144,16 +172,19 @@ mod tests {
         let mut store =
             CheckpointStore::open(&dir.path().join("nested"), "filelog/app").expect("open");
         assert!(store.path().ends_with("filelog-filelog_app.json"));
-        assert_eq!(store.load().expect("empty"), Vec::new());
-        let files = vec![Checkpoint {
-            fingerprint: to_hex(b"first line\n"),
-            offset: 42,
-            path: "/var/log/app.log".into(),
-        }];
-        store.save(files.clone()).expect("save");
+        assert_eq!(store.load().expect("empty"), Saved::default());
+        let saved = Saved {
+            files: vec![Checkpoint {
+                fingerprint: to_hex(b"first line\n"),
+                offset: 42,
+                path: "/var/log/app.log".into(),
+            }],
+            settled_below: 9,
+        };
+        store.save(saved.clone()).expect("save");
         let mut again =
             CheckpointStore::open(&dir.path().join("nested"), "filelog/app").expect("open");
-        assert_eq!(again.load().expect("load"), files);
+        assert_eq!(again.load().expect("load"), saved);
         assert!(!store.path().with_extension("json.tmp").exists());
     }
 

@@ -25,9 +25,8 @@ pub struct Entry {
     pub span_id: Vec<u8>,
     /// The file offset of the entry's first byte.
     pub start_offset: u64,
-    /// The file offset just past the entry's last byte: once the entry is delivered, reading resumes here.
-    /// An operator that holds an earlier entry back (a partial container line) lowers this to where the held
-    /// entry starts, so a checkpoint never passes data that has not been emitted.
+    /// The file offset just past the entry's last byte. A file's batch ends only where every entry ends and
+    /// nothing held began earlier (see `tracker`).
     pub end_offset: u64,
 }
 

@@ -2,21 +2,24 @@
 //! with checkpoints that move only after delivery.
 //!
 //! The key design decision: a file's checkpoint is the start of its oldest batch not yet acknowledged by every
-//! exporter (the ack verdict `Delivered`), never the offset read. The Collector saves offsets as it reads, and
-//! loses what was read but not delivered when it stops; here a stop at any moment, `kill -9` included, costs at
-//! most reading again what was in flight (at least once). Exactly once into Delta needs the batch's file
-//! positions to reach the Delta commit: see the README for the design and what it needs from core.
+//! exporter (the ack verdict `Delivered`), never the offset read, and every batch is numbered and written down
+//! (its file ranges) before it is sent. The Collector saves offsets as it reads, and loses what was read but not
+//! delivered when it stops. Here a batch that is not delivered, or was in flight at a `kill -9`, is rebuilt from
+//! its ranges and sent again under its own number: the Delta exporter records each source's numbers in its
+//! commits and skips what it holds (exactly once into Delta; at least once through other exporters).
 //!
 //! Layout: [`config`] (YAML keys), [`receiver`] (the async loop: poll, send, verdicts, shutdown), [`tracker`]
-//! (file identity by fingerprint, rotation, the three offsets per file), [`splitter`] (bytes → lines, size
-//! limit, multiline), [`operators`] (the stanza operators and `python`), [`entry`] (an entry and field paths),
-//! [`batch`] (entries → an OTLP request), [`checkpoint`] (the atomic checkpoint file), [`error`].
+//! (file identity by fingerprint, rotation, offsets, cut points and rebuilds), [`journal`] (the intents and
+//! the receiver's identity), [`splitter`] (bytes → lines, size limit, multiline), [`operators`] (the stanza
+//! operators and `python`), [`entry`] (an entry and field paths), [`batch`] (entries → an OTLP request),
+//! [`checkpoint`] (the atomic checkpoint file), [`error`].
 
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod entry;
 pub mod error;
+pub mod journal;
 pub mod operators;
 pub mod process;
 pub mod receiver;

@@ -1,15 +1,24 @@
 //! [`FilelogReceiver`]: the loop that polls the files, sends batches, and moves checkpoints on verdicts.
 //!
-//! Lifecycle: `run` opens the checkpoint store (I/O starts here, not in `build`), then loops: apply the
-//! verdicts that came back, save the checkpoints if they moved, poll the files (on a blocking thread) for as
-//! many batches as there are free in-flight slots, send them. On shutdown it stops reading, lets go of its
-//! pipelines (so they drain), waits a bounded time for the batches in flight, and saves the checkpoints a last
-//! time: what was delivered is recorded, what was not is read again at the next start.
+//! Lifecycle: `run` opens the checkpoint store and the intent journal (I/O starts here, not in `build`), takes
+//! up the batches written down before a restart (to be sent again under their numbers), then loops: apply the
+//! verdicts that came back, save the checkpoints if they moved, send what is due, poll the files (on a blocking
+//! thread) for as many batches as there are free slots. On shutdown it stops reading, lets go of its pipelines
+//! (so they drain), waits a bounded time for the batches in flight, and saves the checkpoints a last time:
+//! what was delivered is recorded, what was not is sent again at the next start.
+//!
+//! **Numbered batches, sent in order.** Each batch has a number (its sequence); with `storage`, its intent is
+//! appended to the journal and `fsync`ed before it is sent, and it carries `SourcePosition { app_id: the
+//! receiver's identity, sequence }`. A batch not delivered is rebuilt from its files and sent again under its
+//! own number, never re-read into new batches. No batch goes out while a lower one waits to be sent again, so a
+//! destination sees each source's numbers in order (the Delta exporter refuses later numbers after a failed
+//! commit until the failed one comes again, and skips numbers it has committed).
 //!
 //! Back-pressure, never drops: at most [`MAX_IN_FLIGHT`] batches are out at once, each holds its share of the
 //! daemon's memory budget until its verdict, and a full pipeline or a spent budget pauses reading. The files
-//! keep the data meanwhile; a batch that comes back undelivered is read again from its files.
+//! keep the data meanwhile.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,15 +26,16 @@ use async_trait::async_trait;
 use otlake_core::telemetry::{RECEIVER_ACCEPTED, RECEIVER_REFUSED};
 use otlake_core::{
     Ack, AckSet, Batch, ComponentError, Fanout, MemoryBudget, Outcome, Payload, Receiver,
-    ReceiverContext, Signal,
+    ReceiverContext, RequestMeta, Signal, SourcePosition,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::checkpoint::CheckpointStore;
+use crate::checkpoint::{CheckpointStore, Saved};
 use crate::config::{FilelogConfig, Storage};
 use crate::error::FilelogError;
+use crate::journal::{self, Journal};
 use crate::tracker::{Limits, Prepared, Settings, Tracker};
 
 /// Batches sent and not yet acknowledged, at most.
@@ -34,9 +44,9 @@ pub const MAX_IN_FLIGHT: usize = 8;
 pub const MAX_BATCH_RECORDS: usize = 8192;
 /// Text bytes in one batch, at most (about; the encoded request is a little larger).
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
-/// How long a batch waits for room in a full pipeline before it counts as not delivered (and is read again).
+/// How long a batch waits for room in a full pipeline before it counts as not delivered (and is sent again).
 pub const QUEUE_WAIT: Duration = Duration::from_secs(5);
-/// Pause before reading a file again after its batch was not delivered, when the verdict gives no delay.
+/// Pause before sending a batch again after it was not delivered, when the verdict gives no delay.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How long shutdown waits for the verdicts of batches in flight.
 pub const SETTLE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -66,11 +76,26 @@ impl FilelogReceiver {
     }
 }
 
-/// A verdict on batch `id`.
+/// A verdict on attempt `attempt` of batch `id`.
 struct Settled {
     id: u64,
-    records: usize,
+    attempt: u32,
     outcome: Outcome,
+}
+
+/// Where a numbered batch is, from its making to its verdict.
+enum Slot {
+    /// Made (or rebuilt), waiting to be sent: for room in the memory budget, or for a lower batch to go first.
+    Ready {
+        prepared: Prepared,
+        /// Whether its intent is in the journal already (a rebuilt batch's is).
+        written: bool,
+        attempt: u32,
+    },
+    /// Sent; its verdict is awaited.
+    InFlight { attempt: u32, records: usize },
+    /// Not delivered: rebuilt from its files and sent again at `at`.
+    Again { at: Instant, attempt: u32 },
 }
 
 /// The state of a running receiver.
@@ -79,10 +104,12 @@ struct Running {
     /// Locked by the blocking poll and, between polls, by the loop (never across an await).
     tracker: Arc<Mutex<Tracker>>,
     store: Option<CheckpointStore>,
+    journal: Option<Journal>,
+    /// The receiver's identity, with `storage`: its batches' source app id.
+    app_id: Option<Arc<str>>,
     budget: Arc<MemoryBudget>,
-    in_flight: usize,
-    /// A prepared batch waiting for room in the memory budget.
-    waiting: Option<Prepared>,
+    /// Every batch not yet settled, by number.
+    slots: BTreeMap<u64, Slot>,
     verdicts: mpsc::UnboundedSender<Settled>,
     accepted: metrics::Counter,
     retried: metrics::Counter,
@@ -107,28 +134,38 @@ impl Receiver for FilelogReceiver {
         drop(cx.outputs);
         let fanout = fanout.with_queue_wait(QUEUE_WAIT);
         let startup = |e: FilelogError| ComponentError::startup(format!("receiver {id}"), e);
-        let (store, saved) = match &storage {
-            Storage::None => (None, Vec::new()),
+        let (store, journal, app_id, saved) = match &storage {
+            Storage::None => (None, None, None, Saved::default()),
             Storage::Directory(dir) => {
                 let mut store = CheckpointStore::open(dir, &id).map_err(startup)?;
                 let saved = store.load().map_err(startup)?;
-                info!(receiver = %id, files = saved.len(), path = %store.path().display(), "Checkpoints loaded.");
-                (Some(store), saved)
+                let journal = Journal::open(dir, &id, saved.settled_below).map_err(startup)?;
+                let app_id = journal::identity(dir, &id).map_err(startup)?;
+                info!(receiver = %id, files = saved.files.len(), path = %store.path().display(),
+                    "Checkpoints loaded.");
+                (Some(store), Some(journal), Some(app_id), saved)
             }
         };
+        let next = journal.as_ref().map_or(0, Journal::next_sequence);
+        let intents = journal.as_ref().map(Journal::pending).unwrap_or_default();
+        let tracker = Arc::new(Mutex::new(Tracker::new(settings, saved.files, next)));
         let (verdicts, mut settled) = mpsc::unbounded_channel();
         let mut running = Running {
-            tracker: Arc::new(Mutex::new(Tracker::new(settings, saved))),
+            tracker,
             store,
+            journal,
+            app_id,
             budget,
-            in_flight: 0,
-            waiting: None,
+            slots: BTreeMap::new(),
             verdicts,
             accepted: metrics::counter!(RECEIVER_ACCEPTED, "receiver" => id.clone(), "signal" => "logs"),
             retried: metrics::counter!(RECEIVER_REFUSED, "receiver" => id.clone(), "signal" => "logs",
                 "reason" => "retryable"),
             id,
         };
+        if !intents.is_empty() {
+            running.restore(intents).await;
+        }
         let poll_interval = config.poll_interval;
         let mut next_poll = Instant::now();
         loop {
@@ -139,41 +176,46 @@ impl Receiver for FilelogReceiver {
             if cx.shutdown.is_cancelled() {
                 break;
             }
-            if running.waiting.is_some() {
-                running.send_waiting(&fanout, &cx.shutdown).await;
-            }
+            running.send(&fanout, &cx.shutdown).await;
             if Instant::now() >= next_poll
-                && running.waiting.is_none()
-                && running.in_flight < MAX_IN_FLIGHT
+                && running.all_sent()
+                && running.slots.len() < MAX_IN_FLIGHT
             {
                 let limits = Limits {
-                    batches: MAX_IN_FLIGHT - running.in_flight,
+                    batches: MAX_IN_FLIGHT - running.slots.len(),
                     records: MAX_BATCH_RECORDS,
                     bytes: MAX_BATCH_BYTES,
                 };
                 let prepared = running.poll(limits).await;
                 // Every slot filled: there is more to read, so poll again as soon as one frees up.
                 let busy = prepared.len() >= limits.batches;
-                for batch in prepared {
-                    if running.waiting.is_some() {
-                        // The budget is spent: the rest goes back to its files.
-                        running.give_back(batch);
-                        continue;
-                    }
-                    running.waiting = Some(batch);
-                    running.send_waiting(&fanout, &cx.shutdown).await;
+                for prepared in prepared {
+                    running.slots.insert(
+                        prepared.id,
+                        Slot::Ready {
+                            prepared,
+                            written: false,
+                            attempt: 0,
+                        },
+                    );
                 }
+                running.send(&fanout, &cx.shutdown).await;
                 next_poll = if busy {
                     Instant::now()
                 } else {
                     Instant::now() + poll_interval
                 };
             }
-            let wake = if running.waiting.is_some() || running.in_flight >= MAX_IN_FLIGHT {
-                // Waiting on a verdict (it frees a slot or memory); poll the budget now and then too.
-                Instant::now() + poll_interval
-            } else {
+            let wake = if running.all_sent() && running.slots.len() < MAX_IN_FLIGHT {
                 next_poll
+            } else {
+                // Waiting on a verdict (it frees a slot or memory) or on a batch's time to go again; poll the
+                // budget now and then too.
+                running
+                    .next_again()
+                    .map_or(Instant::now() + poll_interval, |at| {
+                        at.min(Instant::now() + poll_interval)
+                    })
             };
             tokio::select! {
                 () = cx.shutdown.cancelled() => {}
@@ -185,21 +227,19 @@ impl Receiver for FilelogReceiver {
                 () = tokio::time::sleep_until(wake) => {}
             }
         }
-        // Stop: what was never sent goes back to its files; the pipelines may drain once we let go of them.
-        if let Some(batch) = running.waiting.take() {
-            running.give_back(batch);
-        }
+        // Stop: what was never sent stays pending in its files (and, if written down, in the journal); the
+        // pipelines may drain once we let go of them.
         drop(fanout);
         let deadline = Instant::now() + SETTLE_TIMEOUT;
-        while running.in_flight > 0 {
+        while running.in_flight() > 0 {
             match tokio::time::timeout_at(deadline, settled.recv()).await {
                 Ok(Some(verdict)) => running.settle(verdict),
                 _ => break,
             }
         }
-        if running.in_flight > 0 {
-            warn!(receiver = %running.id, batches = running.in_flight,
-                "Shutting down with batches unacknowledged; they will be read again at the next start.");
+        if running.in_flight() > 0 {
+            warn!(receiver = %running.id, batches = running.in_flight(),
+                "Shutting down with batches unacknowledged; they will be sent again at the next start.");
         }
         running.save().await;
         Ok(())
@@ -211,6 +251,59 @@ impl Running {
         // A panic while reading poisons the lock; the tracker's offsets are still consistent (each update is
         // a single assignment), so go on with them.
         self.tracker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Batches sent and awaiting their verdict.
+    fn in_flight(&self) -> usize {
+        self.slots
+            .values()
+            .filter(|s| matches!(s, Slot::InFlight { .. }))
+            .count()
+    }
+
+    /// Whether every batch made has been sent (new batches are made only then, so numbers go out in order).
+    fn all_sent(&self) -> bool {
+        self.slots
+            .values()
+            .all(|s| matches!(s, Slot::InFlight { .. }))
+    }
+
+    /// When the next batch to be sent again is due.
+    fn next_again(&self) -> Option<Instant> {
+        self.slots
+            .values()
+            .filter_map(|s| match s {
+                Slot::Again { at, .. } => Some(*at),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Takes up the intents of the last run: their batches are sent again first, in order.
+    async fn restore(&mut self, intents: Vec<journal::Intent>) {
+        let now = Instant::now();
+        let tracker = Arc::clone(&self.tracker);
+        let count = intents.len();
+        let restored = tokio::task::spawn_blocking(move || {
+            let mut tracker = tracker.lock().unwrap_or_else(|e| e.into_inner());
+            tracker.restore(now.into_std(), intents)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            warn!(receiver = %self.id, error = %e, "Taking up the batches of the last run failed.");
+            Vec::new()
+        });
+        info!(receiver = %self.id, batches = count,
+            "Sending again the batches not known to be delivered before the restart, under their numbers.");
+        for id in restored {
+            self.slots.insert(
+                id,
+                Slot::Again {
+                    at: now,
+                    attempt: 0,
+                },
+            );
+        }
     }
 
     /// Reads the files on a blocking thread.
@@ -231,85 +324,197 @@ impl Running {
         })
     }
 
-    /// Sends the waiting batch if the memory budget has room for it.
-    async fn send_waiting(
-        &mut self,
-        fanout: &Fanout,
-        shutdown: &tokio_util::sync::CancellationToken,
-    ) {
-        let Some(prepared) = self.waiting.take() else {
-            return;
-        };
-        // The request is held decoded: about twice its text in prost structs and strings.
-        let Some(reservation) = self.budget.try_reserve(prepared.bytes as u64 * 2) else {
-            debug!(receiver = %self.id, "Memory budget spent; reading pauses.");
-            self.waiting = Some(prepared);
-            return;
-        };
-        let Prepared {
-            id,
-            request,
-            records,
-            ..
-        } = prepared;
-        let (ack, verdict) = Ack::new();
-        ack.hold(reservation);
-        let batch = Batch::new(Payload::from(request), AckSet::single(ack));
-        tokio::select! {
-            // A refused send resolves the acknowledgement retryable itself; the verdict says so.
-            _ = fanout.send(batch) => {}
-            // Dropping the send drops the batch, and its acknowledgement resolves retryable.
-            () = shutdown.cancelled() => {}
-        }
-        self.in_flight += 1;
-        let verdicts = self.verdicts.clone();
-        tokio::spawn(async move {
-            let outcome = verdict.wait().await.outcome;
-            // The receiver may have stopped waiting (shutdown timed out): nobody to tell.
-            let _ = verdicts.send(Settled {
-                id,
-                records,
-                outcome,
+    /// Sends, lowest number first, every batch that may go: stops at the first that must wait (its time to go
+    /// again has not come, the memory budget is spent, the journal cannot be written, a pipeline is full), so
+    /// no higher number overtakes it.
+    async fn send(&mut self, fanout: &Fanout, shutdown: &tokio_util::sync::CancellationToken) {
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let Some((&id, slot)) = self
+                .slots
+                .iter()
+                .find(|(_, s)| !matches!(s, Slot::InFlight { .. }))
+            else {
+                return;
+            };
+            let (prepared, written, attempt) = match slot {
+                Slot::Again { at, .. } if Instant::now() < *at => return,
+                Slot::Again { attempt, .. } => {
+                    let attempt = *attempt;
+                    let Some(prepared) = self.rebuild(id).await else {
+                        // Settled meanwhile (cannot happen: only a verdict settles): nothing to send.
+                        self.slots.remove(&id);
+                        continue;
+                    };
+                    (prepared, true, attempt)
+                }
+                Slot::Ready { .. } => match self.slots.remove(&id) {
+                    Some(Slot::Ready {
+                        prepared,
+                        written,
+                        attempt,
+                    }) => (prepared, written, attempt),
+                    _ => return,
+                },
+                Slot::InFlight { .. } => return,
+            };
+            // The request is held decoded: about twice its text in prost structs and strings.
+            let Some(reservation) = self.budget.try_reserve(prepared.bytes as u64 * 2) else {
+                debug!(receiver = %self.id, "Memory budget spent; reading pauses.");
+                self.slots.insert(
+                    id,
+                    Slot::Ready {
+                        prepared,
+                        written,
+                        attempt,
+                    },
+                );
+                return;
+            };
+            if !written && let Err(e) = self.write_down(&prepared).await {
+                warn!(receiver = %self.id, error = %e, "Writing a batch's intent failed; will try again.");
+                self.slots.insert(
+                    id,
+                    Slot::Ready {
+                        prepared,
+                        written,
+                        attempt,
+                    },
+                );
+                return;
+            }
+            let Prepared {
+                request, records, ..
+            } = prepared;
+            let (ack, verdict) = Ack::new();
+            ack.hold(reservation);
+            let mut batch = Batch::new(Payload::from(request), AckSet::single(ack));
+            if let Some(app_id) = &self.app_id {
+                batch.meta = Arc::new(RequestMeta::default().with_source(SourcePosition {
+                    app_id: Arc::clone(app_id),
+                    sequence: id,
+                    first_undelivered: Some(
+                        self.slots.keys().next().map_or(id, |&low| low.min(id)),
+                    ),
+                }));
+            }
+            let attempt = attempt + 1;
+            let sent = tokio::select! {
+                // A refused send resolves the acknowledgement retryable itself; the verdict says so.
+                sent = fanout.send(batch) => sent,
+                // Dropping the send drops the batch, and its acknowledgement resolves retryable.
+                () = shutdown.cancelled() => false,
+            };
+            self.slots.insert(id, Slot::InFlight { attempt, records });
+            let verdicts = self.verdicts.clone();
+            tokio::spawn(async move {
+                let outcome = verdict.wait().await.outcome;
+                // The receiver may have stopped waiting (shutdown timed out): nobody to tell.
+                let _ = verdicts.send(Settled {
+                    id,
+                    attempt,
+                    outcome,
+                });
             });
-        });
+            if !sent {
+                // A pipeline did not take it: it goes again before anything after it.
+                self.retried.increment(records as u64);
+                self.slots.insert(
+                    id,
+                    Slot::Again {
+                        at: Instant::now() + RETRY_AFTER,
+                        attempt,
+                    },
+                );
+                return;
+            }
+        }
     }
 
-    /// A prepared batch that will not be sent: its files read it again.
-    fn give_back(&mut self, prepared: Prepared) {
-        let now = Instant::now().into_std();
-        self.tracker()
-            .settle(prepared.id, false, now, Duration::ZERO);
+    /// Rebuilds batch `id` from its files (on a blocking thread).
+    async fn rebuild(&mut self, id: u64) -> Option<Prepared> {
+        let tracker = Arc::clone(&self.tracker);
+        tokio::task::spawn_blocking(move || {
+            let mut tracker = tracker.lock().unwrap_or_else(|e| e.into_inner());
+            tracker.rebuild(id)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            warn!(receiver = %self.id, error = %e, "Rebuilding a batch failed.");
+            None
+        })
+    }
+
+    /// Appends the batch's intent to the journal and `fsync`s it (on a blocking thread); without `storage`
+    /// there is nothing to write.
+    async fn write_down(&mut self, prepared: &Prepared) -> Result<(), FilelogError> {
+        let Some(mut journal) = self.journal.take() else {
+            return match self.app_id {
+                // Numbered batches need their journal: without it nothing more may be sent.
+                Some(_) => Err(journal_lost()),
+                None => Ok(()),
+            };
+        };
+        let intent = prepared.intent.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = journal.append(&intent);
+            (journal, result)
+        })
+        .await;
+        match joined {
+            Ok((journal, result)) => {
+                self.journal = Some(journal);
+                result
+            }
+            Err(e) => {
+                warn!(receiver = %self.id, error = %e, "The intent journal is lost; batches stop.");
+                Err(journal_lost())
+            }
+        }
     }
 
     fn settle(&mut self, settled: Settled) {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        let now = Instant::now().into_std();
-        let (delivered, retry_after) = match &settled.outcome {
-            Outcome::Delivered => (true, Duration::ZERO),
+        // Only the verdict of the batch's latest attempt counts (an earlier one was already acted on).
+        let records = match self.slots.get(&settled.id) {
+            Some(Slot::InFlight { attempt, records }) if *attempt == settled.attempt => *records,
+            _ => return,
+        };
+        let delivered = match &settled.outcome {
+            Outcome::Delivered => true,
             Outcome::Retryable {
                 reason,
                 retry_after,
             } => {
-                debug!(receiver = %self.id, reason, "A batch was not delivered; its lines will be read again.");
-                (false, retry_after.unwrap_or(RETRY_AFTER))
+                debug!(receiver = %self.id, reason, batch = settled.id,
+                    "A batch was not delivered; it will be sent again under its number.");
+                self.retried.increment(records as u64);
+                self.slots.insert(
+                    settled.id,
+                    Slot::Again {
+                        at: Instant::now() + retry_after.unwrap_or(RETRY_AFTER),
+                        attempt: settled.attempt,
+                    },
+                );
+                return;
             }
             Outcome::Rejected { reason } => {
-                // Refused for good by an exporter: reading it again would be refused again, forever.
-                warn!(receiver = %self.id, reason, records = settled.records,
+                // Refused for good by an exporter: sending it again would be refused again, forever.
+                warn!(receiver = %self.id, reason, records,
                     "An exporter refused a batch for good; its lines are skipped.");
-                (true, Duration::ZERO)
+                false
             }
         };
         if delivered {
-            self.accepted.increment(settled.records as u64);
-        } else {
-            self.retried.increment(settled.records as u64);
+            self.accepted.increment(records as u64);
         }
-        self.tracker()
-            .settle(settled.id, delivered, now, retry_after);
+        self.slots.remove(&settled.id);
+        self.tracker().settle(settled.id);
     }
 
-    /// Saves the checkpoints if they moved (on a blocking thread: it `fsync`s).
+    /// Saves the checkpoints if they moved, then lets the journal forget what they settle (on a blocking
+    /// thread: both `fsync`).
     async fn save(&mut self) {
         let Some(mut store) = self.store.take() else {
             return;
@@ -318,22 +523,37 @@ impl Running {
             self.store = Some(store);
             return;
         };
+        let mut journal = self.journal.take();
         let saved = tokio::task::spawn_blocking(move || {
-            let result = store.save(checkpoints);
-            (store, result)
+            let settled_below = checkpoints.settled_below;
+            let result = store.save(checkpoints).and_then(|()| match &mut journal {
+                Some(journal) => journal.settled_below(settled_below),
+                None => Ok(()),
+            });
+            (store, journal, result)
         })
         .await;
         match saved {
-            Ok((store, result)) => {
+            Ok((store, journal, result)) => {
                 if let Err(e) = result {
                     warn!(receiver = %self.id, error = %e, "Saving checkpoints failed; will try again.");
                     self.tracker().unsaved();
                 }
                 self.store = Some(store);
+                self.journal = journal;
             }
             Err(e) => {
                 warn!(receiver = %self.id, error = %e, "Saving checkpoints failed; checkpoints stop.")
             }
         }
     }
+}
+
+/// The journal went with a panicked thread: nothing more can be sent exactly once.
+fn journal_lost() -> FilelogError {
+    FilelogError::io(
+        "appending to",
+        std::path::Path::new("the intent journal"),
+        std::io::Error::other("lost after a panic"),
+    )
 }

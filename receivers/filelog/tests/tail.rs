@@ -458,3 +458,76 @@ async fn a_checkpoint_beats_start_at_end_after_a_restart() {
     tail.nothing_more().await;
     tail.stop().await;
 }
+
+/// The next batch to reach the end of the pipeline (bounded wait).
+async fn next_batch(tail: &mut Tail) -> otlake_core::Batch {
+    timeout(PATIENCE, tail.rx.recv())
+        .await
+        .expect("a batch arrives")
+        .expect("the pipeline is open")
+}
+
+#[tokio::test]
+async fn a_batch_not_delivered_goes_again_under_its_own_number_also_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = dir.path().join("state");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("mkdir");
+    let app = logs.join("app.log");
+    append(&app, lines("a", 0..10));
+    let cfg = config(&logs, json!({"storage": storage.display().to_string()}));
+
+    let mut tail = start(cfg.clone());
+    let first = next_batch(&mut tail).await;
+    let position = first.meta.source().cloned().expect("a numbered batch");
+    let sent = records(first.payload.request().expect("decoded"));
+    assert_eq!(bodies(&sent), lines("a", 0..10));
+    first.acks.resolve(Outcome::retryable("exporter down"));
+    // Lines written meanwhile do not join the batch sent again: it is the same batch.
+    append(&app, lines("b", 0..3));
+    let again = next_batch(&mut tail).await;
+    assert_eq!(
+        again.meta.source().map(|p| (&p.app_id, p.sequence)),
+        Some((&position.app_id, position.sequence)),
+        "the same number"
+    );
+    assert_eq!(
+        bodies(&records(again.payload.request().expect("decoded"))),
+        bodies(&sent)
+    );
+    // Not acknowledged when the receiver stops (as at a kill -9): the next start sends it again first, under
+    // the same source and number, and then what came after it under higher numbers.
+    drop(again);
+    tail.stop().await;
+    let mut tail = start(cfg.clone());
+    let replayed = next_batch(&mut tail).await;
+    let replayed_position = replayed.meta.source().cloned().expect("numbered");
+    assert_eq!(
+        (&replayed_position.app_id, replayed_position.sequence),
+        (&position.app_id, position.sequence),
+        "the same source and number after a restart"
+    );
+    assert_eq!(
+        bodies(&records(replayed.payload.request().expect("decoded"))),
+        bodies(&sent)
+    );
+    replayed.acks.resolve(Outcome::Delivered);
+    let next = next_batch(&mut tail).await;
+    let next_position = next.meta.source().cloned().expect("numbered");
+    assert!(
+        next_position.sequence > position.sequence,
+        "{next_position:?}"
+    );
+    assert_eq!(
+        bodies(&records(next.payload.request().expect("decoded"))),
+        lines("b", 0..3)
+    );
+    next.acks.resolve(Outcome::Delivered);
+    tail.nothing_more().await;
+    tail.stop().await;
+
+    // Everything delivered: a restart sends nothing again.
+    let mut tail = start(cfg);
+    tail.nothing_more().await;
+    tail.stop().await;
+}

@@ -10,8 +10,8 @@
 //! With `add_metadata_from_filepath` the pod, namespace, uid, container and restart count come from the path.
 //!
 //! While a stream's line waits for its last part, an entry of the other stream that completes meanwhile is
-//! emitted with its `end_offset` lowered to where the waiting line starts: a checkpoint never passes a part
-//! that has not been emitted (a restart reads the other stream's entry again: at least once).
+//! emitted; the waiting line is what [`Operator::holds_from`] reports, so the file's batch does not end (nor
+//! its checkpoint move) before the waiting line is complete.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -274,11 +274,7 @@ impl Operator for Container {
             self.partials.insert(line.stream, partial);
             return;
         }
-        let mut finished = self.finish(partial);
-        if let Some(held) = self.held_from() {
-            finished.end_offset = finished.end_offset.min(held);
-        }
-        out.push(finished);
+        out.push(self.finish(partial));
     }
 
     fn flush(&mut self, out: &mut Vec<Entry>) {
@@ -288,6 +284,10 @@ impl Operator for Container {
         for partial in partials {
             out.push(self.finish(partial));
         }
+    }
+
+    fn holds_from(&self) -> Option<u64> {
+        self.held_from()
     }
 
     fn fresh(&self) -> Box<dyn Operator> {
@@ -369,22 +369,31 @@ mod tests {
     #[test]
     fn cri_partial_lines_join_per_stream() {
         let mut chain = chain(json!({}));
-        let out = run(
-            &mut chain,
-            &[
-                "2024-12-01T10:00:00.000000001Z stdout P hello ",
-                "2024-12-01T10:00:01Z stderr F an error",
-                "2024-12-01T10:00:02Z stdout P big ",
-                "2024-12-01T10:00:03Z stdout F world",
-            ],
-        );
+        let mut out = Vec::new();
+        for (i, line) in [
+            "2024-12-01T10:00:00.000000001Z stdout P hello ",
+            "2024-12-01T10:00:01Z stderr F an error",
+            "2024-12-01T10:00:02Z stdout P big ",
+            "2024-12-01T10:00:03Z stdout F world",
+        ]
+        .iter()
+        .enumerate()
+        {
+            chain.process(
+                Entry::line((*line).into(), i as u64, i as u64 + 1),
+                &mut out,
+            );
+            let expected = if i < 3 { Some(0) } else { None };
+            assert_eq!(
+                chain.holds_from(),
+                expected,
+                "the waiting stdout line is held from its start"
+            );
+        }
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].body, json!("an error"));
         assert_eq!(out[0].attributes["log.iostream"], json!("stderr"));
-        assert_eq!(
-            out[0].end_offset, 0,
-            "held back to where the waiting stdout line starts"
-        );
+        assert_eq!(out[0].end_offset, 2);
         assert_eq!(out[1].body, json!("hello big world"));
         assert_eq!(out[1].timestamp, Some(1_733_047_200_000_000_001));
         assert_eq!(out[1].attributes["logtag"], json!("P"));

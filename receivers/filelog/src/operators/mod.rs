@@ -5,7 +5,9 @@
 //! file then gets a [`Chain`] of fresh instances ([`Operator::fresh`]), since two operators keep state per
 //! file: `container` (partial lines waiting for their last part) and `python` (a record waiting to see whether
 //! a traceback follows). An operator that holds entries gives them up on [`Chain::flush`] (the receiver calls it
-//! after `force_flush_period` without new data).
+//! after `force_flush_period` without new data) and says where the oldest begins ([`Chain::holds_from`]): a
+//! batch of a file may end only where nothing held began earlier, so a fresh chain reading the batch's range
+//! again rebuilds the same entries.
 //!
 //! Entries move through the list in order; an operator's `output` may skip ahead to a later operator's `id`
 //! (never back: the graph stays acyclic and the order of a file's entries is kept).
@@ -123,8 +125,13 @@ impl OnError {
 pub trait Operator: Send {
     /// Takes one entry and pushes zero or more to `out`.
     fn process(&mut self, entry: Entry, out: &mut Vec<Entry>);
-    /// Pushes out the entries it holds (waiting for a continuation that has not come).
+    /// Pushes out the entries it holds (waiting for a continuation that has not come). What it pushes must be
+    /// what it would push if the next entry turned out not to continue them (a rebuild relies on it).
     fn flush(&mut self, _out: &mut Vec<Entry>) {}
+    /// The lowest start offset of what it holds, if it holds anything.
+    fn holds_from(&self) -> Option<u64> {
+        None
+    }
     /// A new instance with the same configuration and no state (for another file, or after a rewind).
     fn fresh(&self) -> Box<dyn Operator>;
 }
@@ -190,6 +197,11 @@ impl Chain {
     /// Runs `entry` through the chain; finished entries go to `out`, in order.
     pub fn process(&mut self, entry: Entry, out: &mut Vec<Entry>) {
         self.push(0, entry, out);
+    }
+
+    /// The lowest start offset of anything an operator of the chain holds.
+    pub fn holds_from(&self) -> Option<u64> {
+        self.operators.iter().filter_map(|o| o.holds_from()).min()
     }
 
     /// Gives up every held entry, running each through the operators after the one that held it.

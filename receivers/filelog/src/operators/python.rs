@@ -311,6 +311,10 @@ impl Operator for Python {
         self.emit(out);
     }
 
+    fn holds_from(&self) -> Option<u64> {
+        self.held.as_ref().map(|held| held.entry.start_offset)
+    }
+
     fn fresh(&self) -> Box<dyn Operator> {
         Box::new(Python {
             from: self.from.clone(),

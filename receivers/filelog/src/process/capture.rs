@@ -414,7 +414,7 @@ impl Capture {
         }
         let builder = std::mem::take(&mut self.builder);
         let (records, bytes) = (builder.records(), builder.bytes());
-        let (request, _) = builder.finish();
+        let request = builder.finish().request;
         self.retries.push_back((
             Instant::now(),
             Kept {
