@@ -22,131 +22,47 @@ import sys
 import time
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult, SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode, Link
 
-
-class Collect(SpanExporter):
-    def __init__(self):
-        self.spans = []
-
-    def export(self, spans):
-        self.spans.extend(spans)
-        return SpanExportResult.SUCCESS
-
-
-def read_file(path):
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def exporters(protocol, endpoint, timeout, access=None):
-    """access (optional): dict with certificate, server_name, client_certificate, client_key, headers."""
-    access = access or {}
-    headers = access.get("headers") or None
-    tls = access.get("certificate") is not None
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-        kw = dict(endpoint=f"http://{endpoint}", insecure=True, timeout=timeout)
-        if tls:
-            import grpc
-            key = access.get("client_key")
-            cert = access.get("client_certificate")
-            credentials = grpc.ssl_channel_credentials(
-                root_certificates=read_file(access["certificate"]),
-                private_key=read_file(key) if key else None,
-                certificate_chain=read_file(cert) if cert else None)
-            kw = dict(endpoint=f"https://{endpoint}", insecure=False, credentials=credentials, timeout=timeout)
-            if access.get("server_name"):
-                kw["channel_options"] = (("grpc.ssl_target_name_override", access["server_name"]),)
-        if headers:
-            kw["headers"] = headers
-        return OTLPSpanExporter(**kw), OTLPLogExporter(**kw), OTLPMetricExporter(**kw)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    base = f"http://{endpoint}"
-    kw = dict(timeout=timeout)
-    if tls:
-        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment override a session's own CA
-        # file (psf/requests#3829): drop them so --certificate is the CA that is trusted.
-        import os
-        for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-            os.environ.pop(var, None)
-        host = access.get("server_name") or endpoint.rsplit(":", 1)[0]
-        base = f"https://{host}:{endpoint.rsplit(':', 1)[1]}"
-        kw["certificate_file"] = access["certificate"]
-        if access.get("client_certificate"):
-            kw["client_certificate_file"] = access["client_certificate"]
-            kw["client_key_file"] = access["client_key"]
-    if headers:
-        kw["headers"] = headers
-    return (OTLPSpanExporter(endpoint=f"{base}/v1/traces", **kw),
-            OTLPLogExporter(endpoint=f"{base}/v1/logs", **kw),
-            OTLPMetricExporter(endpoint=f"{base}/v1/metrics", **kw))
+from sdk_common import exporters, record_logs, record_spans
 
 
 def make_spans(n, tag, attr_bytes, big_spans):
-    resource = Resource.create({"service.name": f"e2e-{tag}", "deployment.environment": "test"})
-    collect = Collect()
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(SimpleSpanProcessor(collect))
-    tracer = provider.get_tracer("otlake.e2e", "1.0")
-    with tracer.start_as_current_span("agent.run", kind=SpanKind.SERVER) as root:
-        root.set_attribute("gen_ai.operation.name", "invoke_agent")
-        previous = None
-        for i in range(max(n - 1, 0)):
-            links = [Link(previous.get_span_context(), {"link.kind": "previous"})] if previous else []
-            with tracer.start_as_current_span(f"chat {tag} {i}", kind=SpanKind.CLIENT, links=links) as span:
-                span.set_attribute("gen_ai.operation.name", "chat")
-                span.set_attribute("gen_ai.request.model", "llama-3-70b")
-                span.set_attribute("gen_ai.usage.input_tokens", 100 + i)
-                span.set_attribute("gen_ai.usage.output_tokens", 20 + i)
-                span.set_attribute("e2e.tag", tag)
-                if attr_bytes and i < big_spans:
-                    span.set_attribute("e2e.big", "x" * attr_bytes)
-                span.add_event("gen_ai.content.prompt", {"gen_ai.prompt": f"question {i}"})
-                if i % 5 == 4:
-                    span.set_status(Status(StatusCode.ERROR, "model timeout"))
-                previous = span
-    provider.shutdown()
-    return collect.spans
+    def emit(tracer):
+        with tracer.start_as_current_span("agent.run", kind=SpanKind.SERVER) as root:
+            root.set_attribute("gen_ai.operation.name", "invoke_agent")
+            previous = None
+            for i in range(max(n - 1, 0)):
+                links = [Link(previous.get_span_context(), {"link.kind": "previous"})] if previous else []
+                with tracer.start_as_current_span(f"chat {tag} {i}", kind=SpanKind.CLIENT, links=links) as span:
+                    span.set_attribute("gen_ai.operation.name", "chat")
+                    span.set_attribute("gen_ai.request.model", "llama-3-70b")
+                    span.set_attribute("gen_ai.usage.input_tokens", 100 + i)
+                    span.set_attribute("gen_ai.usage.output_tokens", 20 + i)
+                    span.set_attribute("e2e.tag", tag)
+                    if attr_bytes and i < big_spans:
+                        span.set_attribute("e2e.big", "x" * attr_bytes)
+                    span.add_event("gen_ai.content.prompt", {"gen_ai.prompt": f"question {i}"})
+                    if i % 5 == 4:
+                        span.set_status(Status(StatusCode.ERROR, "model timeout"))
+                    previous = span
+
+    resource = {"service.name": f"e2e-{tag}", "deployment.environment": "test"}
+    return record_spans(resource, "otlake.e2e", emit)
 
 
 def make_logs(n, tag, body_bytes):
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor, LogRecordExporter, LogRecordExportResult
     from opentelemetry._logs import SeverityNumber
 
-    class CollectLogs(LogRecordExporter):
-        def __init__(self):
-            self.records = []
+    def emit(logger):
+        for i in range(n):
+            body = ("y" * body_bytes) if (body_bytes and i == 0) else f"log {tag} {i}"
+            severity = SeverityNumber.ERROR if i % 4 == 3 else SeverityNumber.INFO
+            logger.emit(timestamp=time.time_ns(), observed_timestamp=time.time_ns(),
+                        severity_text=severity.name, severity_number=severity, body=body,
+                        attributes={"e2e.tag": tag, "e2e.index": i})
 
-        def export(self, batch):
-            self.records.extend(batch)
-            return LogRecordExportResult.SUCCESS
-
-        def shutdown(self):
-            pass
-
-        def force_flush(self, timeout_millis=30000):
-            return True
-
-    collect = CollectLogs()
-    provider = LoggerProvider(resource=Resource.create({"service.name": f"e2e-{tag}"}))
-    provider.add_log_record_processor(SimpleLogRecordProcessor(collect))
-    logger = provider.get_logger("otlake.e2e", "1.0")
-    for i in range(n):
-        body = ("y" * body_bytes) if (body_bytes and i == 0) else f"log {tag} {i}"
-        severity = SeverityNumber.ERROR if i % 4 == 3 else SeverityNumber.INFO
-        logger.emit(timestamp=time.time_ns(), observed_timestamp=time.time_ns(),
-                    severity_text=severity.name, severity_number=severity, body=body,
-                    attributes={"e2e.tag": tag, "e2e.index": i})
-    provider.shutdown()
-    return collect.records
+    return record_logs({"service.name": f"e2e-{tag}"}, "otlake.e2e", emit)
 
 
 def make_metrics(tag):

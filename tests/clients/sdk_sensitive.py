@@ -11,10 +11,9 @@ import json
 import sys
 import time
 
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult, SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from sdk_common import exporters, record_logs, record_spans
 
 EMAIL = "ana.lopez@example.com"
 CARD = "4111 1111 1111 1111"
@@ -23,73 +22,43 @@ AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 SECRETS = [EMAIL, CARD, OPENAI_KEY, AWS_KEY, "4111111111111111"]
 
 
-class Collect(SpanExporter):
-    def __init__(self):
-        self.spans = []
-
-    def export(self, spans):
-        self.spans.extend(spans)
-        return SpanExportResult.SUCCESS
-
-
 def make_spans():
-    collect = Collect()
-    provider = TracerProvider(resource=Resource.create({"service.name": "chat-api", "owner.contact": EMAIL}))
-    provider.add_span_processor(SimpleSpanProcessor(collect))
-    tracer = provider.get_tracer("otlake.e2e.edit", "1.0")
-    with tracer.start_as_current_span("agent.run", kind=SpanKind.SERVER) as root:
-        root.set_attribute("http.route", "/chat")
-        for i in range(3):
-            with tracer.start_as_current_span(f"chat gpt-4o {i}", kind=SpanKind.CLIENT) as span:
-                span.set_attribute("gen_ai.operation.name", "chat")
-                span.set_attribute("user.email", EMAIL)
-                span.set_attribute("gen_ai.input.messages",
-                                   json.dumps([{"role": "user", "content": f"charge my card {CARD}, mail {EMAIL}"}]))
-                span.set_attribute("gen_ai.output.messages", json.dumps([{"role": "assistant", "content": "done"}]))
-                span.set_attribute("tool.args", [f"--key={OPENAI_KEY}", "--verbose"])
-                span.add_event("gen_ai.user.message", {"content": f"my aws key is {AWS_KEY}"})
-                if i == 2:
-                    span.set_status(Status(StatusCode.ERROR, f"payment failed for {EMAIL}"))
-            with tracer.start_as_current_span(f"GET /health {i}", kind=SpanKind.SERVER) as health:
-                health.set_attribute("http.route", "/health")
-    provider.shutdown()
-    return collect.spans
+    def emit(tracer):
+        with tracer.start_as_current_span("agent.run", kind=SpanKind.SERVER) as root:
+            root.set_attribute("http.route", "/chat")
+            for i in range(3):
+                with tracer.start_as_current_span(f"chat gpt-4o {i}", kind=SpanKind.CLIENT) as span:
+                    span.set_attribute("gen_ai.operation.name", "chat")
+                    span.set_attribute("user.email", EMAIL)
+                    prompt = {"role": "user", "content": f"charge my card {CARD}, mail {EMAIL}"}
+                    span.set_attribute("gen_ai.input.messages", json.dumps([prompt]))
+                    span.set_attribute("gen_ai.output.messages", json.dumps([{"role": "assistant", "content": "done"}]))
+                    span.set_attribute("tool.args", [f"--key={OPENAI_KEY}", "--verbose"])
+                    span.add_event("gen_ai.user.message", {"content": f"my aws key is {AWS_KEY}"})
+                    if i == 2:
+                        span.set_status(Status(StatusCode.ERROR, f"payment failed for {EMAIL}"))
+                with tracer.start_as_current_span(f"GET /health {i}", kind=SpanKind.SERVER) as health:
+                    health.set_attribute("http.route", "/health")
+
+    return record_spans({"service.name": "chat-api", "owner.contact": EMAIL}, "otlake.e2e.edit", emit)
 
 
 def make_logs():
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor, LogRecordExporter, LogRecordExportResult
     from opentelemetry._logs import SeverityNumber
 
-    class CollectLogs(LogRecordExporter):
-        def __init__(self):
-            self.records = []
-
-        def export(self, batch):
-            self.records.extend(batch)
-            return LogRecordExportResult.SUCCESS
-
-        def shutdown(self):
-            pass
-
-        def force_flush(self, timeout_millis=30000):
-            return True
-
-    collect = CollectLogs()
-    provider = LoggerProvider(resource=Resource.create({"service.name": "chat-api"}))
-    provider.add_log_record_processor(SimpleLogRecordProcessor(collect))
-    logger = provider.get_logger("otlake.e2e.edit", "1.0")
     bodies = [
         f"user {EMAIL} paid with {CARD}",
         {"event": "tool_call", "args": {"api_key": OPENAI_KEY, "note": f"from {EMAIL}"}, "cards": [CARD]},
         "nothing to see here",
     ]
-    for body in bodies:
-        logger.emit(timestamp=time.time_ns(), observed_timestamp=time.time_ns(),
-                    severity_text="INFO", severity_number=SeverityNumber.INFO, body=body,
-                    attributes={"client.key": AWS_KEY, "e2e.kind": "sensitive"})
-    provider.shutdown()
-    return collect.records
+
+    def emit(logger):
+        for body in bodies:
+            logger.emit(timestamp=time.time_ns(), observed_timestamp=time.time_ns(),
+                        severity_text="INFO", severity_number=SeverityNumber.INFO, body=body,
+                        attributes={"client.key": AWS_KEY, "e2e.kind": "sensitive"})
+
+    return record_logs({"service.name": "chat-api"}, "otlake.e2e.edit", emit)
 
 
 def main():
@@ -97,17 +66,14 @@ def main():
     ap.add_argument("--endpoint", required=True)
     ap.add_argument("--timeout", type=float, default=10)
     a = ap.parse_args()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-    base = f"http://{a.endpoint}"
-    span_exp = OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=a.timeout)
-    log_exp = OTLPLogExporter(endpoint=f"{base}/v1/logs", timeout=a.timeout)
+    span_exp, log_exp, metric_exp = exporters("http", a.endpoint, a.timeout)
     spans = make_spans()
     out = {"results": {}, "secrets": SECRETS, "span_names": sorted(s.name for s in spans)}
     out["results"]["traces"] = span_exp.export(spans).name
     out["results"]["logs"] = log_exp.export(make_logs()).name
     span_exp.shutdown()
     log_exp.shutdown()
+    metric_exp.shutdown()
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
 

@@ -14,10 +14,6 @@ use crate::support::{OTLAKE, python, workspace};
 /// A config whose command comes from the command line: `process` → batch → delta at `{dir}/data`, no ports.
 const DELTA_CONFIG: &str = "receivers:\n  process:\n    force_flush_period: 200ms\nprocessors:\n  batch:\n    timeout: 100ms\nexporters:\n  delta:\n    location: {dir}/data\n    max_latency: 300ms\nservice:\n  pipelines:\n    logs: {receivers: [process], processors: [batch], exporters: [delta]}\n  telemetry:\n    metrics: {level: none}\n    health: {endpoint: \"\"}\n";
 
-fn child_script() -> PathBuf {
-    workspace().join("tests/clients/process_child.py")
-}
-
 /// `otlake run` started in `dir` with `args`; its stdout and stderr go to files there.
 struct Run {
     child: Child,
@@ -104,24 +100,27 @@ fn delta_config(dir: &Path) -> PathBuf {
     path
 }
 
+/// `otlake run --config <DELTA_CONFIG> -- python tests/clients/process_child.py MODE`, started in `dir`.
+fn run_child(dir: &Path, mode: &str) -> Run {
+    let config = delta_config(dir);
+    let python = python();
+    let script = workspace().join("tests/clients/process_child.py");
+    let args = [
+        "run",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--",
+        python.to_str().expect("utf8"),
+        script.to_str().expect("utf8"),
+        mode,
+    ];
+    Run::start(dir, &args)
+}
+
 #[test]
 fn run_captures_a_python_child_that_logs_raises_and_exits_3() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = delta_config(dir.path());
-    let python = python();
-    let script = child_script();
-    let mut run = Run::start(
-        dir.path(),
-        &[
-            "run",
-            "--config",
-            config.to_str().expect("utf8"),
-            "--",
-            python.to_str().expect("utf8"),
-            script.to_str().expect("utf8"),
-            "exit3",
-        ],
-    );
+    let mut run = run_child(dir.path(), "exit3");
     let status = run.wait();
     // The child's exit code is otlake's, and otlake exits only once every line is committed.
     assert_eq!(status.code(), Some(3), "{status}:\n{}", run.stderr());
@@ -227,21 +226,7 @@ fn run_captures_a_python_child_that_logs_raises_and_exits_3() {
 #[test]
 fn sigterm_to_otlake_reaches_the_child_whose_last_words_land_and_whose_exit_code_is_kept() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = delta_config(dir.path());
-    let python = python();
-    let script = child_script();
-    let mut run = Run::start(
-        dir.path(),
-        &[
-            "run",
-            "--config",
-            config.to_str().expect("utf8"),
-            "--",
-            python.to_str().expect("utf8"),
-            script.to_str().expect("utf8"),
-            "sigterm",
-        ],
-    );
+    let mut run = run_child(dir.path(), "sigterm");
     run.wait_stdout("ready\n");
     let status = Command::new("kill")
         .args(["-TERM", &run.child.id().to_string()])

@@ -22,6 +22,9 @@ pub const WAL_ENTRIES: &str = "otlake_wal_entries";
 pub const WAL_DAMAGED_BYTES: &str = "otlake_wal_damaged_bytes_total";
 /// Entries dropped from a write-ahead log without delivery (refused for good, or unreadable), label `exporter`.
 pub const WAL_DROPPED: &str = "otlake_wal_dropped_entries_total";
+/// Failed write-ahead log operations that are tried again (nothing is lost yet), labels `exporter`, `operation`
+/// (`read_back`: an entry could not be read back to be sent; `truncate`: delivered entries could not be cut).
+pub const WAL_IO_ERRORS: &str = "otlake_wal_io_errors_total";
 
 use crate::{ComponentId, Outcome, Signal};
 

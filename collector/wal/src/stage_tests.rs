@@ -298,6 +298,19 @@ fn counters() -> &'static otlake_core::test_util::CountingRecorder {
     })
 }
 
+/// Waits (at most 10 s) until counter `key` of [`counters`] has counted once.
+async fn counted(key: &str) {
+    let counters = counters();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while counters.get(key) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{key} never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn start_as(config: &WalConfig, exporter: &str) -> Running {
     let (input, input_rx) = channel("wal/test", 64);
     let (output_tx, output) = channel("exporter/test", WalStage::output_capacity());
@@ -346,8 +359,8 @@ async fn an_entry_that_cannot_be_read_back_for_a_while_is_kept_and_sent_once_it_
     second
         .acks
         .resolve(Outcome::retryable("refused behind an earlier failure"));
-    // Long enough for the resend (after 0.5 s) to have tried and failed to read.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The resend (after 0.5 s) tries and fails to read.
+    counted("otlake_wal_io_errors_total{exporter=delta/readback,operation=read_back}").await;
     assert!(
         running.output.try_recv().is_none(),
         "nothing readable to send"
@@ -410,9 +423,10 @@ async fn a_request_larger_than_the_whole_log_is_refused_naming_the_limit_and_its
 
 #[tokio::test]
 async fn a_failed_truncation_is_tried_again_while_the_log_is_idle() {
+    counters();
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut running = start(&config(dir.path()));
-    let log = dir.path().join("delta");
+    let mut running = start_as(&config(dir.path()), "delta/truncate");
+    let log = dir.path().join("delta_truncate");
     // The checkpoint cannot be written while a directory stands where its temporary file goes.
     let blocker = log.join("checkpoint.tmp");
     send(&running.input, sample_logs(1, 1)).await.wait().await;
@@ -420,8 +434,8 @@ async fn a_failed_truncation_is_tried_again_while_the_log_is_idle() {
     let batch = next(&mut running.output).await;
     let delivered = batch.meta.source().expect("numbered").sequence;
     batch.acks.resolve(Outcome::Delivered);
-    // Long enough for a truncation attempt (once a second) to have failed.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A truncation attempt (once a second) fails.
+    counted("otlake_wal_io_errors_total{exporter=delta/truncate,operation=truncate}").await;
     assert!(!log.join("checkpoint").exists());
     std::fs::remove_dir(&blocker).expect("unblock");
     // Nothing else happens from here on: no request, no answer.

@@ -42,6 +42,14 @@ pub enum DeltaError {
     #[error("table {table}: {message}")]
     Sequence { table: String, message: String },
 
+    /// A compaction found files it rewrote already removed by a commit made since it read the table (another
+    /// compaction, a delete): committing would have put their rows in the table twice.
+    #[error(
+        "table {table}: {files} of the files this compaction rewrote were removed since it read the table \
+         (another compaction?); nothing committed, its new files are left for vacuum"
+    )]
+    CompactionConflict { table: String, files: usize },
+
     /// A background worker is gone (the exporter is shutting down).
     #[error("table {table}: writer stopped")]
     WriterStopped { table: String },
@@ -60,7 +68,9 @@ impl DeltaError {
     /// Whether sending the same data again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            DeltaError::Delta { .. } | DeltaError::WriterStopped { .. } => true,
+            DeltaError::Delta { .. }
+            | DeltaError::WriterStopped { .. }
+            | DeltaError::CompactionConflict { .. } => true,
             DeltaError::Location { .. }
             | DeltaError::SchemaMismatch { .. }
             | DeltaError::Incompatible { .. }

@@ -31,8 +31,8 @@ pub use config::DeltaExporterConfig;
 pub use error::DeltaError;
 pub use exporter::DeltaExporter;
 pub use maintenance::{
-    BUDGET_SHARE, CompactOptions, CompactReport, TableInfo, VacuumOptions, VacuumReport, compact,
-    inspect, vacuum,
+    BUDGET_SHARE, CompactOptions, CompactReport, PreparedCompaction, TableInfo, VacuumOptions,
+    VacuumReport, compact, inspect, prepare_compaction, vacuum,
 };
 pub use sink::{CommitOutcome, SinkOptions, TableSink, TableSpec};
 

@@ -4,9 +4,15 @@
 //!
 //! Both are safe while a daemon appends to the table:
 //! - compaction reads committed files only and commits one version that removes them and adds their rewrite
-//!   (`dataChange = false`, so streaming readers skip it). Concurrent appends do not conflict with it; if a
-//!   concurrent compaction removed one of the same files, delta-rs' conflict check fails this commit and the
-//!   table is unchanged (the rewritten files become orphans for vacuum);
+//!   (`dataChange = false`, so streaming readers skip it). Concurrent appends do not conflict with it. A
+//!   concurrent compaction of the same files does: delta-rs 1.1 lets two `dataChange = false` removes of one
+//!   file both commit (its conflict checker skips them, as Spark's does), which would put the rewritten rows in
+//!   the table twice. So the commit is made only on top of a version in which every file it removes is still
+//!   active (checked, then committed with no delta-rs rebase; a commit that lands in between makes it check
+//!   again); otherwise it fails with [`DeltaError::CompactionConflict`] and the table is unchanged (the
+//!   rewritten files become orphans for vacuum). [`prepare_compaction`] and [`PreparedCompaction::commit`]
+//!   are its two steps, for a caller that acts between them (the tests append there, so the interleaving is
+//!   certain rather than likely);
 //! - vacuum only deletes files older than the retention period (default 7 days, at least 1 hour unless
 //!   `enforce_retention` is off) that no table version within it references. A file being written by a daemon
 //!   is seconds old, so it is never touched.
@@ -22,7 +28,7 @@
 //! see that memory as taken, and a bin that does not fit now (the budget is busy with requests) is left for
 //! the next round ([`CompactReport::bins_deferred`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -113,6 +119,115 @@ pub async fn compact(
     compact_table(&url, table, storage_options, options).await
 }
 
+/// The first step of [`compact`]: reads the table and writes the new files, commits nothing.
+pub async fn prepare_compaction(
+    location: &str,
+    table: &str,
+    storage_options: &HashMap<String, String>,
+    options: &CompactOptions,
+) -> Result<PreparedCompaction> {
+    let url = resolve_table_url(location, table)?;
+    prepare_table(&url, table, storage_options, options).await
+}
+
+/// A compaction whose files are written but not committed: [`PreparedCompaction::commit`] makes it one table
+/// version (on top of whatever was committed since it was prepared); dropping it leaves the new files as
+/// orphans for vacuum.
+pub struct PreparedCompaction {
+    table: DeltaTable,
+    name: String,
+    actions: Vec<Action>,
+    target_file_size: u64,
+    report: CompactReport,
+}
+
+impl PreparedCompaction {
+    /// What was rewritten (`committed_version` is still `None`).
+    pub fn report(&self) -> &CompactReport {
+        &self.report
+    }
+
+    /// Commits the rewrite as one version on top of the latest one, provided every file it removes is still
+    /// active there (see the module docs); a dry run or a table with nothing to compact commits nothing.
+    pub async fn commit(self) -> Result<CompactReport> {
+        let PreparedCompaction {
+            mut table,
+            name,
+            actions,
+            target_file_size,
+            mut report,
+        } = self;
+        if report.dry_run || actions.is_empty() {
+            return Ok(report);
+        }
+        let removed: HashSet<String> = actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Remove(remove) => Some(remove.path.clone()),
+                _ => None,
+            })
+            .collect();
+        let operation = DeltaOperation::Optimize {
+            predicate: None,
+            target_size: i64::try_from(target_file_size).unwrap_or(i64::MAX),
+        };
+        for _ in 0..MAX_COMMIT_ATTEMPTS {
+            let snapshot = table
+                .snapshot()
+                .map_err(|e| DeltaError::delta(&name, "reading", e))?;
+            let base = snapshot.version();
+            let active: HashSet<String> = snapshot
+                .snapshot()
+                .file_views(table.log_store().as_ref(), None)
+                .map_ok(|view| view.path().into_owned())
+                .try_collect()
+                .await
+                .map_err(|e| DeltaError::delta(&name, "listing the files of", e))?;
+            let gone = removed.difference(&active).count();
+            if gone > 0 {
+                return Err(DeltaError::CompactionConflict {
+                    table: name,
+                    files: gone,
+                });
+            }
+            // No rebase by delta-rs (max_retries 0): a commit made since `base` fails this one instead of
+            // passing its conflict check, and the loop checks the files again on top of it.
+            let committed = CommitBuilder::from(CommitProperties::default().with_max_retries(0))
+                .with_actions(actions.clone())
+                .build(Some(snapshot), table.log_store(), operation.clone())
+                .await;
+            match committed {
+                Ok(finalized) => {
+                    report.committed_version = Some(finalized.version());
+                    return Ok(report);
+                }
+                Err(e) => {
+                    table
+                        .update_state()
+                        .await
+                        .map_err(|e| DeltaError::delta(&name, "reading", e))?;
+                    let latest = table
+                        .snapshot()
+                        .map_err(|e| DeltaError::delta(&name, "reading", e))?
+                        .version();
+                    if latest == base {
+                        return Err(DeltaError::delta(&name, "committing the compaction of", e));
+                    }
+                }
+            }
+        }
+        Err(DeltaError::Incompatible {
+            table: name,
+            message: format!(
+                "compaction not committed: the table changed during each of {MAX_COMMIT_ATTEMPTS} attempts"
+            ),
+        })
+    }
+}
+
+/// Commit attempts of one compaction while other writers keep committing before it.
+const MAX_COMMIT_ATTEMPTS: usize = 20;
+
 struct Candidate {
     /// The path as the log records it (the key of its Remove action).
     path: String,
@@ -128,6 +243,19 @@ pub async fn compact_table(
     storage_options: &HashMap<String, String>,
     options: &CompactOptions,
 ) -> Result<CompactReport> {
+    prepare_table(url, name, storage_options, options)
+        .await?
+        .commit()
+        .await
+}
+
+/// [`prepare_compaction`] for a table URL.
+async fn prepare_table(
+    url: &Url,
+    name: &str,
+    storage_options: &HashMap<String, String>,
+    options: &CompactOptions,
+) -> Result<PreparedCompaction> {
     let table = load_table(name, url, storage_options)
         .await?
         .ok_or_else(|| DeltaError::Incompatible {
@@ -214,20 +342,13 @@ pub async fn compact_table(
             }
         }
     }
-    if options.dry_run || actions.is_empty() {
-        return Ok(report);
-    }
-    let operation = DeltaOperation::Optimize {
-        predicate: None,
-        target_size: i64::try_from(options.target_file_size).unwrap_or(i64::MAX),
-    };
-    let finalized = CommitBuilder::from(CommitProperties::default())
-        .with_actions(actions)
-        .build(Some(snapshot), log_store, operation)
-        .await
-        .map_err(|e| DeltaError::delta(name, "committing the compaction of", e))?;
-    report.committed_version = Some(finalized.version());
-    Ok(report)
+    Ok(PreparedCompaction {
+        table,
+        name: name.to_owned(),
+        actions,
+        target_file_size: options.target_file_size,
+        report,
+    })
 }
 
 /// Groups files (smallest first) into bins of about `target` bytes; a bin of one file is left alone.

@@ -355,9 +355,8 @@ mod tests {
 
     #[test]
     fn the_token_file_is_read_and_trimmed_and_its_errors_name_it() {
-        let dir = std::env::temp_dir().join(format!("otlake-auth-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("token");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("token");
         std::fs::write(&file, format!("{TOKEN}\n")).expect("write");
         let config = AuthConfig {
             bearer_token_file: Some(file.clone()),
@@ -375,12 +374,11 @@ mod tests {
         assert!(!text.contains("two words"), "{text}");
 
         let missing = AuthConfig {
-            bearer_token_file: Some(dir.join("missing")),
+            bearer_token_file: Some(dir.path().join("missing")),
             ..AuthConfig::default()
         };
         let text = missing.token().expect_err("missing").to_string();
         assert!(text.contains("missing"), "{text}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

@@ -40,6 +40,21 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Changes the bytes of the newest segment in `dir` on disk with `change`; returns its path and its bytes as
+/// damaged.
+fn damage_newest_segment(dir: &Path, change: impl FnOnce(&mut [u8])) -> (PathBuf, Vec<u8>) {
+    let path = segment_files(dir).pop().expect("a segment");
+    let mut bytes = std::fs::read(&path).expect("read");
+    change(&mut bytes);
+    std::fs::write(&path, &bytes).expect("write");
+    (path, bytes)
+}
+
+fn flip_last_bit(bytes: &mut [u8]) {
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+}
+
 #[test]
 fn appended_records_are_replayed_in_order_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -181,12 +196,9 @@ fn a_flipped_bit_skips_only_its_record_and_the_intact_records_after_it_are_kept(
         .commit(group(&[b"first", b"second", b"third"]))
         .expect("commit");
     drop(wal);
-    let path = segment_files(dir.path()).pop().expect("a segment");
-    let mut bytes = std::fs::read(&path).expect("read");
     // A bit in the body of the second record.
     let at = written[1].location.offset as usize + HEADER_LEN + 2;
-    bytes[at] ^= 0x10;
-    std::fs::write(&path, &bytes).expect("write");
+    damage_newest_segment(dir.path(), |bytes| bytes[at] ^= 0x10);
 
     let (mut wal, recovery) = Wal::open(options(dir.path())).expect("reopen");
     assert_eq!(
@@ -212,12 +224,11 @@ fn a_segment_whose_first_record_is_damaged_keeps_the_rest_and_is_kept_aside() {
         .commit(group(&[b"first", b"second", b"third"]))
         .expect("commit");
     drop(wal);
-    let path = segment_files(dir.path()).pop().expect("a segment");
-    let mut bytes = std::fs::read(&path).expect("read");
     // The first record's length field: its framing is gone.
     let at = written[0].location.offset as usize;
-    bytes[at..at + 4].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
-    std::fs::write(&path, &bytes).expect("write");
+    let (path, bytes) = damage_newest_segment(dir.path(), |bytes| {
+        bytes[at..at + 4].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes())
+    });
 
     let (mut wal, recovery) = Wal::open(options(dir.path())).expect("reopen");
     assert_eq!(
@@ -248,11 +259,7 @@ fn a_segment_with_nothing_intact_is_moved_aside_and_its_sequences_are_never_reus
     let (mut wal, _) = Wal::open(opts.clone()).expect("open");
     let written = wal.commit(group(&[b"only record"])).expect("commit");
     drop(wal);
-    let path = segment_files(dir.path()).pop().expect("a segment");
-    let mut bytes = std::fs::read(&path).expect("read");
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    std::fs::write(&path, &bytes).expect("write");
+    let (path, bytes) = damage_newest_segment(dir.path(), flip_last_bit);
 
     let (mut wal, recovery) = Wal::open(opts).expect("reopen");
     assert!(recovery.entries.is_empty());
@@ -333,11 +340,7 @@ fn a_record_whose_bytes_changed_on_disk_is_refused_by_the_reader() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut wal, _) = Wal::open(options(dir.path())).expect("open");
     let written = wal.commit(group(&[b"payload"])).expect("commit");
-    let path = segment_files(dir.path()).pop().expect("a segment");
-    let mut bytes = std::fs::read(&path).expect("read");
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
-    std::fs::write(&path, &bytes).expect("write");
+    damage_newest_segment(dir.path(), flip_last_bit);
     let err = wal
         .reader()
         .read(written[0].sequence, written[0].location)

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use otlake_core::batch::BatchSender;
 use otlake_core::memory::EXPANSION;
-use otlake_core::telemetry::{WAL_DROPPED, WAL_ENTRIES};
+use otlake_core::telemetry::{WAL_DROPPED, WAL_ENTRIES, WAL_IO_ERRORS};
 use otlake_core::{
     Ack, AckSet, Batch, ComponentId, MemoryBudget, Outcome, Payload, RequestMeta, SourcePosition,
     Verdict,
@@ -240,6 +240,8 @@ impl Dispatcher {
             let wait = self.backoff;
             warn!(exporter = %self.exporter, sequence, reason = %reason, wait = ?wait,
                 "Cannot read a write-ahead log entry back; keeping it and trying again.");
+            metrics::counter!(WAL_IO_ERRORS, "exporter" => self.exporter.to_string(), "operation" => "read_back")
+                .increment(1);
             self.retry_at = Some(Instant::now() + wait);
             self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
         }

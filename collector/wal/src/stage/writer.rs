@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use otlake_core::batch::BatchReceiver;
 use otlake_core::memory::EXPANSION;
-use otlake_core::telemetry::WAL_BYTES;
+use otlake_core::telemetry::{WAL_BYTES, WAL_IO_ERRORS};
 use otlake_core::{Batch, ComponentId, MemoryBudget, Outcome, Payload, RequestMeta};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
@@ -114,6 +114,8 @@ impl Writer {
             }
             Err(e) => {
                 warn!(exporter = %self.exporter, error = %e, "Could not truncate the write-ahead log; will try again.");
+                metrics::counter!(WAL_IO_ERRORS, "exporter" => self.exporter.to_string(), "operation" => "truncate")
+                    .increment(1);
                 false
             }
         };

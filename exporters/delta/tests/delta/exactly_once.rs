@@ -11,7 +11,7 @@ use otlake_exporter_delta::{CommitOutcome, SinkOptions, TableSink, TableSpec, in
 use serde_json::json;
 
 use crate::data::genai_traces;
-use crate::harness::{Running, assert_delivered, check_tables};
+use crate::harness::{Running, assert_delivered, check_spans_once};
 
 fn spec(dir: &std::path::Path, app_id: &str) -> TableSpec {
     let location = Location::parse(dir.to_str().expect("utf-8")).expect("location");
@@ -106,20 +106,7 @@ async fn a_sequence_committed_twice_appears_once_and_survives_a_restart() {
             .rows,
         40
     );
-    let expect = dir.path().join("expect.json");
-    std::fs::write(&expect, br#"{"unique": ["spans"]}"#).expect("write");
-    check_tables(
-        dir.path(),
-        &[
-            "--tables",
-            "spans",
-            "--expect-spans",
-            "40",
-            "--expect-json",
-            expect.to_str().expect("utf-8"),
-            "--quiet",
-        ],
-    );
+    check_spans_once(dir.path(), 40, &[]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,20 +165,7 @@ async fn three_writers_on_one_local_table_land_every_row_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let location = dir.path().to_str().expect("utf-8");
     three_concurrent_writers(location, json!({})).await;
-    let expect = dir.path().join("expect.json");
-    std::fs::write(&expect, br#"{"unique": ["spans"]}"#).expect("write");
-    check_tables(
-        dir.path(),
-        &[
-            "--tables",
-            "spans",
-            "--expect-spans",
-            "240",
-            "--expect-json",
-            expect.to_str().expect("utf-8"),
-            "--quiet",
-        ],
-    );
+    check_spans_once(dir.path(), 240, &[]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -101,6 +101,25 @@ pub fn check_tables(location: &Path, args: &[&str]) -> String {
     text
 }
 
+/// Checks with check_tables.py (every reader) that the spans table under `dir` holds `spans` rows, each span
+/// id once; `extra` are more arguments (e.g. `--schema-version v2`).
+pub fn check_spans_once(dir: &Path, spans: usize, extra: &[&str]) {
+    let expect = dir.join("expect.json");
+    std::fs::write(&expect, br#"{"unique": ["spans"]}"#).expect("write");
+    let spans = spans.to_string();
+    let mut args = vec![
+        "--tables",
+        "spans",
+        "--expect-spans",
+        &spans,
+        "--expect-json",
+        expect.to_str().expect("utf-8"),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    check_tables(dir, &args);
+}
+
 /// A config for a local location with a short latency, so tests finish quickly.
 pub fn local_config(location: &Path) -> Value {
     serde_json::json!({

@@ -34,6 +34,29 @@ fn map(
         .0
 }
 
+/// `body` mapped as a target's first scrape (no series seen before), at `SCRAPE_NS`.
+fn first_scrape(body: &str, format: Format, target: &TargetInfo) -> Vec<ResourceMetrics> {
+    map(
+        body,
+        format,
+        target,
+        &mut SeriesStarts::default(),
+        SCRAPE_NS,
+    )
+}
+
+/// The report of a successful scrape of one sample.
+fn one_sample_scraped() -> ScrapeReport {
+    ScrapeReport {
+        up: true,
+        duration_seconds: 0.1,
+        counts: SampleCounts {
+            scraped: 1,
+            post_relabel: 1,
+        },
+    }
+}
+
 fn metrics(resources: &[ResourceMetrics]) -> Vec<&Metric> {
     resources
         .iter()
@@ -121,13 +144,7 @@ rpc_seconds_count 9.0
 
 #[test]
 fn vllm_families_map_to_otlp_types_with_the_targets_resource() {
-    let resources = map(
-        VLLM_OPENMETRICS,
-        Format::OpenMetrics,
-        &target(),
-        &mut SeriesStarts::default(),
-        SCRAPE_NS,
-    );
+    let resources = first_scrape(VLLM_OPENMETRICS, Format::OpenMetrics, &target());
     assert_eq!(resources.len(), 1);
     let resource = attrs(&resources[0].resource.as_ref().expect("resource").attributes);
     assert_eq!(
@@ -225,13 +242,7 @@ fn vllm_families_map_to_otlp_types_with_the_targets_resource() {
 fn both_formats_give_the_same_names() {
     let text = "# TYPE vllm:prompt_tokens_total counter\nvllm:prompt_tokens_total{engine=\"0\"} 5\n\
                 # TYPE vllm:prompt_tokens_created gauge\nvllm:prompt_tokens_created{engine=\"0\"} 1.7e+09\n";
-    let resources = map(
-        text,
-        Format::Prometheus,
-        &target(),
-        &mut SeriesStarts::default(),
-        SCRAPE_NS,
-    );
+    let resources = first_scrape(text, Format::Prometheus, &target());
     let tokens = find(&resources, "vllm:prompt_tokens_total");
     assert_eq!(
         sum_points(tokens)[0].start_time_unix_nano,
@@ -295,13 +306,7 @@ fn start_times_follow_first_sight_and_resets() {
 #[test]
 fn target_labels_win_unless_honor_labels() {
     let body = "m{job=\"scraped\",cluster=\"theirs\",instance=\"10.0.0.9:9100\"} 1\n";
-    let resources = map(
-        body,
-        Format::Prometheus,
-        &target(),
-        &mut SeriesStarts::default(),
-        SCRAPE_NS,
-    );
+    let resources = first_scrape(body, Format::Prometheus, &target());
     assert_eq!(resources.len(), 1);
     let point = &gauge_points(find(&resources, "m"))[0];
     assert_eq!(
@@ -318,13 +323,7 @@ fn target_labels_win_unless_honor_labels() {
         honor_labels: true,
         ..target()
     };
-    let resources = map(
-        body,
-        Format::Prometheus,
-        &honoring,
-        &mut SeriesStarts::default(),
-        SCRAPE_NS,
-    );
+    let resources = first_scrape(body, Format::Prometheus, &honoring);
     // The scraped job and instance make a resource of their own; the target's keeps the synthetic series.
     let resource = attrs(&resources[0].resource.as_ref().expect("resource").attributes);
     assert_eq!(
@@ -387,13 +386,7 @@ fn relabel_rules_drop_samples_and_labels_and_are_counted() {
 #[test]
 fn target_info_becomes_resource_attributes() {
     let body = "# TYPE target info\ntarget_info{k8s_pod_name=\"vllm-0\",deployment_environment=\"prod\"} 1\nup_time 1\n# EOF\n";
-    let resources = map(
-        body,
-        Format::OpenMetrics,
-        &target(),
-        &mut SeriesStarts::default(),
-        SCRAPE_NS,
-    );
+    let resources = first_scrape(body, Format::OpenMetrics, &target());
     let resource = attrs(&resources[0].resource.as_ref().expect("resource").attributes);
     assert!(
         resource.contains(&("k8s_pod_name".into(), "vllm-0".into())),
@@ -444,13 +437,7 @@ fn contradictions_fail_the_scrape_with_their_line() {
 #[test]
 fn sample_timestamps_are_honored_unless_told_otherwise() {
     let body = "a 1 1700000000123\n";
-    let resources = map(
-        body,
-        Format::Prometheus,
-        &target(),
-        &mut SeriesStarts::default(),
-        SCRAPE_NS,
-    );
+    let resources = first_scrape(body, Format::Prometheus, &target());
     assert_eq!(
         gauge_points(find(&resources, "a"))[0].time_unix_nano,
         1_700_000_000_123_000_000
@@ -459,13 +446,7 @@ fn sample_timestamps_are_honored_unless_told_otherwise() {
         honor_timestamps: false,
         ..target()
     };
-    let resources = map(
-        body,
-        Format::Prometheus,
-        &ignoring,
-        &mut SeriesStarts::default(),
-        SCRAPE_NS,
-    );
+    let resources = first_scrape(body, Format::Prometheus, &ignoring);
     assert_eq!(
         gauge_points(find(&resources, "a"))[0].time_unix_nano,
         SCRAPE_NS
@@ -477,13 +458,7 @@ fn a_histogram_without_inf_bucket_takes_its_count_and_types_without_otlp_peers_a
     let body = "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_count 3\nh_sum 4\n\
                 # TYPE q gaugehistogram\nq_bucket{le=\"1\"} 1\nq_bucket{le=\"+Inf\"} 2\nq_gcount 2\nq_gsum 1\n\
                 # TYPE s stateset\ns{s=\"a\"} 1\n# TYPE i info\ni_info{v=\"1\"} 1\n# EOF\n";
-    let resources = map(
-        body,
-        Format::OpenMetrics,
-        &target(),
-        &mut SeriesStarts::default(),
-        SCRAPE_NS,
-    );
+    let resources = first_scrape(body, Format::OpenMetrics, &target());
     let point = &histogram_points(find(&resources, "h"))[0];
     assert_eq!(
         (point.bucket_counts.as_slice(), point.count),
@@ -547,21 +522,8 @@ fn synthetic_series_join_the_targets_resource() {
         pairs(&[("cluster", "test")])
     );
 
-    let scraped = map(
-        "a 1\n",
-        Format::Prometheus,
-        &info,
-        &mut SeriesStarts::default(),
-        SCRAPE_NS,
-    );
-    let report = ScrapeReport {
-        up: true,
-        duration_seconds: 0.1,
-        counts: SampleCounts {
-            scraped: 1,
-            post_relabel: 1,
-        },
-    };
+    let scraped = first_scrape("a 1\n", Format::Prometheus, &info);
+    let report = one_sample_scraped();
     let scraped = request(&info, scraped, synthetic_metrics(&info, &report, SCRAPE_NS));
     assert_eq!(
         scraped.resource_metrics.len(),
@@ -589,13 +551,7 @@ fn otel_scope_labels_become_the_scope() {
     // The same series in two scopes is two series, not a repeat.
     let body = "a{otel_scope_name=\"vllm.engine\",otel_scope_version=\"0.9\",k=\"v\"} 1\nb 2\n\
                 a{otel_scope_name=\"other\",k=\"v\"} 3\n";
-    let resources = map(
-        body,
-        Format::Prometheus,
-        &target(),
-        &mut SeriesStarts::default(),
-        SCRAPE_NS,
-    );
+    let resources = first_scrape(body, Format::Prometheus, &target());
     let scopes: Vec<(String, String, Vec<String>)> = resources[0]
         .scope_metrics
         .iter()
@@ -627,21 +583,8 @@ fn otel_scope_labels_become_the_scope() {
 
     // Only scoped series: the synthetic ones still get the receiver's scope.
     let info = target();
-    let scoped = map(
-        "a{otel_scope_name=\"x\"} 1\n",
-        Format::Prometheus,
-        &info,
-        &mut SeriesStarts::default(),
-        SCRAPE_NS,
-    );
-    let report = ScrapeReport {
-        up: true,
-        duration_seconds: 0.1,
-        counts: SampleCounts {
-            scraped: 1,
-            post_relabel: 1,
-        },
-    };
+    let scoped = first_scrape("a{otel_scope_name=\"x\"} 1\n", Format::Prometheus, &info);
+    let report = one_sample_scraped();
     let request = request(&info, scoped, synthetic_metrics(&info, &report, SCRAPE_NS));
     let own = request.resource_metrics[0]
         .scope_metrics
