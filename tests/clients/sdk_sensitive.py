@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Sends spans (with events and an error status), a /health span beside each chat span, and logs (string and
-structured bodies) that carry e-mail addresses, card numbers and API keys in prompts, attributes and bodies,
-with the real OpenTelemetry Python SDK's OTLP/HTTP exporters. Prints one JSON object:
+"""Sends spans (with events, links and an error status), a /health span beside each chat span, and logs (string
+and structured bodies) that carry e-mail addresses, card numbers and API keys in prompts, attributes (of spans,
+events, links, log records, the resource and the instrumentation scope) and bodies, with the real OpenTelemetry
+Python SDK's OTLP/HTTP exporters. Prints one JSON object:
   {"results": {"traces": "SUCCESS", "logs": "SUCCESS"}, "secrets": [...], "span_names": [...]}
 
 usage: sdk_sensitive.py --endpoint HOST:PORT [--timeout S]
@@ -14,7 +15,7 @@ import time
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult, SimpleSpanProcessor
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 EMAIL = "ana.lopez@example.com"
 CARD = "4111 1111 1111 1111"
@@ -36,11 +37,12 @@ def make_spans():
     collect = Collect()
     provider = TracerProvider(resource=Resource.create({"service.name": "chat-api", "owner.contact": EMAIL}))
     provider.add_span_processor(SimpleSpanProcessor(collect))
-    tracer = provider.get_tracer("otlake.e2e.edit", "1.0")
+    tracer = provider.get_tracer("otlake.e2e.edit", "1.0", attributes={"scope.owner": f"team lead {EMAIL}"})
     with tracer.start_as_current_span("agent.run", kind=SpanKind.SERVER) as root:
         root.set_attribute("http.route", "/chat")
         for i in range(3):
-            with tracer.start_as_current_span(f"chat gpt-4o {i}", kind=SpanKind.CLIENT) as span:
+            link = Link(root.get_span_context(), {"link.note": f"ticket from {EMAIL}"})
+            with tracer.start_as_current_span(f"chat gpt-4o {i}", kind=SpanKind.CLIENT, links=[link]) as span:
                 span.set_attribute("gen_ai.operation.name", "chat")
                 span.set_attribute("user.email", EMAIL)
                 span.set_attribute("gen_ai.input.messages",
