@@ -8,10 +8,12 @@ _ROTEL_REDACTION_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$BENCH_DIR/contestants/rotel.sh"
 NAME=rotel-redaction
 SUPPORTS="http-traces grpc-traces http-logs"
-: "${ROTEL_REDACTION_PROCESSOR:?set ROTEL_REDACTION_PROCESSOR to rotel's redaction_processor.py}"
+: "${ROTEL_REDACTION_PROCESSOR:?set ROTEL_REDACTION_PROCESSOR to the path of redaction_processor.py from the rotel repository}"
 export ROTEL_REDACTION_PROCESSOR
 
-eval "_rotel_cmd() $(declare -f contestant_cmd | tail -n +2)"
+# rotel.sh's contestant_cmd, renamed, so that the one below can add to its command line.
+_rotel_base=$(declare -f contestant_cmd)
+eval "${_rotel_base/contestant_cmd/_rotel_cmd}"
 contestant_cmd() {
   echo "$(_rotel_cmd) --otlp-with-trace-processor $_ROTEL_REDACTION_DIR/rotel_redaction.py" \
        "--otlp-with-logs-processor $_ROTEL_REDACTION_DIR/rotel_redaction.py"
