@@ -11,8 +11,11 @@
 #   bench/delta-scenario.sh -p http -l fixed -r 5
 #   bench/delta-scenario.sh -l filelog -r 3       # filelog -> delta: drain the harness's 1 M-line NDJSON file
 #                                                 # (json_parser -> batch -> delta), CPU-s per million lines
+#   bench/delta-scenario.sh -p http -x plain -x redaction   # OTLP -> [redaction ->] batch -> delta, alternating
+#                                                 # in one run: redaction is the GenAI sidecar's section
 #
 # Options: -p grpc|http (protocol of the load; default grpc)  -l fixed|sat|idle|filelog (repeatable; default fixed sat)
+#   -x plain|redaction (repeatable; default plain): the processors in front of batch for fixed/sat loads
 #   -r REPS (3)  -d SECONDS (10)  --rate N spans/s for fixed (50000)  -o DIR (results/delta-YYYYmmdd-HHMMSS)
 #   --max-latency D  the delta exporter's max_latency (default 500ms; the shipped default is 2s, which with a
 #                   fixed offered load keeps ~4x more spans in memory)
@@ -28,7 +31,7 @@ PY=$SHARED_BENCH/.venv/bin/python
 PAYLOADS=${PAYLOADS:-$SHARED_BENCH/payloads}
 OTLAKE_BIN=${OTLAKE_BIN:-$REPO/target/release/otlake}
 PROTO=grpc REPS=3 DUR=10 RATE=50000 OUT="" MAX_LATENCY=500ms
-LOADS=()
+LOADS=() VARIANTS=()
 WARM=${WARM:-2}
 QUIET_WAIT=${QUIET_WAIT:-30}
 SAT_GRPC=${SAT_GRPC:-"-c 8 -m 128"}
@@ -41,16 +44,18 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -p) PROTO=$2; shift 2 ;;
     -l) LOADS+=("$2"); shift 2 ;;
+    -x) VARIANTS+=("$2"); shift 2 ;;
     -r) REPS=$2; shift 2 ;;
     -d) DUR=$2; shift 2 ;;
     --rate) RATE=$2; shift 2 ;;
     --max-latency) MAX_LATENCY=$2; shift 2 ;;
     -o) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ ${#LOADS[@]} -eq 0 ] && LOADS=(fixed sat)
+[ ${#VARIANTS[@]} -eq 0 ] && VARIANTS=(plain)
 for t in h2load taskset /usr/bin/time "$PY" "$OTLAKE_BIN"; do
   command -v "$t" >/dev/null || { echo "missing $t (run $SHARED_BENCH/install-peers.sh, build otlake)" >&2; exit 2; }
 done
@@ -116,7 +121,20 @@ start_daemon() {  # start_daemon RUN_DIR ARGS...
   [ -n "$CPID" ] || { echo "otlake did not start" >&2; return 1; }
   [ -n "${NO_PORTS:-}" ] || { wait_port "$HTTP_PORT" && wait_port "$GRPC_PORT"; }
 }
-write_config() {  # write_config RUN_DIR
+write_config() {  # write_config RUN_DIR VARIANT
+  local chain="batch" redaction=""
+  if [ "$2" = redaction ]; then
+    chain="redaction, batch"
+    # The section of configs/examples/genai-sidecar.yaml.
+    redaction='  redaction:
+    allow_all_keys: true
+    blocked_key_patterns: ["(?i)(password|passwd|secret|api[_.-]?key|authorization|cookie)"]
+    builtin_patterns: [email, card_number, phone_number, bearer_token, api_key]
+    summary: info
+    content:
+      gen_ai.system_instructions: hash
+    content_default: {truncate: 500}'
+  fi
   cat > "$1/otlake.yaml" <<CFG
 receivers:
   otlp:
@@ -126,6 +144,7 @@ receivers:
       http:
         endpoint: 127.0.0.1:$HTTP_PORT
 processors:
+$redaction
   batch:
     send_batch_size: 8192
     timeout: 200ms
@@ -137,7 +156,7 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [batch]
+      processors: [$chain]
       exporters: [delta]
   telemetry:
     metrics:
@@ -151,7 +170,7 @@ CFG
   echo "date: $(date -u +%FT%TZ)"; echo "kernel: $(uname -r)"; echo "nproc: $(nproc)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
   echo "otlake: $("$OTLAKE_BIN" --version) ($OTLAKE_BIN, commit $(git -C "$REPO" rev-parse --short HEAD))"
-  echo "h2load: $(h2load --version)"; echo "preload: ${PRELOAD:-none}"; echo "proto=$PROTO reps=$REPS dur=${DUR}s warm=${WARM}s rate=$RATE max_latency=$MAX_LATENCY prio='$PRIO'"
+  echo "h2load: $(h2load --version)"; echo "preload: ${PRELOAD:-none}"; echo "proto=$PROTO variants=${VARIANTS[*]} reps=$REPS dur=${DUR}s warm=${WARM}s rate=$RATE max_latency=$MAX_LATENCY prio='$PRIO'"
   echo "SAT_GRPC=$SAT_GRPC SAT_HTTP=$SAT_HTTP FIX_GRPC=$FIX_GRPC FIX_HTTP_CLIENTS=$FIX_HTTP_CLIENTS"
 } > "$OUT/env.txt"
 cat "$OUT/env.txt"
@@ -243,8 +262,9 @@ run_idle() {
 }
 
 run_load() {
-  local load=$1 rep=$2 sc="$PROTO-traces-delta" rd=$OUT/runs/$PROTO.$load.$rep
-  mkdir -p "$rd"; write_config "$rd"; quiet_wait
+  local load=$1 rep=$2 variant=$3 sc="$PROTO-traces-delta" rd=$OUT/runs/$PROTO.$variant.$load.$rep
+  [ "$variant" = plain ] || sc="$PROTO-traces-$variant-delta"
+  mkdir -p "$rd"; write_config "$rd" "$variant"; quiet_wait
   start_daemon "$rd" env ${PRELOAD:+LD_PRELOAD=$PRELOAD} "$OTLAKE_BIN" run --config "$rd/otlake.yaml" || return 0
   local url body hdr=() flags=() offered reqrate=$(( RATE / SPR )) smoke=ok
   if [ "$PROTO" = grpc ]; then
@@ -297,7 +317,7 @@ for rep in $(seq 1 "$REPS"); do
     case $load in
       idle) run_idle "$rep" ;;
       filelog) run_filelog "$rep" ;;
-      *) run_load "$load" "$rep" ;;
+      *) for variant in "${VARIANTS[@]}"; do run_load "$load" "$rep" "$variant"; done ;;
     esac
   done
 done

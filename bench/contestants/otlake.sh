@@ -9,6 +9,9 @@
 #                client is answered once its request is in the log rather than once exported (default: unset)
 #   OTLAKE_WAL_FSYNC  the log's fsync (default true; false survives kill -9 but not a power loss)
 #   OTLAKE_PRELOAD  a malloc .so to LD_PRELOAD (e.g. /usr/lib/x86_64-linux-gnu/libmimalloc.so.2), for experiments
+#   OTLAKE_PROCESSORS  "redaction": the GenAI sidecar's redaction section (configs/examples/genai-sidecar.yaml)
+#                in front of batch in both pipelines (default: unset, batch only); the peer counterpart is
+#                rotel-redaction.sh
 #   OTLAKE_TELEMETRY_PORTS  "METRICS HEALTH" ports of the daemon's own endpoints (default "14888 14133":
 #                not the defaults 8888/13133, which tests of other checkouts may use)
 #
@@ -99,6 +102,18 @@ contestant_cmd() {
     verbosity: basic"
   fi
   local name=${exporter%%:*}; name=${name// /}
+  local chain="batch" redaction=""
+  if [ "${OTLAKE_PROCESSORS:-}" = redaction ]; then
+    chain="redaction, batch"
+    redaction='  redaction:
+    allow_all_keys: true
+    blocked_key_patterns: ["(?i)(password|passwd|secret|api[_.-]?key|authorization|cookie)"]
+    builtin_patterns: [email, card_number, phone_number, bearer_token, api_key]
+    summary: info
+    content:
+      gen_ai.system_instructions: hash
+    content_default: {truncate: 500}'
+  fi
   cat > "$RUN_DIR/otlake.yaml" <<CFG
 receivers:
   otlp:
@@ -108,6 +123,7 @@ receivers:
       http:
         endpoint: $OTLP_HTTP_ADDR
 processors:
+$redaction
   batch:
     send_batch_size: 8192
     timeout: ${OTLAKE_BATCH_TIMEOUT:-10ms}
@@ -119,11 +135,11 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [batch]
+      processors: [$chain]
       exporters: [$name]
     logs:
       receivers: [otlp]
-      processors: [batch]
+      processors: [$chain]
       exporters: [$name]
   telemetry:
     logs:

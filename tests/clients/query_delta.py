@@ -3,8 +3,13 @@
 rows as a JSON list of objects. Every table directory under LOCATION (otel_spans, otel_logs, ...) is read with
 Python `deltalake` and registered under its directory name.
 
-usage: query_delta.py LOCATION "SQL"
+With --delta-scan the tables are read by DuckDB's own Delta reader instead (`delta_scan`, delta-kernel-rs
+underneath; the `delta` extension loaded from the duckdb-extension-delta wheel's file), which decodes the VARIANT
+columns of v2 tables: an attribute map comes out as an object of typed values (a string, an integer, a double).
+
+usage: query_delta.py [--delta-scan] LOCATION "SQL"
 """
+import glob
 import json
 import os
 import sys
@@ -13,12 +18,29 @@ import duckdb
 from deltalake import DeltaTable
 
 
+def duckdb_with_delta():
+    import duckdb_extension_delta
+
+    (path,) = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__),
+                                     "extensions", f"v{duckdb.__version__}", "delta.duckdb_extension"))
+    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    con.execute(f"LOAD '{path}'")
+    return con
+
+
 def main():
-    location, sql = sys.argv[1], sys.argv[2]
-    con = duckdb.connect()
+    args = sys.argv[1:]
+    delta_scan = args[:1] == ["--delta-scan"]
+    location, sql = args[1:] if delta_scan else args
+    con = duckdb_with_delta() if delta_scan else duckdb.connect()
     for name in sorted(os.listdir(location)):
-        if os.path.isdir(os.path.join(location, name, "_delta_log")):
-            con.register(name, DeltaTable(os.path.join(location, name)).to_pyarrow_table())
+        path = os.path.join(location, name)
+        if not os.path.isdir(os.path.join(path, "_delta_log")):
+            continue
+        if delta_scan:
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM delta_scan('{path}')")
+        else:
+            con.register(name, DeltaTable(path).to_pyarrow_table())
     cursor = con.execute(sql)
     columns = [d[0] for d in cursor.description]
     rows = [dict(zip(columns, row)) for row in cursor.fetchall()]

@@ -17,13 +17,13 @@ class _CollectSpans(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def record_spans(resource, scope, emit):
+def record_spans(resource, scope, emit, scope_attributes=None):
     """The spans emit(tracer) makes with a provider of resource attributes `resource` and instrumentation scope
-    `scope` (version 1.0), ended and collected."""
+    `scope` (version 1.0, with `scope_attributes` if given), ended and collected."""
     collect = _CollectSpans()
     provider = TracerProvider(resource=Resource.create(resource))
     provider.add_span_processor(SimpleSpanProcessor(collect))
-    emit(provider.get_tracer(scope, "1.0"))
+    emit(provider.get_tracer(scope, "1.0", attributes=scope_attributes))
     provider.shutdown()
     return collect.spans
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Sends spans (with events and an error status), a /health span beside each chat span, and logs (string and
-structured bodies) that carry e-mail addresses, card numbers and API keys in prompts, attributes and bodies,
-with the real OpenTelemetry Python SDK's OTLP/HTTP exporters. Prints one JSON object:
+"""Sends spans (with events, links and an error status), a /health span beside each chat span, and logs (string
+and structured bodies) that carry e-mail addresses, card numbers and API keys in prompts, attributes (of spans,
+events, links, log records, the resource and the instrumentation scope) and bodies, with the real OpenTelemetry
+Python SDK's OTLP/HTTP exporters. Prints one JSON object:
   {"results": {"traces": "SUCCESS", "logs": "SUCCESS"}, "secrets": [...], "span_names": [...]}
 
 usage: sdk_sensitive.py --endpoint HOST:PORT [--timeout S]
@@ -11,7 +12,7 @@ import json
 import sys
 import time
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from sdk_common import exporters, record_logs, record_spans
 
@@ -27,7 +28,8 @@ def make_spans():
         with tracer.start_as_current_span("agent.run", kind=SpanKind.SERVER) as root:
             root.set_attribute("http.route", "/chat")
             for i in range(3):
-                with tracer.start_as_current_span(f"chat gpt-4o {i}", kind=SpanKind.CLIENT) as span:
+                link = Link(root.get_span_context(), {"link.note": f"ticket from {EMAIL}"})
+                with tracer.start_as_current_span(f"chat gpt-4o {i}", kind=SpanKind.CLIENT, links=[link]) as span:
                     span.set_attribute("gen_ai.operation.name", "chat")
                     span.set_attribute("user.email", EMAIL)
                     prompt = {"role": "user", "content": f"charge my card {CARD}, mail {EMAIL}"}
@@ -40,7 +42,8 @@ def make_spans():
                 with tracer.start_as_current_span(f"GET /health {i}", kind=SpanKind.SERVER) as health:
                     health.set_attribute("http.route", "/health")
 
-    return record_spans({"service.name": "chat-api", "owner.contact": EMAIL}, "otlake.e2e.edit", emit)
+    return record_spans({"service.name": "chat-api", "owner.contact": EMAIL}, "otlake.e2e.edit", emit,
+                        scope_attributes={"scope.owner": f"team lead {EMAIL}"})
 
 
 def make_logs():

@@ -56,7 +56,8 @@ pub struct GenaiConfig {
     /// More renames, old key → new key; an entry here overrides the built-in one for the same old key.
     pub renames: BTreeMap<String, String>,
     /// Decode the JSON-encoded scalar values MLflow's tracing writes into `mlflow.*` attributes
-    /// (`"\"RETRIEVER\""` → `RETRIEVER`).
+    /// (`"\"RETRIEVER\""` → `RETRIEVER`), and into every attribute of a span MLflow made (one carrying
+    /// `mlflow.traceRequestId`).
     pub decode_mlflow_json: bool,
     /// Per model (`gen_ai.response.model`, else `gen_ai.request.model`), its prices; a model matches its exact
     /// entry, else the longest entry it starts with (`gpt-4o` prices `gpt-4o-2024-08-06`).

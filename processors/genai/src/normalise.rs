@@ -38,12 +38,18 @@ fn number(value: Option<&any_value::Value>) -> Option<f64> {
     }
 }
 
-/// Whether `text` is a JSON-encoded scalar MLflow wrote: a quoted string, a number or a boolean.
+/// The attribute MLflow's tracing sets on every span it makes. Its presence says that every attribute value
+/// of the span went through MLflow's JSON encoding (`_SpanAttributesRegistry.set`), not only the `mlflow.*`
+/// ones: a model name set with `span.set_attributes` arrives as `"\"gpt-4o\""`, a token count as `"1000"`.
+const MLFLOW_SPAN_MARKER: &str = "mlflow.traceRequestId";
+
+/// Whether `text` is a JSON-encoded scalar MLflow wrote: a quoted string, a number or a boolean. Reads only:
+/// a number is checked by serde_json's own grammar (so `inf` or `007` are not numbers), without allocating.
 fn is_json_scalar(text: &str) -> bool {
     (text.len() >= 2 && text.starts_with('"') && text.ends_with('"'))
         || text == "true"
         || text == "false"
-        || (!text.is_empty() && text.parse::<f64>().is_ok())
+        || serde_json::from_str::<serde_json::Number>(text).is_ok()
 }
 
 /// The value a JSON-encoded scalar stands for.
@@ -123,19 +129,26 @@ impl Normaliser {
         )
     }
 
-    fn decodable(&self, kv: &KeyValue) -> bool {
+    /// Whether `kv` holds a JSON-encoded scalar to decode: an `mlflow.*` attribute, or any attribute of a span
+    /// MLflow made (`mlflow_span`, see [`MLFLOW_SPAN_MARKER`]).
+    fn decodable(&self, kv: &KeyValue, mlflow_span: bool) -> bool {
         self.decode_mlflow
-            && kv.key.starts_with("mlflow.")
+            && (mlflow_span || kv.key.starts_with("mlflow."))
             && matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()),
                 Some(any_value::Value::StringValue(s)) if is_json_scalar(s))
     }
 
+    /// Whether every value of `attrs` was JSON-encoded by MLflow's tracing.
+    fn made_by_mlflow(&self, attrs: &[KeyValue]) -> bool {
+        self.decode_mlflow && has(attrs, MLFLOW_SPAN_MARKER)
+    }
+
     /// Whether `apply` would change `attrs`. `with_cost`: spans get a cost, log records do not.
     pub fn needs(&self, attrs: &[KeyValue], with_cost: bool) -> bool {
-        attrs
-            .iter()
-            .any(|kv| self.renames.iter().any(|(old, _)| *old == kv.key) || self.decodable(kv))
-            || (with_cost && self.cost(attrs).is_some())
+        let mlflow_span = self.made_by_mlflow(attrs);
+        attrs.iter().any(|kv| {
+            self.renames.iter().any(|(old, _)| *old == kv.key) || self.decodable(kv, mlflow_span)
+        }) || (with_cost && self.cost(attrs).is_some())
     }
 
     pub fn apply(&self, attrs: &mut Vec<KeyValue>, with_cost: bool) {
@@ -148,8 +161,9 @@ impl Normaliser {
                 }
             }
         }
+        let mlflow_span = self.made_by_mlflow(attrs);
         for kv in attrs.iter_mut() {
-            if !self.decodable(kv) {
+            if !self.decodable(kv, mlflow_span) {
                 continue;
             }
             let decoded = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
@@ -251,6 +265,49 @@ mod tests {
             !n.needs(&attrs, true),
             "normal now: applying again changes nothing"
         );
+    }
+
+    /// What MLflow's `span.set_attributes` sends (seen on the wire from mlflow 3.17): every value JSON-encoded,
+    /// so the model only matches its price once decoded.
+    #[test]
+    fn every_value_of_a_span_mlflow_made_is_decoded_before_pricing() {
+        let n = normaliser(
+            json!({"prices": {"gpt-4o-mini": {"input_per_million": 0.15, "output_per_million": 0.6}}}),
+        );
+        let mut attrs = vec![
+            kv("mlflow.traceRequestId", "\"tr-1\""),
+            kv("gen_ai.request.model", "\"gpt-4o-mini\""),
+            kv("gen_ai.system", "\"openai\""),
+            kv("gen_ai.usage.prompt_tokens", "1000"),
+            kv("gen_ai.usage.completion_tokens", "200"),
+            kv("note", "inf"),
+        ];
+        assert!(n.needs(&attrs, true));
+        n.apply(&mut attrs, true);
+        assert_eq!(
+            get(&attrs, "gen_ai.request.model"),
+            Some(&any_value::Value::StringValue("gpt-4o-mini".into()))
+        );
+        assert_eq!(
+            get(&attrs, "gen_ai.provider.name"),
+            Some(&any_value::Value::StringValue("openai".into()))
+        );
+        assert_eq!(
+            get(&attrs, INPUT_TOKENS),
+            Some(&any_value::Value::IntValue(1000))
+        );
+        assert_eq!(
+            get(&attrs, "note"),
+            Some(&any_value::Value::StringValue("inf".into())),
+            "not JSON: kept"
+        );
+        let cost = number(get(&attrs, "gen_ai.usage.cost")).expect("cost");
+        assert!((cost - 0.00027).abs() < 1e-12, "{cost}");
+        assert!(!n.needs(&attrs, true), "normal now");
+
+        // Without MLflow's marker only `mlflow.*` values are MLflow's: a quoted value elsewhere is the value.
+        let other = vec![kv("gen_ai.request.model", "\"quoted\"")];
+        assert!(!n.needs(&other, true));
     }
 
     #[test]

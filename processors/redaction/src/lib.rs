@@ -11,7 +11,7 @@
 //! of turning redaction on is a scan, not a re-encode. Every regex is a `regex` crate regex (linear time).
 //!
 //! Modules: [`config`] (the YAML), `patterns` (built-ins, Luhn), `redact` (the engine on one list or value),
-//! `processor` (walking a request).
+//! `wire` (the read-only look on a request's protobuf bytes), `processor` (walking a request).
 
 pub mod config;
 mod patterns;
@@ -19,6 +19,7 @@ mod processor;
 mod redact;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use otlake_core::{ComponentId, ConfigError, Factory, Processor, ProcessorFactory, Signal};
 

@@ -4,8 +4,8 @@
 //!
 //! Lifecycle: built per pipeline; stateless, nothing held, nothing to flush. Guarantees: nothing is dropped
 //! (an item loses attributes, never itself); every batch goes on with its acknowledgements. A request with
-//! nothing to redact passes untouched (in wire form, not copied) after a read-only look that allocates nothing
-//! per attribute.
+//! nothing to redact passes untouched (in wire form, not decoded, not copied) after a read-only look on its
+//! bytes (`wire`) that allocates nothing per attribute.
 
 use otlake_core::proto::common::v1::{InstrumentationScope, KeyValue};
 use otlake_core::proto::metrics::v1::metric;
@@ -13,9 +13,10 @@ use otlake_core::proto::resource::v1::Resource;
 use otlake_core::{Batch, ExportRequest, Processor};
 
 use crate::redact::{Redactor, Report};
+use crate::wire;
 
 pub struct RedactionProcessor {
-    redactor: Redactor,
+    pub(crate) redactor: Redactor,
 }
 
 fn resource_attrs(r: Option<&Resource>) -> &[KeyValue] {
@@ -59,7 +60,7 @@ impl RedactionProcessor {
         RedactionProcessor { redactor }
     }
 
-    fn needs(&self, request: &ExportRequest) -> bool {
+    pub(crate) fn needs(&self, request: &ExportRequest) -> bool {
         let r = &self.redactor;
         let groups = |res: Option<&Resource>, scope: Option<&InstrumentationScope>| {
             r.attributes_need(resource_attrs(res), false)
@@ -176,6 +177,19 @@ impl RedactionProcessor {
 
 impl Processor for RedactionProcessor {
     fn process(&mut self, batch: Batch, out: &mut Vec<Batch>) {
+        // A request still in wire form is looked at on its bytes (`wire`): when nothing is to be redacted it goes
+        // on undecoded. Otherwise, or when another stage has decoded it already, the decoded look decides.
+        if batch.payload.is_wire()
+            && let Some(chunks) = batch.payload.wire_chunks()
+            && !wire::needs(
+                &self.redactor,
+                batch.signal(),
+                chunks.iter().map(|c| c.as_ref()),
+            )
+        {
+            out.push(batch);
+            return;
+        }
         let this = &*self;
         batch.edit_into(
             out,

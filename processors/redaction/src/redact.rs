@@ -35,6 +35,17 @@ impl Report {
     }
 }
 
+/// What the key of one attribute decides before its value is looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyVerdict {
+    /// An `ignored_keys` key: left exactly as it is.
+    Ignored,
+    /// Removed, or its whole value replaced (a key not allowed, a content key, a blocked key pattern).
+    Changes,
+    /// Changed only if a string inside its value has a blocked part.
+    ValueDecides,
+}
+
 /// A compiled `redaction` section.
 pub struct Redactor {
     allow_all_keys: bool,
@@ -42,8 +53,9 @@ pub struct Redactor {
     ignored_keys: BTreeSet<String>,
     blocked_keys: Vec<Regex>,
     values: Vec<ValuePattern>,
-    /// All of `values` in one regex: one pass over a value tells that none of them can match (the common case).
-    any_value: Option<Regex>,
+    /// All of `values` in one regex over bytes: one pass over a value tells that none of them can match (the
+    /// common case), on a wire value's bytes without checking their UTF-8 again. `None` when there are none.
+    any_value: Option<regex::bytes::Regex>,
     allowed_values: Vec<Regex>,
     hash: bool,
     summary: Summary,
@@ -88,15 +100,22 @@ impl Redactor {
             }
         }
         content.retain(|(_, m)| *m != ContentMode::Scan);
-        let any_value = if values.len() > 1 {
+        // Every pattern compiled as a `str` regex above also compiles over bytes, with the same matches on UTF-8.
+        let any_value = if values.is_empty() {
+            None
+        } else {
             let joined = values
                 .iter()
                 .map(|p| format!("(?:{})", p.regex.as_str()))
                 .collect::<Vec<_>>()
                 .join("|");
-            Regex::new(&joined).ok()
-        } else {
-            None
+            match regex::bytes::Regex::new(&joined) {
+                Ok(any) => Some(any),
+                Err(e) => {
+                    errors.push(ConfigError::new("blocked_values", e.to_string()));
+                    None
+                }
+            }
         };
         let redactor = Redactor {
             allow_all_keys: config.allow_all_keys,
@@ -136,16 +155,29 @@ impl Redactor {
         self.blocked_keys.iter().any(|r| r.is_match(key))
     }
 
-    fn text_needs(&self, text: &str) -> bool {
-        if self
-            .any_value
-            .as_ref()
-            .is_some_and(|any| !any.is_match(text))
-        {
-            return false;
-        }
-        !self.allowed_values.iter().any(|r| r.is_match(text))
+    /// Whether `text` has a blocked part (reads only).
+    pub fn text_needs(&self, text: &str) -> bool {
+        self.bytes_may_need(text.as_bytes())
+            && !self.allowed_values.iter().any(|r| r.is_match(text))
             && self.values.iter().any(|p| p.finds_in(text))
+    }
+
+    /// Whether the UTF-8 `bytes` of a string (a wire value) have a blocked part: decided on the bytes when no
+    /// pattern can match, and only otherwise checked as text. `None` when they are not UTF-8.
+    pub fn utf8_needs(&self, bytes: &[u8]) -> Option<bool> {
+        if !self.bytes_may_need(bytes) {
+            return Some(false);
+        }
+        std::str::from_utf8(bytes)
+            .ok()
+            .map(|text| self.text_needs(text))
+    }
+
+    /// Whether any value pattern can match `bytes` (one pass of the joined regex).
+    fn bytes_may_need(&self, bytes: &[u8]) -> bool {
+        self.any_value
+            .as_ref()
+            .is_some_and(|any| any.is_match(bytes))
     }
 
     /// `text` with every blocked part masked, or `None` when nothing is blocked.
@@ -215,17 +247,27 @@ impl Redactor {
         }
     }
 
-    /// Whether redacting `attrs` would change anything. `top`: the attributes of a span, event, link, log record
-    /// or data point (where `allowed_keys` applies), not of a resource, scope or nested map.
+    /// What the key of one attribute decides on its own. `top`: the attributes of a span, event, link, log
+    /// record or data point (where `allowed_keys` applies), not of a resource, scope or nested map.
+    pub fn key_verdict(&self, key: &str, top: bool) -> KeyVerdict {
+        if self.ignored_keys.contains(key) {
+            KeyVerdict::Ignored
+        } else if self.removes(key, top)
+            || self.content_mode(key).is_some()
+            || self.blocked_key(key)
+        {
+            KeyVerdict::Changes
+        } else {
+            KeyVerdict::ValueDecides
+        }
+    }
+
+    /// Whether redacting `attrs` would change anything (`top` as in [`Redactor::key_verdict`]).
     pub fn attributes_need(&self, attrs: &[KeyValue], top: bool) -> bool {
-        attrs.iter().any(|kv| {
-            if self.ignored_keys.contains(&kv.key) {
-                return false;
-            }
-            self.removes(&kv.key, top)
-                || self.content_mode(&kv.key).is_some()
-                || self.blocked_key(&kv.key)
-                || kv.value.as_ref().is_some_and(|v| self.value_needs(v))
+        attrs.iter().any(|kv| match self.key_verdict(&kv.key, top) {
+            KeyVerdict::Ignored => false,
+            KeyVerdict::Changes => true,
+            KeyVerdict::ValueDecides => kv.value.as_ref().is_some_and(|v| self.value_needs(v)),
         })
     }
 
