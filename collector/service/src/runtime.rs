@@ -62,6 +62,9 @@ const EXPORTER_QUEUE: usize = 64;
 /// How long a receiver waits for room in a full pipeline before answering retryable.
 pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// Reloads by result (`success`, `failed`).
+/// After the shutdown grace period, how long receivers get to answer the clients of abandoned stages.
+const ANSWER_ABANDONED: Duration = Duration::from_secs(1);
+
 const CONFIG_RELOADS: &str = "otlake_config_reloads_total";
 
 /// How a run that shut down cleanly came to end.
@@ -273,6 +276,8 @@ struct Stage {
 struct Stages {
     tasks: JoinSet<(String, u64, Result<(), ComponentError>)>,
     running: Arc<Mutex<BTreeMap<u64, String>>>,
+    /// The running stages' abort handles, by serial (pruned to `running` at each spawn).
+    aborts: HashMap<u64, AbortHandle>,
     /// Stages a reload stopped on purpose: their ending is no failure.
     retired: HashSet<u64>,
     next: u64,
@@ -295,6 +300,10 @@ impl Stages {
             drop(ended);
             (name, serial, result)
         });
+        let running = lock(&self.running);
+        self.aborts.retain(|serial, _| running.contains_key(serial));
+        drop(running);
+        self.aborts.insert(serial, abort.clone());
         Stage {
             serial,
             done,
@@ -304,6 +313,17 @@ impl Stages {
 
     fn running_names(&self) -> Vec<String> {
         lock(&self.running).values().cloned().collect()
+    }
+
+    /// Aborts the running stages whose name `abandon` picks.
+    fn abort_where(&self, abandon: impl Fn(&str) -> bool) {
+        for (serial, name) in lock(&self.running).iter() {
+            if abandon(name)
+                && let Some(abort) = self.aborts.get(serial)
+            {
+                abort.abort();
+            }
+        }
     }
 }
 
@@ -692,6 +712,16 @@ impl Runtime {
                     let names = self.stages.running_names();
                     for stage in &names {
                         error!(stage = %stage, grace = ?grace, "Stage did not finish within the shutdown grace period; abandoning it, its clients are answered retryable.");
+                    }
+                    // Abandoned pipelines and exporters resolve their clients' acknowledgements retryable as
+                    // they are dropped; the receivers get a moment to write those answers before they go too
+                    // (else the process exits first and a client sees its connection closed, not a 503).
+                    self.stages
+                        .abort_where(|name| !name.starts_with("receiver/"));
+                    let answered = Instant::now() + ANSWER_ABANDONED;
+                    while let Ok(Some(_)) =
+                        tokio::time::timeout_at(answered, self.stages.tasks.join_next()).await
+                    {
                     }
                     self.stages.tasks.abort_all();
                     while self.stages.tasks.join_next().await.is_some() {}
