@@ -70,22 +70,27 @@ struct Wire<'r> {
 }
 
 impl Wire<'_> {
-    fn traces(&self, request: FieldCursor<'_>) -> Look {
+    /// Every resource (field 1), scope (2.1) and item (2.2) of a request's top-level groups (field 1): the same
+    /// layout in all three requests; `item` looks at one span, log record or metric.
+    fn groups(&self, request: FieldCursor<'_>, item: fn(&Self, FieldCursor<'_>) -> Look) -> Look {
         any_field(request, |c, tag, body| {
             if tag != 1 {
                 return Ok(false);
             }
-            // ResourceSpans: resource, scope_spans.
             any_field(c.enter(body)?, |c, tag, body| match tag {
                 1 => self.resource(c.enter(body)?),
                 2 => any_field(c.enter(body)?, |c, tag, body| match tag {
                     1 => self.scope(c.enter(body)?),
-                    2 => self.span(c.enter(body)?),
+                    2 => item(self, c.enter(body)?),
                     _ => Ok(false),
                 }),
                 _ => Ok(false),
             })
         })
+    }
+
+    fn traces(&self, request: FieldCursor<'_>) -> Look {
+        self.groups(request, Self::span)
     }
 
     fn span(&self, span: FieldCursor<'_>) -> Look {
@@ -106,42 +111,20 @@ impl Wire<'_> {
     }
 
     fn logs(&self, request: FieldCursor<'_>) -> Look {
-        any_field(request, |c, tag, body| {
-            if tag != 1 {
-                return Ok(false);
-            }
-            any_field(c.enter(body)?, |c, tag, body| match tag {
-                1 => self.resource(c.enter(body)?),
-                2 => any_field(c.enter(body)?, |c, tag, body| match tag {
-                    1 => self.scope(c.enter(body)?),
-                    // LogRecord: body (5), attributes (6).
-                    2 => any_field(c.enter(body)?, |c, tag, body| match tag {
-                        5 => self.any_value(c.enter(body)?),
-                        6 => self.key_value(c.enter(body)?, true),
-                        _ => Ok(false),
-                    }),
-                    _ => Ok(false),
-                }),
-                _ => Ok(false),
-            })
+        self.groups(request, Self::log_record)
+    }
+
+    /// A LogRecord: body (5), attributes (6).
+    fn log_record(&self, record: FieldCursor<'_>) -> Look {
+        any_field(record, |c, tag, body| match tag {
+            5 => self.any_value(c.enter(body)?),
+            6 => self.key_value(c.enter(body)?, true),
+            _ => Ok(false),
         })
     }
 
     fn metrics(&self, request: FieldCursor<'_>) -> Look {
-        any_field(request, |c, tag, body| {
-            if tag != 1 {
-                return Ok(false);
-            }
-            any_field(c.enter(body)?, |c, tag, body| match tag {
-                1 => self.resource(c.enter(body)?),
-                2 => any_field(c.enter(body)?, |c, tag, body| match tag {
-                    1 => self.scope(c.enter(body)?),
-                    2 => self.metric(c.enter(body)?),
-                    _ => Ok(false),
-                }),
-                _ => Ok(false),
-            })
-        })
+        self.groups(request, Self::metric)
     }
 
     fn metric(&self, metric: FieldCursor<'_>) -> Look {
