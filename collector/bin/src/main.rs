@@ -5,6 +5,8 @@
 
 mod allocator;
 mod command;
+#[cfg(target_os = "linux")]
+mod open_files;
 mod reload;
 
 use std::path::{Path, PathBuf};
@@ -254,6 +256,16 @@ fn run(
     );
     tracing::info!(config = %name, version = env!("CARGO_PKG_VERSION"), "Starting otlake.");
     allocator::disable_transparent_huge_pages();
+    #[cfg(target_os = "linux")]
+    match open_files::raise() {
+        Ok(raised) if raised.from != raised.to => {
+            tracing::info!(from = ?raised.from, to = ?raised.to, "Raised the open-file limit.")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot raise the open-file limit; connections may run out of descriptors.")
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("otlake")
