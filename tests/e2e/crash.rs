@@ -21,7 +21,7 @@ use otlake_core::test_util::kv;
 use prost::Message;
 use serde_json::Value;
 
-use crate::limits::query;
+use crate::support::query;
 use crate::support::{Daemon, OTLP_IN, Ports, TELEMETRY, http_request, read_jsonl};
 
 /// Items per request of each signal.

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::limits::query;
 use crate::support::{Daemon, OTLP_IN, TELEMETRY, run_python};
+use crate::support::{query, query_v2};
 
 fn config() -> String {
     format!(
@@ -167,22 +167,6 @@ fn resourcedetection_fills_service_name_in_delta() {
         "the resource without a service gets the detected one; the other keeps its own"
     );
     assert!(d.terminate());
-}
-
-/// Runs SQL through DuckDB's own Delta reader (`delta_scan`), which decodes the VARIANT columns of v2 tables
-/// into typed values (`query_delta.py --delta-scan`).
-fn query_v2(location: &std::path::Path, sql: &str) -> Vec<Value> {
-    let out = run_python(
-        "query_delta.py",
-        &["--delta-scan", location.to_str().expect("utf8"), sql],
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON rows")
 }
 
 /// MLflow's own tracing client (`@mlflow.trace`, `span.set_attributes`, exported over OTLP/HTTP as MLflow

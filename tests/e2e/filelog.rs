@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::crash::{kill_hard, start_on};
-use crate::limits::query;
+use crate::support::query;
 use crate::support::{Daemon, Ports, TELEMETRY, python, workspace};
 
 /// A daemon tailing `{dir}/logs/<glob>` into Delta at `{dir}/data`, checkpoints in `{dir}/state`.

@@ -2,8 +2,6 @@
 //! neighbours land, the client hears `partial_success`), a 2 MB log line is truncated and marked, a 31 MB
 //! request is refused whole with 413.
 
-use std::time::Duration;
-
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceResponse;
 use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value};
 use otlake_core::test_util::sample_traces;
@@ -11,22 +9,7 @@ use prost::Message;
 use serde_json::Value;
 
 use crate::delta::delta_config;
-use crate::support::{Daemon, post_protobuf, run_python, sdk_send};
-
-/// Rows of `sql` over the Delta tables under `location`.
-pub fn query(location: &std::path::Path, sql: &str) -> Vec<Value> {
-    let out = run_python(
-        "query_delta.py",
-        &[location.to_str().expect("utf8"), sql],
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON rows")
-}
+use crate::support::{Daemon, post_protobuf, query, sdk_send};
 
 #[test]
 fn record_and_log_line_limits_keep_the_neighbours_and_tell_the_client() {

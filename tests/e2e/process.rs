@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::limits::query;
+use crate::support::query;
 use crate::support::{OTLAKE, python, workspace};
 
 /// A config whose command comes from the command line: `process` → batch → delta at `{dir}/data`, no ports.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::limits::query;
+use crate::support::query;
 use crate::support::{
     Daemon, OTLAKE, TELEMETRY, free_port, http_request, output_text, python, workspace,
 };

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::crash::ids_in;
-use crate::limits::query;
+use crate::support::query;
 use crate::support::{
     Daemon, OTLAKE, Ports, TELEMETRY, free_port, http_request, post_protobuf, wait_output,
 };

@@ -605,3 +605,26 @@ pub fn sent_metric_points(sent: &[&serde_json::Value]) -> Vec<String> {
     points.sort();
     points
 }
+
+/// Rows of `sql` over the Delta tables under `location`, read with `deltalake` (`query_delta.py`).
+pub fn query(location: &Path, sql: &str) -> Vec<serde_json::Value> {
+    query_delta(&[], location, sql)
+}
+
+/// Rows of `sql` read through DuckDB's own Delta reader (`delta_scan`), which decodes the VARIANT columns of v2
+/// tables into typed values (`query_delta.py --delta-scan`).
+pub fn query_v2(location: &Path, sql: &str) -> Vec<serde_json::Value> {
+    query_delta(&["--delta-scan"], location, sql)
+}
+
+fn query_delta(options: &[&str], location: &Path, sql: &str) -> Vec<serde_json::Value> {
+    let mut args = options.to_vec();
+    args.extend([location.to_str().expect("utf8"), sql]);
+    let out = run_python("query_delta.py", &args, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON rows")
+}
