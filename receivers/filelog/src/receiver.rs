@@ -360,9 +360,23 @@ impl Running {
                 },
                 Slot::InFlight { .. } => return,
             };
-            // The request is held decoded: about twice its text in prost structs and strings.
-            let Some(reservation) = self.budget.try_reserve(prepared.bytes as u64 * 2) else {
-                debug!(receiver = %self.id, "Memory budget spent; reading pauses.");
+            // The request is held decoded: about twice its text in prost structs and strings. Its intent is
+            // written down before it goes (once).
+            let reservation = match self.budget.try_reserve(prepared.bytes as u64 * 2) {
+                None => {
+                    debug!(receiver = %self.id, "Memory budget spent; reading pauses.");
+                    None
+                }
+                Some(reservation) if written => Some(reservation),
+                Some(reservation) => match self.write_down(&prepared).await {
+                    Ok(()) => Some(reservation),
+                    Err(e) => {
+                        warn!(receiver = %self.id, error = %e, "Writing a batch's intent failed; will try again.");
+                        None
+                    }
+                },
+            };
+            let Some(reservation) = reservation else {
                 self.slots.insert(
                     id,
                     Slot::Ready {
@@ -373,18 +387,6 @@ impl Running {
                 );
                 return;
             };
-            if !written && let Err(e) = self.write_down(&prepared).await {
-                warn!(receiver = %self.id, error = %e, "Writing a batch's intent failed; will try again.");
-                self.slots.insert(
-                    id,
-                    Slot::Ready {
-                        prepared,
-                        written,
-                        attempt,
-                    },
-                );
-                return;
-            }
             let Prepared {
                 request, records, ..
             } = prepared;
