@@ -9,7 +9,6 @@ columns of v2 tables: an attribute map comes out as an object of typed values (a
 
 usage: query_delta.py [--delta-scan] LOCATION "SQL"
 """
-import glob
 import json
 import os
 import sys
@@ -17,22 +16,14 @@ import sys
 import duckdb
 from deltalake import DeltaTable
 
-
-def duckdb_with_delta():
-    import duckdb_extension_delta
-
-    (path,) = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__),
-                                     "extensions", f"v{duckdb.__version__}", "delta.duckdb_extension"))
-    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
-    con.execute(f"LOAD '{path}'")
-    return con
+import duckdb_delta
 
 
 def main():
     args = sys.argv[1:]
     delta_scan = args[:1] == ["--delta-scan"]
     location, sql = args[1:] if delta_scan else args
-    con = duckdb_with_delta() if delta_scan else duckdb.connect()
+    con = duckdb_delta.connect() if delta_scan else duckdb.connect()
     for name in sorted(os.listdir(location)):
         path = os.path.join(location, name)
         if not os.path.isdir(os.path.join(path, "_delta_log")):

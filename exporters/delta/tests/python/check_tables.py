@@ -46,12 +46,15 @@ import glob
 import os
 
 import duckdb
-import duckdb_extension_delta
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from polars_deltalake import scan_delta
+
+# DuckDB's own Delta reader, set up as the end-to-end clients set it up.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "tests", "clients"))
+import duckdb_delta  # noqa: E402
 
 # The v1 DDL of docs/otel-tables.md, verbatim in structure.
 R = "STRUCT<attributes: MAP<STRING,STRING>, dropped_attributes_count: INT>"
@@ -489,15 +492,6 @@ ROW_KEYS = {"spans": ["trace_id", "span_id"], "logs": ["time_unix_nano", "trace_
             "metrics": ["name"]}
 
 
-def duckdb_with_delta():
-    """A DuckDB connection with the `delta` extension loaded from the duckdb-extension-delta wheel's file."""
-    (path,) = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__),
-                                     "extensions", f"v{duckdb.__version__}", "delta.duckdb_extension"))
-    con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
-    con.execute(f"LOAD '{path}'")
-    return con
-
-
 def local_path(uri):
     if uri.startswith("file://"):
         return uri[len("file://"):]
@@ -545,7 +539,7 @@ def check_independent_readers(c, signal, name, uri, storage, rows, version):
         return
     check_protocol(c, name, path, version)
     try:
-        con = duckdb_with_delta()
+        con = duckdb_delta.connect()
         columns = ", ".join(ROW_KEYS[signal])
         duck_rows = con.execute(f"SELECT {columns} FROM delta_scan('{path}')").fetchall()
         duck_keys = sorted(tuple(str(v) for v in r) for r in duck_rows)
@@ -560,7 +554,7 @@ def compare_queries_with_delta_scan(c, paths, arrow_con, version):
     """The reference queries through delta_scan views must give what they give on deltalake's Arrow tables."""
     if not paths:
         return
-    con = duckdb_with_delta()
+    con = duckdb_delta.connect()
     for signal, path in paths.items():
         con.execute(f"CREATE VIEW otel_{signal} AS SELECT * FROM delta_scan('{path}')")
     for title, sql in QUERIES.items():
