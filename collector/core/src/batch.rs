@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::{AckSet, ExportRequest, Outcome, Payload, PayloadDecodeError, Signal};
@@ -90,17 +91,32 @@ impl Batch {
         Arc::make_mut(&mut self.payload)
     }
 
-    /// How an editing processor changes a batch: `needs_edit` looks at the request read-only, and only when it
-    /// says so does `edit` change it, so a request nothing applies to goes on untouched (still in wire form,
-    /// still shared with the other pipelines). The batch goes to `out`; a request that cannot be decoded
-    /// (impossible for validated wire bytes) is rejected instead.
+    /// Whether a read-only look on the payload's wire bytes says there is nothing to do: the payload is still in
+    /// its wire form (not decoded by an earlier stage) and `look`, given its signal and chunks (see
+    /// `Payload::wire_chunks`), answers no. Then the batch can go on without being decoded.
+    pub fn nothing_to_do_on_wire(&self, look: impl FnOnce(Signal, &[Bytes]) -> bool) -> bool {
+        self.payload.is_wire()
+            && self
+                .payload
+                .wire_chunks()
+                .is_some_and(|chunks| !look(self.signal(), chunks))
+    }
+
+    /// How an editing processor changes a batch: a read-only look first, and a change only when it says so, so
+    /// a request nothing applies to goes on untouched (still in wire form, still shared with the other
+    /// pipelines). A payload still in wire form is looked at on its bytes by `wire_look`
+    /// ([`Batch::nothing_to_do_on_wire`]); when that says no, it goes on undecoded. Otherwise `needs_edit`
+    /// looks at the decoded request and, when it says yes, `edit` changes it. `wire_look` must never say no
+    /// where `needs_edit` says yes. The batch goes to `out`; a request that cannot be decoded (impossible for
+    /// validated wire bytes) is rejected instead.
     pub fn edit_into(
         mut self,
         out: &mut Vec<Batch>,
+        wire_look: impl FnOnce(Signal, &[Bytes]) -> bool,
         needs_edit: impl FnOnce(&ExportRequest) -> bool,
         edit: impl FnOnce(&mut ExportRequest),
     ) {
-        if self.item_count() == 0 {
+        if self.item_count() == 0 || self.nothing_to_do_on_wire(wire_look) {
             out.push(self);
             return;
         }

@@ -11,6 +11,7 @@
 //! YAML type names. Plugins depend on this crate only.
 
 pub mod ack;
+pub mod attributes;
 pub mod batch;
 pub mod component;
 pub mod config;

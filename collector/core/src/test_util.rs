@@ -440,4 +440,206 @@ pub mod fuzz {
         }
         bytes
     }
+
+    /// Random requests built field by field, for the differential tests of the wire looks against the decoded
+    /// ones: every level drawn from `words` (keys, names and string values), and at every level a message is
+    /// sometimes two encodings concatenated, which prost decodes as their merge (a scalar's last occurrence wins,
+    /// repeated fields concatenate, message fields merge): a span or attribute with its `name` or `key` twice,
+    /// a resource, scope, status or value split in two, a metric whose data variant changes.
+    pub mod requests {
+        use prost::encoding::{WireType, encode_key, encode_varint};
+
+        use super::Rng;
+        use crate::Signal;
+
+        fn pick<'w>(rng: &mut Rng, words: &[&'w str]) -> &'w str {
+            words[rng.below(words.len())]
+        }
+
+        fn bytes_field(tag: u32, body: &[u8], out: &mut Vec<u8>) {
+            encode_key(tag, WireType::LengthDelimited, out);
+            encode_varint(body.len() as u64, out);
+            out.extend_from_slice(body);
+        }
+
+        fn varint_field(tag: u32, value: u64, out: &mut Vec<u8>) {
+            encode_key(tag, WireType::Varint, out);
+            encode_varint(value, out);
+        }
+
+        /// One encoding of a message, or (one time in four) two concatenated.
+        fn merged(rng: &mut Rng, part: &dyn Fn(&mut Rng) -> Vec<u8>) -> Vec<u8> {
+            let mut out = part(rng);
+            if rng.below(4) == 0 {
+                out.extend(part(rng));
+            }
+            out
+        }
+
+        fn any_value(rng: &mut Rng, words: &[&str]) -> Vec<u8> {
+            let mut out = Vec::new();
+            match rng.below(10) {
+                0 => {}
+                1 => varint_field(2, rng.below(2) as u64, &mut out),
+                2 => varint_field(3, [0, 3, 5, u64::MAX][rng.below(4)], &mut out),
+                3 => {
+                    encode_key(4, WireType::SixtyFourBit, &mut out);
+                    out.extend_from_slice(&[2.5f64, 3.0][rng.below(2)].to_bits().to_le_bytes());
+                }
+                4 => bytes_field(5, &[], &mut out),
+                5 => {
+                    let mut kv = Vec::new();
+                    bytes_field(1, pick(rng, words).as_bytes(), &mut kv);
+                    let mut list = Vec::new();
+                    bytes_field(1, &kv, &mut list);
+                    bytes_field(6, &list, &mut out);
+                }
+                6 => bytes_field(7, b"\x01", &mut out),
+                _ => bytes_field(1, pick(rng, words).as_bytes(), &mut out),
+            }
+            out
+        }
+
+        fn key_value(rng: &mut Rng, words: &[&str]) -> Vec<u8> {
+            merged(rng, &|rng| {
+                let mut kv = Vec::new();
+                if rng.below(8) != 0 {
+                    bytes_field(1, pick(rng, words).as_bytes(), &mut kv);
+                }
+                if rng.below(6) != 0 {
+                    let value = merged(rng, &|rng| any_value(rng, words));
+                    bytes_field(2, &value, &mut kv);
+                }
+                kv
+            })
+        }
+
+        /// Up to three attributes in field `tag`.
+        fn attributes(rng: &mut Rng, words: &[&str], tag: u32, out: &mut Vec<u8>) {
+            for _ in 0..rng.below(4) {
+                bytes_field(tag, &key_value(rng, words), out);
+            }
+        }
+
+        fn span(rng: &mut Rng, words: &[&str]) -> Vec<u8> {
+            merged(rng, &|rng| {
+                let mut span = Vec::new();
+                if rng.below(3) != 0 {
+                    bytes_field(5, pick(rng, words).as_bytes(), &mut span);
+                }
+                if rng.below(2) == 0 {
+                    varint_field(6, rng.below(6) as u64, &mut span);
+                }
+                attributes(rng, words, 9, &mut span);
+                for _ in 0..rng.below(3) {
+                    let event = merged(rng, &|rng| {
+                        let mut event = Vec::new();
+                        if rng.below(3) != 0 {
+                            bytes_field(2, pick(rng, words).as_bytes(), &mut event);
+                        }
+                        attributes(rng, words, 3, &mut event);
+                        event
+                    });
+                    bytes_field(11, &event, &mut span);
+                }
+                if rng.below(2) == 0 {
+                    let status = merged(rng, &|rng| {
+                        let mut status = Vec::new();
+                        if rng.below(3) != 0 {
+                            varint_field(3, rng.below(3) as u64, &mut status);
+                        }
+                        status
+                    });
+                    bytes_field(15, &status, &mut span);
+                }
+                span
+            })
+        }
+
+        fn log_record(rng: &mut Rng, words: &[&str]) -> Vec<u8> {
+            merged(rng, &|rng| {
+                let mut record = Vec::new();
+                if rng.below(2) == 0 {
+                    varint_field(2, [0, 9, 13, 17][rng.below(4)], &mut record);
+                }
+                if rng.below(2) == 0 {
+                    bytes_field(3, pick(rng, words).as_bytes(), &mut record);
+                }
+                if rng.below(3) != 0 {
+                    let body = merged(rng, &|rng| any_value(rng, words));
+                    bytes_field(5, &body, &mut record);
+                }
+                attributes(rng, words, 6, &mut record);
+                record
+            })
+        }
+
+        fn metric(rng: &mut Rng, words: &[&str]) -> Vec<u8> {
+            merged(rng, &|rng| {
+                let mut metric = Vec::new();
+                if rng.below(4) != 0 {
+                    bytes_field(1, pick(rng, words).as_bytes(), &mut metric);
+                }
+                for _ in 0..rng.below(3) {
+                    let (variant, point_attributes) =
+                        [(5, 7), (7, 7), (9, 9), (10, 1), (11, 7)][rng.below(5)];
+                    let mut data = Vec::new();
+                    for _ in 0..rng.below(3) {
+                        let mut point = Vec::new();
+                        attributes(rng, words, point_attributes, &mut point);
+                        bytes_field(1, &point, &mut data);
+                    }
+                    bytes_field(variant, &data, &mut metric);
+                }
+                metric
+            })
+        }
+
+        /// An export request of `signal`: one or two resource groups of one or two scope groups of up to
+        /// three items.
+        pub fn request(rng: &mut Rng, signal: Signal, words: &[&str]) -> Vec<u8> {
+            let mut request = Vec::new();
+            for _ in 0..1 + rng.below(2) {
+                let group = merged(rng, &|rng| {
+                    let mut group = Vec::new();
+                    if rng.below(4) != 0 {
+                        let resource = merged(rng, &|rng| {
+                            let mut resource = Vec::new();
+                            attributes(rng, words, 1, &mut resource);
+                            resource
+                        });
+                        bytes_field(1, &resource, &mut group);
+                    }
+                    for _ in 0..1 + rng.below(2) {
+                        let mut scopes = Vec::new();
+                        if rng.below(3) != 0 {
+                            let scope = merged(rng, &|rng| {
+                                let mut scope = Vec::new();
+                                if rng.below(3) != 0 {
+                                    bytes_field(1, pick(rng, words).as_bytes(), &mut scope);
+                                }
+                                if rng.below(3) == 0 {
+                                    bytes_field(2, pick(rng, words).as_bytes(), &mut scope);
+                                }
+                                scope
+                            });
+                            bytes_field(1, &scope, &mut scopes);
+                        }
+                        for _ in 0..rng.below(4) {
+                            let item = match signal {
+                                Signal::Traces => span(rng, words),
+                                Signal::Logs => log_record(rng, words),
+                                Signal::Metrics => metric(rng, words),
+                            };
+                            bytes_field(2, &item, &mut scopes);
+                        }
+                        bytes_field(2, &scopes, &mut group);
+                    }
+                    group
+                });
+                bytes_field(1, &group, &mut request);
+            }
+            request
+        }
+    }
 }

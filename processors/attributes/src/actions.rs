@@ -8,6 +8,7 @@
 //! the original list leaves it as it was for the next one.
 
 use otlake_core::ConfigError;
+use otlake_core::attributes::{Attributes, ValueRef};
 use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value};
 use regex::Regex;
 use serde_json::Value;
@@ -215,33 +216,30 @@ impl Action {
         }
     }
 
-    /// Whether this action would change `attrs` (conservatively: it may say yes and change nothing).
-    fn applies(&self, attrs: &[KeyValue]) -> bool {
+    /// Whether this action would change `attrs` (conservatively: it may say yes and change nothing). Reads
+    /// a decoded list or one still on the wire alike; allocates nothing.
+    fn applies<'a>(&self, attrs: impl Attributes<'a>) -> bool {
         match self {
             Action::Set { key, mode, source } => {
                 if let Source::FromAttribute(from) = source
-                    && value_of(attrs, from).is_none()
+                    && matches!(attrs.get(from), None | Some(ValueRef::Empty))
                 {
                     return false;
                 }
-                let present = position(attrs, key).is_some();
+                let present = attrs.has(key);
                 match mode {
                     SetMode::Insert => !present,
                     SetMode::Update => present,
                     SetMode::Upsert => true,
                 }
             }
-            Action::Delete(target) => attrs.iter().any(|kv| target.matches(&kv.key)),
-            Action::Hash(target) => attrs
-                .iter()
-                .any(|kv| target.matches(&kv.key) && hash_input(kv.value.as_ref()).is_some()),
-            Action::Extract { key, pattern } => match value_of(attrs, key) {
-                Some(any_value::Value::StringValue(s)) => pattern.is_match(s),
-                _ => false,
-            },
-            Action::Convert { key, to } => {
-                value_of(attrs, key).is_some_and(|v| convert(v, *to).is_some_and(|c| &c != v))
-            }
+            Action::Delete(target) => attrs.any(|key, _| target.matches(key)),
+            Action::Hash(target) => attrs.any(|key, value| target.matches(key) && hashable(value)),
+            Action::Extract { key, pattern } => attrs
+                .get(key)
+                .and_then(ValueRef::as_str)
+                .is_some_and(|s| pattern.is_match(s)),
+            Action::Convert { key, to } => attrs.get(key).is_some_and(|v| converts(v, *to)),
         }
     }
 
@@ -330,15 +328,15 @@ impl Actions {
         }
     }
 
-    /// Whether applying would change `attrs`; reads only, allocates nothing.
-    pub fn would_change(&self, attrs: &[KeyValue]) -> bool {
+    /// Whether applying would change `attrs` (decoded, or read on the wire); reads only, allocates nothing.
+    pub fn would_change<'a>(&self, attrs: impl Attributes<'a>) -> bool {
         self.0.iter().any(|a| a.applies(attrs))
     }
 
     /// Applies every action in order.
     pub fn apply(&self, attrs: &mut Vec<KeyValue>) {
         for action in &self.0 {
-            if action.applies(attrs) {
+            if action.applies(&attrs[..]) {
                 action.apply(attrs);
             }
         }
@@ -384,6 +382,14 @@ fn hash_input(value: Option<&AnyValue>) -> Option<Vec<u8>> {
     })
 }
 
+/// Whether `hash` changes a value: the values [`hash_input`] hashes.
+fn hashable(value: ValueRef<'_>) -> bool {
+    matches!(
+        value,
+        ValueRef::Str(_) | ValueRef::Int(_) | ValueRef::Double(_) | ValueRef::Bool(_)
+    )
+}
+
 /// SHA-256 in lowercase hex (the Collector's `hash`).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -407,6 +413,19 @@ fn convert(value: &any_value::Value, to: ConvertedType) -> Option<any_value::Val
         (ConvertedType::String, V::BoolValue(b)) => V::StringValue(b.to_string()),
         _ => return None,
     })
+}
+
+/// Whether converting `value` to `to` changes it: [`convert`] gives a value, and a different one.
+fn converts(value: ValueRef<'_>, to: ConvertedType) -> bool {
+    match (to, value) {
+        (ConvertedType::Int, ValueRef::Double(d)) => d.is_finite(),
+        (ConvertedType::Int, ValueRef::Bool(_)) => true,
+        (ConvertedType::Int, ValueRef::Str(s)) => s.trim().parse::<i64>().is_ok(),
+        (ConvertedType::Double, ValueRef::Int(_) | ValueRef::Bool(_)) => true,
+        (ConvertedType::Double, ValueRef::Str(s)) => s.trim().parse::<f64>().is_ok(),
+        (ConvertedType::String, ValueRef::Int(_) | ValueRef::Double(_) | ValueRef::Bool(_)) => true,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -524,9 +543,9 @@ mod tests {
         let mut copy = untouched.clone();
         a.apply(&mut copy);
         assert_eq!(copy, untouched);
-        assert!(a.would_change(&[skv("password", "x")]));
-        assert!(a.would_change(&[skv("env", "dev")]));
-        assert!(a.would_change(&[skv("n", "5")]));
+        assert!(a.would_change(&[skv("password", "x")][..]));
+        assert!(a.would_change(&[skv("env", "dev")][..]));
+        assert!(a.would_change(&[skv("n", "5")][..]));
     }
 
     #[test]

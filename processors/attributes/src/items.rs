@@ -3,8 +3,10 @@
 //! attributes.
 
 use otlake_core::ExportRequest;
+use otlake_core::attributes::ValueRef;
 use otlake_core::proto::common::v1::KeyValue;
 use otlake_core::proto::metrics::v1::{Metric, metric};
+use otlake_core::wire::look::Scope;
 
 use crate::matcher::{Item, ItemKind};
 
@@ -21,7 +23,7 @@ pub fn any_item(request: &ExportRequest, mut f: impl FnMut(&Item<'_>) -> bool) -
                 ss.spans.iter().any(|span| {
                     f(&Item {
                         resource,
-                        scope: ss.scope.as_ref(),
+                        scope: Scope::of(ss.scope.as_ref()),
                         attributes: &span.attributes,
                         kind: ItemKind::Span {
                             name: &span.name,
@@ -37,10 +39,10 @@ pub fn any_item(request: &ExportRequest, mut f: impl FnMut(&Item<'_>) -> bool) -
                 sl.log_records.iter().any(|record| {
                     f(&Item {
                         resource,
-                        scope: sl.scope.as_ref(),
+                        scope: Scope::of(sl.scope.as_ref()),
                         attributes: &record.attributes,
                         kind: ItemKind::Log {
-                            body: record.body.as_ref(),
+                            body: ValueRef::of(record.body.as_ref()),
                             severity_text: &record.severity_text,
                         },
                     })
@@ -54,7 +56,7 @@ pub fn any_item(request: &ExportRequest, mut f: impl FnMut(&Item<'_>) -> bool) -
                     point_attributes(m).any(|attributes| {
                         f(&Item {
                             resource,
-                            scope: sm.scope.as_ref(),
+                            scope: Scope::of(sm.scope.as_ref()),
                             attributes,
                             kind: ItemKind::DataPoint {
                                 metric_name: &m.name,
@@ -78,7 +80,7 @@ pub fn edit_items(
             for rs in &mut req.resource_spans {
                 let resource = attributes_of(rs.resource.as_ref());
                 for ss in &mut rs.scope_spans {
-                    let scope = ss.scope.as_ref();
+                    let scope = Scope::of(ss.scope.as_ref());
                     for span in &mut ss.spans {
                         let selected = select(&Item {
                             resource,
@@ -100,14 +102,14 @@ pub fn edit_items(
             for rl in &mut req.resource_logs {
                 let resource = attributes_of(rl.resource.as_ref());
                 for sl in &mut rl.scope_logs {
-                    let scope = sl.scope.as_ref();
+                    let scope = Scope::of(sl.scope.as_ref());
                     for record in &mut sl.log_records {
                         let selected = select(&Item {
                             resource,
                             scope,
                             attributes: &record.attributes,
                             kind: ItemKind::Log {
-                                body: record.body.as_ref(),
+                                body: ValueRef::of(record.body.as_ref()),
                                 severity_text: &record.severity_text,
                             },
                         });
@@ -122,7 +124,7 @@ pub fn edit_items(
             for rm in &mut req.resource_metrics {
                 let resource = attributes_of(rm.resource.as_ref());
                 for sm in &mut rm.scope_metrics {
-                    let scope = sm.scope.as_ref();
+                    let scope = Scope::of(sm.scope.as_ref());
                     for m in &mut sm.metrics {
                         let name = m.name.as_str();
                         for_each_point_attributes_mut(&mut m.data, |attributes| {

@@ -3,12 +3,13 @@
 //! points (selected by `include` / `exclude`), or on resource attributes.
 //!
 //! The key design decision: one action engine ([`actions`]) serves both processors, and it can say without
-//! changing or allocating anything whether a list would change. A request no action applies to therefore
-//! passes untouched: its wire form is kept for the exporters that read it directly, and a payload shared with
-//! another pipeline is not copied.
+//! changing or allocating anything whether a list would change, on a decoded list or on one read in place from
+//! the wire bytes. A request no action applies to therefore passes untouched and undecoded: its wire form is
+//! kept for the exporters that read it directly, and a payload shared with another pipeline is not copied.
 //!
 //! Modules: [`config`] (the YAML), [`actions`] (the engine), `matcher` (`include` / `exclude`), `items`
-//! (walking a request's items and resources), `processor`.
+//! (walking a decoded request's items and resources), `wire` (the same walk on a request's wire bytes, so a
+//! request no action applies to is never decoded), `processor`.
 
 pub mod actions;
 pub mod config;
@@ -17,6 +18,7 @@ mod matcher;
 mod processor;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use otlake_core::{ComponentId, ConfigError, Factory, Processor, ProcessorFactory, Signal};
 

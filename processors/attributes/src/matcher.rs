@@ -2,7 +2,9 @@
 //! actions apply to. Every configured property must match; names in a property's list match when any does;
 //! `attributes` and `resources` match when all do. Reads only; allocates nothing while matching.
 
-use otlake_core::proto::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use otlake_core::attributes::{Attributes, ValueRef};
+use otlake_core::proto::common::v1::{KeyValue, any_value};
+use otlake_core::wire::look::Scope;
 use otlake_core::{ConfigError, Signal};
 use regex::Regex;
 
@@ -110,30 +112,36 @@ impl AttributeMatch {
         out
     }
 
-    fn matches(&self, attrs: &[KeyValue]) -> bool {
-        let Some(value) = attrs
-            .iter()
-            .find(|kv| kv.key == self.key)
-            .map(|kv| kv.value.as_ref().and_then(|v| v.value.as_ref()))
-        else {
+    fn matches<'a>(&self, attrs: impl Attributes<'a>) -> bool {
+        let Some(value) = attrs.get(&self.key) else {
             return false;
         };
         match &self.value {
             ValueMatch::Any => true,
-            ValueMatch::Equal(expected) => value == Some(expected),
-            ValueMatch::Regexp(r) => match value {
-                Some(any_value::Value::StringValue(s)) => r.is_match(s),
-                _ => false,
-            },
+            ValueMatch::Equal(expected) => equal(value, expected),
+            ValueMatch::Regexp(r) => value.as_str().is_some_and(|s| r.is_match(s)),
         }
     }
 }
 
-/// What a matcher reads of one item.
-pub struct Item<'a> {
-    pub resource: &'a [KeyValue],
-    pub scope: Option<&'a InstrumentationScope>,
-    pub attributes: &'a [KeyValue],
+/// Whether `value` is `expected` (a literal: a string, number or boolean), of the same type.
+fn equal(value: ValueRef<'_>, expected: &any_value::Value) -> bool {
+    use any_value::Value as V;
+    match (value, expected) {
+        (ValueRef::Str(a), V::StringValue(b)) => a == b,
+        (ValueRef::Bool(a), V::BoolValue(b)) => a == *b,
+        (ValueRef::Int(a), V::IntValue(b)) => a == *b,
+        (ValueRef::Double(a), V::DoubleValue(b)) => a == *b,
+        _ => false,
+    }
+}
+
+/// What a matcher reads of one item. Its attribute lists are decoded (`&[KeyValue]`, the default) or read in
+/// place from the wire bytes (`WireAttributes`): the same matching serves both looks.
+pub struct Item<'a, A = &'a [KeyValue]> {
+    pub resource: A,
+    pub scope: Option<Scope<'a>>,
+    pub attributes: A,
     pub kind: ItemKind<'a>,
 }
 
@@ -144,7 +152,7 @@ pub enum ItemKind<'a> {
         kind: i32,
     },
     Log {
-        body: Option<&'a AnyValue>,
+        body: ValueRef<'a>,
         severity_text: &'a str,
     },
     DataPoint {
@@ -276,15 +284,10 @@ impl Matcher {
     }
 
     /// Whether `item` has every configured property.
-    pub fn matches(&self, item: &Item<'_>) -> bool {
+    pub fn matches<'a, A: Attributes<'a>>(&self, item: &Item<'a, A>) -> bool {
         if !self.services.is_empty() {
-            let service = item
-                .resource
-                .iter()
-                .find(|kv| kv.key == "service.name")
-                .and_then(|kv| kv.value.as_ref()?.value.as_ref());
-            match service {
-                Some(any_value::Value::StringValue(s)) if self.services.matches(s) => {}
+            match item.resource.get("service.name") {
+                Some(ValueRef::Str(s)) if self.services.matches(s) => {}
                 _ => return false,
             }
         }
@@ -298,8 +301,7 @@ impl Matcher {
                 severity_text,
             } => {
                 (self.log_bodies.is_empty()
-                    || matches!(body.and_then(|b| b.value.as_ref()),
-                        Some(any_value::Value::StringValue(s)) if self.log_bodies.matches(s)))
+                    || body.as_str().is_some_and(|s| self.log_bodies.matches(s)))
                     && (self.log_severity_texts.is_empty()
                         || self.log_severity_texts.matches(severity_text))
             }
@@ -315,8 +317,8 @@ impl Matcher {
                 return false;
             };
             if !self.libraries.iter().any(|(name, version)| {
-                name.matches(&scope.name)
-                    && version.as_ref().is_none_or(|v| v.matches(&scope.version))
+                name.matches(scope.name)
+                    && version.as_ref().is_none_or(|v| v.matches(scope.version))
             }) {
                 return false;
             }

@@ -3,14 +3,16 @@
 //!
 //! Lifecycle: built per pipeline; stateless, nothing held, nothing to flush. Guarantees: every batch goes on
 //! with its acknowledgements (nothing is dropped here); a request no action applies to passes untouched,
-//! still in wire form and still shared with the other pipelines, after a read-only look that allocates
-//! nothing per attribute. A request that cannot be decoded (impossible for validated wire bytes) is rejected.
+//! still in wire form and still shared with the other pipelines, after a read-only look on its bytes (`wire`)
+//! that allocates nothing per item or attribute. A request that cannot be decoded (impossible for validated wire bytes) is rejected.
 
+use otlake_core::attributes::Attributes;
 use otlake_core::{Batch, Processor};
 
 use crate::actions::Actions;
 use crate::items::{any_item, edit_items, edit_resources, resources};
 use crate::matcher::{Item, Matcher};
+use crate::wire;
 
 /// `processors.attributes`.
 pub struct AttributesProcessor {
@@ -32,7 +34,7 @@ impl AttributesProcessor {
         }
     }
 
-    fn selects(&self, item: &Item<'_>) -> bool {
+    fn selects<'a, A: Attributes<'a>>(&self, item: &Item<'a, A>) -> bool {
         self.include.as_ref().is_none_or(|m| m.matches(item))
             && !self.exclude.as_ref().is_some_and(|m| m.matches(item))
     }
@@ -42,6 +44,11 @@ impl Processor for AttributesProcessor {
     fn process(&mut self, batch: Batch, out: &mut Vec<Batch>) {
         batch.edit_into(
             out,
+            |signal, chunks| {
+                wire::any_item(signal, chunks.iter().map(|c| c.as_ref()), |item| {
+                    self.actions.would_change(item.attributes) && self.selects(item)
+                })
+            },
             |request| {
                 any_item(request, |item| {
                     self.actions.would_change(item.attributes) && self.selects(item)
@@ -73,6 +80,11 @@ impl Processor for ResourceProcessor {
     fn process(&mut self, batch: Batch, out: &mut Vec<Batch>) {
         batch.edit_into(
             out,
+            |_, chunks| {
+                wire::any_resource(chunks.iter().map(|c| c.as_ref()), |attrs| {
+                    self.actions.would_change(attrs)
+                })
+            },
             |request| resources(request).any(|attrs| self.actions.would_change(attrs)),
             |request| edit_resources(request, |attrs| self.actions.apply(attrs)),
         );

@@ -1,6 +1,7 @@
 //! What the conditions of each context read of an item, and dropping what they match from a request (groups
 //! left empty by the drop go too).
 
+use otlake_core::attributes::ValueRef;
 use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
@@ -49,7 +50,7 @@ fn log_item<'a>(resource: &'a [KeyValue], scope: &'a str, r: &'a LogRecord) -> I
         scope_name: scope,
         severity_number: r.severity_number,
         severity_text: &r.severity_text,
-        body: r.body.as_ref(),
+        body: ValueRef::of(r.body.as_ref()),
         ..Default::default()
     }
 }

@@ -7,8 +7,9 @@
 //! never matches. Within the subset nothing can fail at run time, so `error_mode` has nothing to decide.
 //! Dropped items are delivered on purpose and counted; a request nothing matches passes untouched.
 //!
-//! Modules: [`config`] (the YAML), [`ottl`] (lexer, parser, evaluation), `items` (what each context reads and
-//! the drop itself), `processor`.
+//! Modules: [`config`] (the YAML), [`ottl`] (lexer, parser, evaluation), `items` (what each context reads of
+//! a decoded request, and the drop itself), `wire` (the same look on a request's wire bytes, so a request
+//! nothing matches is never decoded), `processor`.
 
 pub mod config;
 mod items;
@@ -16,6 +17,7 @@ pub mod ottl;
 mod processor;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use otlake_core::{ComponentId, ConfigError, Factory, Processor, ProcessorFactory, Signal};
 

@@ -6,13 +6,15 @@
 //! its client hears success only once the rest is durable), and a request with nothing left resolves
 //! `Delivered` here. Dropped items are counted in `otlake_processor_dropped_items_total{reason="filtered"}`
 //! (span events, which are not items, under `reason="filtered_span_event"`). A request nothing matches passes
-//! untouched, in wire form and still shared with other pipelines.
+//! untouched, in wire form and still shared with other pipelines, after a read-only look on its bytes
+//! (`wire`) that allocates nothing per item or attribute.
 
 use otlake_core::telemetry::PROCESSOR_DROPPED;
 use otlake_core::{Batch, ComponentId, ExportRequest, Outcome, Processor, Signal};
 
 use crate::items::{MetricConditions, TraceConditions, logs_drop_any, logs_drop_matching};
 use crate::ottl::Condition;
+use crate::wire;
 
 /// The parsed condition lists.
 pub struct Conditions {
@@ -24,7 +26,7 @@ pub struct Conditions {
 }
 
 pub struct FilterProcessor {
-    conditions: Conditions,
+    pub(crate) conditions: Conditions,
     dropped: metrics::Counter,
     dropped_events: metrics::Counter,
 }
@@ -54,7 +56,7 @@ impl FilterProcessor {
         }
     }
 
-    fn drops_any(&self, request: &ExportRequest) -> bool {
+    pub(crate) fn drops_any(&self, request: &ExportRequest) -> bool {
         match request {
             ExportRequest::Traces(r) => self.traces().drops_any(r),
             ExportRequest::Logs(r) => logs_drop_any(&self.conditions.log_record, r),
@@ -88,6 +90,13 @@ impl FilterProcessor {
 impl Processor for FilterProcessor {
     fn process(&mut self, mut batch: Batch, out: &mut Vec<Batch>) {
         if batch.item_count() == 0 || !self.has_conditions(batch.signal()) {
+            out.push(batch);
+            return;
+        }
+        // A request still in wire form is looked at on its bytes: when nothing matches it goes on undecoded.
+        if batch.nothing_to_do_on_wire(|signal, chunks| {
+            wire::drops_any(&self.conditions, signal, chunks.iter().map(|c| c.as_ref()))
+        }) {
             out.push(batch);
             return;
         }

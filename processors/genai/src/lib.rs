@@ -7,14 +7,15 @@
 //! The key design decision: normalise once, in the sidecar, so every table holds one spelling and queries
 //! need no `COALESCE` over generations of conventions; a request that is already normal passes untouched.
 //!
-//! Modules: [`config`] (the YAML and the built-in rename table), `normalise` (one attribute list),
-//! `processor`.
+//! Modules: [`config`] (the YAML and the built-in rename table), `normalise` (one attribute list, decoded or
+//! read on the wire), `wire` (the read-only look on a request's wire bytes), `processor`.
 
 pub mod config;
 mod normalise;
 mod processor;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use otlake_core::{ComponentId, ConfigError, Factory, Processor, ProcessorFactory, Signal};
 

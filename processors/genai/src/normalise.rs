@@ -1,6 +1,7 @@
 //! The normaliser on one attribute list: renames, MLflow decoding, cost. `needs` reads only and allocates
 //! nothing (so a request that is already normal passes untouched); `apply` changes.
 
+use otlake_core::attributes::{Attributes, ValueRef};
 use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value};
 
 use crate::config::{GenaiConfig, Price};
@@ -18,22 +19,11 @@ pub struct Normaliser {
     cost_key: String,
 }
 
-fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-}
-
-fn has(attrs: &[KeyValue], key: &str) -> bool {
-    attrs.iter().any(|kv| kv.key == key)
-}
-
-fn number(value: Option<&any_value::Value>) -> Option<f64> {
+fn number(value: Option<ValueRef<'_>>) -> Option<f64> {
     match value? {
-        any_value::Value::IntValue(i) => Some(*i as f64),
-        any_value::Value::DoubleValue(d) => Some(*d),
-        any_value::Value::StringValue(s) => s.trim().parse().ok(),
+        ValueRef::Int(i) => Some(i as f64),
+        ValueRef::Double(d) => Some(d),
+        ValueRef::Str(s) => s.trim().parse().ok(),
         _ => None,
     }
 }
@@ -93,27 +83,27 @@ impl Normaliser {
             .map(|(_, p)| p)
     }
 
-    fn model<'a>(&self, attrs: &'a [KeyValue]) -> Option<&'a str> {
+    fn model<'a>(&self, attrs: impl Attributes<'a>) -> Option<&'a str> {
         [RESPONSE_MODEL, REQUEST_MODEL]
             .iter()
-            .find_map(|k| match get(attrs, k) {
-                Some(any_value::Value::StringValue(s)) if !s.is_empty() => Some(s.as_str()),
+            .find_map(|k| match attrs.get(k) {
+                Some(ValueRef::Str(s)) if !s.is_empty() => Some(s),
                 _ => None,
             })
     }
 
     /// The token count under the current key or any key renamed to it.
-    fn tokens(&self, attrs: &[KeyValue], key: &str) -> Option<f64> {
-        number(get(attrs, key)).or_else(|| {
+    fn tokens<'a>(&self, attrs: impl Attributes<'a>, key: &str) -> Option<f64> {
+        number(attrs.get(key)).or_else(|| {
             self.renames
                 .iter()
                 .filter(|(_, new)| new == key)
-                .find_map(|(old, _)| number(get(attrs, old)))
+                .find_map(|(old, _)| number(attrs.get(old)))
         })
     }
 
-    fn cost(&self, attrs: &[KeyValue]) -> Option<f64> {
-        if self.prices.is_empty() || has(attrs, &self.cost_key) {
+    fn cost<'a>(&self, attrs: impl Attributes<'a>) -> Option<f64> {
+        if self.prices.is_empty() || attrs.has(&self.cost_key) {
             return None;
         }
         let price = self.price(self.model(attrs)?)?;
@@ -129,41 +119,42 @@ impl Normaliser {
         )
     }
 
-    /// Whether `kv` holds a JSON-encoded scalar to decode: an `mlflow.*` attribute, or any attribute of a span
-    /// MLflow made (`mlflow_span`, see [`MLFLOW_SPAN_MARKER`]).
-    fn decodable(&self, kv: &KeyValue, mlflow_span: bool) -> bool {
+    /// Whether the attribute `key` = `value` holds a JSON-encoded scalar to decode: an `mlflow.*` attribute, or
+    /// any attribute of a span MLflow made (`mlflow_span`, see [`MLFLOW_SPAN_MARKER`]).
+    fn decodable(&self, key: &str, value: ValueRef<'_>, mlflow_span: bool) -> bool {
         self.decode_mlflow
-            && (mlflow_span || kv.key.starts_with("mlflow."))
-            && matches!(kv.value.as_ref().and_then(|v| v.value.as_ref()),
-                Some(any_value::Value::StringValue(s)) if is_json_scalar(s))
+            && (mlflow_span || key.starts_with("mlflow."))
+            && value.as_str().is_some_and(is_json_scalar)
     }
 
     /// Whether every value of `attrs` was JSON-encoded by MLflow's tracing.
-    fn made_by_mlflow(&self, attrs: &[KeyValue]) -> bool {
-        self.decode_mlflow && has(attrs, MLFLOW_SPAN_MARKER)
+    fn made_by_mlflow<'a>(&self, attrs: impl Attributes<'a>) -> bool {
+        self.decode_mlflow && attrs.has(MLFLOW_SPAN_MARKER)
     }
 
-    /// Whether `apply` would change `attrs`. `with_cost`: spans get a cost, log records do not.
-    pub fn needs(&self, attrs: &[KeyValue], with_cost: bool) -> bool {
+    /// Whether `apply` would change `attrs` (decoded, or read on the wire). `with_cost`: spans get a cost, log
+    /// records do not.
+    pub fn needs<'a>(&self, attrs: impl Attributes<'a>, with_cost: bool) -> bool {
         let mlflow_span = self.made_by_mlflow(attrs);
-        attrs.iter().any(|kv| {
-            self.renames.iter().any(|(old, _)| *old == kv.key) || self.decodable(kv, mlflow_span)
+        attrs.any(|key, value| {
+            self.renames.iter().any(|(old, _)| old == key)
+                || self.decodable(key, value, mlflow_span)
         }) || (with_cost && self.cost(attrs).is_some())
     }
 
     pub fn apply(&self, attrs: &mut Vec<KeyValue>, with_cost: bool) {
         for (old, new) in &self.renames {
             if let Some(i) = attrs.iter().position(|kv| kv.key == *old) {
-                if has(attrs, new) {
+                if attrs[..].has(new) {
                     attrs.remove(i);
                 } else {
                     attrs[i].key.clone_from(new);
                 }
             }
         }
-        let mlflow_span = self.made_by_mlflow(attrs);
+        let mlflow_span = self.made_by_mlflow(&attrs[..]);
         for kv in attrs.iter_mut() {
-            if !self.decodable(kv, mlflow_span) {
+            if !self.decodable(&kv.key, ValueRef::of(kv.value.as_ref()), mlflow_span) {
                 continue;
             }
             let decoded = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
@@ -175,7 +166,7 @@ impl Normaliser {
             }
         }
         // After the renames, so a model or token count under an old key is found under the new one.
-        if let Some(cost) = with_cost.then(|| self.cost(attrs)).flatten() {
+        if let Some(cost) = with_cost.then(|| self.cost(&attrs[..])).flatten() {
             attrs.push(KeyValue {
                 key: self.cost_key.clone(),
                 value: Some(AnyValue {
@@ -193,6 +184,13 @@ mod tests {
     use otlake_core::parse_config;
     use otlake_core::test_util::kv;
     use serde_json::json;
+
+    fn get<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
+        attrs
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+    }
 
     fn int(key: &str, i: i64) -> KeyValue {
         KeyValue {
@@ -259,7 +257,7 @@ mod tests {
             "objects stay JSON text"
         );
         // gpt-4o-mini (the longest matching entry): 1000 × 0.15 / 1e6 + 200 × 0.6 / 1e6.
-        let cost = number(get(&attrs, "gen_ai.usage.cost")).expect("cost");
+        let cost = number(Attributes::get(&attrs, "gen_ai.usage.cost")).expect("cost");
         assert!((cost - 0.00027).abs() < 1e-12, "{cost}");
         assert!(
             !n.needs(&attrs, true),
@@ -301,7 +299,7 @@ mod tests {
             Some(&any_value::Value::StringValue("inf".into())),
             "not JSON: kept"
         );
-        let cost = number(get(&attrs, "gen_ai.usage.cost")).expect("cost");
+        let cost = number(Attributes::get(&attrs, "gen_ai.usage.cost")).expect("cost");
         assert!((cost - 0.00027).abs() < 1e-12, "{cost}");
         assert!(!n.needs(&attrs, true), "normal now");
 

@@ -3,14 +3,15 @@
 //!
 //! Lifecycle: built per pipeline; stateless, nothing held, nothing to flush. Guarantees: nothing is dropped;
 //! every batch goes on with its acknowledgements; a request that is already normal passes untouched (in wire
-//! form, not copied) after a read-only look.
+//! form, not copied) after a read-only look on its bytes (`wire`) that allocates nothing per attribute.
 
 use otlake_core::{Batch, ExportRequest, Processor};
 
 use crate::normalise::Normaliser;
+use crate::wire;
 
 pub struct GenaiProcessor {
-    normaliser: Normaliser,
+    pub(crate) normaliser: Normaliser,
 }
 
 impl GenaiProcessor {
@@ -18,7 +19,7 @@ impl GenaiProcessor {
         GenaiProcessor { normaliser }
     }
 
-    fn needs(&self, request: &ExportRequest) -> bool {
+    pub(crate) fn needs(&self, request: &ExportRequest) -> bool {
         let n = &self.normaliser;
         match request {
             ExportRequest::Traces(r) => r
@@ -26,13 +27,13 @@ impl GenaiProcessor {
                 .iter()
                 .flat_map(|rs| &rs.scope_spans)
                 .flat_map(|ss| &ss.spans)
-                .any(|s| n.needs(&s.attributes, true)),
+                .any(|s| n.needs(&s.attributes[..], true)),
             ExportRequest::Logs(r) => r
                 .resource_logs
                 .iter()
                 .flat_map(|rl| &rl.scope_logs)
                 .flat_map(|sl| &sl.log_records)
-                .any(|l| n.needs(&l.attributes, false)),
+                .any(|l| n.needs(&l.attributes[..], false)),
             ExportRequest::Metrics(_) => false,
         }
     }
@@ -62,6 +63,9 @@ impl Processor for GenaiProcessor {
         let this = &*self;
         batch.edit_into(
             out,
+            |signal, chunks| {
+                wire::needs(&this.normaliser, signal, chunks.iter().map(|c| c.as_ref()))
+            },
             |request| this.needs(request),
             |request| this.apply(request),
         );

@@ -179,20 +179,10 @@ impl Processor for RedactionProcessor {
     fn process(&mut self, batch: Batch, out: &mut Vec<Batch>) {
         // A request still in wire form is looked at on its bytes (`wire`): when nothing is to be redacted it goes
         // on undecoded. Otherwise, or when another stage has decoded it already, the decoded look decides.
-        if batch.payload.is_wire()
-            && let Some(chunks) = batch.payload.wire_chunks()
-            && !wire::needs(
-                &self.redactor,
-                batch.signal(),
-                chunks.iter().map(|c| c.as_ref()),
-            )
-        {
-            out.push(batch);
-            return;
-        }
         let this = &*self;
         batch.edit_into(
             out,
+            |signal, chunks| wire::needs(&this.redactor, signal, chunks.iter().map(|c| c.as_ref())),
             |request| this.needs(request),
             |request| this.redact(request),
         );

@@ -10,6 +10,7 @@
 //! decoded path, where the decode refuses it.
 
 use otlake_core::Signal;
+use otlake_core::wire::look::any_resource_group;
 use otlake_core::wire::{FieldCursor, WireError, WireValue};
 
 use crate::redact::{KeyVerdict, Redactor};
@@ -70,22 +71,15 @@ struct Wire<'r> {
 }
 
 impl Wire<'_> {
-    /// Every resource (field 1), scope (2.1) and item (2.2) of a request's top-level groups (field 1): the same
-    /// layout in all three requests; `item` looks at one span, log record or metric.
+    /// Every resource, scope and item of a request's groups (the walk all three requests share); `item` looks
+    /// at one span, log record or metric.
     fn groups(&self, request: FieldCursor<'_>, item: fn(&Self, FieldCursor<'_>) -> Look) -> Look {
-        any_field(request, |c, tag, body| {
-            if tag != 1 {
-                return Ok(false);
-            }
-            any_field(c.enter(body)?, |c, tag, body| match tag {
-                1 => self.resource(c.enter(body)?),
-                2 => any_field(c.enter(body)?, |c, tag, body| match tag {
-                    1 => self.scope(c.enter(body)?),
-                    2 => item(self, c.enter(body)?),
-                    _ => Ok(false),
-                }),
-                _ => Ok(false),
-            })
+        any_resource_group(request, |group| {
+            Ok(group.any_resource(|r| self.resource(r))?
+                || group.any_scope_group(|scopes| -> Look {
+                    Ok(scopes.any_scope(|s| self.scope(s))?
+                        || scopes.any_item(|i| item(self, i))?)
+                })?)
         })
     }
 

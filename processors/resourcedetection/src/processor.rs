@@ -3,9 +3,13 @@
 //! Lifecycle: built per pipeline without I/O; the environment and the host name are read once, on the first
 //! batch (a processor has no start hook; the pipeline task owns it). Guarantees: nothing is dropped; every
 //! batch goes on with its acknowledgements; a request whose resources already carry the detected values
-//! passes untouched (in wire form, not copied).
+//! passes untouched (in wire form, not copied) after a read-only look on its bytes that allocates nothing per
+//! attribute.
 
+use otlake_core::attributes::{Attributes, ValueRef};
 use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value};
+use otlake_core::wire::look::any_resource_group;
+use otlake_core::wire::{FieldCursor, Misread, WireError};
 use otlake_core::{Batch, ExportRequest, Outcome, Processor};
 
 use crate::config::ResourceDetectionConfig;
@@ -20,16 +24,12 @@ pub struct ResourceDetectionProcessor {
     detected: Option<Vec<(String, String)>>,
 }
 
-fn string_of(kv: &KeyValue) -> Option<&str> {
-    match kv.value.as_ref()?.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(s),
-        _ => None,
-    }
-}
-
 /// An SDK's placeholder when the application named no service.
-fn is_default_service(key: &str, kv: &KeyValue) -> bool {
-    key == "service.name" && string_of(kv).is_some_and(|s| s.starts_with("unknown_service"))
+fn is_default_service(key: &str, value: ValueRef<'_>) -> bool {
+    key == "service.name"
+        && value
+            .as_str()
+            .is_some_and(|s| s.starts_with("unknown_service"))
 }
 
 impl ResourceDetectionProcessor {
@@ -42,26 +42,45 @@ impl ResourceDetectionProcessor {
         }
     }
 
-    fn detected(&mut self) -> &[(String, String)] {
-        let (config, env) = (&self.config, &self.env);
-        self.detected.get_or_insert_with(|| {
-            detect(
+    /// Detects once, on the first batch.
+    fn detect_once(&mut self) {
+        if self.detected.is_none() {
+            let (config, env) = (&self.config, &self.env);
+            self.detected = Some(detect(
                 &config.detectors,
                 &config.k8s,
                 &|k: &str| env(k),
                 &system_hostname,
-            )
+            ));
+        }
+    }
+
+    /// Whether applying would change a resource's attributes (decoded, or read on the wire).
+    fn needs<'a>(&self, detected: &[(String, String)], attrs: impl Attributes<'a>) -> bool {
+        detected.iter().any(|(key, value)| match attrs.get(key) {
+            None => true,
+            Some(v) if is_default_service(key, v) => true,
+            Some(v) => self.config.override_existing && v.as_str() != Some(value.as_str()),
         })
     }
 
-    fn needs(&self, detected: &[(String, String)], attrs: &[KeyValue]) -> bool {
-        detected.iter().any(
-            |(key, value)| match attrs.iter().find(|kv| kv.key == *key) {
-                None => true,
-                Some(kv) if is_default_service(key, kv) => true,
-                Some(kv) => self.config.override_existing && string_of(kv) != Some(value.as_str()),
-            },
-        )
+    /// [`Self::needs`] for any resource of a request still in wire form (`chunks`, see
+    /// `Payload::wire_chunks`), read in place without decoding: a group without a resource has an empty list.
+    /// Bytes it cannot read (impossible after validation) count as "would change", which sends the request to
+    /// the decoded path, where the decode refuses it.
+    fn needs_on_wire<'c>(
+        &self,
+        detected: &[(String, String)],
+        chunks: impl IntoIterator<Item = &'c [u8]>,
+    ) -> bool {
+        chunks.into_iter().any(|chunk| {
+            let misread = Misread::default();
+            any_resource_group(FieldCursor::new(chunk), |group| {
+                Ok::<_, WireError>(self.needs(detected, group.attributes(&misread)))
+            })
+            .unwrap_or(true)
+                || misread.happened()
+        })
     }
 
     fn apply(&self, detected: &[(String, String)], attrs: &mut Vec<KeyValue>) {
@@ -75,7 +94,10 @@ impl ResourceDetectionProcessor {
                     value: set,
                     ..Default::default()
                 }),
-                Some(kv) if self.config.override_existing || is_default_service(key, kv) => {
+                Some(kv)
+                    if self.config.override_existing
+                        || is_default_service(key, ValueRef::of(kv.value.as_ref())) =>
+                {
                     kv.value = set;
                 }
                 Some(_) => {}
@@ -90,28 +112,35 @@ impl Processor for ResourceDetectionProcessor {
             out.push(batch);
             return;
         }
-        let detected = self.detected().to_vec();
-        if detected.is_empty() {
+        self.detect_once();
+        let detected = self.detected.as_deref().unwrap_or_default();
+        // A request still in wire form is looked at on its bytes: when its resources carry the detected values
+        // already, it goes on undecoded.
+        if detected.is_empty()
+            || batch.nothing_to_do_on_wire(|_, chunks| {
+                self.needs_on_wire(detected, chunks.iter().map(|c| c.as_ref()))
+            })
+        {
             out.push(batch);
             return;
         }
         let needs = match batch.payload.request() {
             Ok(ExportRequest::Traces(r)) => r.resource_spans.iter().any(|x| {
                 self.needs(
-                    &detected,
-                    x.resource.as_ref().map_or(&[], |r| &r.attributes[..]),
+                    detected,
+                    x.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]),
                 )
             }),
             Ok(ExportRequest::Logs(r)) => r.resource_logs.iter().any(|x| {
                 self.needs(
-                    &detected,
-                    x.resource.as_ref().map_or(&[], |r| &r.attributes[..]),
+                    detected,
+                    x.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]),
                 )
             }),
             Ok(ExportRequest::Metrics(r)) => r.resource_metrics.iter().any(|x| {
                 self.needs(
-                    &detected,
-                    x.resource.as_ref().map_or(&[], |r| &r.attributes[..]),
+                    detected,
+                    x.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]),
                 )
             }),
             Err(e) => {
@@ -144,7 +173,7 @@ impl Processor for ResourceDetectionProcessor {
                 };
             for resource in resources {
                 self.apply(
-                    &detected,
+                    detected,
                     &mut resource.get_or_insert_with(Default::default).attributes,
                 );
             }

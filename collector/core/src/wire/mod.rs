@@ -12,7 +12,8 @@
 //!
 //! [`count`] reads the item and entry counts of a validated request from its outer levels only, and
 //! [`FieldCursor`] reads the fields of a message one by one for the stages that convert a request straight from
-//! its wire form.
+//! its wire form. [`look`] holds the read-only looks of the editing processors: the resource → scope → item
+//! walk and attribute lists read in place.
 //!
 //! One file per job: `schema` is the table of OTLP messages the validator checks against, `validate` walks a
 //! request against it, `cursor` is the public field reader, `count` counts items, and `reader` holds the protobuf
@@ -21,11 +22,13 @@
 
 mod count;
 mod cursor;
+pub mod look;
 mod reader;
 mod schema;
 mod validate;
 
 pub use count::{Counts, count};
 pub use cursor::{FieldCursor, Part, WireValue};
+pub use look::{Misread, WireAttributes};
 pub use reader::WireError;
 pub use validate::validate;

@@ -1,25 +1,47 @@
 //! Evaluating a parsed condition against one item, borrowing everything (no allocation, except `IsMatch` on
 //! a number or boolean, which formats it).
 
-use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value};
+use otlake_core::attributes::{Attributes, ValueRef};
+use otlake_core::proto::common::v1::KeyValue;
 
-use super::{CmpOp, Condition, Literal, Operand, Path, lookup};
+use super::{CmpOp, Condition, Literal, Operand, Path};
 
 /// What a condition can read of one item; each context fills what its paths read (validation refuses the
-/// others), the rest stays at its default.
+/// others), the rest stays at its default. The attribute lists are decoded (`&[KeyValue]`, the default) or
+/// read in place from the wire bytes (`WireAttributes`): the same evaluation serves both looks.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Item<'a> {
+pub struct Item<'a, A = &'a [KeyValue]> {
     pub name: &'a str,
     pub kind: i32,
     pub status_code: i32,
-    pub attributes: &'a [KeyValue],
-    pub resource: &'a [KeyValue],
+    pub attributes: A,
+    pub resource: A,
     pub scope_name: &'a str,
     pub severity_number: i32,
     pub severity_text: &'a str,
-    pub body: Option<&'a AnyValue>,
+    pub body: ValueRef<'a>,
     pub metric_name: &'a str,
     pub metric_type: i32,
+}
+
+impl<'a, A: Attributes<'a>> Item<'a, A> {
+    /// An item of a group with `resource` attributes and scope `scope_name`, with its own `attributes`; the
+    /// caller fills what its context reads.
+    pub fn new(resource: A, scope_name: &'a str, attributes: A) -> Self {
+        Item {
+            name: "",
+            kind: 0,
+            status_code: 0,
+            attributes,
+            resource,
+            scope_name,
+            severity_number: 0,
+            severity_text: "",
+            body: ValueRef::Empty,
+            metric_name: "",
+            metric_type: 0,
+        }
+    }
 }
 
 /// A value at evaluation time.
@@ -34,18 +56,19 @@ enum Value<'a> {
     Other,
 }
 
-fn of_any(value: Option<&AnyValue>) -> Value<'_> {
-    match value.and_then(|v| v.value.as_ref()) {
-        None => Value::Nil,
-        Some(any_value::Value::StringValue(s)) => Value::Str(s),
-        Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
-        Some(any_value::Value::IntValue(i)) => Value::Int(*i),
-        Some(any_value::Value::DoubleValue(x)) => Value::Float(*x),
+/// An attribute's or body's value; a missing attribute is `nil`.
+fn of_any(value: Option<ValueRef<'_>>) -> Value<'_> {
+    match value {
+        None | Some(ValueRef::Empty) => Value::Nil,
+        Some(ValueRef::Str(s)) => Value::Str(s),
+        Some(ValueRef::Bool(b)) => Value::Bool(b),
+        Some(ValueRef::Int(i)) => Value::Int(i),
+        Some(ValueRef::Double(x)) => Value::Float(x),
         Some(_) => Value::Other,
     }
 }
 
-fn value<'a>(operand: &'a Operand, item: &Item<'a>) -> Value<'a> {
+fn value<'a, A: Attributes<'a>>(operand: &'a Operand, item: &Item<'a, A>) -> Value<'a> {
     match operand {
         Operand::Literal(Literal::Nil) => Value::Nil,
         Operand::Literal(Literal::Bool(b)) => Value::Bool(*b),
@@ -56,12 +79,12 @@ fn value<'a>(operand: &'a Operand, item: &Item<'a>) -> Value<'a> {
             Path::Name => Value::Str(item.name),
             Path::Kind => Value::Int(i64::from(item.kind)),
             Path::StatusCode => Value::Int(i64::from(item.status_code)),
-            Path::Attribute(key) => of_any(lookup(item.attributes, key)),
-            Path::ResourceAttribute(key) => of_any(lookup(item.resource, key)),
+            Path::Attribute(key) => of_any(item.attributes.get(key)),
+            Path::ResourceAttribute(key) => of_any(item.resource.get(key)),
             Path::ScopeName => Value::Str(item.scope_name),
             Path::SeverityNumber => Value::Int(i64::from(item.severity_number)),
             Path::SeverityText => Value::Str(item.severity_text),
-            Path::Body => of_any(item.body),
+            Path::Body => of_any(Some(item.body)),
             Path::MetricName => Value::Str(item.metric_name),
             Path::MetricType => Value::Int(i64::from(item.metric_type)),
         },
@@ -96,7 +119,7 @@ fn compare(left: Value<'_>, op: CmpOp, right: Value<'_>) -> bool {
     }
 }
 
-pub fn matches(condition: &Condition, item: &Item<'_>) -> bool {
+pub fn matches<'a, A: Attributes<'a>>(condition: &'a Condition, item: &Item<'a, A>) -> bool {
     match condition {
         Condition::Const(b) => *b,
         Condition::Not(c) => !matches(c, item),

@@ -14,7 +14,7 @@ mod eval;
 mod lexer;
 mod parser;
 
-use otlake_core::proto::common::v1::{AnyValue, KeyValue};
+use otlake_core::attributes::Attributes;
 use regex::Regex;
 
 pub use eval::Item;
@@ -103,21 +103,13 @@ impl Condition {
         parser::parse(text, context)
     }
 
-    /// Whether `item` matches.
-    pub fn matches(&self, item: &Item<'_>) -> bool {
+    /// Whether `item` (decoded, or read on the wire) matches.
+    pub fn matches<'a, A: Attributes<'a>>(&'a self, item: &Item<'a, A>) -> bool {
         eval::matches(self, item)
     }
 }
 
 /// Whether any condition of `list` matches `item`.
-pub fn any_matches(list: &[Condition], item: &Item<'_>) -> bool {
+pub fn any_matches<'a, A: Attributes<'a>>(list: &'a [Condition], item: &Item<'a, A>) -> bool {
     list.iter().any(|c| c.matches(item))
-}
-
-/// The value of `key` among `attrs`.
-fn lookup<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
-    attrs
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
 }
