@@ -67,34 +67,40 @@ impl ProcessorFactory for AttributesProcessorFactory {
         config: &AttributesConfig,
         signal: Signal,
     ) -> Result<Box<dyn Processor>, ConfigError> {
-        let actions = Actions::compile(&config.actions, "actions").map_err(first)?;
-        let mut matchers = Vec::new();
-        for (name, props) in [("include", &config.include), ("exclude", &config.exclude)] {
-            let matcher = match props {
-                Some(props) => {
-                    let mut errors = Vec::new();
-                    let m = Matcher::compile(props, name, &mut errors);
-                    if !errors.is_empty() {
-                        return Err(first(errors));
-                    }
-                    if let Some(foreign) = m.foreign_properties(signal).first() {
-                        return Err(ConfigError::new(
-                            format!("{name}.{foreign}"),
-                            format!("cannot match anything in a {} pipeline", signal.as_str()),
-                        ));
-                    }
-                    Some(m)
-                }
-                None => None,
-            };
-            matchers.push(matcher);
-        }
-        let exclude = matchers.pop().flatten();
-        let include = matchers.pop().flatten();
-        Ok(Box::new(AttributesProcessor::new(
-            actions, include, exclude,
-        )))
+        Ok(Box::new(attributes_processor(config, signal)?))
     }
+}
+
+/// The `attributes` processor `config` describes, for a pipeline of `signal`.
+pub(crate) fn attributes_processor(
+    config: &AttributesConfig,
+    signal: Signal,
+) -> Result<AttributesProcessor, ConfigError> {
+    let actions = Actions::compile(&config.actions, "actions").map_err(first)?;
+    let mut matchers = Vec::new();
+    for (name, props) in [("include", &config.include), ("exclude", &config.exclude)] {
+        let matcher = match props {
+            Some(props) => {
+                let mut errors = Vec::new();
+                let m = Matcher::compile(props, name, &mut errors);
+                if !errors.is_empty() {
+                    return Err(first(errors));
+                }
+                if let Some(foreign) = m.foreign_properties(signal).first() {
+                    return Err(ConfigError::new(
+                        format!("{name}.{foreign}"),
+                        format!("cannot match anything in a {} pipeline", signal.as_str()),
+                    ));
+                }
+                Some(m)
+            }
+            None => None,
+        };
+        matchers.push(matcher);
+    }
+    let exclude = matchers.pop().flatten();
+    let include = matchers.pop().flatten();
+    Ok(AttributesProcessor::new(actions, include, exclude))
 }
 
 /// Builds `resource` processors.
@@ -127,7 +133,14 @@ impl ProcessorFactory for ResourceProcessorFactory {
         config: &ResourceConfig,
         _signal: Signal,
     ) -> Result<Box<dyn Processor>, ConfigError> {
-        let actions = Actions::compile(&config.attributes, "attributes").map_err(first)?;
-        Ok(Box::new(ResourceProcessor::new(actions)))
+        Ok(Box::new(resource_processor(config)?))
     }
+}
+
+/// The `resource` processor `config` describes.
+pub(crate) fn resource_processor(
+    config: &ResourceConfig,
+) -> Result<ResourceProcessor, ConfigError> {
+    let actions = Actions::compile(&config.attributes, "attributes").map_err(first)?;
+    Ok(ResourceProcessor::new(actions))
 }

@@ -7,7 +7,7 @@
 //! that allocates nothing per item or attribute. A request that cannot be decoded (impossible for validated wire bytes) is rejected.
 
 use otlake_core::attributes::Attributes;
-use otlake_core::{Batch, Processor};
+use otlake_core::{Batch, ExportRequest, Processor, Signal};
 
 use crate::actions::Actions;
 use crate::items::{any_item, edit_items, edit_resources, resources};
@@ -38,22 +38,32 @@ impl AttributesProcessor {
         self.include.as_ref().is_none_or(|m| m.matches(item))
             && !self.exclude.as_ref().is_some_and(|m| m.matches(item))
     }
+
+    fn changes<'a, A: Attributes<'a>>(&self, item: &Item<'a, A>) -> bool {
+        self.actions.would_change(item.attributes) && self.selects(item)
+    }
+
+    /// Whether any item of a decoded request would change.
+    pub(crate) fn needs(&self, request: &ExportRequest) -> bool {
+        any_item(request, |item| self.changes(item))
+    }
+
+    /// [`Self::needs`] on a request's wire chunks.
+    pub(crate) fn needs_on_wire<'c>(
+        &self,
+        signal: Signal,
+        chunks: impl IntoIterator<Item = &'c [u8]>,
+    ) -> bool {
+        wire::any_item(signal, chunks, |item| self.changes(item))
+    }
 }
 
 impl Processor for AttributesProcessor {
     fn process(&mut self, batch: Batch, out: &mut Vec<Batch>) {
         batch.edit_into(
             out,
-            |signal, chunks| {
-                wire::any_item(signal, chunks.iter().map(|c| c.as_ref()), |item| {
-                    self.actions.would_change(item.attributes) && self.selects(item)
-                })
-            },
-            |request| {
-                any_item(request, |item| {
-                    self.actions.would_change(item.attributes) && self.selects(item)
-                })
-            },
+            |signal, chunks| self.needs_on_wire(signal, chunks.iter().map(|c| c.as_ref())),
+            |request| self.needs(request),
             |request| {
                 edit_items(
                     request,
@@ -74,18 +84,24 @@ impl ResourceProcessor {
     pub(crate) fn new(actions: Actions) -> Self {
         ResourceProcessor { actions }
     }
+
+    /// Whether any resource of a decoded request would change.
+    pub(crate) fn needs(&self, request: &ExportRequest) -> bool {
+        resources(request).any(|attrs| self.actions.would_change(attrs))
+    }
+
+    /// [`Self::needs`] on a request's wire chunks.
+    pub(crate) fn needs_on_wire<'c>(&self, chunks: impl IntoIterator<Item = &'c [u8]>) -> bool {
+        wire::any_resource(chunks, |attrs| self.actions.would_change(attrs))
+    }
 }
 
 impl Processor for ResourceProcessor {
     fn process(&mut self, batch: Batch, out: &mut Vec<Batch>) {
         batch.edit_into(
             out,
-            |_, chunks| {
-                wire::any_resource(chunks.iter().map(|c| c.as_ref()), |attrs| {
-                    self.actions.would_change(attrs)
-                })
-            },
-            |request| resources(request).any(|attrs| self.actions.would_change(attrs)),
+            |_, chunks| self.needs_on_wire(chunks.iter().map(|c| c.as_ref())),
+            |request| self.needs(request),
             |request| edit_resources(request, |attrs| self.actions.apply(attrs)),
         );
     }

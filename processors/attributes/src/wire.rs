@@ -126,3 +126,118 @@ fn items<'a>(
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use otlake_core::test_util::fuzz::{Rng, requests};
+    use otlake_core::{Payload, parse_config};
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::{attributes_processor, resource_processor};
+
+    /// Keys, names and string values of the random requests: what the configs below look for, and others.
+    const WORDS: &[&str] = &[
+        "user",
+        "ana",
+        "n",
+        "3",
+        "2.5",
+        "k",
+        "http.route",
+        "/health",
+        "service.name",
+        "s1",
+        "GET",
+        "",
+    ];
+
+    /// `attributes` configs: every action, and `include` / `exclude` on every property a signal allows.
+    fn attributes_configs(signal: Signal) -> Vec<Value> {
+        let mut configs = vec![
+            json!({"actions": [{"key": "user", "action": "hash"}]}),
+            json!({"actions": [{"key": "n", "converted_type": "int", "action": "convert"}]}),
+            json!({"actions": [{"key": "k", "converted_type": "string", "action": "convert"}]}),
+            json!({"actions": [{"key": "k", "converted_type": "double", "action": "convert"}]}),
+            json!({"actions": [{"key": "user", "value": "x", "action": "upsert"}],
+                   "include": {"match_type": "regexp", "services": ["a"]}}),
+            json!({"actions": [{"pattern": "^htt", "action": "delete"}],
+                   "exclude": {"match_type": "regexp", "attributes": [{"key": "user", "value": "^a"}]}}),
+            json!({"actions": [{"key": "copy", "from_attribute": "user", "action": "insert"}]}),
+            json!({"actions": [{"key": "http.route", "pattern": "^/(?P<first>[a-z]+)", "action": "extract"}]}),
+            json!({"actions": [{"key": "n", "value": 1, "action": "insert"}],
+                   "include": {"match_type": "strict", "libraries": [{"name": "s1"}]}}),
+            json!({"actions": [{"key": "n", "value": 1, "action": "upsert"}],
+                   "include": {"match_type": "regexp", "resources": [{"key": "service.name", "value": "a"}]}}),
+        ];
+        let only = match signal {
+            Signal::Traces => vec![
+                json!({"match_type": "regexp", "span_names": ["^GET"]}),
+                json!({"match_type": "strict", "span_kinds": ["SPAN_KIND_SERVER"]}),
+            ],
+            Signal::Logs => vec![
+                json!({"match_type": "strict", "log_bodies": ["ana"]}),
+                json!({"match_type": "strict", "log_severity_texts": ["3"]}),
+            ],
+            Signal::Metrics => vec![json!({"match_type": "strict", "metric_names": ["n"]})],
+        };
+        for include in only {
+            configs
+                .push(json!({"actions": [{"key": "k", "action": "delete"}], "include": include}));
+        }
+        configs
+    }
+
+    /// Random requests with repeated and merged fields at every level: the wire looks of `attributes` and
+    /// `resource` answer exactly as their decoded looks, for each config.
+    #[test]
+    fn the_wire_looks_answer_as_the_decoded_looks() {
+        const REQUESTS: usize = 500;
+        let mut rng = Rng(0xa77_2155);
+        for signal in Signal::ALL {
+            for config in attributes_configs(signal) {
+                let p = attributes_processor(&parse_config(&config).expect("parses"), signal)
+                    .expect("valid");
+                let mut yes = 0;
+                for i in 0..REQUESTS {
+                    let bytes = requests::request(&mut rng, signal, WORDS);
+                    let payload = Payload::from_wire(signal, bytes.clone().into()).expect("valid");
+                    let decoded = p.needs(payload.request().expect("decodes"));
+                    let on_wire = p.needs_on_wire(signal, [bytes.as_slice()]);
+                    assert_eq!(
+                        on_wire, decoded,
+                        "{signal} {config}, request {i}: {bytes:?}"
+                    );
+                    yes += usize::from(on_wire);
+                }
+                assert!(
+                    yes > 0 && yes < REQUESTS,
+                    "{signal} {config}: {yes} of {REQUESTS}"
+                );
+            }
+            for config in [
+                json!({"attributes": [{"key": "service.name", "value": "ana", "action": "insert"}]}),
+                json!({"attributes": [{"key": "n", "converted_type": "string", "action": "convert"}]}),
+                json!({"attributes": [{"key": "user", "action": "delete"}]}),
+            ] {
+                let p = resource_processor(&parse_config(&config).expect("parses")).expect("valid");
+                let mut yes = 0;
+                for i in 0..REQUESTS {
+                    let bytes = requests::request(&mut rng, signal, WORDS);
+                    let payload = Payload::from_wire(signal, bytes.clone().into()).expect("valid");
+                    let decoded = p.needs(payload.request().expect("decodes"));
+                    let on_wire = p.needs_on_wire([bytes.as_slice()]);
+                    assert_eq!(
+                        on_wire, decoded,
+                        "{signal} {config}, request {i}: {bytes:?}"
+                    );
+                    yes += usize::from(on_wire);
+                }
+                assert!(
+                    yes > 0 && yes < REQUESTS,
+                    "{signal} {config}: {yes} of {REQUESTS}"
+                );
+            }
+        }
+    }
+}

@@ -42,3 +42,57 @@ pub fn needs<'c>(
         look.unwrap_or(true) || misread.happened()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use otlake_core::test_util::fuzz::{Rng, requests};
+    use otlake_core::{Payload, parse_config};
+    use serde_json::json;
+
+    use super::*;
+    use crate::GenaiConfig;
+    use crate::processor::GenaiProcessor;
+
+    /// Keys and values the normaliser acts on (deprecated keys, MLflow's, models, token counts), and others.
+    const WORDS: &[&str] = &[
+        "gen_ai.usage.prompt_tokens",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.request.model",
+        "gpt-4o",
+        "llama",
+        "mlflow.spanType",
+        "mlflow.traceRequestId",
+        "\"RETRIEVER\"",
+        "12",
+        "gen_ai.usage.cost",
+        "note",
+        "",
+    ];
+
+    /// Random requests with repeated and merged fields at every level: the wire look answers exactly as the
+    /// decoded look.
+    #[test]
+    fn the_wire_look_answers_as_the_decoded_look() {
+        const REQUESTS: usize = 500;
+        let mut rng = Rng(0x9e7a1);
+        for config in [
+            json!({"prices": {"gpt-4o": {"input_per_million": 2.5, "output_per_million": 10.0}}}),
+            json!({"default_renames": false, "decode_mlflow_json": true}),
+        ] {
+            let config: GenaiConfig = parse_config(&config).expect("parses");
+            let p = GenaiProcessor::new(Normaliser::new(&config));
+            for signal in [Signal::Traces, Signal::Logs] {
+                let mut yes = 0;
+                for i in 0..REQUESTS {
+                    let bytes = requests::request(&mut rng, signal, WORDS);
+                    let payload = Payload::from_wire(signal, bytes.clone().into()).expect("valid");
+                    let decoded = p.needs(payload.request().expect("decodes"));
+                    let on_wire = needs(&p.normaliser, signal, [bytes.as_slice()]);
+                    assert_eq!(on_wire, decoded, "{signal}, request {i}: {bytes:?}");
+                    yes += usize::from(on_wire);
+                }
+                assert!(yes > 0 && yes < REQUESTS, "{signal}: {yes} of {REQUESTS}");
+            }
+        }
+    }
+}

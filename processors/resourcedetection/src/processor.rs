@@ -8,6 +8,7 @@
 
 use otlake_core::attributes::{Attributes, ValueRef};
 use otlake_core::proto::common::v1::{AnyValue, KeyValue, any_value};
+use otlake_core::proto::resource::v1::Resource;
 use otlake_core::wire::look::any_resource_group;
 use otlake_core::wire::{FieldCursor, Misread, WireError};
 use otlake_core::{Batch, ExportRequest, Outcome, Processor};
@@ -22,6 +23,10 @@ pub struct ResourceDetectionProcessor {
     config: ResourceDetectionConfig,
     env: EnvReader,
     detected: Option<Vec<(String, String)>>,
+}
+
+fn resource_attributes(resource: &Option<Resource>) -> &[KeyValue] {
+    resource.as_ref().map_or(&[], |r| &r.attributes)
 }
 
 /// An SDK's placeholder when the application named no service.
@@ -62,6 +67,24 @@ impl ResourceDetectionProcessor {
             Some(v) if is_default_service(key, v) => true,
             Some(v) => self.config.override_existing && v.as_str() != Some(value.as_str()),
         })
+    }
+
+    /// [`Self::needs`] for any resource of a decoded request.
+    fn needs_in(&self, detected: &[(String, String)], request: &ExportRequest) -> bool {
+        match request {
+            ExportRequest::Traces(r) => r
+                .resource_spans
+                .iter()
+                .any(|x| self.needs(detected, resource_attributes(&x.resource))),
+            ExportRequest::Logs(r) => r
+                .resource_logs
+                .iter()
+                .any(|x| self.needs(detected, resource_attributes(&x.resource))),
+            ExportRequest::Metrics(r) => r
+                .resource_metrics
+                .iter()
+                .any(|x| self.needs(detected, resource_attributes(&x.resource))),
+        }
     }
 
     /// [`Self::needs`] for any resource of a request still in wire form (`chunks`, see
@@ -125,52 +148,34 @@ impl Processor for ResourceDetectionProcessor {
             return;
         }
         let needs = match batch.payload.request() {
-            Ok(ExportRequest::Traces(r)) => r.resource_spans.iter().any(|x| {
-                self.needs(
-                    detected,
-                    x.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]),
-                )
-            }),
-            Ok(ExportRequest::Logs(r)) => r.resource_logs.iter().any(|x| {
-                self.needs(
-                    detected,
-                    x.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]),
-                )
-            }),
-            Ok(ExportRequest::Metrics(r)) => r.resource_metrics.iter().any(|x| {
-                self.needs(
-                    detected,
-                    x.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]),
-                )
-            }),
+            Ok(request) => self.needs_in(detected, request),
             Err(e) => {
                 batch.acks.resolve(Outcome::rejected(e.to_string()));
                 return;
             }
         };
         if needs {
-            let resources: Vec<&mut Option<otlake_core::proto::resource::v1::Resource>> =
-                match batch.payload_mut().request_mut() {
-                    Ok(ExportRequest::Traces(r)) => r
-                        .resource_spans
-                        .iter_mut()
-                        .map(|x| &mut x.resource)
-                        .collect(),
-                    Ok(ExportRequest::Logs(r)) => r
-                        .resource_logs
-                        .iter_mut()
-                        .map(|x| &mut x.resource)
-                        .collect(),
-                    Ok(ExportRequest::Metrics(r)) => r
-                        .resource_metrics
-                        .iter_mut()
-                        .map(|x| &mut x.resource)
-                        .collect(),
-                    Err(e) => {
-                        batch.acks.resolve(Outcome::rejected(e.to_string()));
-                        return;
-                    }
-                };
+            let resources: Vec<&mut Option<Resource>> = match batch.payload_mut().request_mut() {
+                Ok(ExportRequest::Traces(r)) => r
+                    .resource_spans
+                    .iter_mut()
+                    .map(|x| &mut x.resource)
+                    .collect(),
+                Ok(ExportRequest::Logs(r)) => r
+                    .resource_logs
+                    .iter_mut()
+                    .map(|x| &mut x.resource)
+                    .collect(),
+                Ok(ExportRequest::Metrics(r)) => r
+                    .resource_metrics
+                    .iter_mut()
+                    .map(|x| &mut x.resource)
+                    .collect(),
+                Err(e) => {
+                    batch.acks.resolve(Outcome::rejected(e.to_string()));
+                    return;
+                }
+            };
             for resource in resources {
                 self.apply(
                     detected,
@@ -179,5 +184,125 @@ impl Processor for ResourceDetectionProcessor {
             }
         }
         out.push(batch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use otlake_core::proto::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use otlake_core::test_util::fuzz::{Rng, requests};
+    use otlake_core::test_util::kv;
+    use otlake_core::{Payload, Signal, parse_config};
+    use prost::Message;
+    use serde_json::json;
+
+    use super::*;
+
+    /// Resource keys and values: detected ones, an SDK's placeholder service, others.
+    const WORDS: &[&str] = &[
+        "service.name",
+        "chat-api",
+        "unknown_service:python",
+        "deployment.environment.name",
+        "production",
+        "k",
+        "",
+    ];
+
+    fn processor(override_existing: bool) -> ResourceDetectionProcessor {
+        let config: ResourceDetectionConfig =
+            parse_config(&json!({"detectors": ["env"], "override": override_existing}))
+                .expect("parses");
+        let mut p = ResourceDetectionProcessor::new(
+            config,
+            Box::new(|key: &str| match key {
+                "OTEL_SERVICE_NAME" => Some("chat-api".to_owned()),
+                "OTEL_RESOURCE_ATTRIBUTES" => {
+                    Some("deployment.environment.name=production".to_owned())
+                }
+                _ => None,
+            }),
+        );
+        p.detect_once();
+        p
+    }
+
+    /// One span under a resource whose `resource` field occurs once per part (prost merges them).
+    fn request(parts: &[Vec<KeyValue>]) -> Vec<u8> {
+        let mut group = ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span::default()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        for attributes in parts {
+            let resource = Resource {
+                attributes: attributes.clone(),
+                ..Default::default()
+            };
+            prost::encoding::message::encode(1, &resource, &mut group);
+        }
+        let mut request = Vec::new();
+        prost::encoding::bytes::encode(1, &group, &mut request);
+        request
+    }
+
+    /// Both looks on `bytes`, which must agree.
+    fn looks(p: &ResourceDetectionProcessor, signal: Signal, bytes: &[u8]) -> bool {
+        let detected = p.detected.as_deref().unwrap_or_default();
+        let payload = Payload::from_wire(signal, bytes.to_vec().into()).expect("valid");
+        let decoded = p.needs_in(detected, payload.request().expect("decodes"));
+        let on_wire = p.needs_on_wire(detected, [bytes]);
+        assert_eq!(on_wire, decoded, "{signal}: {bytes:?}");
+        on_wire
+    }
+
+    /// The wire look answers exactly as the decoded look, with and without `override`: on resources that
+    /// carry the detected values (also split over two occurrences of the field), on an SDK's placeholder
+    /// service, and on random requests with repeated and merged resources and attributes.
+    #[test]
+    fn the_wire_look_answers_as_the_decoded_look() {
+        let service = kv("service.name", "chat-api");
+        let environment = kv("deployment.environment.name", "production");
+        let other = kv("deployment.environment.name", "staging");
+        for override_existing in [false, true] {
+            let p = processor(override_existing);
+            let traces = Signal::Traces;
+            assert!(!looks(
+                &p,
+                traces,
+                &request(&[vec![service.clone(), environment.clone()]])
+            ));
+            assert!(!looks(
+                &p,
+                traces,
+                &request(&[vec![service.clone()], vec![environment.clone()]])
+            ));
+            assert!(looks(&p, traces, &request(&[vec![service.clone()]])));
+            assert!(looks(&p, traces, &request(&[])));
+            let placeholder = kv("service.name", "unknown_service:python");
+            assert!(looks(
+                &p,
+                traces,
+                &request(&[vec![placeholder, environment.clone()]])
+            ));
+            assert_eq!(
+                looks(
+                    &p,
+                    traces,
+                    &request(&[vec![service.clone(), other.clone()]])
+                ),
+                override_existing,
+                "a value of its own stays unless `override`"
+            );
+            let mut rng = Rng(0x7e50);
+            for signal in Signal::ALL {
+                for _ in 0..300 {
+                    looks(&p, signal, &requests::request(&mut rng, signal, WORDS));
+                }
+            }
+        }
     }
 }
