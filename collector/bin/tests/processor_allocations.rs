@@ -217,6 +217,7 @@ fn when_nothing_matches_no_processor_allocates() {
                 r#"attributes["http.route"] == "/health" or attributes["url.path"] == "/health""#,
                 r#"IsMatch(name, "^(GET|HEAD) /(healthz|readyz|livez|metrics)$")"#,
                 r#"resource.attributes["service.name"] == "health-checker" and kind == SPAN_KIND_SERVER"#,
+                r#"IsMatch(attributes["gen_ai.usage.input_tokens"], "^0$")"#,
             ],
             "spanevent": [r#"name == "heartbeat""#],
         },

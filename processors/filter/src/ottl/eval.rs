@@ -1,5 +1,5 @@
-//! Evaluating a parsed condition against one item, borrowing everything (no allocation, except `IsMatch` on
-//! a number or boolean, which formats it).
+//! Evaluating a parsed condition against one item, borrowing everything: no allocation (`IsMatch` on a number
+//! writes its text on the stack).
 
 use otlake_core::attributes::{Attributes, ValueRef};
 use otlake_core::proto::common::v1::KeyValue;
@@ -128,10 +128,67 @@ pub fn matches<'a, A: Attributes<'a>>(condition: &'a Condition, item: &Item<'a, 
         Condition::Compare(l, op, r) => compare(value(l, item), *op, value(r, item)),
         Condition::IsMatch(target, regex) => match value(target, item) {
             Value::Str(s) => regex.is_match(s),
-            Value::Int(i) => regex.is_match(&i.to_string()),
-            Value::Float(x) => regex.is_match(&x.to_string()),
+            Value::Int(i) => matches_text_of(regex, i),
+            Value::Float(x) => matches_text_of(regex, x),
             Value::Bool(b) => regex.is_match(if b { "true" } else { "false" }),
             Value::Nil | Value::Other => false,
         },
+    }
+}
+
+/// Whether `regex` matches the text of a number: written on the stack (an integer takes at most 20 bytes),
+/// so matching allocates nothing, except for a float too long for the buffer (`1e300` prints 301 digits).
+fn matches_text_of(regex: &regex::Regex, number: impl std::fmt::Display) -> bool {
+    use std::fmt::Write;
+    let mut text = StackText::default();
+    match write!(text, "{number}") {
+        Ok(()) => regex.is_match(text.as_str()),
+        Err(_) => regex.is_match(&number.to_string()),
+    }
+}
+
+/// A short text written on the stack; writing past its capacity fails.
+#[derive(Default)]
+struct StackText {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are written in, so the bytes are UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let to = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        to.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+
+    use super::matches_text_of;
+
+    #[test]
+    fn numbers_are_matched_by_their_text() {
+        let re = |p: &str| Regex::new(p).expect("valid");
+        assert!(matches_text_of(&re("^-9223372036854775808$"), i64::MIN));
+        assert!(matches_text_of(&re("^2.5$"), 2.5));
+        assert!(
+            !matches_text_of(&re("e"), 1e300),
+            "floats print without an exponent"
+        );
+        assert!(
+            matches_text_of(&re("^10{300}$"), 1e300),
+            "longer than the stack buffer: on the heap"
+        );
     }
 }

@@ -367,6 +367,8 @@ mod tests {
             ),
             (r#"IsMatch(name, "^GET /(health|ready)$")"#, true),
             (r#"IsMatch(attributes["missing"], ".*")"#, false),
+            (r#"IsMatch(kind, "^2$")"#, true),
+            (r#"IsMatch(status.code, "^1")"#, false),
             (
                 r#"kind > 1 and kind <= 2 and kind >= 2.0 and kind < 3"#,
                 true,
