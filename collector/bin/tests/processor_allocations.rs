@@ -252,6 +252,8 @@ fn when_nothing_matches_no_processor_allocates() {
         "allow_all_keys": true,
         "blocked_key_patterns": ["(?i)(password|passwd|secret|api[_.-]?key|authorization|cookie)"],
         "builtin_patterns": ["email", "card_number", "phone_number", "ipv4", "ipv6", "bearer_token", "api_key"],
+        "content": {"gen_ai.system_instructions": "hash"},
+        "content_default": {"truncate": 500},
     });
     let detection = || -> Box<dyn Processor> {
         let config: ResourceDetectionConfig =

@@ -40,10 +40,14 @@ impl Report {
 pub enum KeyVerdict {
     /// An `ignored_keys` key: left exactly as it is.
     Ignored,
-    /// Removed, or its whole value replaced (a key not allowed, a content key, a blocked key pattern).
+    /// Removed, or its whole value replaced (a key not allowed, a content key to drop, mask or hash, a blocked
+    /// key pattern).
     Changes,
     /// Changed only if a string inside its value has a blocked part.
     ValueDecides,
+    /// A content key with `truncate: n`: changed if its value's text is longer than `n` characters, or else
+    /// as [`KeyVerdict::ValueDecides`].
+    TruncatesPast(usize),
 }
 
 /// A compiled `redaction` section.
@@ -251,14 +255,15 @@ impl Redactor {
     /// record or data point (where `allowed_keys` applies), not of a resource, scope or nested map.
     pub fn key_verdict(&self, key: &str, top: bool) -> KeyVerdict {
         if self.ignored_keys.contains(key) {
-            KeyVerdict::Ignored
-        } else if self.removes(key, top)
-            || self.content_mode(key).is_some()
-            || self.blocked_key(key)
-        {
-            KeyVerdict::Changes
-        } else {
-            KeyVerdict::ValueDecides
+            return KeyVerdict::Ignored;
+        }
+        if self.removes(key, top) || self.blocked_key(key) {
+            return KeyVerdict::Changes;
+        }
+        match self.content_mode(key) {
+            None | Some(ContentMode::Scan) => KeyVerdict::ValueDecides,
+            Some(ContentMode::Truncate(n)) => KeyVerdict::TruncatesPast(n),
+            Some(ContentMode::Drop | ContentMode::Mask | ContentMode::Hash) => KeyVerdict::Changes,
         }
     }
 
@@ -268,6 +273,10 @@ impl Redactor {
             KeyVerdict::Ignored => false,
             KeyVerdict::Changes => true,
             KeyVerdict::ValueDecides => kv.value.as_ref().is_some_and(|v| self.value_needs(v)),
+            KeyVerdict::TruncatesPast(n) => kv
+                .value
+                .as_ref()
+                .is_some_and(|v| longer_than(v, n) || self.value_needs(v)),
         })
     }
 
@@ -360,6 +369,15 @@ impl Redactor {
 }
 
 /// A value as text, for hashing or truncating a whole content value (JSON-ish for lists and maps).
+/// Whether `truncate: n` cuts `value` (its text as [`value_text`] writes it, counted in characters).
+fn longer_than(value: &AnyValue, n: usize) -> bool {
+    match &value.value {
+        None => false,
+        Some(any_value::Value::StringValue(s)) => s.len() > n && s.chars().count() > n,
+        Some(_) => value_text(value).chars().count() > n,
+    }
+}
+
 fn value_text(value: &AnyValue) -> String {
     match &value.value {
         Some(any_value::Value::StringValue(s)) => s.clone(),
@@ -526,5 +544,18 @@ mod tests {
             !strict.attributes_need(&[kv("b", "y")], false),
             "resource keys are never removed"
         );
+        let truncating = redactor(json!({
+            "allow_all_keys": true,
+            "builtin_patterns": ["email"],
+            "content": {"gen_ai.system_instructions": "hash"},
+            "content_default": {"truncate": 10},
+        }));
+        assert!(
+            !truncating.attributes_need(&[kv("gen_ai.prompt", "short")], true),
+            "a content value within its truncation length is left as it is"
+        );
+        assert!(truncating.attributes_need(&[kv("gen_ai.prompt", "longer than ten")], true));
+        assert!(truncating.attributes_need(&[kv("gen_ai.prompt", "a@example.com")], true));
+        assert!(truncating.attributes_need(&[kv("gen_ai.system_instructions", "x")], true));
     }
 }

@@ -10,7 +10,7 @@
 //! decoded path, where the decode refuses it.
 
 use otlake_core::Signal;
-use otlake_core::wire::look::any_resource_group;
+use otlake_core::wire::look::{any_resource_group, text};
 use otlake_core::wire::{FieldCursor, WireError, WireValue};
 
 use crate::redact::{KeyVerdict, Redactor};
@@ -62,8 +62,19 @@ fn any_field<'a>(
     Ok(false)
 }
 
-fn text(bytes: &[u8]) -> Result<&str, Unreadable> {
-    std::str::from_utf8(bytes).map_err(|_| Unreadable)
+/// Whether `truncate: n` would cut a value (`Redactor::attributes_need`): a string longer than `n` characters;
+/// a value of another type counts as yes (its text is written only on the decoded path).
+fn longer_than(mut value: FieldCursor<'_>, n: usize) -> Look {
+    while let Some((tag, field)) = value.next_field()? {
+        match (tag, field) {
+            (1, WireValue::LengthDelimited(s)) if s.len() > n && text(s)?.chars().count() > n => {
+                return Ok(true);
+            }
+            (2..=8, _) => return Ok(true),
+            _ => {}
+        }
+    }
+    Ok(false)
 }
 
 struct Wire<'r> {
@@ -170,6 +181,10 @@ impl Wire<'_> {
             KeyVerdict::ValueDecides => any_field(kv, |c, tag, body| {
                 Ok(tag == 2 && self.any_value(c.enter(body)?)?)
             }),
+            KeyVerdict::TruncatesPast(n) => any_field(kv, |c, tag, body| {
+                Ok(tag == 2
+                    && (longer_than(c.enter(body)?, n)? || self.any_value(c.enter(body)?)?))
+            }),
         }
     }
 
@@ -225,6 +240,7 @@ mod tests {
             json!({"allow_all_keys": true, "ignored_keys": ["note"], "builtin_patterns": ["email"]}),
             json!({"allow_all_keys": true, "blocked_key_patterns": ["^tok"]}),
             json!({"allow_all_keys": true, "content_default": "mask"}),
+            json!({"allow_all_keys": true, "content_default": {"truncate": 10}, "builtin_patterns": ["email"]}),
         ]
         .into_iter()
         .map(processor)
@@ -249,6 +265,10 @@ mod tests {
         out.push(traces(&|s| s.attributes.push(kv("note", EMAIL))));
         out.push(traces(&|s| s.attributes.push(kv("token", "x"))));
         out.push(traces(&|s| s.attributes.push(kv("gen_ai.prompt.0", "hi"))));
+        out.push(traces(&|s| {
+            s.attributes
+                .push(kv("gen_ai.prompt.0", "a prompt longer than ten characters"))
+        }));
         out.push(traces(&|s| {
             s.attributes.push(KeyValue {
                 key: "list".into(),
