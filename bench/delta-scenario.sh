@@ -8,18 +8,25 @@
 #
 #   bench/delta-scenario.sh                       # grpc, fixed 50k spans/s and sat, 3 reps, 10 s windows
 #   bench/delta-scenario.sh -l idle -d 30         # idle: default sidecar config, no load
+#   FORWARD_BIN=/tmp/otlake-fwd bench/delta-scenario.sh -l idle -l idle-forward -d 10 -r 3
+#                                                 # idle-forward: the forwarding-only build (cargo build --release
+#                                                 # -p otlake --no-default-features --features otlp,mimalloc) with
+#                                                 # OTLP -> batch -> otlp exporter (to a port nobody listens on)
 #   bench/delta-scenario.sh -p http -l fixed -r 5
 #   bench/delta-scenario.sh -l filelog -r 3       # filelog -> delta: drain the harness's 1 M-line NDJSON file
 #                                                 # (json_parser -> batch -> delta), CPU-s per million lines
 #   bench/delta-scenario.sh -p http -x plain -x redaction   # OTLP -> [redaction ->] batch -> delta, alternating
 #                                                 # in one run: redaction is the GenAI sidecar's section
 #
-# Options: -p grpc|http (protocol of the load; default grpc)  -l fixed|sat|idle|filelog (repeatable; default fixed sat)
+# Options: -p grpc|http (protocol of the load; default grpc)  -l fixed|sat|idle|idle-forward|filelog (repeatable;
+#   default fixed sat). Idle rows note VmRSS and its parts RssAnon (heap, stacks) and RssFile (code and data of
+#   the binary and libraries touched so far).
 #   -x plain|redaction (repeatable; default plain): the processors in front of batch for fixed/sat loads
 #   -r REPS (3)  -d SECONDS (10)  --rate N spans/s for fixed (50000)  -o DIR (results/delta-YYYYmmdd-HHMMSS)
 #   --max-latency D  the delta exporter's max_latency (default 500ms; the shipped default is 2s, which with a
 #                   fixed offered load keeps ~4x more spans in memory)
-# Environment: OTLAKE_BIN (target/release/otlake), PRELOAD (a malloc .so to LD_PRELOAD, e.g. mimalloc), SHARED_BENCH (/work/shared/bench), WARM (2),
+# Environment: OTLAKE_BIN (target/release/otlake), FORWARD_BIN (the forwarding-only build for idle-forward;
+#   default OTLAKE_BIN), PRELOAD (a malloc .so to LD_PRELOAD, e.g. mimalloc), SHARED_BENCH (/work/shared/bench), WARM (2),
 #   SAT_GRPC ("-c 8 -m 128"), SAT_HTTP ("--h1 -c 512 -m 1"), FIX_GRPC ("-c 10 -m 64"), FIX_HTTP_CLIENTS (250),
 #   QUIET_WAIT (30), PRIO ("nice -n -15" as root), CONTESTANT_CPU (0), LOAD_CPU (1).
 # Output: DIR/results.tsv (the harness's columns), DIR/summary.md (the harness's summarize.py), DIR/runs/*.
@@ -30,6 +37,7 @@ SHARED_BENCH=${SHARED_BENCH:-/work/shared/bench}
 PY=$SHARED_BENCH/.venv/bin/python
 PAYLOADS=${PAYLOADS:-$SHARED_BENCH/payloads}
 OTLAKE_BIN=${OTLAKE_BIN:-$REPO/target/release/otlake}
+FORWARD_BIN=${FORWARD_BIN:-$OTLAKE_BIN}
 PROTO=grpc REPS=3 DUR=10 RATE=50000 OUT="" MAX_LATENCY=500ms
 LOADS=() VARIANTS=()
 WARM=${WARM:-2}
@@ -50,13 +58,13 @@ while [ $# -gt 0 ]; do
     --rate) RATE=$2; shift 2 ;;
     --max-latency) MAX_LATENCY=$2; shift 2 ;;
     -o) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ ${#LOADS[@]} -eq 0 ] && LOADS=(fixed sat)
 [ ${#VARIANTS[@]} -eq 0 ] && VARIANTS=(plain)
-for t in h2load taskset /usr/bin/time "$PY" "$OTLAKE_BIN"; do
+for t in h2load taskset /usr/bin/time "$PY" "$OTLAKE_BIN" "$FORWARD_BIN"; do
   command -v "$t" >/dev/null || { echo "missing $t (run $SHARED_BENCH/install-peers.sh, build otlake)" >&2; exit 2; }
 done
 OUT=${OUT:-$HERE/results/delta-$(date +%Y%m%d-%H%M%S)}
@@ -237,27 +245,57 @@ CFG
   rm -rf "$rd/data"
 }
 
-run_idle() {
-  local rep=$1 rd=$OUT/runs/idle.$rep
+run_idle() {  # run_idle REP [forward]
+  local rep=$1 kind=${2:-default} rd=$OUT/runs/idle-${2:-default}.$rep
   mkdir -p "$rd"; quiet_wait
-  # The shipped default (configs/sidecar.yaml embedded): OTLP in, size_limit, batch, delta under ./data.
-  start_daemon "$rd" env OTLAKE_DATA="$rd/data" OTLAKE_GRPC_ENDPOINT=127.0.0.1:$GRPC_PORT \
-      OTLAKE_HTTP_ENDPOINT=127.0.0.1:$HTTP_PORT OTLAKE_METRICS_ADDRESS=127.0.0.1:14888 \
-      OTLAKE_HEALTH_ENDPOINT=127.0.0.1:14133 "$OTLAKE_BIN" run || return 0
+  if [ "$kind" = forward ]; then
+    # The forwarding-only build: OTLP in, batch, the otlp exporter (configs/examples/otlp.yaml's shape) to a
+    # gateway port nobody listens on; idle, it sends nothing.
+    cat > "$rd/otlake.yaml" <<CFG
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: 127.0.0.1:$GRPC_PORT}
+      http: {endpoint: 127.0.0.1:$HTTP_PORT}
+processors:
+  batch: {timeout: 200ms, send_batch_size: 8192, send_when_idle: true}
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:$(( GRPC_PORT + 100 ))
+    tls: {insecure: true}
+service:
+  pipelines:
+    traces: {receivers: [otlp], processors: [batch], exporters: [otlp]}
+    logs: {receivers: [otlp], processors: [batch], exporters: [otlp]}
+    metrics: {receivers: [otlp], processors: [batch], exporters: [otlp]}
+  telemetry:
+    metrics: {address: 127.0.0.1:14888}
+    health: {endpoint: 127.0.0.1:14133}
+CFG
+    start_daemon "$rd" "$FORWARD_BIN" run --config "$rd/otlake.yaml" || return 0
+  else
+    # The shipped default (configs/sidecar.yaml embedded): OTLP in, size_limit, batch, delta under ./data.
+    start_daemon "$rd" env OTLAKE_DATA="$rd/data" OTLAKE_GRPC_ENDPOINT=127.0.0.1:$GRPC_PORT \
+        OTLAKE_HTTP_ENDPOINT=127.0.0.1:$HTTP_PORT OTLAKE_METRICS_ADDRESS=127.0.0.1:14888 \
+        OTLAKE_HEALTH_ENDPOINT=127.0.0.1:14133 "$OTLAKE_BIN" run || return 0
+  fi
   sleep 3
-  local c0 c1 t0 t1 sb0 sb1 rss hwm
+  local c0 c1 t0 t1 sb0 sb1 rss hwm anon file
   c0=$(cpu_ticks "$CPID"); t0=$(now); sb0=$(sys_busy)
   sleep "$DUR"
   c1=$(cpu_ticks "$CPID"); t1=$(now); sb1=$(sys_busy)
   rss=$(status_kb "$CPID" VmRSS); hwm=$(status_kb "$CPID" VmHWM)
+  anon=$(status_kb "$CPID" RssAnon); file=$(status_kb "$CPID" RssFile)
+  cp "/proc/$CPID/smaps_rollup" "$rd/smaps_rollup.txt" 2>/dev/null || true
   stop_daemon
   local cpu_s wall other
   cpu_s=$(echo "($c1 - $c0) / $TICK" | bc -l); wall=$(echo "$t1 - $t0" | bc -l)
   other=$(echo "100 * (($sb1 - $sb0) / $TICK - $cpu_s) / $wall" | bc -l)
-  printf '%s\t%s\t%s\t%s\t0\t0\t0\t%.2f\t%.1f%%\t-\t%.1f\t%.1f\t0\t0\t-\tVmRSS=%.1fMB\t0\t%.0f%%\n' otlake idle-default idle "$rep" \
+  printf '%s\t%s\t%s\t%s\t0\t0\t0\t%.2f\t%.1f%%\t-\t%.1f\t%.1f\t0\t0\t-\tVmRSS=%.1fMB(anon=%.1f,file=%.1f)\t0\t%.0f%%\n' \
+    otlake "idle-$kind" idle "$rep" \
     "$cpu_s" "$(echo "100 * $cpu_s / $wall" | bc -l)" "$(echo "$hwm/1024" | bc -l)" \
     "$(echo "$(awk -F': ' '/Maximum resident/{print $2}' "$rd/time-v.txt")/1024" | bc -l)" \
-    "$(echo "$rss/1024" | bc -l)" "$other" | tee -a "$TSV"
+    "$(echo "$rss/1024" | bc -l)" "$(echo "$anon/1024" | bc -l)" "$(echo "$file/1024" | bc -l)" "$other" | tee -a "$TSV"
   rm -rf "$rd/data"
 }
 
@@ -316,6 +354,7 @@ for rep in $(seq 1 "$REPS"); do
   for load in "${LOADS[@]}"; do
     case $load in
       idle) run_idle "$rep" ;;
+      idle-forward) run_idle "$rep" forward ;;
       filelog) run_filelog "$rep" ;;
       *) for variant in "${VARIANTS[@]}"; do run_load "$load" "$rep" "$variant"; done ;;
     esac

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use crate::crash::ids_in;
 use crate::support::query;
 use crate::support::{
-    Daemon, OTLAKE, Ports, TELEMETRY, free_port, http_request, post_protobuf, wait_output,
+    Daemon, OTLAKE, OTLP_IN, Ports, TELEMETRY, free_port, http_request, post_protobuf, python,
+    wait_output, without_otel_env, workspace,
 };
 
 /// What the edits toggle.
@@ -406,5 +407,103 @@ fn under_watch_a_configmap_symlink_swap_reloads_and_an_invalid_edit_keeps_servin
         metrics.contains("otlake_config_reloads_total{result=\"failed\"} 1"),
         "{metrics}"
     );
+    assert!(d.terminate(), "clean exit:\n{}", d.stderr());
+}
+
+/// Reads the JSON lines a child prints on stdout, each within a bounded wait.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    fn of(child: &mut Child) -> Lines {
+        use std::io::BufRead;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    fn next(&self) -> serde_json::Value {
+        let line = self
+            .0
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the client answers within 30 s");
+        serde_json::from_str(&line).expect("a JSON line")
+    }
+}
+
+#[test]
+fn a_pipeline_added_to_a_receiver_keeps_its_open_connections() {
+    let template = |second: bool| {
+        let pipeline = if second {
+            "    traces/second: {receivers: [otlp], exporters: [file/second]}\n"
+        } else {
+            ""
+        };
+        format!(
+            "{OTLP_IN}exporters:\n  file:\n    path: {{dir}}/out.jsonl\n  file/second:\n    path: {{dir}}/second.jsonl\nservice:\n  pipelines:\n    traces: {{receivers: [otlp], exporters: [file]}}\n{pipeline}{TELEMETRY}"
+        )
+    };
+    let mut d = Daemon::start(&template(false));
+    // One HTTP/1.1 keep-alive connection and one gRPC connection, held open by the client and never reopened.
+    let mut client = without_otel_env(&mut Command::new(python()))
+        .arg(workspace().join("tests/clients/held_connections.py"))
+        .args([
+            "127.0.0.1",
+            &d.ports.grpc.to_string(),
+            &d.ports.http.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python starts");
+    let lines = Lines::of(&mut client);
+    let mut stdin = client.stdin.take().expect("piped stdin");
+    let mut send = |name: &str| {
+        use std::io::Write;
+        writeln!(stdin, "{name}").expect("the client reads");
+        lines.next()
+    };
+    let before = send("before-reload");
+    assert_eq!(before["http_status"], 200, "{before}");
+    assert_eq!(before["grpc_code"], "OK", "{before}");
+
+    write_config(&d, &template(true));
+    sighup(&d);
+    let line = wait_reloads(&d, 1);
+    assert!(line.contains("Configuration reloaded."), "{line}");
+    assert!(line.contains("rewired=[receiver/otlp]"), "{line}");
+    assert!(line.contains("added=[pipeline/traces/second"), "{line}");
+
+    // The same connections go on: the HTTP client's local port is the same, and the gRPC channel's only
+    // connection still works (a reconnect would be refused).
+    let after = send("after-reload");
+    assert_eq!(after["http_status"], 200, "{after}\n{}", d.stderr());
+    assert_eq!(
+        after["http_local_port"], before["http_local_port"],
+        "{after}"
+    );
+    assert_eq!(after["grpc_code"], "OK", "{after}\n{}", d.stderr());
+    assert_eq!(after["grpc_connections"], 1, "{after}");
+    drop(send);
+    let _ = client.kill();
+    let _ = client.wait();
+
+    // The new pipeline's exporter has what both connections sent after the reload; the old one has it all.
+    let second = std::fs::read_to_string(d.dir.path().join("second.jsonl")).unwrap_or_default();
+    assert_eq!(second.matches("after-reload").count(), 2, "{second}");
+    assert!(!second.contains("before-reload"), "{second}");
+    let first = std::fs::read_to_string(d.dir.path().join("out.jsonl")).expect("out.jsonl");
+    assert_eq!(first.matches("before-reload").count(), 2, "{first}");
+    assert_eq!(first.matches("after-reload").count(), 2, "{first}");
     assert!(d.terminate(), "clean exit:\n{}", d.stderr());
 }

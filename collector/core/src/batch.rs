@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
@@ -238,18 +239,35 @@ pub const FULL_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// The one fan-out: hands a batch to several stages, sharing the payload (the last target takes it, the others
 /// an `Arc` copy). A receiver's fan-out into its pipelines waits at most `queue_wait` for room; a pipeline's
 /// fan-out into its exporters waits as long as it takes (backpressure).
+///
+/// Its targets can be re-pointed while it runs ([`Fanout::targets`]): a reload that adds or removes a pipeline
+/// fed by a receiver hands the running receiver its new targets instead of restarting it, so its listeners and
+/// connections stay. Clones share the targets.
 #[derive(Clone)]
 pub struct Fanout {
-    targets: Vec<BatchSender>,
+    targets: FanoutTargets,
     /// `None`: wait for room without limit.
     queue_wait: Option<Duration>,
+}
+
+/// Where a [`Fanout`] (and every clone of it) sends: the service keeps this handle and swaps the whole list at
+/// once on a reload. A send reads the list once (one atomic load) and finishes against what it read, so a
+/// batch in flight during a swap goes to the old targets; one of those that has stopped answers retryable.
+#[derive(Clone, Default)]
+pub struct FanoutTargets(Arc<ArcSwap<Vec<BatchSender>>>);
+
+impl FanoutTargets {
+    /// Sends from now on go to `targets` (none: a receiver answers "no pipeline", see [`Fanout::is_empty`]).
+    pub fn replace(&self, targets: Vec<BatchSender>) {
+        self.0.store(Arc::new(targets));
+    }
 }
 
 impl Fanout {
     /// A receiver's fan-out: a target that stays full for `queue_wait` is answered retryable.
     pub fn new(targets: Vec<BatchSender>, queue_wait: Duration) -> Self {
         Fanout {
-            targets,
+            targets: FanoutTargets(Arc::new(ArcSwap::from_pointee(targets))),
             queue_wait: Some(queue_wait),
         }
     }
@@ -257,8 +275,8 @@ impl Fanout {
     /// A stage-to-stage fan-out: waits for room as long as it takes, so a slow stage slows the one before.
     pub fn blocking(targets: Vec<BatchSender>) -> Self {
         Fanout {
-            targets,
             queue_wait: None,
+            ..Fanout::new(targets, Duration::ZERO)
         }
     }
 
@@ -268,16 +286,34 @@ impl Fanout {
         self
     }
 
+    /// The handle that re-points this fan-out and its clones.
+    pub fn targets(&self) -> FanoutTargets {
+        self.targets.clone()
+    }
+
+    /// Whether it has no target right now: no pipeline takes this signal from the receiver.
+    pub fn is_empty(&self) -> bool {
+        self.targets.0.load().is_empty()
+    }
+
     /// Hands the batch to every target. A target that has stopped, or stays full for `queue_wait`, gets no copy
-    /// and its share of the acknowledgements resolves retryable; returns `false` then.
+    /// and its share of the acknowledgements resolves retryable; returns `false` then. With no target at all
+    /// the batch is refused retryable too (its signal lost its last pipeline since the caller looked).
     pub async fn send(&self, batch: Batch) -> bool {
+        let targets = self.targets.0.load_full();
+        if targets.is_empty() {
+            batch
+                .acks
+                .resolve(Outcome::retryable("no pipeline takes this signal now"));
+            return false;
+        }
         let mut delivered_to_all = true;
         let mut remaining = Some(batch);
-        for (i, target) in self.targets.iter().enumerate() {
+        for (i, target) in targets.iter().enumerate() {
             let Some(current) = remaining.take() else {
                 break;
             };
-            let this = if i + 1 < self.targets.len() {
+            let this = if i + 1 < targets.len() {
                 let copy = current.share();
                 remaining = Some(current);
                 copy
@@ -322,6 +358,34 @@ mod tests {
         let numbered = meta.clone().with_source(position.clone());
         assert_eq!(numbered.source(), Some(&position));
         assert_eq!(numbered.metadata["x-tenant"], "a");
+    }
+
+    #[tokio::test]
+    async fn a_re_pointed_fanout_sends_to_its_new_targets_and_a_removed_one_answers_retryable() {
+        use crate::test_util::{batch_with_ack, sample_traces};
+        let (first, mut first_rx) = channel("first", 4);
+        let (second, mut second_rx) = channel("second", 4);
+        let fanout = Fanout::new(vec![first], Duration::from_secs(1));
+        // The receiver holds a clone; the service keeps the handle.
+        let held = fanout.clone();
+        let targets = fanout.targets();
+
+        targets.replace(vec![second]);
+        let (batch, verdict) = batch_with_ack(sample_traces(1, 2));
+        assert!(held.send(batch).await);
+        assert_eq!(second_rx.recv().await.expect("sent").item_count(), 2);
+        assert!(first_rx.try_recv().is_none(), "the old target got nothing");
+        drop(verdict);
+
+        // No target left: the signal has no pipeline; a send that raced with that answers retryable.
+        targets.replace(Vec::new());
+        assert!(held.is_empty());
+        let (batch, verdict) = batch_with_ack(sample_traces(1, 1));
+        assert!(!held.send(batch).await);
+        assert!(matches!(
+            verdict.wait().await.outcome,
+            Outcome::Retryable { .. }
+        ));
     }
 
     #[test]

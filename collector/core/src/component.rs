@@ -77,7 +77,9 @@ impl FromStr for ComponentId {
 /// What a receiver is given to run: where each signal's data goes, and when to stop.
 pub struct ReceiverContext {
     pub id: ComponentId,
-    /// One [`Fanout`] per signal that some pipeline wires this receiver into.
+    /// One [`Fanout`] per signal the receiver's type supports, into the pipelines that take that signal from it.
+    /// A reload may re-point them while the receiver runs (pipelines added or removed); one with no target
+    /// ([`Fanout::is_empty`]) means no pipeline takes that signal from this receiver now.
     pub outputs: HashMap<Signal, Fanout>,
     /// Fires when the daemon shuts down: stop accepting, finish what is in flight, return.
     pub shutdown: CancellationToken,

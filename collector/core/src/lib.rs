@@ -28,7 +28,9 @@ pub mod test_util;
 pub mod wire;
 
 pub use ack::{Ack, AckReceiver, AckSet, Outcome, Verdict};
-pub use batch::{Batch, BatchReceiver, BatchSender, Fanout, RequestMeta, SourcePosition};
+pub use batch::{
+    Batch, BatchReceiver, BatchSender, Fanout, FanoutTargets, RequestMeta, SourcePosition,
+};
 pub use component::{
     ComponentId, Exporter, ExporterContext, Processor, Receiver, ReceiverContext, Startup,
 };

@@ -9,8 +9,9 @@
 //! - a receiver: its section and the pipelines it feeds, per signal.
 //!
 //! Each component is then *kept* (runs on untouched), *restarted* (the old one drains, then its replacement
-//! starts), *removed* (drains and stops) or *added*. Components no pipeline uses are never built, so they do
-//! not count.
+//! starts), *removed* (drains and stops) or *added*. A receiver whose section is unchanged but whose pipelines
+//! changed is *rewired*: it keeps running (its listeners and connections stay) and its fan-outs are re-pointed
+//! at the new pipelines. Components no pipeline uses are never built, so they do not count.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -26,6 +27,8 @@ pub(crate) struct Changes<K: Ord> {
     pub added: BTreeSet<K>,
     pub removed: BTreeSet<K>,
     pub restarted: BTreeSet<K>,
+    /// Runs on with other targets (receivers only: the same section, other pipelines).
+    pub rewired: BTreeSet<K>,
     pub kept: BTreeSet<K>,
 }
 
@@ -35,6 +38,7 @@ impl<K: Ord> Default for Changes<K> {
             added: BTreeSet::new(),
             removed: BTreeSet::new(),
             restarted: BTreeSet::new(),
+            rewired: BTreeSet::new(),
             kept: BTreeSet::new(),
         }
     }
@@ -105,8 +109,22 @@ impl Plan {
             pipeline_changes.kept.remove(&pid);
             pipeline_changes.restarted.insert(pid);
         }
+        let old_receivers = old.map(receivers).unwrap_or_default();
+        let new_receivers = receivers(new);
+        let mut receiver_changes = Changes::between(&old_receivers, &new_receivers);
+        // Same section (so the same listeners), other pipelines: re-pointed, not restarted.
+        let rewired: Vec<String> = receiver_changes
+            .restarted
+            .iter()
+            .filter(|key| old_receivers[*key].0 == new_receivers[*key].0)
+            .cloned()
+            .collect();
+        for key in rewired {
+            receiver_changes.restarted.remove(&key);
+            receiver_changes.rewired.insert(key);
+        }
         Plan {
-            receivers: Changes::between(&old.map(receivers).unwrap_or_default(), &receivers(new)),
+            receivers: receiver_changes,
             pipelines: pipeline_changes,
             exporters: exporter_changes,
         }
@@ -167,7 +185,7 @@ fn receivers(config: &Config) -> BTreeMap<String, ReceiverShape> {
     used
 }
 
-/// One line for the log: `added=[exporter/file] removed=[] restarted=[pipeline/traces] kept=[receiver/otlp]`.
+/// One line for the log: `added=[exporter/file] removed=[] restarted=[pipeline/traces] rewired=[] kept=[receiver/otlp]`.
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let list = |pick: fn(&Changes<String>) -> &BTreeSet<String>,
@@ -192,10 +210,11 @@ impl fmt::Display for Plan {
         };
         write!(
             f,
-            "added=[{}] removed=[{}] restarted=[{}] kept=[{}]",
+            "added=[{}] removed=[{}] restarted=[{}] rewired=[{}] kept=[{}]",
             list(|c| &c.added, |c| &c.added),
             list(|c| &c.removed, |c| &c.removed),
             list(|c| &c.restarted, |c| &c.restarted),
+            list(|c| &c.rewired, |c| &c.rewired),
             list(|c| &c.kept, |c| &c.kept),
         )
     }
@@ -232,7 +251,7 @@ mod tests {
         assert_eq!(p.exporters.kept, set(&["delta"]));
         assert_eq!(
             p.to_string(),
-            "added=[] removed=[] restarted=[] kept=[receiver/otlp pipeline/traces pipeline/logs exporter/delta]"
+            "added=[] removed=[] restarted=[] rewired=[] kept=[receiver/otlp pipeline/traces pipeline/logs exporter/delta]"
         );
     }
 
@@ -299,10 +318,44 @@ mod tests {
         assert_eq!(p.exporters.removed, set(&["delta"]));
         assert_eq!(p.exporters.added, set(&["debug"]));
         assert_eq!(
-            p.receivers.restarted,
+            p.receivers.rewired,
             set(&["otlp"]),
             "it feeds fewer pipelines"
         );
+    }
+
+    #[test]
+    fn a_receiver_that_feeds_one_more_pipeline_is_rewired_and_keeps_its_socket() {
+        let p = plan(
+            BASE,
+            &BASE.replace(
+                "    logs: {",
+                "    traces/second: {receivers: [otlp], exporters: [debug]}\n    logs: {",
+            ),
+        );
+        assert_eq!(p.receivers.rewired, set(&["otlp"]));
+        assert!(p.receivers.restarted.is_empty(), "{p:?}");
+        assert_eq!(p.pipelines.added, pids(&["traces/second"]));
+        assert_eq!(p.pipelines.kept, pids(&["traces", "logs"]));
+        assert_eq!(
+            p.to_string(),
+            "added=[pipeline/traces/second exporter/debug] removed=[] restarted=[] rewired=[receiver/otlp] kept=[pipeline/traces pipeline/logs exporter/delta]"
+        );
+        // A signal that gains its first pipeline from the receiver is a rewiring too.
+        let p = plan(
+            &BASE.replace("    logs: {receivers: [otlp], exporters: [delta]}\n", ""),
+            BASE,
+        );
+        assert_eq!(p.receivers.rewired, set(&["otlp"]));
+        // Other pipelines and another section: the receiver restarts (it binds its new endpoint).
+        let p = plan(
+            BASE,
+            &BASE
+                .replace("4317", "4327")
+                .replace("    logs: {receivers: [otlp], exporters: [delta]}\n", ""),
+        );
+        assert_eq!(p.receivers.restarted, set(&["otlp"]));
+        assert!(p.receivers.rewired.is_empty());
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!   replaced see their input close and make what they hold durable; then the new exporters start (their
 //!   logs open: a log directory that stays is reopened, its undelivered entries replayed once), the new
 //!   pipelines take over the channels, and once the old receivers have answered their in-flight requests and
-//!   let go of their ports the new receivers bind. Kept components are not touched. A step that takes longer
+//!   let go of their ports the new receivers bind. A receiver that only feeds other pipelines is rewired, not
+//!   replaced: its fan-outs are re-pointed (first away from removed pipelines, then at the new ones once they
+//!   run), so its listeners and connections stay. Kept components are not touched. A step that takes longer
 //!   than `shutdown_grace` stops the daemon (as a late shutdown would).
 //! - Shutdown: the token stops the receivers and makes every pipeline flush its processors once (what they hold
 //!   answers the receivers' in-flight requests); when a receiver returns, its `Fanout`s drop; when every sender
@@ -37,8 +39,8 @@ use std::time::Duration;
 
 use otlake_core::batch::{BatchReceiver, BatchSender, channel};
 use otlake_core::{
-    Chain, ComponentError, ComponentId, ConfigError, ExporterContext, Fanout, Processor,
-    ReceiverContext, Signal, StopHandle,
+    Chain, ComponentError, ComponentId, ConfigError, ExporterContext, Fanout, FanoutTargets,
+    Processor, ReceiverContext, Signal, StopHandle,
 };
 use otlake_wal::WalStage;
 use tokio::sync::{mpsc, oneshot};
@@ -334,8 +336,16 @@ struct Live {
     /// Each exporter's input (its log's when it has one) and its stages (log, exporter).
     exporters: BTreeMap<String, (BatchSender, Vec<Stage>)>,
     pipelines: BTreeMap<PipelineId, LivePipeline>,
-    /// Each receiver's own stop token (a child of the daemon's) and its stage.
-    receivers: BTreeMap<String, (CancellationToken, Stage)>,
+    receivers: BTreeMap<String, LiveReceiver>,
+}
+
+struct LiveReceiver {
+    /// Its own stop token (a child of the daemon's).
+    stop: CancellationToken,
+    stage: Stage,
+    /// Where its fan-out sends, per signal its type supports: a reload that changes only the pipelines it
+    /// feeds re-points these instead of restarting it, so its listeners and connections stay.
+    targets: HashMap<Signal, FanoutTargets>,
 }
 
 struct LivePipeline {
@@ -381,11 +391,17 @@ impl Runtime {
         // 1. Receivers being replaced stop accepting; pipelines being replaced hand over.
         let mut leaving_receivers = Vec::new();
         for key in plan.receivers.stopping() {
-            if let Some((stop, stage)) = self.live.receivers.remove(key) {
-                stop.cancel();
-                self.stages.retired.insert(stage.serial);
-                leaving_receivers.push((format!("receiver/{key}"), stage));
+            if let Some(r) = self.live.receivers.remove(key) {
+                r.stop.cancel();
+                self.stages.retired.insert(r.stage.serial);
+                leaving_receivers.push((format!("receiver/{key}"), r.stage));
             }
+        }
+        // Receivers that stay but feed other pipelines stop sending into the pipelines that go away now; they
+        // reach the new ones once those run (step 6).
+        let wiring: BTreeMap<PipelineId, &crate::config::Pipeline> = config.pipelines().collect();
+        for key in &plan.receivers.rewired {
+            self.repoint(key, &wiring, &plan.pipelines.removed);
         }
         let mut handovers = Vec::new();
         for pid in plan.pipelines.stopping() {
@@ -455,7 +471,6 @@ impl Runtime {
             startups.push(Box::pin(async { None }));
         }
         // 5. New pipelines; a replacement takes over its predecessor's channel.
-        let wiring: BTreeMap<PipelineId, &crate::config::Pipeline> = config.pipelines().collect();
         for (pid, processors) in built.pipelines {
             let name = format!("pipeline/{pid}");
             let (input, rx) = channels
@@ -490,23 +505,28 @@ impl Runtime {
                 },
             );
         }
-        // 6. Old receivers answer their in-flight requests (through the pipelines now running) and let go of
-        // their ports; then the new ones bind.
+        // 6. Kept receivers feed every pipeline of the new config. Old receivers answer their in-flight
+        // requests (through the pipelines now running) and let go of their ports; then the new ones bind.
+        for key in &plan.receivers.rewired {
+            self.repoint(key, &wiring, &BTreeSet::new());
+        }
         for (name, mut stage) in leaving_receivers {
             let _ = within(deadline, &name, &stage.abort, &mut stage.done).await?;
         }
         for (key, receiver, id) in built.receivers {
-            let mut targets: HashMap<Signal, Vec<BatchSender>> = HashMap::new();
-            for (pid, p) in &wiring {
-                if p.receivers.contains(&key)
-                    && let Some(live) = self.live.pipelines.get(pid)
-                {
-                    targets
-                        .entry(pid.signal)
-                        .or_default()
-                        .push(live.input.clone());
-                }
-            }
+            let mut targets = self.receiver_targets(&key, &wiring, &BTreeSet::new());
+            let signals = self.registry.receivers[id.type_name.as_str()].signals();
+            let outputs: HashMap<Signal, Fanout> = signals
+                .iter()
+                .map(|signal| {
+                    let targets = targets.remove(signal).unwrap_or_default();
+                    (*signal, Fanout::new(targets, DEFAULT_QUEUE_WAIT))
+                })
+                .collect();
+            let handles = outputs
+                .iter()
+                .map(|(signal, fanout)| (*signal, fanout.targets()))
+                .collect();
             let stage = format!("receiver/{key}");
             if let Some(startup) = receiver.startup() {
                 let stage = stage.clone();
@@ -523,18 +543,62 @@ impl Runtime {
             let stop = self.token.child_token();
             let cx = ReceiverContext {
                 id,
-                outputs: targets
-                    .into_iter()
-                    .map(|(signal, targets)| (signal, Fanout::new(targets, DEFAULT_QUEUE_WAIT)))
-                    .collect(),
+                outputs,
                 shutdown: stop.clone(),
                 stop: self.stop.clone(),
             };
             let stage = self.stages.spawn(stage, receiver.run(cx));
-            self.live.receivers.insert(key, (stop, stage));
+            self.live.receivers.insert(
+                key,
+                LiveReceiver {
+                    stop,
+                    stage,
+                    targets: handles,
+                },
+            );
         }
         self.live.config = Some(config);
         Ok(startups)
+    }
+
+    /// The channels of the running pipelines (but those in `skip`) that receiver `key` feeds in `wiring`, per
+    /// signal.
+    fn receiver_targets(
+        &self,
+        key: &str,
+        wiring: &BTreeMap<PipelineId, &crate::config::Pipeline>,
+        skip: &BTreeSet<PipelineId>,
+    ) -> HashMap<Signal, Vec<BatchSender>> {
+        let mut targets: HashMap<Signal, Vec<BatchSender>> = HashMap::new();
+        for (pid, p) in wiring {
+            if p.receivers.iter().any(|r| r == key)
+                && !skip.contains(pid)
+                && let Some(live) = self.live.pipelines.get(pid)
+            {
+                targets
+                    .entry(pid.signal)
+                    .or_default()
+                    .push(live.input.clone());
+            }
+        }
+        targets
+    }
+
+    /// Points the running receiver `key` at the pipelines [`Runtime::receiver_targets`] names; a signal left
+    /// without one is answered as the receiver answers a signal no pipeline takes.
+    fn repoint(
+        &self,
+        key: &str,
+        wiring: &BTreeMap<PipelineId, &crate::config::Pipeline>,
+        skip: &BTreeSet<PipelineId>,
+    ) {
+        let Some(receiver) = self.live.receivers.get(key) else {
+            return;
+        };
+        let mut targets = self.receiver_targets(key, wiring, skip);
+        for (signal, handle) in &receiver.targets {
+            handle.replace(targets.remove(signal).unwrap_or_default());
+        }
     }
 
     /// Reads the configuration again and applies it; an invalid one changes nothing. An error only when the

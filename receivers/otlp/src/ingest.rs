@@ -85,7 +85,8 @@ impl Ingest {
     ) -> Answer {
         let signal = payload.signal();
         let items = payload.item_count() as u64;
-        let Some(fanout) = self.outputs.get(&signal) else {
+        // A reload can take a signal's last pipeline away from a running receiver (its fan-out then has no target).
+        let Some(fanout) = self.outputs.get(&signal).filter(|f| !f.is_empty()) else {
             self.counters.no_pipeline(signal, items);
             return Answer::NoPipeline {
                 message: format!("receiver {} has no {signal} pipeline", self.id),
@@ -189,6 +190,28 @@ mod tests {
             }
         );
         resolver.await.expect("resolver");
+    }
+
+    #[tokio::test]
+    async fn a_signal_a_reload_takes_away_answers_no_pipeline_and_one_it_adds_is_taken() {
+        let (ingest, _rx) = ingest_with(4);
+        let traces = ingest.outputs[&Signal::Traces].targets();
+        traces.replace(Vec::new());
+        let answer = ingest
+            .export(Payload::from(sample_traces(1, 1)), None)
+            .await;
+        assert!(matches!(answer, Answer::NoPipeline { .. }), "{answer:?}");
+
+        let (tx, mut rx) = channel("added", 4);
+        traces.replace(vec![tx]);
+        let export = ingest.export(Payload::from(sample_traces(1, 2)), None);
+        let deliver = async {
+            let batch = rx.recv().await.expect("the added pipeline gets it");
+            assert_eq!(batch.item_count(), 2);
+            batch.acks.resolve(Outcome::Delivered);
+        };
+        let (answer, ()) = tokio::join!(export, deliver);
+        assert!(matches!(answer, Answer::Accepted { .. }), "{answer:?}");
     }
 
     #[tokio::test]
