@@ -9,7 +9,9 @@
 //! - `BENCH_SPANS` (1000000): spans per phase;
 //! - `BENCH_DATA` (`harness`): `harness` = shaped like the peer harness's payload (15 attributes per span,
 //!   random ids, every request different), `genai` = the tests' GenAI traces (events, links, errors), `logs` =
-//!   the tests' log records (bodies of every kind; "spans" in the output are then log records; no `parquet`);
+//!   the tests' log records (bodies of every kind; "spans" in the output are then log records; no `parquet`),
+//!   `metrics` = the tests' metrics, 20 points of each of the five types a request (rows are data points; no
+//!   `parquet`);
 //! - `BENCH_PHASES` (`convert,write`): `convert` = proto → Arrow only; `write` = convert + Parquet + commits;
 //!   `parquet` = Parquet encoding alone of the same record batches under several writer settings (time and
 //!   file size, per-column sizes with `BENCH_COLUMNS=1`). For instruction counts run one phase under
@@ -80,6 +82,7 @@ fn main() {
     let make = |i: u64| match data.as_str() {
         "genai" => Payload::from(data::genai_traces(i * 25, 25, 3)),
         "logs" => Payload::from(data::mixed_logs(i * 100, 100)),
+        "metrics" => Payload::from(data::all_metric_types(20)),
         _ => Payload::from(harness_data::harness_traces(i)),
     };
     // `BENCH_DISTINCT` (100) distinct requests of 100 spans, cycled by the convert and write phases.
@@ -110,7 +113,7 @@ fn main() {
         match phase {
             "convert" => convert_only(&requests, total, form, version),
             "write" => write_through_sink(&requests, total, form, version),
-            "parquet" if data != "logs" => parquet_settings(&make, total),
+            "parquet" if data != "logs" && data != "metrics" => parquet_settings(&make, total),
             other => println!("unknown phase {other}"),
         }
     }

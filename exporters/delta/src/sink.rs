@@ -210,9 +210,9 @@ impl TableSink {
     /// Converts `payload` into the current window; returns the number of rows added. On error the whole
     /// window is discarded (see the module docs).
     ///
-    /// A payload still in its wire form is converted straight from its bytes where the table has a wire path
-    /// (spans, logs): no decoded copy is made, nor kept in the payload. Otherwise it is decoded (once, cached
-    /// in the payload) and converted from prost's types.
+    /// A payload still in its wire form is converted straight from its bytes (every table has a wire path):
+    /// no decoded copy is made, nor kept in the payload. A payload some stage decoded is converted from
+    /// prost's types.
     pub async fn append(&mut self, payload: &Payload) -> Result<usize> {
         let added = match self.convert(payload) {
             Ok(added) => added,

@@ -6,7 +6,9 @@
 use super::reader::{
     FIXED32, FIXED64, LENGTH_DELIMITED, RECURSION_LIMIT, Reader, VARINT, WireError, skip,
 };
-use super::schema::{ANY_VALUE, KEY_VALUE, RESOURCE, SCOPE};
+use super::schema::{
+    ANY_VALUE, EXPONENTIAL_HISTOGRAM, GAUGE, HISTOGRAM, KEY_VALUE, RESOURCE, SCOPE, SUM, SUMMARY,
+};
 use super::validate::walk;
 
 /// The value of one field of a message, as the wire carries it (see [`FieldCursor`]).
@@ -33,6 +35,44 @@ pub struct FieldCursor<'a> {
     depth_left: u32,
 }
 
+/// Hands `each` the values of one occurrence of a `repeated` varint field (`uint64`, `int32`, ...), as prost
+/// reads it: packed (a length-delimited run of varints) or one varint; another wire type, or a packed run that
+/// ends inside a varint, is refused.
+pub fn repeated_varints(field: WireValue<'_>, mut each: impl FnMut(u64)) -> Result<(), WireError> {
+    match field {
+        WireValue::LengthDelimited(body) => {
+            let mut packed = Reader(body);
+            while !packed.is_empty() {
+                each(packed.varint()?);
+            }
+        }
+        WireValue::Varint(value) => each(value),
+        _ => return Err(WireError::new("invalid wire type")),
+    }
+    Ok(())
+}
+
+/// Hands `each` the values of one occurrence of a `repeated` 64-bit field (`fixed64`, `double`, ...), as prost
+/// reads it: packed (a length-delimited run of 8-byte words) or one word; another wire type, or a packed run
+/// whose length is not a multiple of 8, is refused.
+pub fn repeated_fixed64(field: WireValue<'_>, mut each: impl FnMut(u64)) -> Result<(), WireError> {
+    match field {
+        WireValue::LengthDelimited(body) => {
+            if !body.len().is_multiple_of(8) {
+                return Err(WireError::new("buffer underflow"));
+            }
+            for word in body.chunks_exact(8) {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(word);
+                each(u64::from_le_bytes(bytes));
+            }
+        }
+        WireValue::Fixed64(value) => each(value),
+        _ => return Err(WireError::new("invalid wire type")),
+    }
+    Ok(())
+}
+
 /// A message whose bytes [`FieldCursor::validate_as`] can check at its place in a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
@@ -40,6 +80,12 @@ pub enum Part {
     InstrumentationScope,
     KeyValue,
     AnyValue,
+    /// A metric's `data`, one per variant.
+    Gauge,
+    Sum,
+    Histogram,
+    ExponentialHistogram,
+    Summary,
 }
 
 impl<'a> FieldCursor<'a> {
@@ -157,6 +203,11 @@ impl<'a> FieldCursor<'a> {
             Part::InstrumentationScope => &SCOPE,
             Part::KeyValue => &KEY_VALUE,
             Part::AnyValue => &ANY_VALUE,
+            Part::Gauge => &GAUGE,
+            Part::Sum => &SUM,
+            Part::Histogram => &HISTOGRAM,
+            Part::ExponentialHistogram => &EXPONENTIAL_HISTOGRAM,
+            Part::Summary => &SUMMARY,
         };
         walk(schema, &mut Reader(self.bytes), self.depth_left)
     }

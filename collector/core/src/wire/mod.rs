@@ -12,8 +12,9 @@
 //!
 //! [`count`] reads the item and entry counts of a validated request from its outer levels only, and
 //! [`FieldCursor`] reads the fields of a message one by one for the stages that convert a request straight from
-//! its wire form. [`look`] holds the read-only looks of the editing processors: the resource → scope → item
-//! walk and attribute lists read in place.
+//! its wire form ([`repeated_varints`] and [`repeated_fixed64`] the values of a repeated number field, packed or
+//! not). [`look`] holds the read-only looks of the editing processors: the resource → scope → item walk and
+//! attribute lists read in place.
 //!
 //! One file per job: `schema` is the table of OTLP messages the validator checks against, `validate` walks a
 //! request against it, `cursor` is the public field reader, `count` counts items, and `reader` holds the protobuf
@@ -28,7 +29,7 @@ mod schema;
 mod validate;
 
 pub use count::{Counts, count};
-pub use cursor::{FieldCursor, Part, WireValue};
+pub use cursor::{FieldCursor, Part, WireValue, repeated_fixed64, repeated_varints};
 pub use look::{Misread, WireAttributes};
 pub use reader::WireError;
 pub use validate::validate;

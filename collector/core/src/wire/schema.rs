@@ -243,11 +243,11 @@ static METRIC: Schema = Schema {
         f(12, "metadata", Message(&KEY_VALUE)),
     ],
 };
-static GAUGE: Schema = Schema {
+pub(super) static GAUGE: Schema = Schema {
     name: "Gauge",
     fields: &[f(1, "data_points", Message(&NUMBER_DATA_POINT))],
 };
-static SUM: Schema = Schema {
+pub(super) static SUM: Schema = Schema {
     name: "Sum",
     fields: &[
         f(1, "data_points", Message(&NUMBER_DATA_POINT)),
@@ -255,21 +255,21 @@ static SUM: Schema = Schema {
         f(3, "is_monotonic", Varint),
     ],
 };
-static HISTOGRAM: Schema = Schema {
+pub(super) static HISTOGRAM: Schema = Schema {
     name: "Histogram",
     fields: &[
         f(1, "data_points", Message(&HISTOGRAM_DATA_POINT)),
         f(2, "aggregation_temporality", Varint),
     ],
 };
-static EXPONENTIAL_HISTOGRAM: Schema = Schema {
+pub(super) static EXPONENTIAL_HISTOGRAM: Schema = Schema {
     name: "ExponentialHistogram",
     fields: &[
         f(1, "data_points", Message(&EXPONENTIAL_HISTOGRAM_DATA_POINT)),
         f(2, "aggregation_temporality", Varint),
     ],
 };
-static SUMMARY: Schema = Schema {
+pub(super) static SUMMARY: Schema = Schema {
     name: "Summary",
     fields: &[f(1, "data_points", Message(&SUMMARY_DATA_POINT))],
 };

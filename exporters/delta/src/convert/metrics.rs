@@ -1,33 +1,53 @@
-//! Metrics → rows of the metrics table (v1): one row per data point. Exactly one of the five type structs
-//! (`gauge`, `sum`, `histogram`, `exponential_histogram`, `summary`) is non-null on a row; a metric without
-//! data contributes no row. Integer values are written as DOUBLE, as the schema has it.
+//! Metrics → rows of the metrics table (v1 and v2): one row per data point. Exactly one of the five type
+//! structs (`gauge`, `sum`, `histogram`, `exponential_histogram`, `summary`) is non-null on a row; a metric
+//! without data contributes no row. Integer values are written as DOUBLE, as the schema has it. From decoded
+//! requests here, from wire bytes in [`wire`]; both end every row in [`MetricRows::end_row`].
 
 mod points;
+mod wire;
 
 use deltalake::arrow::array::StringBuilder;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::record_batch::RecordBatch;
 use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use otlake_core::proto::common::v1::{InstrumentationScope, KeyValue};
-use otlake_core::proto::metrics::v1::{
-    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, NumberDataPoint, SummaryDataPoint,
-    metric::Data,
-};
+use otlake_core::proto::metrics::v1::metric::Data;
 use otlake_core::proto::resource::v1::Resource;
 
 use super::column::{ArrowResult, Column, finish_batch};
 use super::columns::{AttrColumn, Encoding, ResourceColumn, ScopeColumn, V2Columns};
 use super::presized::Presized;
+use super::wire_attrs::AttrList;
 use crate::encode::metric_type;
 use points::{ExpHistogramColumn, HistogramColumn, NumberColumn, SummaryColumn};
+pub(super) use wire::repeated_wire;
 
-/// The data point a row carries.
-enum Point<'a> {
-    Gauge(&'a NumberDataPoint),
-    Sum(&'a NumberDataPoint, i32, bool),
-    Histogram(&'a HistogramDataPoint, i32),
-    Exponential(&'a ExponentialHistogramDataPoint, i32),
-    Summary(&'a SummaryDataPoint),
+/// The type of a row's data point: which of the five type structs it fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Gauge,
+    Sum,
+    Histogram,
+    Exponential,
+    Summary,
+}
+
+/// A metric's `metadata`, decoded or read from the wire.
+enum Metadata<'m, 'a> {
+    Decoded(&'m [KeyValue]),
+    Wire(&'m AttrList<'a>),
+}
+
+/// What every row of one metric repeats.
+struct Context<'m, 'a> {
+    name: &'m str,
+    description: &'m str,
+    unit: &'m str,
+    metadata: Metadata<'m, 'a>,
+    resource: Option<&'m Resource>,
+    resource_schema_url: &'m str,
+    scope: Option<&'m InstrumentationScope>,
+    scope_schema_url: &'m str,
 }
 
 /// Builds record batches of the metrics table.
@@ -49,15 +69,6 @@ pub(crate) struct MetricRows {
     metric_schema_url: Presized<StringBuilder>,
     v2: V2Columns,
     scratch: String,
-}
-
-/// What every row of one metric repeats.
-struct Context<'a> {
-    metric: &'a Metric,
-    resource: Option<&'a Resource>,
-    resource_schema_url: &'a str,
-    scope: Option<&'a InstrumentationScope>,
-    scope_schema_url: &'a str,
 }
 
 impl MetricRows {
@@ -94,7 +105,10 @@ impl MetricRows {
             for sm in &rm.scope_metrics {
                 for metric in &sm.metrics {
                     let cx = Context {
-                        metric,
+                        name: &metric.name,
+                        description: &metric.description,
+                        unit: &metric.unit,
+                        metadata: Metadata::Decoded(&metric.metadata),
                         resource: rm.resource.as_ref(),
                         resource_schema_url: &rm.schema_url,
                         scope: sm.scope.as_ref(),
@@ -103,36 +117,66 @@ impl MetricRows {
                     match &metric.data {
                         Some(Data::Gauge(g)) => {
                             for p in &g.data_points {
-                                self.append_row(&cx, Point::Gauge(p));
+                                self.gauge.append(p, None, &mut self.scratch);
+                                self.end_row(
+                                    &cx,
+                                    Kind::Gauge,
+                                    p.start_time_unix_nano,
+                                    p.time_unix_nano,
+                                );
                             }
                         }
                         Some(Data::Sum(s)) => {
                             for p in &s.data_points {
-                                self.append_row(
+                                let sum = Some((s.aggregation_temporality, s.is_monotonic));
+                                self.sum.append(p, sum, &mut self.scratch);
+                                self.end_row(
                                     &cx,
-                                    Point::Sum(p, s.aggregation_temporality, s.is_monotonic),
+                                    Kind::Sum,
+                                    p.start_time_unix_nano,
+                                    p.time_unix_nano,
                                 );
                             }
                         }
                         Some(Data::Histogram(h)) => {
                             for p in &h.data_points {
-                                self.append_row(
+                                self.histogram.append(
+                                    p,
+                                    h.aggregation_temporality,
+                                    &mut self.scratch,
+                                );
+                                self.end_row(
                                     &cx,
-                                    Point::Histogram(p, h.aggregation_temporality),
+                                    Kind::Histogram,
+                                    p.start_time_unix_nano,
+                                    p.time_unix_nano,
                                 );
                             }
                         }
                         Some(Data::ExponentialHistogram(h)) => {
                             for p in &h.data_points {
-                                self.append_row(
+                                self.exponential.append(
+                                    p,
+                                    h.aggregation_temporality,
+                                    &mut self.scratch,
+                                );
+                                self.end_row(
                                     &cx,
-                                    Point::Exponential(p, h.aggregation_temporality),
+                                    Kind::Exponential,
+                                    p.start_time_unix_nano,
+                                    p.time_unix_nano,
                                 );
                             }
                         }
                         Some(Data::Summary(s)) => {
                             for p in &s.data_points {
-                                self.append_row(&cx, Point::Summary(p));
+                                self.summary.append(p, &mut self.scratch);
+                                self.end_row(
+                                    &cx,
+                                    Kind::Summary,
+                                    p.start_time_unix_nano,
+                                    p.time_unix_nano,
+                                );
                             }
                         }
                         None => {}
@@ -145,50 +189,41 @@ impl MetricRows {
         self.rows - before
     }
 
-    fn append_row(&mut self, cx: &Context<'_>, point: Point<'_>) {
+    /// Ends the row whose data point was just appended to the type struct of `kind`: a null in the four
+    /// other type structs, and the columns the row takes from its metric and groups.
+    fn end_row(&mut self, cx: &Context<'_, '_>, kind: Kind, start: u64, time: u64) {
         let scratch = &mut self.scratch;
-        self.name.append_value(&cx.metric.name);
-        self.description.append_value(&cx.metric.description);
-        self.unit.append_value(&cx.metric.unit);
-        let kind = match point {
-            Point::Gauge(_) => metric_type::GAUGE,
-            Point::Sum(..) => metric_type::SUM,
-            Point::Histogram(..) => metric_type::HISTOGRAM,
-            Point::Exponential(..) => metric_type::EXPONENTIAL_HISTOGRAM,
-            Point::Summary(_) => metric_type::SUMMARY,
-        };
-        self.metric_type.append_value(kind);
-        let (start, time) = match point {
-            Point::Gauge(p) | Point::Sum(p, ..) => (p.start_time_unix_nano, p.time_unix_nano),
-            Point::Histogram(p, _) => (p.start_time_unix_nano, p.time_unix_nano),
-            Point::Exponential(p, _) => (p.start_time_unix_nano, p.time_unix_nano),
-            Point::Summary(p) => (p.start_time_unix_nano, p.time_unix_nano),
-        };
+        self.name.append_value(cx.name);
+        self.description.append_value(cx.description);
+        self.unit.append_value(cx.unit);
+        self.metric_type.append_value(match kind {
+            Kind::Gauge => metric_type::GAUGE,
+            Kind::Sum => metric_type::SUM,
+            Kind::Histogram => metric_type::HISTOGRAM,
+            Kind::Exponential => metric_type::EXPONENTIAL_HISTOGRAM,
+            Kind::Summary => metric_type::SUMMARY,
+        });
         self.v2.append(time, cx.resource);
         self.v2.append_point_times(start, time);
-        match point {
-            Point::Gauge(p) => self.gauge.append(p, None, scratch),
-            _ => self.gauge.append_null(),
+        if kind != Kind::Gauge {
+            self.gauge.append_null();
         }
-        match point {
-            Point::Sum(p, temporality, monotonic) => {
-                self.sum.append(p, Some((temporality, monotonic)), scratch)
-            }
-            _ => self.sum.append_null(),
+        if kind != Kind::Sum {
+            self.sum.append_null();
         }
-        match point {
-            Point::Histogram(p, temporality) => self.histogram.append(p, temporality, scratch),
-            _ => self.histogram.append_null(),
+        if kind != Kind::Histogram {
+            self.histogram.append_null();
         }
-        match point {
-            Point::Exponential(p, temporality) => self.exponential.append(p, temporality, scratch),
-            _ => self.exponential.append_null(),
+        if kind != Kind::Exponential {
+            self.exponential.append_null();
         }
-        match point {
-            Point::Summary(p) => self.summary.append(p, scratch),
-            _ => self.summary.append_null(),
+        if kind != Kind::Summary {
+            self.summary.append_null();
         }
-        append_metadata(&mut self.metadata, &cx.metric.metadata, scratch);
+        match cx.metadata {
+            Metadata::Decoded(metadata) => self.metadata.append(metadata, scratch),
+            Metadata::Wire(list) => self.metadata.append_refs(list, scratch),
+        }
         self.resource.append(cx.resource, scratch);
         self.resource_schema_url
             .append_value(cx.resource_schema_url);
@@ -219,8 +254,4 @@ impl MetricRows {
         self.v2.add(&mut columns, true);
         finish_batch(schema, columns)
     }
-}
-
-fn append_metadata(column: &mut AttrColumn, metadata: &[KeyValue], scratch: &mut String) {
-    column.append(metadata, scratch);
 }

@@ -94,17 +94,19 @@ impl Rows {
         Ok(Some(added))
     }
 
-    /// Whether [`append_wire`](Self::append_wire) reads this signal's bytes itself (spans and log records).
+    /// Whether [`append_wire`](Self::append_wire) reads this signal's bytes itself: it does for the table's
+    /// own signal (spans, log records, metric data points).
     pub fn takes_wire(&self, signal: Signal) -> bool {
         matches!(
             (&self.inner, signal),
-            (Inner::Spans(_), Signal::Traces) | (Inner::Logs(_), Signal::Logs)
+            (Inner::Spans(_), Signal::Traces)
+                | (Inner::Logs(_), Signal::Logs)
+                | (Inner::Metrics(_), Signal::Metrics)
         )
     }
 
     /// Appends the items of a validated wire request of `signal` straight from its bytes, without decoding it
-    /// into prost's types; returns how many rows were added, or `Ok(None)` when this table has no wire path
-    /// for `signal` (metrics for now, and another signal's table): decode and `append` instead.
+    /// into prost's types; returns how many rows were added, or `Ok(None)` when `signal` is another table's.
     ///
     /// On `Err` (bytes that prost would not decode either) some rows of the request may have been appended
     /// and the builder is no longer consistent: the caller drops it (and its window) and starts a new one. A
@@ -117,11 +119,14 @@ impl Rows {
         if !self.takes_wire(signal) {
             return Ok(None);
         }
-        let repeated = repeated::check(repeated::of_wire(bytes)?)?;
+        let repeated = repeated::check(match &self.inner {
+            Inner::Metrics(_) => metrics::repeated_wire(bytes)?,
+            Inner::Spans(_) | Inner::Logs(_) => repeated::of_wire(bytes)?,
+        })?;
         let added = match &mut self.inner {
             Inner::Spans(r) => r.append_wire(bytes)?,
             Inner::Logs(r) => r.append_wire(bytes)?,
-            Inner::Metrics(_) => return Ok(None),
+            Inner::Metrics(r) => r.append_wire(bytes)?,
         };
         self.repeated += repeated;
         Ok(Some(added))

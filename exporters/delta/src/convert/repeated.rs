@@ -77,6 +77,16 @@ impl Repeated {
 /// For a wire request of spans or log records (request → resource groups → scope groups → items, the same
 /// field numbers for both), without decoding anything.
 pub(crate) fn of_wire(request: &[u8]) -> Result<Repeated, WireError> {
+    of_wire_items(request, |_| Ok((1, 0)))
+}
+
+/// For a wire request whose item (field 2 of a scope group) gives `item(bytes)` rows, each repeating that
+/// many more bytes of the item's own (a metric: its data points, and its name, description, unit and
+/// metadata).
+pub(crate) fn of_wire_items(
+    request: &[u8],
+    mut item: impl FnMut(&[u8]) -> Result<(usize, usize), WireError>,
+) -> Result<Repeated, WireError> {
     let mut repeated = Repeated::default();
     let top = FieldCursor::new(request);
     let mut fields = top;
@@ -93,12 +103,13 @@ pub(crate) fn of_wire(request: &[u8]) -> Result<Repeated, WireError> {
             }
             let scope_group = group.enter(message(field)?)?;
             let scope = own_bytes(scope_group)?;
-            let mut items = 0;
             let mut fields = scope_group;
-            while let Some((tag, _)) = fields.next_field()? {
-                items += usize::from(tag == 2);
+            while let Some((tag, field)) = fields.next_field()? {
+                if tag == 2 {
+                    let (rows, own) = item(message(field)?)?;
+                    repeated.add(rows, resource + scope + own);
+                }
             }
-            repeated.add(items, resource + scope);
         }
     }
     Ok(repeated)
@@ -197,6 +208,14 @@ mod tests {
             of_wire(&logs.encode_to_vec()).expect("valid"),
             of_request(&logs)
         );
+        let mut metrics = sample_metrics(2);
+        let metric = &mut metrics.resource_metrics[1].scope_metrics[0].metrics[1];
+        metric.description = "d".repeat(300);
+        metric.metadata.push(kv("source", "dcgm"));
+        let metrics = ExportRequest::from(metrics);
+        let wire = super::super::metrics::repeated_wire(&metrics.encode_to_vec()).expect("valid");
+        assert_eq!(wire, of_request(&metrics));
+        assert_eq!(wire.rows, metrics.item_count() as u64);
     }
 
     #[test]

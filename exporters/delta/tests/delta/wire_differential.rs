@@ -1,5 +1,5 @@
 //! Differential tests of the spans wire path (`Rows::append_wire`) against the decoded path (prost decode +
-//! `Rows::append`), the reference: on requests that use every span field and every AnyValue kind, on the
+//! `Rows::append`), the reference (log records here too, metrics in [`metrics`]): on requests that use every span field and every AnyValue kind, on the
 //! tests' GenAI traces, on seeded random combinations, and on thousands of seeded mutations of their bytes,
 //! the record batches must be equal (v1 and v2; v2's `record_id` is a fresh UUIDv7 per row and is compared by
 //! shape only), and bytes prost refuses must be refused, without a panic.
@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::record_batch::RecordBatch;
 use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
+use otlake_core::proto::collector::metrics::v1::ExportMetricsServiceRequest;
 use otlake_core::proto::collector::trace::v1::ExportTraceServiceRequest;
 use otlake_core::proto::common::v1::{
     AnyValue, ArrayValue as ArrayValueMsg, EntityRef, InstrumentationScope, KeyValue, KeyValueList,
@@ -30,6 +31,8 @@ use otlake_exporter_delta::{SinkOptions, TableSink, TableSpec};
 use prost::Message;
 
 use crate::data::{self, any, kv};
+
+mod metrics;
 
 const VERSIONS: [SchemaVersion; 2] = [SchemaVersion::V1, SchemaVersion::V2];
 
@@ -349,6 +352,10 @@ impl Pair {
             Signal::Logs => (
                 Signal::Logs,
                 ExportLogsServiceRequest::decode(bytes).map(ExportRequest::Logs),
+            ),
+            Signal::Metrics => (
+                Signal::Metrics,
+                ExportMetricsServiceRequest::decode(bytes).map(ExportRequest::Metrics),
             ),
             _ => (
                 Signal::Traces,
@@ -699,15 +706,8 @@ fn a_merged_wire_payload_converts_like_the_merged_decoded_one() {
 }
 
 #[test]
-fn metrics_and_other_signals_have_no_wire_path_yet() {
+fn another_signals_bytes_have_no_wire_path_in_a_table() {
     let logs = otlake_core::test_util::sample_logs(1, 1).encode_to_vec();
-    let metrics = otlake_core::test_util::sample_metrics(1).encode_to_vec();
-    let mut rows = Rows::new(
-        Signal::Metrics,
-        SchemaVersion::V1,
-        SeverityNumberFormat::Number,
-    );
-    assert_eq!(rows.append_wire(Signal::Metrics, &metrics), Ok(None));
     let mut spans = Rows::new(
         Signal::Traces,
         SchemaVersion::V1,
@@ -722,41 +722,52 @@ fn metrics_and_other_signals_have_no_wire_path_yet() {
 }
 
 /// Through the sink: a wire payload is written without being decoded, and the table gets the same rows as
-/// from the decoded payload.
+/// from the decoded payload (spans, log records, metric points).
 #[tokio::test]
 async fn the_sink_writes_wire_payloads_without_decoding_them() {
-    let request = data::genai_traces(0, 6, 2);
-    let wire = Payload::from_wire(Signal::Traces, request.encode_to_vec().into()).expect("valid");
-    let decoded = Payload::from(request);
-    let mut tables = Vec::new();
-    for (name, payload) in [("wire", &wire), ("decoded", &decoded)] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let location = Location::parse(dir.path().to_str().expect("utf-8")).expect("location");
-        location.prepare().expect("prepare");
-        let url = location.table_url(name).expect("url");
-        let mut sink = TableSink::open(TableSpec {
-            name: name.to_owned(),
-            url,
-            signal: Signal::Traces,
-            version: SchemaVersion::V1,
-            storage_options: HashMap::new(),
-            app_id: "test".to_owned(),
-            options: SinkOptions::default(),
-        })
-        .await
-        .expect("open");
-        assert_eq!(
-            sink.append(payload).await.expect("append"),
-            payload.item_count()
+    let requests = [
+        ExportRequest::from(data::genai_traces(0, 6, 2)),
+        ExportRequest::from(data::mixed_logs(0, 8)),
+        ExportRequest::from(data::all_metric_types(4)),
+    ];
+    for request in requests {
+        let signal = request.signal();
+        let wire = Payload::from_wire(signal, request.encode_to_vec().into()).expect("valid");
+        let decoded = Payload::from(request);
+        let mut tables = Vec::new();
+        for (name, payload) in [("wire", &wire), ("decoded", &decoded)] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let location = Location::parse(dir.path().to_str().expect("utf-8")).expect("location");
+            location.prepare().expect("prepare");
+            let url = location.table_url(name).expect("url");
+            let mut sink = TableSink::open(TableSpec {
+                name: name.to_owned(),
+                url,
+                signal,
+                version: SchemaVersion::V1,
+                storage_options: HashMap::new(),
+                app_id: "test".to_owned(),
+                options: SinkOptions::default(),
+            })
+            .await
+            .expect("open");
+            assert_eq!(
+                sink.append(payload).await.expect("append"),
+                payload.item_count()
+            );
+            sink.commit().await.expect("commit");
+            tables.push((dir, read_parquet(&sink).await));
+        }
+        assert!(
+            wire.is_wire(),
+            "{signal}: the sink made no decoded copy of the payload"
         );
-        sink.commit().await.expect("commit");
-        tables.push((dir, read_parquet(&sink).await));
+        assert_batches_equal(
+            &tables[0].1,
+            &tables[1].1,
+            &format!("{signal} tables written by the sink"),
+        );
     }
-    assert!(
-        wire.is_wire(),
-        "the sink made no decoded copy of the payload"
-    );
-    assert_batches_equal(&tables[0].1, &tables[1].1, "tables written by the sink");
 }
 
 /// A conversion error discards the whole window (the exporter answers every batch of it `Retryable`, so none

@@ -2,6 +2,12 @@
 //! `histogram`, `exponential_histogram` (with its positive and negative buckets) and `summary` (with its
 //! quantiles). Each appends one data point, or a null for a row of another type; v1 repeats the point times
 //! inside the struct, v2 has them as top-level columns.
+//!
+//! A point's scalar fields go in through one `push` per column, whether they come from a decoded point
+//! (`append` here) or from wire bytes ([`wire`]); its lists (attributes, exemplars, buckets, quantiles) are
+//! appended to the child columns by each reader and closed with their length.
+
+pub(super) mod wire;
 
 use deltalake::arrow::array::NullBufferBuilder;
 use deltalake::arrow::array::{
@@ -20,6 +26,15 @@ use crate::encode;
 
 fn opt_f64(builder: &mut Float64Builder, value: Option<f64>) {
     builder.append_option(value);
+}
+
+/// The scalar fields of a `NumberDataPoint` (the value as DOUBLE).
+#[derive(Default)]
+struct NumberFields {
+    start: u64,
+    time: u64,
+    value: Option<f64>,
+    flags: u32,
 }
 
 /// `gauge` and `sum`: number data points (`sum` adds temporality and monotonicity).
@@ -55,25 +70,37 @@ impl NumberColumn {
         }
     }
 
+    /// `sum`: the `Sum`'s temporality and monotonicity (for the `sum` column).
     pub(super) fn append(
         &mut self,
         point: &NumberDataPoint,
-        temporality_monotonic: Option<(i32, bool)>,
+        sum: Option<(i32, bool)>,
         scratch: &mut String,
     ) {
-        if self.times {
-            self.start.append_value(point.start_time_unix_nano as i64);
-            self.time.append_value(point.time_unix_nano as i64);
-        }
-        self.value.append_option(point.value.map(|v| match v {
-            number_data_point::Value::AsDouble(d) => d,
-            number_data_point::Value::AsInt(i) => i as f64,
-        }));
         self.exemplars.append(&point.exemplars, scratch);
         self.attributes.append(&point.attributes, scratch);
-        self.flags.append_value(point.flags as i32);
+        let fields = NumberFields {
+            start: point.start_time_unix_nano,
+            time: point.time_unix_nano,
+            value: point.value.map(|v| match v {
+                number_data_point::Value::AsDouble(d) => d,
+                number_data_point::Value::AsInt(i) => i as f64,
+            }),
+            flags: point.flags,
+        };
+        self.push(&fields, sum, scratch);
+    }
+
+    /// The scalar fields of a point whose attributes and exemplars are appended.
+    fn push(&mut self, f: &NumberFields, sum: Option<(i32, bool)>, scratch: &mut String) {
+        if self.times {
+            self.start.append_value(f.start as i64);
+            self.time.append_value(f.time as i64);
+        }
+        self.value.append_option(f.value);
+        self.flags.append_value(f.flags as i32);
         if self.with_sum_fields {
-            let (temporality, monotonic) = temporality_monotonic.unwrap_or((0, false));
+            let (temporality, monotonic) = sum.unwrap_or((0, false));
             self.temporality
                 .append_value(encode::aggregation_temporality(temporality, scratch));
             self.monotonic.append_value(monotonic);
@@ -116,6 +143,18 @@ impl Column for NumberColumn {
         }
         finish_struct_named(data_type, nulls, columns)
     }
+}
+
+/// The scalar fields of a `HistogramDataPoint`.
+#[derive(Default)]
+struct HistogramFields {
+    start: u64,
+    time: u64,
+    count: u64,
+    sum: Option<f64>,
+    flags: u32,
+    min: Option<f64>,
+    max: Option<f64>,
 }
 
 pub(super) struct HistogramColumn {
@@ -162,19 +201,33 @@ impl HistogramColumn {
         temporality: i32,
         scratch: &mut String,
     ) {
-        if self.times {
-            self.start.append_value(p.start_time_unix_nano as i64);
-            self.time.append_value(p.time_unix_nano as i64);
-        }
-        self.count.append_value(p.count as i64);
-        opt_f64(&mut self.sum, p.sum);
         self.bucket_counts.append_u64s(&p.bucket_counts);
         self.explicit_bounds.append_f64s(&p.explicit_bounds);
         self.exemplars.append(&p.exemplars, scratch);
         self.attributes.append(&p.attributes, scratch);
-        self.flags.append_value(p.flags as i32);
-        opt_f64(&mut self.min, p.min);
-        opt_f64(&mut self.max, p.max);
+        let fields = HistogramFields {
+            start: p.start_time_unix_nano,
+            time: p.time_unix_nano,
+            count: p.count,
+            sum: p.sum,
+            flags: p.flags,
+            min: p.min,
+            max: p.max,
+        };
+        self.push(&fields, temporality, scratch);
+    }
+
+    /// The scalar fields of a point whose lists are appended.
+    fn push(&mut self, f: &HistogramFields, temporality: i32, scratch: &mut String) {
+        if self.times {
+            self.start.append_value(f.start as i64);
+            self.time.append_value(f.time as i64);
+        }
+        self.count.append_value(f.count as i64);
+        opt_f64(&mut self.sum, f.sum);
+        self.flags.append_value(f.flags as i32);
+        opt_f64(&mut self.min, f.min);
+        opt_f64(&mut self.max, f.max);
         self.temporality
             .append_value(encode::aggregation_temporality(temporality, scratch));
         self.nulls.append_non_null();
@@ -242,12 +295,17 @@ impl BucketsColumn {
     fn append(&mut self, buckets: Option<&Buckets>) {
         match buckets {
             Some(b) => {
-                self.offset.append_value(b.offset);
                 self.counts.append_u64s(&b.bucket_counts);
-                self.nulls.append_non_null();
+                self.push(b.offset);
             }
             None => self.append_null(),
         }
+    }
+
+    /// Ends a present `Buckets` whose counts are appended (and its list closed).
+    fn push(&mut self, offset: i32) {
+        self.offset.append_value(offset);
+        self.nulls.append_non_null();
     }
 
     fn append_null(&mut self) {
@@ -267,6 +325,21 @@ impl Column for BucketsColumn {
             ])
         })
     }
+}
+
+/// The scalar fields of an `ExponentialHistogramDataPoint`.
+#[derive(Default)]
+struct ExpHistogramFields {
+    start: u64,
+    time: u64,
+    count: u64,
+    sum: Option<f64>,
+    scale: i32,
+    zero_count: u64,
+    flags: u32,
+    min: Option<f64>,
+    max: Option<f64>,
+    zero_threshold: f64,
 }
 
 pub(super) struct ExpHistogramColumn {
@@ -320,21 +393,38 @@ impl ExpHistogramColumn {
         scratch: &mut String,
     ) {
         self.attributes.append(&p.attributes, scratch);
-        if self.times {
-            self.start.append_value(p.start_time_unix_nano as i64);
-            self.time.append_value(p.time_unix_nano as i64);
-        }
-        self.count.append_value(p.count as i64);
-        opt_f64(&mut self.sum, p.sum);
-        self.scale.append_value(p.scale);
-        self.zero_count.append_value(p.zero_count as i64);
         self.positive.append(p.positive.as_ref());
         self.negative.append(p.negative.as_ref());
-        self.flags.append_value(p.flags as i32);
         self.exemplars.append(&p.exemplars, scratch);
-        opt_f64(&mut self.min, p.min);
-        opt_f64(&mut self.max, p.max);
-        self.zero_threshold.append_value(p.zero_threshold);
+        let fields = ExpHistogramFields {
+            start: p.start_time_unix_nano,
+            time: p.time_unix_nano,
+            count: p.count,
+            sum: p.sum,
+            scale: p.scale,
+            zero_count: p.zero_count,
+            flags: p.flags,
+            min: p.min,
+            max: p.max,
+            zero_threshold: p.zero_threshold,
+        };
+        self.push(&fields, temporality, scratch);
+    }
+
+    /// The scalar fields of a point whose attributes, buckets and exemplars are appended.
+    fn push(&mut self, f: &ExpHistogramFields, temporality: i32, scratch: &mut String) {
+        if self.times {
+            self.start.append_value(f.start as i64);
+            self.time.append_value(f.time as i64);
+        }
+        self.count.append_value(f.count as i64);
+        opt_f64(&mut self.sum, f.sum);
+        self.scale.append_value(f.scale);
+        self.zero_count.append_value(f.zero_count as i64);
+        self.flags.append_value(f.flags as i32);
+        opt_f64(&mut self.min, f.min);
+        opt_f64(&mut self.max, f.max);
+        self.zero_threshold.append_value(f.zero_threshold);
         self.temporality
             .append_value(encode::aggregation_temporality(temporality, scratch));
         self.nulls.append_non_null();
@@ -395,6 +485,13 @@ struct QuantileColumn {
     value: Presized<Float64Builder>,
 }
 
+impl QuantileColumn {
+    fn push(&mut self, quantile: f64, value: f64) {
+        self.quantile.append_value(quantile);
+        self.value.append_value(value);
+    }
+}
+
 impl Column for QuantileColumn {
     fn finish_as(&mut self, data_type: &DataType) -> ArrowResult<ArrayRef> {
         finish_struct(data_type, None, |f| {
@@ -404,6 +501,16 @@ impl Column for QuantileColumn {
             ])
         })
     }
+}
+
+/// The scalar fields of a `SummaryDataPoint`.
+#[derive(Default)]
+struct SummaryFields {
+    start: u64,
+    time: u64,
+    count: u64,
+    sum: f64,
+    flags: u32,
 }
 
 pub(super) struct SummaryColumn {
@@ -438,19 +545,30 @@ impl SummaryColumn {
     }
 
     pub(super) fn append(&mut self, p: &SummaryDataPoint, scratch: &mut String) {
-        if self.times {
-            self.start.append_value(p.start_time_unix_nano as i64);
-            self.time.append_value(p.time_unix_nano as i64);
-        }
-        self.count.append_value(p.count as i64);
-        self.sum.append_value(p.sum);
         for q in &p.quantile_values {
-            self.quantiles.values.quantile.append_value(q.quantile);
-            self.quantiles.values.value.append_value(q.value);
+            self.quantiles.values.push(q.quantile, q.value);
         }
         self.quantiles.close(p.quantile_values.len());
         self.attributes.append(&p.attributes, scratch);
-        self.flags.append_value(p.flags as i32);
+        let fields = SummaryFields {
+            start: p.start_time_unix_nano,
+            time: p.time_unix_nano,
+            count: p.count,
+            sum: p.sum,
+            flags: p.flags,
+        };
+        self.push(&fields);
+    }
+
+    /// The scalar fields of a point whose quantiles and attributes are appended.
+    fn push(&mut self, f: &SummaryFields) {
+        if self.times {
+            self.start.append_value(f.start as i64);
+            self.time.append_value(f.time as i64);
+        }
+        self.count.append_value(f.count as i64);
+        self.sum.append_value(f.sum);
+        self.flags.append_value(f.flags as i32);
         self.nulls.append_non_null();
     }
 
