@@ -8,6 +8,9 @@
 #   OTLAKE_WAL   a directory: put the exporter behind a write-ahead log there (sending_queue.storage: wal), so a
 #                client is answered once its request is in the log rather than once exported (default: unset)
 #   OTLAKE_WAL_FSYNC  the log's fsync (default true; false survives kill -9 but not a power loss)
+#   OTLAKE_FILELOG_STORAGE  a directory (emptied at each start): filelog-export with checkpoint `storage` there,
+#                so every batch's intent is appended and fsynced before it is sent (default: unset, no storage,
+#                as the peer). bench/contestants/otlake-storage.sh sets it, to run both side by side.
 #   OTLAKE_PRELOAD  a malloc .so to LD_PRELOAD (e.g. /usr/lib/x86_64-linux-gnu/libmimalloc.so.2), for experiments
 #   OTLAKE_PROCESSORS  "redaction": the GenAI sidecar's redaction section (configs/examples/genai-sidecar.yaml)
 #                in front of batch in both pipelines (default: unset, batch only); the peer counterpart is
@@ -20,7 +23,8 @@
 #   EXPORT=sink:      the otlphttp exporter (protobuf) to $SINK_URL with $EXPORT_COMPRESSION
 # filelog-export, as the Collector's configs/otelcol-filelog.yaml: filelog on $FILELOG_PATH (start_at beginning,
 #   poll_interval 50ms, json_parser body -> attributes) -> batch (8192 items / 200 ms, the peer's) -> otlphttp.
-#   No checkpoint storage (the peer has none either); the receiver still waits for the exporter's verdict.
+#   No checkpoint storage (the peer has none either; OTLAKE_FILELOG_STORAGE adds it); the receiver still waits
+#   for the exporter's verdict.
 # The daemon's own Prometheus and health endpoints stay on, as in the shipped default config.
 #
 # Why not 200 ms like the peers: otlake answers a client only after the exporter's verdict on the batch that
@@ -40,13 +44,19 @@ contestant_version() { "$OTLAKE_BIN" --version; }
 
 # The filelog-export scenario's config.
 _otlake_filelog_config() {
+  local storage=""
+  if [ -n "${OTLAKE_FILELOG_STORAGE:-}" ]; then
+    rm -rf "$OTLAKE_FILELOG_STORAGE"; mkdir -p "$OTLAKE_FILELOG_STORAGE"
+    storage="
+    storage: $OTLAKE_FILELOG_STORAGE"
+  fi
   cat > "$RUN_DIR/otlake.yaml" <<CFG
 receivers:
   filelog:
     include: ["$FILELOG_PATH"]
     start_at: beginning
     poll_interval: 50ms
-    max_log_size: 1MiB
+    max_log_size: 1MiB$storage
     operators:
       - type: json_parser
         parse_from: body

@@ -2,7 +2,7 @@
 //! (`body`, `body.key`, `attributes.key`, `resource["k8s.pod.name"]`) that operators use to address its parts.
 //!
 //! Values are `serde_json::Value`s while operators work on them (JSON parsing, moving, copying are then plain
-//! map operations); [`crate::batch`] turns them into OTLP `AnyValue`s once, when the batch is built.
+//! map operations); [`crate::batch`] writes them as OTLP protobuf once, when the entry joins a batch.
 
 use serde_json::{Map, Value};
 
@@ -170,9 +170,18 @@ impl Field {
             Root::Resource => (&mut entry.resource, &self.keys[..]),
         };
         if keys.is_empty() {
-            // `attributes` / `resource` as a whole: a map merges into it, anything else goes under its root.
-            if let Value::Object(parsed) = value {
-                map.extend(parsed);
+            // `attributes` / `resource` as a whole: a map merges into it (its keys win), anything else is
+            // ignored. The parsed map is usually the larger one (a JSON line's keys against `log.file.name`), so
+            // the existing keys go into it rather than the other way round.
+            if let Value::Object(mut parsed) = value {
+                if parsed.len() < map.len() {
+                    map.extend(parsed);
+                } else {
+                    for (key, value) in std::mem::take(map) {
+                        parsed.entry(key).or_insert(value);
+                    }
+                    *map = parsed;
+                }
             }
             return;
         }
@@ -255,5 +264,26 @@ mod tests {
         assert_eq!(field.remove(&mut entry), Some(json!(1)));
         Field::attributes().set(&mut entry, json!({"p": 1, "q": 2}));
         assert_eq!(entry.attributes.len(), 2);
+    }
+
+    #[test]
+    fn a_map_set_on_a_root_merges_and_its_keys_win_whichever_is_larger() {
+        for (existing, parsed) in [
+            (
+                json!({"log.file.name": "a.log", "k": "old"}),
+                json!({"k": "new", "x": 1, "y": 2}),
+            ),
+            (
+                json!({"log.file.name": "a.log", "k": "old", "z": 0, "w": 0}),
+                json!({"k": "new"}),
+            ),
+        ] {
+            let mut entry = Entry::line("x".into(), 0, 1);
+            Field::attributes().set(&mut entry, existing.clone());
+            Field::attributes().set(&mut entry, parsed.clone());
+            let mut want = existing.as_object().cloned().expect("map");
+            want.extend(parsed.as_object().cloned().expect("map"));
+            assert_eq!(entry.attributes, want);
+        }
     }
 }

@@ -11,12 +11,13 @@
 //! Layout: [`config`] (YAML keys), [`receiver`] (the async loop: poll, send, verdicts, shutdown), [`tracker`]
 //! (file identity by fingerprint, rotation, offsets, cut points and rebuilds), [`journal`] (the intents and
 //! the receiver's identity), [`splitter`] (bytes → lines, size limit, multiline), [`operators`] (the stanza
-//! operators and `python`), [`entry`] (an entry and field paths), [`batch`] (entries → an OTLP request),
-//! [`checkpoint`] (the atomic checkpoint file), [`error`].
+//! operators and `python`), [`entry`] (an entry and field paths), [`batch`] (entries → an OTLP request in wire
+//! form), [`encode`] (a log record's protobuf), [`checkpoint`] (the atomic checkpoint file), [`error`].
 
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod encode;
 pub mod entry;
 pub mod error;
 pub mod journal;

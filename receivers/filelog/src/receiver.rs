@@ -14,9 +14,9 @@
 //! destination sees each source's numbers in order (the Delta exporter refuses later numbers after a failed
 //! commit until the failed one comes again, and skips numbers it has committed).
 //!
-//! Back-pressure, never drops: at most [`MAX_IN_FLIGHT`] batches are out at once, each holds its share of the
-//! daemon's memory budget until its verdict, and a full pipeline or a spent budget pauses reading. The files
-//! keep the data meanwhile.
+//! Back-pressure, never drops: at most [`MAX_IN_FLIGHT`] batches and [`MAX_IN_FLIGHT_BYTES`] of them are out at
+//! once, each holds its share of the daemon's memory budget until its verdict, and a full pipeline or a spent
+//! budget pauses reading. The files keep the data meanwhile.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,8 +25,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use otlake_core::telemetry::{RECEIVER_ACCEPTED, RECEIVER_REFUSED};
 use otlake_core::{
-    Ack, AckSet, Batch, ComponentError, Fanout, MemoryBudget, Outcome, Payload, Receiver,
-    ReceiverContext, RequestMeta, Signal, SourcePosition,
+    Ack, AckSet, Batch, ComponentError, Fanout, MemoryBudget, Outcome, Receiver, ReceiverContext,
+    RequestMeta, Signal, SourcePosition,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -40,9 +40,13 @@ use crate::tracker::{Limits, Prepared, Settings, Tracker};
 
 /// Batches sent and not yet acknowledged, at most.
 pub const MAX_IN_FLIGHT: usize = 8;
+/// Encoded bytes of the batches sent and not yet acknowledged, at most (about: a poll makes batches while this
+/// is not reached). What bounds the receiver's memory when lines are long; a batch is held as its protobuf.
+pub const MAX_IN_FLIGHT_BYTES: usize = 16 << 20;
 /// Entries in one batch, at most.
 pub const MAX_BATCH_RECORDS: usize = 8192;
-/// Text bytes in one batch, at most (about; the encoded request is a little larger).
+/// Encoded bytes of one batch, at most (about: a batch ends at the first entry past it). Half the batch
+/// processor's default `send_batch_max_bytes` (8 MiB), so that processor never has to cut a batch apart.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 /// How long a batch waits for room in a full pipeline before it counts as not delivered (and is sent again).
 pub const QUEUE_WAIT: Duration = Duration::from_secs(5);
@@ -93,7 +97,12 @@ enum Slot {
         attempt: u32,
     },
     /// Sent; its verdict is awaited.
-    InFlight { attempt: u32, records: usize },
+    InFlight {
+        attempt: u32,
+        records: usize,
+        /// Its encoded size.
+        bytes: usize,
+    },
     /// Not delivered: rebuilt from its files and sent again at `at`.
     Again { at: Instant, attempt: u32 },
 }
@@ -177,12 +186,9 @@ impl Receiver for FilelogReceiver {
                 break;
             }
             running.send(&fanout, &cx.shutdown).await;
-            if Instant::now() >= next_poll
-                && running.all_sent()
-                && running.slots.len() < MAX_IN_FLIGHT
-            {
+            if Instant::now() >= next_poll && running.all_sent() && running.room() > 0 {
                 let limits = Limits {
-                    batches: MAX_IN_FLIGHT - running.slots.len(),
+                    batches: running.room(),
                     records: MAX_BATCH_RECORDS,
                     bytes: MAX_BATCH_BYTES,
                 };
@@ -206,7 +212,7 @@ impl Receiver for FilelogReceiver {
                     Instant::now() + poll_interval
                 };
             }
-            let wake = if running.all_sent() && running.slots.len() < MAX_IN_FLIGHT {
+            let wake = if running.all_sent() && running.room() > 0 {
                 next_poll
             } else {
                 // Waiting on a verdict (it frees a slot or memory) or on a batch's time to go again; poll the
@@ -259,6 +265,23 @@ impl Running {
             .values()
             .filter(|s| matches!(s, Slot::InFlight { .. }))
             .count()
+    }
+
+    /// How many batches a poll may make now: free slots, within what [`MAX_IN_FLIGHT_BYTES`] leaves.
+    fn room(&self) -> usize {
+        let held: usize = self
+            .slots
+            .values()
+            .map(|s| match s {
+                Slot::InFlight { bytes, .. } => *bytes,
+                Slot::Ready { prepared, .. } => prepared.bytes,
+                Slot::Again { .. } => MAX_BATCH_BYTES,
+            })
+            .sum();
+        let by_bytes = MAX_IN_FLIGHT_BYTES
+            .saturating_sub(held)
+            .div_ceil(MAX_BATCH_BYTES);
+        MAX_IN_FLIGHT.saturating_sub(self.slots.len()).min(by_bytes)
     }
 
     /// Whether every batch made has been sent (new batches are made only then, so numbers go out in order).
@@ -360,9 +383,9 @@ impl Running {
                 },
                 Slot::InFlight { .. } => return,
             };
-            // The request is held decoded: about twice its text in prost structs and strings. Its intent is
-            // written down before it goes (once).
-            let reservation = match self.budget.try_reserve(prepared.bytes as u64 * 2) {
+            // The request is held in its wire form, its encoded size. Its intent is written down before it goes
+            // (once).
+            let reservation = match self.budget.try_reserve(prepared.bytes as u64) {
                 None => {
                     debug!(receiver = %self.id, "Memory budget spent; reading pauses.");
                     None
@@ -388,11 +411,14 @@ impl Running {
                 return;
             };
             let Prepared {
-                request, records, ..
+                payload,
+                records,
+                bytes,
+                ..
             } = prepared;
             let (ack, verdict) = Ack::new();
             ack.hold(reservation);
-            let mut batch = Batch::new(Payload::from(request), AckSet::single(ack));
+            let mut batch = Batch::new(payload, AckSet::single(ack));
             if let Some(app_id) = &self.app_id {
                 batch.meta = Arc::new(RequestMeta::default().with_source(SourcePosition {
                     app_id: Arc::clone(app_id),
@@ -409,7 +435,14 @@ impl Running {
                 // Dropping the send drops the batch, and its acknowledgement resolves retryable.
                 () = shutdown.cancelled() => false,
             };
-            self.slots.insert(id, Slot::InFlight { attempt, records });
+            self.slots.insert(
+                id,
+                Slot::InFlight {
+                    attempt,
+                    records,
+                    bytes,
+                },
+            );
             let verdicts = self.verdicts.clone();
             tokio::spawn(async move {
                 let outcome = verdict.wait().await.outcome;
@@ -480,7 +513,9 @@ impl Running {
     fn settle(&mut self, settled: Settled) {
         // Only the verdict of the batch's latest attempt counts (an earlier one was already acted on).
         let records = match self.slots.get(&settled.id) {
-            Some(Slot::InFlight { attempt, records }) if *attempt == settled.attempt => *records,
+            Some(Slot::InFlight {
+                attempt, records, ..
+            }) if *attempt == settled.attempt => *records,
             _ => return,
         };
         let delivered = match &settled.outcome {

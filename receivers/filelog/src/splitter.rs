@@ -131,7 +131,7 @@ impl Splitter {
             None => (std::mem::take(&mut self.line), None),
         };
         let piece = Piece {
-            text: decode(&bytes, options),
+            text: decode(bytes, options),
             start: self.line_start,
             end: self.position,
             truncated_from,
@@ -199,8 +199,11 @@ impl Splitter {
     }
 }
 
-fn decode(bytes: &[u8], options: &SplitOptions) -> String {
-    let mut text = String::from_utf8_lossy(bytes).into_owned();
+fn decode(bytes: Vec<u8>, options: &SplitOptions) -> String {
+    // Valid UTF-8 (nearly every line) becomes the text without a copy; only a line with invalid bytes is copied
+    // with them replaced.
+    let mut text = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     if !options.preserve_trailing {
         text.truncate(text.trim_end().len());
     } else if text.ends_with('\r') {

@@ -28,7 +28,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
+use otlake_core::Payload;
 use serde_json::{Map, Value};
 
 use crate::batch::{Builder, Finished};
@@ -76,8 +76,10 @@ pub struct Limits {
 pub struct Prepared {
     /// The batch's number (its sequence).
     pub id: u64,
-    pub request: ExportLogsServiceRequest,
+    /// The export request, in wire form.
+    pub payload: Payload,
     pub records: usize,
+    /// Its encoded size.
     pub bytes: usize,
     /// What to write down before sending it, to rebuild it after a crash.
     pub intent: Intent,
@@ -544,7 +546,7 @@ impl Tracker {
         let bytes = builder.bytes();
         let observed = builder.observed();
         let Finished {
-            request,
+            payload,
             ranges,
             paths,
         } = builder.finish();
@@ -569,7 +571,7 @@ impl Tracker {
         self.batches.insert(id, Pending { keys, observed });
         Prepared {
             id,
-            request,
+            payload,
             records,
             bytes,
             intent: Intent {
@@ -663,10 +665,10 @@ impl Tracker {
         }
         let records = builder.records();
         let bytes = builder.bytes();
-        let request = builder.finish().request;
+        let payload = builder.finish().payload;
         Some(Prepared {
             id: batch,
-            request,
+            payload,
             records,
             bytes,
             intent: Intent {
@@ -928,9 +930,12 @@ mod tests {
     fn records(batches: &[Prepared]) -> Vec<LogRecord> {
         batches
             .iter()
-            .flat_map(|b| &b.request.resource_logs)
-            .flat_map(|r| &r.scope_logs)
-            .flat_map(|s| s.log_records.clone())
+            .flat_map(|b| match b.payload.request().expect("decodes") {
+                otlake_core::ExportRequest::Logs(request) => request.resource_logs.clone(),
+                _ => Vec::new(),
+            })
+            .flat_map(|r| r.scope_logs)
+            .flat_map(|s| s.log_records)
             .collect()
     }
 
@@ -1012,7 +1017,7 @@ mod tests {
 
         for batch in &batches {
             let rebuilt = tracker.rebuild(batch.id).expect("pending");
-            assert_eq!(rebuilt.request, batch.request, "batch {} rebuilt", batch.id);
+            assert_eq!(rebuilt.payload, batch.payload, "batch {} rebuilt", batch.id);
             assert_eq!(rebuilt.intent, batch.intent);
         }
         let mut restarted = Tracker::new(settings(dir.path(), &extra), Vec::new(), 0);
@@ -1021,7 +1026,7 @@ mod tests {
         for batch in &batches {
             let rebuilt = restarted.rebuild(batch.id).expect("restored");
             assert_eq!(
-                rebuilt.request, batch.request,
+                rebuilt.payload, batch.payload,
                 "batch {} rebuilt after a restart",
                 batch.id
             );

@@ -292,7 +292,9 @@ impl Payload {
     }
 
     /// Splits into parts of at most `max_items` items and about `max_bytes` encoded bytes each. A payload within
-    /// both limits comes back whole, as the only part; splitting a wire payload decodes it.
+    /// both limits comes back whole, as the only part. A wire payload of several chunks (merged requests) is cut
+    /// between its chunks, without decoding: its parts hold whole chunks, as many as fit, so they may be smaller
+    /// than the caps. Only a chunk that alone exceeds a cap is decoded and split.
     pub fn split(
         self,
         max_items: usize,
@@ -301,13 +303,73 @@ impl Payload {
         if self.item_count() <= max_items && self.encoded_len() <= max_bytes {
             return Ok(vec![self]);
         }
-        Ok(self
-            .into_request()?
-            .split(max_items, max_bytes)
-            .into_iter()
-            .map(Payload::from)
-            .collect())
+        match self.form {
+            Form::Wire(wire) if wire.chunks.len() > 1 => {
+                split_between_chunks(wire.signal, wire.chunks, max_items, max_bytes)
+            }
+            form => Ok(Payload { form }
+                .into_request()?
+                .split(max_items, max_bytes)
+                .into_iter()
+                .map(Payload::from)
+                .collect()),
+        }
     }
+}
+
+/// [`Payload::split`] of a wire payload of several chunks: whole chunks per part, as many as the caps allow; a
+/// chunk above a cap on its own is split alone (decoded).
+fn split_between_chunks(
+    signal: Signal,
+    chunks: Vec<Bytes>,
+    max_items: usize,
+    max_bytes: usize,
+) -> Result<Vec<Payload>, PayloadDecodeError> {
+    let mut parts = Vec::new();
+    let mut part: Option<Wire> = None;
+    for chunk in chunks {
+        // Each chunk was validated when it arrived; counting it again reads its outer levels only.
+        let counts = wire::count(signal, &chunk);
+        let len = chunk.len();
+        if counts.items > max_items || len > max_bytes {
+            parts.extend(part.take().map(|w| Payload {
+                form: Form::Wire(w),
+            }));
+            let alone = Payload {
+                form: Form::Wire(Wire {
+                    signal,
+                    chunks: vec![chunk],
+                    len,
+                    counts,
+                    decoded: OnceLock::new(),
+                }),
+            };
+            parts.extend(alone.split(max_items, max_bytes)?);
+            continue;
+        }
+        if let Some(w) = &part
+            && (w.counts.items + counts.items > max_items || w.len + len > max_bytes)
+        {
+            parts.extend(part.take().map(|w| Payload {
+                form: Form::Wire(w),
+            }));
+        }
+        let w = part.get_or_insert_with(|| Wire {
+            signal,
+            chunks: Vec::new(),
+            len: 0,
+            counts: Counts::default(),
+            decoded: OnceLock::new(),
+        });
+        w.chunks.push(chunk);
+        w.len += len;
+        w.counts.items += counts.items;
+        w.counts.entries += counts.entries;
+    }
+    parts.extend(part.map(|w| Payload {
+        form: Form::Wire(w),
+    }));
+    Ok(parts)
 }
 
 impl PartialEq for Payload {
@@ -441,6 +503,53 @@ mod tests {
         let parts = traces.split(4, usize::MAX).expect("decodes");
         assert_eq!(parts.iter().map(Payload::item_count).sum::<usize>(), 10);
         assert!(parts.iter().all(|p| p.item_count() <= 4));
+    }
+
+    #[test]
+    fn a_merged_wire_payload_splits_between_its_chunks_without_decoding() {
+        // Chunks of 3, 3, 3, 9 and 2 logs: with a cap of 7, the parts are [3, 3], [3], the 9 split alone
+        // (decoded) and [2].
+        let chunks: Vec<Payload> = [3, 3, 3, 9, 2]
+            .iter()
+            .map(|&n| wire(&Payload::from(sample_logs(1, n))))
+            .collect();
+        let mut merged = chunks[0].clone();
+        for chunk in &chunks[1..] {
+            merged.merge(chunk.clone()).expect("same signal");
+        }
+        let whole = merged.clone();
+        let parts = merged.split(7, usize::MAX).expect("splits");
+        let sizes: Vec<usize> = parts.iter().map(Payload::item_count).collect();
+        assert_eq!(sizes, [6, 3, 7, 2, 2]);
+        let forms: Vec<bool> = parts.iter().map(Payload::is_wire).collect();
+        assert_eq!(
+            forms,
+            [true, true, false, false, true],
+            "only the oversize chunk decoded"
+        );
+        let bodies = |payloads: &[Payload]| -> Vec<String> {
+            payloads
+                .iter()
+                .flat_map(|p| match p.request().expect("decodes") {
+                    ExportRequest::Logs(r) => r.resource_logs.clone(),
+                    _ => Vec::new(),
+                })
+                .flat_map(|r| r.scope_logs)
+                .flat_map(|s| s.log_records)
+                .map(|l| format!("{:?}", l.body))
+                .collect()
+        };
+        assert_eq!(
+            bodies(&parts),
+            bodies(std::slice::from_ref(&whole)),
+            "every record once, in order"
+        );
+
+        // By bytes: each part stays under the cap.
+        let cap = chunks[0].encoded_len() * 2 + 1;
+        let parts = whole.split(usize::MAX, cap).expect("splits");
+        assert!(parts.iter().all(|p| p.encoded_len() <= cap));
+        assert_eq!(parts.iter().map(Payload::item_count).sum::<usize>(), 20);
     }
 
     #[test]

@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use otlake_core::proto::collector::logs::v1::ExportLogsServiceRequest;
 use otlake_core::{
     Ack, AckSet, Batch, ComponentError, Fanout, MemoryBudget, Outcome, Payload, Receiver,
     ReceiverContext, Signal,
@@ -78,7 +77,8 @@ struct Stream {
 
 /// A batch kept until it is delivered.
 struct Kept {
-    request: ExportLogsServiceRequest,
+    /// The export request, in wire form (cloned per attempt without copying its bytes).
+    payload: Payload,
     records: usize,
     bytes: usize,
 }
@@ -414,11 +414,11 @@ impl Capture {
         }
         let builder = std::mem::take(&mut self.builder);
         let (records, bytes) = (builder.records(), builder.bytes());
-        let request = builder.finish().request;
+        let payload = builder.finish().payload;
         self.retries.push_back((
             Instant::now(),
             Kept {
-                request,
+                payload,
                 records,
                 bytes,
             },
@@ -437,13 +437,13 @@ impl Capture {
             let Some((_, kept)) = self.retries.pop_front() else {
                 break;
             };
-            let Some(reservation) = self.budget.try_reserve(kept.bytes as u64 * 2) else {
+            let Some(reservation) = self.budget.try_reserve(kept.bytes as u64) else {
                 self.retries.push_front((Instant::now() + TICK, kept));
                 return;
             };
             let (ack, verdict) = Ack::new();
             ack.hold(reservation);
-            let batch = Batch::new(Payload::from(kept.request.clone()), AckSet::single(ack));
+            let batch = Batch::new(kept.payload.clone(), AckSet::single(ack));
             self.fanout.send(batch).await;
             self.in_flight += 1;
             let verdicts = self.verdicts.clone();
