@@ -494,7 +494,6 @@ fn a_pipeline_added_to_a_receiver_keeps_its_open_connections() {
     );
     assert_eq!(after["grpc_code"], "OK", "{after}\n{}", d.stderr());
     assert_eq!(after["grpc_connections"], 1, "{after}");
-    drop(send);
     let _ = client.kill();
     let _ = client.wait();
 
