@@ -42,7 +42,8 @@
 #   default OTLAKE_BIN), PRELOAD (a malloc .so to LD_PRELOAD, e.g. mimalloc), SHARED_BENCH (/work/shared/bench), WARM (2),
 #   SAT_GRPC ("-c 8 -m 128"), SAT_HTTP ("--h1 -c 512 -m 1"), FIX_GRPC ("-c 10 -m 64"), FIX_HTTP_CLIENTS (250),
 #   QUIET_WAIT (30), PRIO ("nice -n -15" as root), CONTESTANT_CPU (0), LOAD_CPU (1), HTTP_PORT (14318),
-#   GRPC_PORT (14317), METRICS_PORT (14888), HEALTH_PORT (14133) (the ports also go to the shared harness).
+#   GRPC_PORT (14317), METRICS_PORT (14888), HEALTH_PORT (14133), SINK_PORT (24318) (HTTP, gRPC and sink ports also
+#   go to the shared harness).
 # Output: DIR/results.tsv (the harness's columns), DIR/summary.md (the harness's summarize.py), DIR/runs/*,
 #   DIR/table.md (bench/ratios.py --reference: every row against rotel's OTLP -> drop of the same load, when rotel ran).
 set -euo pipefail
@@ -64,6 +65,7 @@ FIX_GRPC=${FIX_GRPC:-"-c 10 -m 64"}
 FIX_HTTP_CLIENTS=${FIX_HTTP_CLIENTS:-250}
 CONTESTANT_CPU=${CONTESTANT_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
 HTTP_PORT=${HTTP_PORT:-14318} GRPC_PORT=${GRPC_PORT:-14317} METRICS_PORT=${METRICS_PORT:-14888} HEALTH_PORT=${HEALTH_PORT:-14133}
+SINK_PORT=${SINK_PORT:-24318}  # only checked free by the shared harness when rotel runs
 while [ $# -gt 0 ]; do
   case "$1" in
     -p) PROTO=$2; shift 2 ;;
@@ -406,7 +408,7 @@ run_rotel() {
   local rep=$1 rd=$OUT/runs/rotel.$rep loads=()
   for load in "${LOADS[@]}"; do case $load in fixed|sat) loads+=(-l "$load") ;; esac; done
   [ ${#loads[@]} -gt 0 ] || return 0
-  HTTP_PORT=$HTTP_PORT GRPC_PORT=$GRPC_PORT WARM=$WARM QUIET_WAIT=$QUIET_WAIT \
+  HTTP_PORT=$HTTP_PORT GRPC_PORT=$GRPC_PORT SINK_PORT=$SINK_PORT WARM=$WARM QUIET_WAIT=$QUIET_WAIT \
     "$SHARED_BENCH/run-peer-bench.sh" -c rotel -s "$PROTO-traces" "${loads[@]}" -r 1 -d "$DUR" --rate "$RATE" \
       -o "$rd" > "$rd.log" 2>&1 || { echo "  rotel run failed: see $rd.log" >&2; return 0; }
   awk -F'\t' -v OFS='\t' -v rep="$rep" 'NR > 1 { $4 = rep; print }' "$rd/results.tsv" | tee -a "$TSV"
