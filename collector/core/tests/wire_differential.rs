@@ -44,6 +44,8 @@ fn attributes() -> Vec<KeyValue> {
     use any_value::Value::*;
     vec![
         kv("s", StringValue("gen_ai.chat".into())),
+        // Multi-byte UTF-8, so mutations cut and flip inside it (the validator checks ASCII and the rest apart).
+        kv("u", StringValue("modèle 日本語 ✓".into())),
         kv("b", BoolValue(true)),
         kv("i", IntValue(-42)),
         kv("d", DoubleValue(1.5)),

@@ -53,6 +53,18 @@ impl<'a> Reader<'a> {
     /// A varint, refused past 10 bytes or beyond `u64::MAX`, as prost refuses it.
     #[inline]
     pub(super) fn varint(&mut self) -> Result<u64, WireError> {
+        // Nearly every key and most lengths fit one byte: taken without the general loop (the validation walk
+        // reads two or three varints per field, so this loop was its largest cost).
+        if let Some((&byte, rest)) = self.0.split_first()
+            && byte < 0x80
+        {
+            self.0 = rest;
+            return Ok(u64::from(byte));
+        }
+        self.varint_long()
+    }
+
+    fn varint_long(&mut self) -> Result<u64, WireError> {
         let mut value = 0u64;
         for (i, &byte) in self.0.iter().enumerate().take(10) {
             value |= u64::from(byte & 0x7f) << (7 * i);

@@ -36,6 +36,19 @@ pub(super) struct Schema {
     pub(super) fields: &'static [Field],
 }
 
+impl Schema {
+    /// The known field numbered `tag`.
+    #[inline]
+    pub(super) fn field(&self, tag: u32) -> Option<&'static Field> {
+        // Most OTLP messages number their fields 1, 2, 3, ... in order: the tag's own slot is looked at first,
+        // so the walk does not search a span's 16 fields for each of its attributes.
+        match self.fields.get((tag as usize).wrapping_sub(1)) {
+            Some(field) if field.tag == tag => Some(field),
+            _ => self.fields.iter().find(|field| field.tag == tag),
+        }
+    }
+}
+
 const fn f(tag: u32, name: &'static str, field_type: FieldType) -> Field {
     Field {
         tag,
