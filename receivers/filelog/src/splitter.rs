@@ -90,7 +90,7 @@ impl Splitter {
     /// Takes the bytes read at [`Splitter::position`]; finished pieces go to `out`.
     pub fn push(&mut self, options: &SplitOptions, mut data: &[u8], out: &mut Vec<Piece>) {
         while !data.is_empty() {
-            let newline = data.iter().position(|&b| b == b'\n');
+            let newline = memchr::memchr(b'\n', data);
             let taken = newline.map_or(data.len(), |i| i + 1);
             let (chunk, rest) = data.split_at(taken);
             let content = newline.map_or(chunk, |i| &chunk[..i]);

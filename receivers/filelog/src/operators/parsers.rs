@@ -65,6 +65,12 @@ impl Parser {
             None => return Err("the field to parse is missing".to_owned()),
         };
         let parsed = match &*self.kind {
+            Kind::Json if text.trim_start().starts_with('{') => {
+                match serde_json::from_str::<Object>(text) {
+                    Ok(Object(map)) => Value::Object(map),
+                    Err(e) => return Err(format!("not JSON: {e}")),
+                }
+            }
             Kind::Json => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(map)) => Value::Object(map),
                 Ok(other) => {
@@ -93,6 +99,38 @@ impl Parser {
             severity.apply_to(entry)?;
         }
         Ok(())
+    }
+}
+
+/// A JSON object, read as `serde_json::Map`'s own deserializer reads it (a later duplicate key wins) but built
+/// at once from its sorted entries rather than by one map insert per key: a log line's keys are many and
+/// distinct, and the inserts were the larger part of parsing it.
+struct Object(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Object;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Object, A::Error> {
+                let mut entries: Vec<(String, Value)> =
+                    Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                // `FromIterator` sorts stably and keeps the last of equal keys, as repeated inserts do.
+                Ok(Object(entries.into_iter().collect()))
+            }
+        }
+        deserializer.deserialize_map(Entries)
     }
 }
 
@@ -268,6 +306,25 @@ mod tests {
         .expect("valid");
         let out = run(&mut chain, &[r#"{"t": "never"}"#]);
         assert!(out[0].attributes.is_empty());
+    }
+
+    #[test]
+    fn objects_parse_as_serde_json_values_do() {
+        // The object path (sorted entries, built at once) against serde_json's own map, duplicates included.
+        let lines = [
+            r#"{"b": 1, "a": {"z": [1, {"y": null}], "c": "x"}, "b": 2, "": "", "é": 1.5e300}"#,
+            r#"  {"k": "v\n\u00e9", "k": "last", "n": -9223372036854775808, "u": 18446744073709551615}"#,
+            "{}",
+            r#"{"unterminated": "#,
+        ];
+        let mut chain = compile_one(json!({"type": "json_parser"})).expect("valid");
+        let out = run(&mut chain, &lines);
+        for (line, entry) in lines.iter().zip(&out) {
+            match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(serde_json::Value::Object(want)) => assert_eq!(entry.attributes, want, "{line}"),
+                _ => assert!(entry.attributes.is_empty(), "unparsed: {line}"),
+            }
+        }
     }
 
     #[test]
