@@ -460,32 +460,7 @@ fn unusual_metric_encodings_are_read_as_prost_reads_them() {
 
 #[test]
 fn mutated_metric_bytes_are_refused_as_prost_refuses_them_or_read_as_prost_reads_them() {
-    let seeds: Vec<Vec<u8>> = metric_seeds()
-        .into_iter()
-        .take(12)
-        .map(|(_, r)| r.encode_to_vec())
-        .collect();
-    let mut rng = Rng(0x5eed_0006);
-    let (mut accepted, mut refused) = (0, 0);
-    for version in VERSIONS {
-        let mut pair = Pair::of(Signal::Metrics, version);
-        for i in 0..2000 {
-            let seed = &seeds[rng.below(seeds.len())];
-            let bytes = mutate(&mut rng, seed, &seeds);
-            match pair.append(&bytes) {
-                Ok(_) => accepted += 1,
-                Err(_) => refused += 1,
-            }
-            if i % 16 == 0 {
-                pair.assert_equal(&format!("metric mutations up to {i}, {version:?}"));
-            }
-        }
-        pair.assert_equal(&format!("the last metric mutations, {version:?}"));
-    }
-    assert!(
-        accepted > 400 && refused > 400,
-        "the mutations exercise both verdicts: {accepted} accepted, {refused} refused"
-    );
+    mutations_read_as_prost_reads_them(Signal::Metrics, metric_seeds(), Rng(0x5eed_0006), 2000);
 }
 
 #[test]
