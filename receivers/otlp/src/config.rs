@@ -314,17 +314,11 @@ impl OtlpReceiverConfig {
             ));
         }
         if let Some(grpc) = &self.protocols.grpc {
-            if let Err(message) = check_listen(&grpc.endpoint) {
-                errors.push(ConfigError::new("protocols.grpc.endpoint", message));
-            }
             if grpc.max_recv_msg_size_mib == Some(0) {
                 errors.push(ConfigError::new(
                     "protocols.grpc.max_recv_msg_size_mib",
                     "must be greater than 0 (leave it out to use max_request_bytes)",
                 ));
-            }
-            if let Some(tls) = &grpc.tls {
-                tls.validate("protocols.grpc.tls", &mut errors);
             }
             if grpc.max_concurrent_streams == 0 {
                 errors.push(ConfigError::new(
@@ -332,26 +326,22 @@ impl OtlpReceiverConfig {
                     "must be at least 1",
                 ));
             }
-            if grpc.max_connections == 0 {
-                errors.push(ConfigError::new(
-                    "protocols.grpc.max_connections",
-                    "must be at least 1",
-                ));
-            }
+            check_listener(
+                "protocols.grpc",
+                &grpc.endpoint,
+                grpc.tls.as_ref(),
+                grpc.max_connections,
+                &mut errors,
+            );
         }
         if let Some(http) = &self.protocols.http {
-            if let Err(message) = check_listen(&http.endpoint) {
-                errors.push(ConfigError::new("protocols.http.endpoint", message));
-            }
-            if let Some(tls) = &http.tls {
-                tls.validate("protocols.http.tls", &mut errors);
-            }
-            if http.max_connections == 0 {
-                errors.push(ConfigError::new(
-                    "protocols.http.max_connections",
-                    "must be at least 1",
-                ));
-            }
+            check_listener(
+                "protocols.http",
+                &http.endpoint,
+                http.tls.as_ref(),
+                http.max_connections,
+                &mut errors,
+            );
             let paths = http.url_paths();
             for (i, (key, path)) in paths.iter().enumerate() {
                 if !path.starts_with('/') {
@@ -395,6 +385,28 @@ impl OtlpReceiverConfig {
         let grpc = self.protocols.grpc.iter().map(|g| g.endpoint.clone());
         let http = self.protocols.http.iter().map(|h| h.endpoint.clone());
         grpc.chain(http).collect()
+    }
+}
+
+/// What both protocols' listeners check: the endpoint, the TLS section and the connection cap.
+fn check_listener(
+    prefix: &str,
+    endpoint: &str,
+    tls: Option<&TlsServerConfig>,
+    max_connections: usize,
+    errors: &mut Vec<ConfigError>,
+) {
+    if let Err(message) = check_listen(endpoint) {
+        errors.push(ConfigError::new(format!("{prefix}.endpoint"), message));
+    }
+    if let Some(tls) = tls {
+        tls.validate(&format!("{prefix}.tls"), errors);
+    }
+    if max_connections == 0 {
+        errors.push(ConfigError::new(
+            format!("{prefix}.max_connections"),
+            "must be at least 1",
+        ));
     }
 }
 
