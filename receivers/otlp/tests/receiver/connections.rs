@@ -14,7 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use otlake_core::test_util::sample_traces;
 use prost::Message;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::*;
@@ -82,7 +82,7 @@ async fn exchange(stream: &mut TcpStream) -> Option<u16> {
 }
 
 /// Waits until the server has closed `stream` (end of stream or reset), bounded.
-async fn closed_by_server(stream: &mut TcpStream) {
+async fn closed_by_server(stream: &mut (impl AsyncRead + Unpin)) {
     let mut buf = [0u8; 1024];
     bounded("the server to close the connection", async {
         loop {
@@ -120,16 +120,7 @@ async fn a_client_that_sends_its_headers_byte_by_byte_is_cut_off_after_read_head
     let reply = post_protobuf(addr, "/v1/traces", otlp_body()).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
 
-    let mut buf = [0u8; 1024];
-    bounded("the slow client to be cut off", async {
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
+    closed_by_server(&mut reader).await;
     trickle.abort();
     receiver.stop().await.expect("clean stop");
     assert_eq!(seen.count(), 1, "the slow request never reached a pipeline");
