@@ -173,15 +173,8 @@ write_config() {  # write_config RUN_DIR VARIANT SIGNAL VERSION
   local chain="batch" redaction=""
   if [ "$2" = redaction ]; then
     chain="redaction, batch"
-    # The section of configs/examples/genai-sidecar.yaml.
-    redaction='  redaction:
-    allow_all_keys: true
-    blocked_key_patterns: ["(?i)(password|passwd|secret|api[_.-]?key|authorization|cookie)"]
-    builtin_patterns: [email, card_number, phone_number, bearer_token, api_key]
-    summary: info
-    content:
-      gen_ai.system_instructions: hash
-    content_default: {truncate: 500}'
+    # The section of configs/examples/genai-sidecar.yaml (bench/configs/redaction-section.yaml).
+    redaction=$(cat "$HERE/configs/redaction-section.yaml")
   fi
   cat > "$1/otlake.yaml" <<CFG
 receivers:

@@ -115,14 +115,8 @@ contestant_cmd() {
   local chain="batch" redaction=""
   if [ "${OTLAKE_PROCESSORS:-}" = redaction ]; then
     chain="redaction, batch"
-    redaction='  redaction:
-    allow_all_keys: true
-    blocked_key_patterns: ["(?i)(password|passwd|secret|api[_.-]?key|authorization|cookie)"]
-    builtin_patterns: [email, card_number, phone_number, bearer_token, api_key]
-    summary: info
-    content:
-      gen_ai.system_instructions: hash
-    content_default: {truncate: 500}'
+    # The section of configs/examples/genai-sidecar.yaml (bench/configs/redaction-section.yaml).
+    redaction=$(cat "$_OTLAKE_REPO/bench/configs/redaction-section.yaml")
   fi
   cat > "$RUN_DIR/otlake.yaml" <<CFG
 receivers:
