@@ -434,11 +434,25 @@ fn seeds() -> Vec<(String, ExportTraceServiceRequest)> {
             ExportTraceServiceRequest::default(),
         ),
     ];
-    let mut rng = Rng(0x5eed_0001);
-    for i in 0..40 {
-        seeds.push((format!("random request {i}"), random_request(&mut rng)));
-    }
+    with_random(
+        &mut seeds,
+        "random request",
+        Rng(0x5eed_0001),
+        random_request,
+    );
     seeds
+}
+
+/// Adds 40 requests made by `random` to `seeds`, named `{label} {i}`.
+fn with_random<M>(
+    seeds: &mut Vec<(String, M)>,
+    label: &str,
+    mut rng: Rng,
+    random: impl Fn(&mut Rng) -> M,
+) {
+    for i in 0..40 {
+        seeds.push((format!("{label} {i}"), random(&mut rng)));
+    }
 }
 
 #[test]
@@ -958,10 +972,7 @@ fn log_seeds() -> Vec<(String, ExportLogsServiceRequest)> {
             ExportLogsServiceRequest::default(),
         ),
     ];
-    let mut rng = Rng(0x5eed_0003);
-    for i in 0..40 {
-        seeds.push((format!("random logs {i}"), random_logs(&mut rng)));
-    }
+    with_random(&mut seeds, "random logs", Rng(0x5eed_0003), random_logs);
     seeds
 }
 

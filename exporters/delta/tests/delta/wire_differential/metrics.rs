@@ -279,10 +279,12 @@ fn metric_seeds() -> Vec<(String, ExportMetricsServiceRequest)> {
             ExportMetricsServiceRequest::default(),
         ),
     ];
-    let mut rng = Rng(0x5eed_0005);
-    for i in 0..40 {
-        seeds.push((format!("random metrics {i}"), random_metrics(&mut rng)));
-    }
+    with_random(
+        &mut seeds,
+        "random metrics",
+        Rng(0x5eed_0005),
+        random_metrics,
+    );
     seeds
 }
 
